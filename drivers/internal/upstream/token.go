@@ -1,0 +1,198 @@
+package upstream
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// Token is one login's current credentials.
+type Token struct {
+	Access  string    `json:"access_token"`
+	Refresh string    `json:"refresh_token"`
+	Expiry  time.Time `json:"expiry"` // of Access; zero means unknown
+}
+
+// TokenStore keeps an account's newest refresh token on disk. The file is
+// named after the refresh token in the config, so the stored token wins
+// over the config for as long as the config still names the token it
+// descends from; pasting a fresh token into the config starts a new chain.
+type TokenStore struct {
+	path string
+}
+
+// NewTokenStore returns the store for the account whose configured refresh
+// token is seed, under stateDir/tokens.
+func NewTokenStore(stateDir, driver, seed string) *TokenStore {
+	sum := sha256.Sum256([]byte(driver + "\x00" + seed))
+	return &TokenStore{path: filepath.Join(stateDir, "tokens", driver+"-"+hex.EncodeToString(sum[:8])+".json")}
+}
+
+// Path is where the token lives.
+func (s *TokenStore) Path() string { return s.path }
+
+// Load returns the stored token, or ok=false when none was stored.
+func (s *TokenStore) Load() (tok Token, ok bool, err error) {
+	b, err := os.ReadFile(s.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return Token{}, false, nil
+	}
+	if err != nil {
+		return Token{}, false, fmt.Errorf("token store: %w", err)
+	}
+	if err := json.Unmarshal(b, &tok); err != nil || tok.Refresh == "" {
+		return Token{}, false, fmt.Errorf("token store %s: unreadable, remove it to use the configured token", s.path)
+	}
+	return tok, true, nil
+}
+
+// Save writes tok atomically: a temporary file, fsync, rename, fsync of the
+// folder. When Save returns nil the token survives a crash or SIGKILL.
+func (s *TokenStore) Save(tok Token) error {
+	dir := filepath.Dir(s.path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("token store: %w", err)
+	}
+	b, _ := json.Marshal(tok)
+	f, err := os.CreateTemp(dir, ".token-*")
+	if err != nil {
+		return fmt.Errorf("token store: %w", err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if _, err = f.Write(b); err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, s.path)
+	}
+	if err != nil {
+		return fmt.Errorf("token store: %w", err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// RefreshFunc trades a refresh token for a new Token. It must return the
+// rotated refresh token; a cloud that does not rotate returns the old one.
+type RefreshFunc func(ctx context.Context, refreshToken string) (Token, error)
+
+// TokenSource hands out a valid access token, refreshing it when it has
+// expired or was reported stale. Exactly one refresh runs at a time, and a
+// rotated refresh token is saved before the new access token is handed out.
+type TokenSource struct {
+	store   *TokenStore
+	refresh RefreshFunc
+	early   time.Duration
+
+	mu  sync.Mutex
+	cur Token
+}
+
+// NewTokenSource starts from the stored token when there is one, else from
+// the configured refresh and access tokens.
+func NewTokenSource(store *TokenStore, configured Token, refresh RefreshFunc) (*TokenSource, error) {
+	ts := &TokenSource{store: store, refresh: refresh, early: time.Minute, cur: configured}
+	stored, ok, err := store.Load()
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		ts.cur = stored
+	}
+	return ts, nil
+}
+
+var sharedSources sync.Map // TokenStore path -> *TokenSource
+
+// SharedTokenSource returns the one TokenSource for an account in this
+// process, so two mounts of the same login never spend the same
+// single-use refresh token twice.
+func SharedTokenSource(store *TokenStore, configured Token, refresh RefreshFunc) (*TokenSource, error) {
+	if ts, ok := sharedSources.Load(store.Path()); ok {
+		return ts.(*TokenSource), nil
+	}
+	ts, err := NewTokenSource(store, configured, refresh)
+	if err != nil {
+		return nil, err
+	}
+	actual, _ := sharedSources.LoadOrStore(store.Path(), ts)
+	return actual.(*TokenSource), nil
+}
+
+// Access returns a usable access token, refreshing first when needed.
+func (ts *TokenSource) Access(ctx context.Context) (string, error) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.cur.Access != "" && (ts.cur.Expiry.IsZero() || time.Until(ts.cur.Expiry) > ts.early) {
+		return ts.cur.Access, nil
+	}
+	if err := ts.refreshLocked(ctx); err != nil {
+		return "", err
+	}
+	return ts.cur.Access, nil
+}
+
+// Invalidate reports that the cloud rejected access. The next Access
+// refreshes, unless another caller has already replaced that token.
+func (ts *TokenSource) Invalidate(access string) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.cur.Access == access {
+		ts.cur.Access = ""
+	}
+}
+
+// Refresh forces a refresh now, unless the token was already replaced
+// since stale was handed out.
+func (ts *TokenSource) Refresh(ctx context.Context, stale string) (string, error) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.cur.Access != "" && ts.cur.Access != stale {
+		return ts.cur.Access, nil
+	}
+	if err := ts.refreshLocked(ctx); err != nil {
+		return "", err
+	}
+	return ts.cur.Access, nil
+}
+
+func (ts *TokenSource) refreshLocked(ctx context.Context) error {
+	if ts.cur.Refresh == "" {
+		return errors.New("no refresh token configured")
+	}
+	tok, err := ts.refresh(ctx, ts.cur.Refresh)
+	if err != nil {
+		return err
+	}
+	if tok.Refresh == "" {
+		tok.Refresh = ts.cur.Refresh
+	}
+	// The old refresh token is spent the moment the cloud answered: the new
+	// one must be on disk before anything can use it or crash.
+	if err := ts.store.Save(tok); err != nil {
+		return err
+	}
+	ts.cur = tok
+	return nil
+}
+
+// Current returns the token held now, for tests and diagnostics.
+func (ts *TokenSource) Current() Token {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return ts.cur
+}

@@ -1,0 +1,73 @@
+package fakecloud
+
+import (
+	"io"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// ServeBlob answers a CDN GET or HEAD for blob with Range support (206,
+// suffix ranges, 416), honouring the latency and reset knobs in faults.
+// The caller has already checked the URL's signature, expiry and headers.
+func ServeBlob(w http.ResponseWriter, r *http.Request, blob Blob, faults *Faults) {
+	if faults != nil {
+		if d := faults.Latency(); d > 0 {
+			time.Sleep(d)
+		}
+	}
+	var rs io.ReadSeeker = io.NewSectionReader(blob, 0, blob.Size())
+	if faults != nil {
+		if n := faults.ResetEvery(); n > 0 {
+			rs = &cuttingReader{ReadSeeker: rs, left: n}
+		}
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Accept-Ranges", "bytes")
+	http.ServeContent(w, r, "", time.Time{}, rs)
+}
+
+// cuttingReader aborts the response once left bytes have been read after
+// the last Seek, so the client sees the connection drop mid-body.
+type cuttingReader struct {
+	io.ReadSeeker
+	left int64
+}
+
+func (c *cuttingReader) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		panic(http.ErrAbortHandler)
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.ReadSeeker.Read(p)
+	c.left -= int64(n)
+	return n, err
+}
+
+// ConnLimiter counts concurrent fetches per key (a link), for clouds that
+// refuse more than a few simultaneous opens of one link.
+type ConnLimiter struct {
+	mu   sync.Mutex
+	open map[string]int
+}
+
+// Acquire reserves a slot for key unless max are in use (max <= 0: no
+// limit). The returned release must be called when the fetch ends.
+func (l *ConnLimiter) Acquire(key string, max int) (release func(), ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.open == nil {
+		l.open = map[string]int{}
+	}
+	if max > 0 && l.open[key] >= max {
+		return nil, false
+	}
+	l.open[key]++
+	return func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.open[key]--
+	}, true
+}

@@ -1,0 +1,158 @@
+package fakecloud
+
+import (
+	"sync"
+	"time"
+)
+
+// FaultKind is a failure an emulator can be told to produce. Each emulator
+// renders it the way its cloud does (Aliyun: HTTP 429 with x-retry-after;
+// 115: HTTP 200 with code 770004).
+type FaultKind string
+
+const (
+	NoFault FaultKind = ""
+	// Throttle is the cloud's rate-limit answer.
+	Throttle FaultKind = "throttle"
+	// ServerError is an HTTP 500 with the cloud's error envelope.
+	ServerError FaultKind = "5xx"
+	// BadGateway is an HTTP 502 with a plain-text body, as a proxy in front
+	// of the cloud sends.
+	BadGateway FaultKind = "bad-gateway"
+	// Reset closes the connection without an answer.
+	Reset FaultKind = "reset"
+	// Garbage is a non-JSON body (an HTML error page) with HTTP 200 or 405.
+	Garbage FaultKind = "garbage"
+	// Transient is the cloud's own "try again" answer in its envelope (115:
+	// state false with code 0).
+	Transient FaultKind = "transient"
+)
+
+type faultRule struct {
+	endpoint string // "" matches every endpoint
+	kind     FaultKind
+	every    int // fail the calls whose index is a multiple of every
+	left     int // failures still to inject; <0 means no limit
+}
+
+// Faults holds the fault knobs of one emulator. The zero value injects
+// nothing. Endpoints are the names the emulator counts calls under.
+type Faults struct {
+	mu         sync.Mutex
+	rules      []*faultRule
+	calls      map[string]int
+	latency    time.Duration
+	resetEvery int64
+}
+
+// Inject makes endpoint ("" for all) fail with kind on every every-th call
+// (1 = each call), count times in all (count < 0: until Clear).
+func (f *Faults) Inject(endpoint string, kind FaultKind, every, count int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if every < 1 {
+		every = 1
+	}
+	f.rules = append(f.rules, &faultRule{endpoint: endpoint, kind: kind, every: every, left: count})
+}
+
+// Clear removes every injected fault, the latency and the CDN resets.
+func (f *Faults) Clear() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rules, f.calls, f.latency, f.resetEvery = nil, nil, 0, 0
+}
+
+// Next is called by an emulator once per call of endpoint, and says which
+// fault, if any, that call must produce.
+func (f *Faults) Next(endpoint string) FaultKind {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.calls == nil {
+		f.calls = map[string]int{}
+	}
+	f.calls[endpoint]++
+	n := f.calls[endpoint]
+	for _, r := range f.rules {
+		if (r.endpoint != "" && r.endpoint != endpoint) || r.left == 0 || n%r.every != 0 {
+			continue
+		}
+		if r.left > 0 {
+			r.left--
+		}
+		return r.kind
+	}
+	return NoFault
+}
+
+// SetLatency delays every API and CDN answer by d.
+func (f *Faults) SetLatency(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.latency = d
+}
+
+// Latency is the delay set by SetLatency.
+func (f *Faults) Latency() time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.latency
+}
+
+// SetResetEvery makes the CDN cut each response after n body bytes, as a
+// connection reset does (0: never).
+func (f *Faults) SetResetEvery(n int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.resetEvery = n
+}
+
+// ResetEvery is the value set by SetResetEvery.
+func (f *Faults) ResetEvery() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.resetEvery
+}
+
+// Counters counts calls per endpoint, so tests can assert what an action
+// cost upstream.
+type Counters struct {
+	mu sync.Mutex
+	m  map[string]int64
+}
+
+// Inc adds one call of name and returns the new count.
+func (c *Counters) Inc(name string) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]int64{}
+	}
+	c.m[name]++
+	return c.m[name]
+}
+
+// Get returns the calls of name so far.
+func (c *Counters) Get(name string) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[name]
+}
+
+// Snapshot returns a copy of every count.
+func (c *Counters) Snapshot() map[string]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int64, len(c.m))
+	for k, v := range c.m {
+		out[k] = v
+	}
+	return out
+}
+
+// Reset sets every count to zero.
+func (c *Counters) Reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m = nil
+}

@@ -1,0 +1,108 @@
+// Package cache holds pandav's generic caches: an LRU bounded by entries
+// whose items carry their own expiry, and typed singleflight groups. It
+// knows nothing about WebDAV or any cloud; the callers decide what is worth
+// keeping and for how long.
+package cache
+
+import (
+	"strings"
+	"sync"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+)
+
+type item[V any] struct {
+	v       V
+	expires time.Time
+}
+
+// Store is an LRU of at most n items, each with its own expiry.
+type Store[V any] struct {
+	lru *lru.Cache[string, item[V]]
+	now func() time.Time
+}
+
+// NewStore returns a Store bounded to n items (n < 1 means 1).
+func NewStore[V any](n int) *Store[V] {
+	if n < 1 {
+		n = 1
+	}
+	c, _ := lru.New[string, item[V]](n)
+	return &Store[V]{lru: c, now: time.Now}
+}
+
+// Get returns the value under key if it has not expired.
+func (s *Store[V]) Get(key string) (V, bool) {
+	it, ok := s.lru.Get(key)
+	if !ok {
+		var zero V
+		return zero, false
+	}
+	if !s.now().Before(it.expires) {
+		s.lru.Remove(key)
+		var zero V
+		return zero, false
+	}
+	return it.v, true
+}
+
+// Add keeps v under key for ttl. A ttl <= 0 stores nothing.
+func (s *Store[V]) Add(key string, v V, ttl time.Duration) {
+	if ttl <= 0 {
+		return
+	}
+	s.lru.Add(key, item[V]{v: v, expires: s.now().Add(ttl)})
+}
+
+// AddUntil keeps v under key until t.
+func (s *Store[V]) AddUntil(key string, v V, t time.Time) {
+	s.Add(key, v, t.Sub(s.now()))
+}
+
+// Remove drops key.
+func (s *Store[V]) Remove(key string) { s.lru.Remove(key) }
+
+// RemovePrefix drops every key that starts with prefix. It walks all keys,
+// so it is meant for writes, which are rare next to reads.
+func (s *Store[V]) RemovePrefix(prefix string) int {
+	n := 0
+	for _, k := range s.lru.Keys() {
+		if strings.HasPrefix(k, prefix) {
+			s.lru.Remove(k)
+			n++
+		}
+	}
+	return n
+}
+
+// Purge drops everything.
+func (s *Store[V]) Purge() { s.lru.Purge() }
+
+// Len is the number of items held, expired ones included.
+func (s *Store[V]) Len() int { return s.lru.Len() }
+
+// Flusher is anything that can drop all it holds (SIGHUP flushes them all).
+type Flusher interface{ Purge() }
+
+// Flushers is a set of caches flushed together.
+type Flushers struct {
+	mu   sync.Mutex
+	list []Flusher
+}
+
+// Add registers f.
+func (fs *Flushers) Add(f Flusher) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.list = append(fs.list, f)
+}
+
+// Purge flushes every registered cache.
+func (fs *Flushers) Purge() {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	for _, f := range fs.list {
+		f.Purge()
+	}
+}

@@ -1,0 +1,256 @@
+// Package config loads pandav's YAML configuration. The loader is strict:
+// an unknown key, a wrong type or a missing required value is an error
+// that names the key and its line, and never echoes a value, because
+// values here are passwords and tokens.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole file. Keys are documented in config.example.yaml.
+type Config struct {
+	Listen         string  `yaml:"listen"`
+	StateDir       string  `yaml:"state_dir"`
+	Log            Log     `yaml:"log"`
+	Users          []User  `yaml:"users"`
+	AllowAnonymous bool    `yaml:"allow_anonymous"`
+	Cache          Cache   `yaml:"cache"`
+	Mounts         []Mount `yaml:"mounts"`
+}
+
+// Log sets the log level and format.
+type Log struct {
+	Level  string `yaml:"level"`  // debug | info | warn | error
+	Format string `yaml:"format"` // console | json
+}
+
+// User is one WebDAV login.
+type User struct {
+	Name     string   `yaml:"name"`
+	Password string   `yaml:"password"` // a bcrypt hash, or plain text (warned)
+	ReadOnly bool     `yaml:"read_only"`
+	Mounts   []string `yaml:"mounts"` // mount paths this user may see; empty = all
+}
+
+// Cache sizes and lifetimes.
+type Cache struct {
+	Entries     int      `yaml:"entries"`      // metadata items kept
+	TTL         Duration `yaml:"ttl"`          // how long a listing is trusted
+	NegativeTTL Duration `yaml:"negative_ttl"` // how long a miss is remembered
+	LinkMargin  Duration `yaml:"link_margin"`  // drop a cached link this long before it expires
+}
+
+// Mount puts one drive at a path.
+type Mount struct {
+	Path     string    `yaml:"path"`
+	Driver   string    `yaml:"driver"`
+	ReadOnly bool      `yaml:"read_only"`
+	Options  yaml.Node `yaml:"options"`
+	// Line is where the mount starts in the file, for messages.
+	Line int `yaml:"-"`
+}
+
+// Duration is a time.Duration written as "5m" or "90s".
+type Duration time.Duration
+
+// UnmarshalYAML parses Go duration syntax.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || v < 0 {
+		return fmt.Errorf("line %d: want a duration such as 90s or 5m", n.Line)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// D is the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Error is a configuration mistake. pandav exits with code 2 on one.
+type Error struct{ Msg string }
+
+func (e *Error) Error() string { return "config: " + e.Msg }
+
+func errorf(format string, a ...any) error { return &Error{Msg: fmt.Sprintf(format, a...)} }
+
+// Defaults are used for keys the file leaves out.
+func Defaults() Config {
+	return Config{
+		Listen:   "127.0.0.1:8080",
+		StateDir: "./state",
+		Log:      Log{Level: "info", Format: "console"},
+		Cache: Cache{
+			Entries:     100000,
+			TTL:         Duration(5 * time.Minute),
+			NegativeTTL: Duration(10 * time.Second),
+			LinkMargin:  Duration(60 * time.Second),
+		},
+	}
+}
+
+// Load reads and validates the file at p.
+func Load(p string) (*Config, error) {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, errorf("%v", err)
+	}
+	return Parse(b)
+}
+
+// Parse validates YAML text.
+func Parse(b []byte) (*Config, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, errorf("%s", redact(err.Error()))
+	}
+	cfg := Defaults()
+	if len(doc.Content) == 0 {
+		return nil, errorf("the file is empty")
+	}
+	root := doc.Content[0]
+	if err := expandEnv(root, ""); err != nil {
+		return nil, err
+	}
+	if err := Decode(root, &cfg, ""); err != nil {
+		return nil, err
+	}
+	for i := range cfg.Mounts {
+		cfg.Mounts[i].Line = mountLine(root, i)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+func mountLine(root *yaml.Node, i int) int {
+	for k := 0; k+1 < len(root.Content); k += 2 {
+		if root.Content[k].Value == "mounts" && i < len(root.Content[k+1].Content) {
+			return root.Content[k+1].Content[i].Line
+		}
+	}
+	return 0
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expandEnv replaces ${NAME} in every scalar. Only the braced form is
+// expanded, because bcrypt hashes are full of bare dollars.
+func expandEnv(n *yaml.Node, where string) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		var missing string
+		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(ref string) string {
+			name := envRef.FindStringSubmatch(ref)[1]
+			v, ok := os.LookupEnv(name)
+			if !ok {
+				missing = name
+			}
+			return v
+		})
+		if missing != "" {
+			return errorf("line %d: %s: environment variable %s is not set", n.Line, orTop(where), missing)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if err := expandEnv(n.Content[i+1], join(where, n.Content[i].Value)); err != nil {
+				return err
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			if err := expandEnv(c, fmt.Sprintf("%s[%d]", where, i)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func join(where, key string) string {
+	if where == "" {
+		return key
+	}
+	return where + "." + key
+}
+
+func orTop(where string) string {
+	if where == "" {
+		return "(top level)"
+	}
+	return where
+}
+
+func (c *Config) validate() error {
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return errorf("listen: want host:port, such as 127.0.0.1:8080")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return errorf("log.level: want debug, info, warn or error")
+	}
+	switch c.Log.Format {
+	case "console", "json":
+	default:
+		return errorf("log.format: want console or json")
+	}
+	if c.StateDir == "" {
+		return errorf("state_dir: must not be empty")
+	}
+	if c.Cache.Entries < 1 {
+		return errorf("cache.entries: must be at least 1")
+	}
+	if len(c.Mounts) == 0 {
+		return errorf("mounts: at least one mount is required")
+	}
+	seen := map[string]bool{}
+	for i := range c.Mounts {
+		m := &c.Mounts[i]
+		where := fmt.Sprintf("mounts[%d] (line %d)", i, m.Line)
+		if m.Path == "" {
+			return errorf("%s: path is required", where)
+		}
+		clean := path.Clean("/" + m.Path)
+		if clean == "/" || clean != m.Path && clean+"/" != m.Path {
+			return errorf("%s: path must be an absolute path below /, such as /aliyun", where)
+		}
+		m.Path = clean
+		if seen[clean] {
+			return errorf("%s: path %s is mounted twice", where, clean)
+		}
+		seen[clean] = true
+		if m.Driver == "" {
+			return errorf("%s: driver is required", where)
+		}
+	}
+	for a := range seen {
+		for b := range seen {
+			if a != b && strings.HasPrefix(b, a+"/") {
+				return errorf("mounts: %s is inside mount %s", b, a)
+			}
+		}
+	}
+	for i, u := range c.Users {
+		if u.Name == "" || u.Password == "" {
+			return errorf("users[%d]: name and password are required", i)
+		}
+	}
+	return nil
+}
+
+// IsError says whether err is a configuration mistake.
+func IsError(err error) bool {
+	var ce *Error
+	return errors.As(err, &ce)
+}

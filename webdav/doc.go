@@ -1,0 +1,10 @@
+// Package webdav serves pandav's mounts over WebDAV. It holds the
+// webdav.FileSystem over the mount table (with a virtual root listing the
+// mounts), the remote File that streams byte ranges from a drive's links,
+// and the Handler that wraps golang.org/x/net/webdav's own to fix what a
+// cloud-backed server must do differently: GET and HEAD without network
+// work in Open/Stat/Seek, finite PROPFIND depth, status codes that tell
+// throttling from absence, quota, and one log line per request.
+//
+// It knows drivers only through the drivers package interfaces.
+package webdav

@@ -1,0 +1,64 @@
+package webdav
+
+import (
+	"context"
+	"errors"
+	"math"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"pandav/drivers"
+)
+
+// statusOf is the one place where errors become HTTP status codes. Above
+// all, a cloud that throttles or fails must never look like a missing
+// file: players drop "missing" files from their libraries.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, drivers.ErrRateLimited):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, drivers.ErrNotFound), errors.Is(err, os.ErrNotExist):
+		return http.StatusNotFound
+	case errors.Is(err, errReadOnly), errors.Is(err, os.ErrPermission):
+		return http.StatusForbidden
+	case errors.Is(err, drivers.ErrInvalidName):
+		return http.StatusBadRequest
+	case errors.Is(err, drivers.ErrExist):
+		return http.StatusMethodNotAllowed
+	case errors.Is(err, drivers.ErrUnsupported):
+		return http.StatusNotImplemented
+	case errors.Is(err, drivers.ErrUpstream), errors.Is(err, drivers.ErrAuth):
+		return http.StatusBadGateway
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusInternalServerError
+}
+
+// writeError answers with err's status and a one-line reason. The reason
+// comes from our own error texts, which never carry tokens or signed URLs.
+func writeError(w http.ResponseWriter, err error) {
+	if rec, ok := w.(*recorder); ok {
+		rec.err = err
+	}
+	code := statusOf(err)
+	if code == http.StatusServiceUnavailable {
+		after, ok := drivers.RetryAfter(err)
+		if !ok || after <= 0 {
+			after = 10 * time.Second
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(after.Seconds()))))
+	}
+	msg := http.StatusText(code)
+	switch code {
+	case http.StatusServiceUnavailable:
+		msg = "the cloud is throttling requests; try again later"
+	case http.StatusBadGateway:
+		msg = "the cloud failed or refused pandav's login: " + err.Error()
+	case http.StatusForbidden:
+		msg = err.Error()
+	}
+	http.Error(w, msg, code)
+}

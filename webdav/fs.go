@@ -1,0 +1,267 @@
+package webdav
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/net/webdav"
+
+	"pandav/drivers"
+)
+
+// MountSpec puts a drive at a path.
+type MountSpec struct {
+	Path     string // absolute, cleaned, not "/"
+	Drive    drivers.Drive
+	ReadOnly bool
+}
+
+// Options tune the FileSystem. Zero values get defaults.
+type Options struct {
+	CacheEntries int
+	CacheTTL     time.Duration // how long a listing is trusted
+	NegativeTTL  time.Duration // how long a miss is remembered
+	LinkMargin   time.Duration // drop a cached link this long before it expires
+	// CDNClient fetches file bytes from links.
+	CDNClient *http.Client
+	Log       zerolog.Logger
+}
+
+func (o *Options) defaults() {
+	if o.CacheEntries <= 0 {
+		o.CacheEntries = 100000
+	}
+	if o.CacheTTL <= 0 {
+		o.CacheTTL = 5 * time.Minute
+	}
+	if o.NegativeTTL <= 0 {
+		o.NegativeTTL = 10 * time.Second
+	}
+	if o.LinkMargin <= 0 {
+		o.LinkMargin = time.Minute
+	}
+	if o.CDNClient == nil {
+		o.CDNClient = http.DefaultClient
+	}
+}
+
+// FileSystem is a webdav.FileSystem over the mount table. Paths that are
+// a mount's ancestors ("/", "/share" for "/share/demo") are virtual,
+// read-only folders.
+type FileSystem struct {
+	mounts  []*mount // longest path first
+	virtual map[string][]string
+	c       *caches
+	o       Options
+	started time.Time
+}
+
+var _ webdav.FileSystem = (*FileSystem)(nil)
+
+// NewFileSystem builds the mount table.
+func NewFileSystem(specs []MountSpec, o Options) (*FileSystem, error) {
+	o.defaults()
+	fs := &FileSystem{c: newCaches(o), o: o, virtual: map[string][]string{"/": nil}, started: time.Now().UTC()}
+	seen := map[string]bool{}
+	for _, s := range specs {
+		p := path.Clean("/" + s.Path)
+		if p == "/" || seen[p] || s.Drive == nil {
+			return nil, fmt.Errorf("webdav: bad or duplicate mount %q", s.Path)
+		}
+		seen[p] = true
+		fs.mounts = append(fs.mounts, &mount{path: p, drive: s.Drive, readOnly: s.ReadOnly, c: fs.c})
+		for child := p; child != "/"; child = path.Dir(child) {
+			parent := path.Dir(child)
+			if !contains(fs.virtual[parent], path.Base(child)) {
+				fs.virtual[parent] = append(fs.virtual[parent], path.Base(child))
+			}
+		}
+	}
+	for p := range seen {
+		if _, clash := fs.virtual[p]; clash {
+			return nil, fmt.Errorf("webdav: mount %s has another mount inside it", p)
+		}
+	}
+	for _, kids := range fs.virtual {
+		sort.Strings(kids)
+	}
+	sort.Slice(fs.mounts, func(i, j int) bool { return len(fs.mounts[i].path) > len(fs.mounts[j].path) })
+	return fs, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Purge flushes every cache (SIGHUP).
+func (fs *FileSystem) Purge() { fs.c.Purge() }
+
+// locate splits a cleaned path into its mount and the path inside it.
+// A virtual folder has no mount.
+func (fs *FileSystem) locate(name string) (*mount, string) {
+	for _, m := range fs.mounts {
+		if name == m.path {
+			return m, "/"
+		}
+		if strings.HasPrefix(name, m.path+"/") {
+			return m, name[len(m.path):]
+		}
+	}
+	return nil, ""
+}
+
+func cleanPath(name string) string { return path.Clean("/" + name) }
+
+// node is what a path resolves to.
+type node struct {
+	name    string // full cleaned path
+	m       *mount // nil for a virtual folder
+	entry   drivers.Entry
+	virtual bool
+}
+
+func (fs *FileSystem) resolve(ctx context.Context, name string) (node, error) {
+	name = cleanPath(name)
+	if _, ok := fs.virtual[name]; ok {
+		return node{name: name, virtual: true}, nil
+	}
+	m, rel := fs.locate(name)
+	if m == nil {
+		return node{}, fmt.Errorf("%s: %w", name, drivers.ErrNotFound)
+	}
+	e, err := m.resolve(ctx, rel)
+	if err != nil {
+		return node{}, err
+	}
+	return node{name: name, m: m, entry: e}, nil
+}
+
+func (fs *FileSystem) info(n node) *FileInfo {
+	if n.virtual {
+		return &FileInfo{name: path.Base(n.name), virtual: true, mod: fs.started, entry: drivers.Entry{IsDir: true}}
+	}
+	base := n.entry.Name
+	if n.m != nil && n.name == n.m.path {
+		base = path.Base(n.m.path) // a drive's root folder has no name of its own
+	}
+	return &FileInfo{name: base, entry: n.entry}
+}
+
+// Stat implements webdav.FileSystem.
+func (fs *FileSystem) Stat(ctx context.Context, name string) (os.FileInfo, error) {
+	n, err := fs.resolve(ctx, name)
+	if err != nil {
+		return nil, asPathError("stat", name, err)
+	}
+	return fs.info(n), nil
+}
+
+// OpenFile implements webdav.FileSystem. It does no upstream work beyond
+// resolving the path, which a warm cache answers: a file's bytes are
+// fetched on its first Read, a folder's children on Readdir.
+func (fs *FileSystem) OpenFile(ctx context.Context, name string, flag int, perm os.FileMode) (webdav.File, error) {
+	if flag&(os.O_WRONLY|os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND) != 0 {
+		return nil, &os.PathError{Op: "open", Path: name, Err: errReadOnly}
+	}
+	n, err := fs.resolve(ctx, name)
+	if err != nil {
+		return nil, asPathError("open", name, err)
+	}
+	if n.virtual || n.entry.IsDir {
+		return &dirFile{fs: fs, n: n, ctx: ctx}, nil
+	}
+	return newRemoteFile(ctx, fs, n, drivers.LinkRequest{UserAgent: userAgent(ctx)}), nil
+}
+
+// errReadOnly is what every write method meets until pandav writes.
+var errReadOnly = errors.New("pandav serves this path read-only")
+
+// Mkdir implements webdav.FileSystem.
+func (fs *FileSystem) Mkdir(ctx context.Context, name string, perm os.FileMode) error {
+	return &os.PathError{Op: "mkdir", Path: name, Err: errReadOnly}
+}
+
+// RemoveAll implements webdav.FileSystem.
+func (fs *FileSystem) RemoveAll(ctx context.Context, name string) error {
+	return &os.PathError{Op: "remove", Path: name, Err: errReadOnly}
+}
+
+// Rename implements webdav.FileSystem.
+func (fs *FileSystem) Rename(ctx context.Context, oldName, newName string) error {
+	return &os.LinkError{Op: "rename", Old: oldName, New: newName, Err: errReadOnly}
+}
+
+// readdir lists the folder at name.
+func (fs *FileSystem) readdir(ctx context.Context, n node) ([]os.FileInfo, error) {
+	if n.virtual {
+		var out []os.FileInfo
+		for _, kid := range fs.virtual[n.name] {
+			child := path.Join(n.name, kid)
+			if _, ok := fs.virtual[child]; ok {
+				out = append(out, &FileInfo{name: kid, virtual: true, mod: fs.started, entry: drivers.Entry{IsDir: true}})
+				continue
+			}
+			// A mount's root is shown from its own root entry when known,
+			// but a mount that cannot reach its cloud must not hide the
+			// others, so it is listed as a plain folder then.
+			m, _ := fs.locate(child)
+			e, err := m.resolve(ctx, "/")
+			if err != nil {
+				fs.o.Log.Warn().Str("mount", m.path).Err(err).Msg("mount root unavailable")
+				e = drivers.Entry{IsDir: true, ModTime: fs.started}
+			}
+			out = append(out, &FileInfo{name: kid, entry: e})
+		}
+		return out, nil
+	}
+	rel := n.name[len(n.m.path):]
+	if rel == "" {
+		rel = "/"
+	}
+	kids, err := n.m.list(ctx, n.entry, rel)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]os.FileInfo, len(kids))
+	for i, k := range kids {
+		out[i] = &FileInfo{name: k.Name, entry: k}
+	}
+	return out, nil
+}
+
+// asPathError gives x/net/webdav the *os.PathError it expects. A missing
+// entry becomes os.ErrNotExist itself, because x/net/webdav tests with
+// os.IsNotExist, which does not follow wrapped errors.
+func asPathError(op, name string, err error) error {
+	if errors.Is(err, drivers.ErrNotFound) {
+		err = os.ErrNotExist
+	}
+	return &os.PathError{Op: op, Path: name, Err: err}
+}
+
+type ctxKey int
+
+const userAgentKey ctxKey = iota
+
+// withUserAgent records the client's User-Agent for links bound to it.
+func withUserAgent(ctx context.Context, ua string) context.Context {
+	return context.WithValue(ctx, userAgentKey, ua)
+}
+
+func userAgent(ctx context.Context) string {
+	ua, _ := ctx.Value(userAgentKey).(string)
+	return ua
+}

@@ -1,0 +1,229 @@
+package webdav
+
+import (
+	"fmt"
+	"html"
+	"io"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/net/webdav"
+
+	"pandav/drivers"
+)
+
+// Handler serves the FileSystem over WebDAV. It answers GET, HEAD and the
+// PROPFIND preliminaries itself and hands the rest to x/net/webdav.
+type Handler struct {
+	fs  *FileSystem
+	dav *webdav.Handler
+	log zerolog.Logger
+}
+
+// NewHandler returns the WebDAV handler for fs.
+func NewHandler(fs *FileSystem) *Handler {
+	return &Handler{
+		fs:  fs,
+		log: fs.o.Log,
+		dav: &webdav.Handler{FileSystem: fs, LockSystem: webdav.NewMemLS()},
+	}
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec := &recorder{ResponseWriter: w}
+	start := time.Now()
+	defer func() { h.logRequest(r, rec, time.Since(start)) }()
+	r = r.WithContext(withUserAgent(r.Context(), r.UserAgent()))
+
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		h.serveFile(rec, r)
+	case "PROPFIND":
+		h.propfind(rec, r)
+	case http.MethodOptions:
+		h.dav.ServeHTTP(rec, r)
+	case http.MethodPut, http.MethodDelete, "MKCOL", "COPY", "MOVE", "PROPPATCH", "LOCK", "UNLOCK":
+		drainBody(r)
+		http.Error(rec, "pandav: this server is read-only for now; writes are not supported yet", http.StatusForbidden)
+	default:
+		http.Error(rec, "method not allowed", http.StatusMethodNotAllowed)
+	}
+}
+
+func drainBody(r *http.Request) {
+	io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
+}
+
+func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	n, err := h.fs.resolve(ctx, r.URL.Path)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	fi := h.fs.info(n)
+	if fi.IsDir() {
+		h.serveIndex(w, r, n)
+		return
+	}
+	etag, _ := fi.ETag(ctx)
+	w.Header().Set("Content-Type", contentType(fi.Name()))
+	w.Header().Set("ETag", etag)
+	w.Header().Set("Accept-Ranges", "bytes")
+	// Fetch the link before any header is written, so that a throttled or
+	// failing cloud is answered with 503 or 502 and not with a cut body.
+	// HEAD, an empty file and a 304 need no link at all.
+	if r.Method == http.MethodGet && fi.Size() > 0 && !notModified(r, etag) {
+		req := drivers.LinkRequest{UserAgent: r.UserAgent()}
+		if _, err := n.m.link(ctx, n.entry, req); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
+	f := newRemoteFile(ctx, h.fs, n, drivers.LinkRequest{UserAgent: r.UserAgent()})
+	defer f.Close()
+	http.ServeContent(w, r, fi.Name(), fi.ModTime(), f)
+}
+
+func notModified(r *http.Request, etag string) bool {
+	inm := r.Header.Get("If-None-Match")
+	return inm != "" && (inm == "*" || strings.Contains(inm, etag))
+}
+
+// serveIndex answers GET on a folder with a plain HTML listing, which is
+// what a person who opens the URL in a browser expects.
+func (h *Handler) serveIndex(w http.ResponseWriter, r *http.Request, n node) {
+	kids, err := h.fs.readdir(r.Context(), n)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if r.Method == http.MethodHead {
+		return
+	}
+	base := strings.TrimSuffix(n.name, "/") + "/"
+	fmt.Fprintf(w, "<!doctype html>\n<meta charset=utf-8><title>%s</title>\n<h1>%s</h1>\n<ul>\n", html.EscapeString(base), html.EscapeString(base))
+	if n.name != "/" {
+		fmt.Fprintf(w, "<li><a href=\"../\">../</a>\n")
+	}
+	for _, k := range kids {
+		name := k.Name()
+		if k.IsDir() {
+			name += "/"
+		}
+		href := (&url.URL{Path: path.Join(base, k.Name())}).EscapedPath()
+		if k.IsDir() {
+			href += "/"
+		}
+		fmt.Fprintf(w, "<li><a href=\"%s\">%s</a> %d\n", html.EscapeString(href), html.EscapeString(name), k.Size())
+	}
+	fmt.Fprintf(w, "</ul>\n")
+}
+
+const finiteDepthBody = `<?xml version="1.0" encoding="utf-8"?>
+<D:error xmlns:D="DAV:"><D:propfind-finite-depth/></D:error>
+`
+
+// propfind refuses Depth: infinity (RFC 4918 §9.1), which would list a
+// whole cloud drive, and resolves the target (and its children) before
+// x/net/webdav starts writing, so that a cloud error becomes a status code
+// instead of a 207 cut short. The walk that follows is served from cache.
+func (h *Handler) propfind(w http.ResponseWriter, r *http.Request) {
+	switch strings.ToLower(strings.TrimSpace(r.Header.Get("Depth"))) {
+	case "":
+		// RFC 4918 says a missing Depth means infinity; every client we
+		// serve sends one, and treating its absence as 1 is safer than a
+		// walk of the whole drive.
+		r.Header.Set("Depth", "1")
+	case "0", "1":
+	case "infinity":
+		drainBody(r)
+		w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+		w.WriteHeader(http.StatusForbidden)
+		io.WriteString(w, finiteDepthBody)
+		return
+	default:
+		http.Error(w, "bad Depth header", http.StatusBadRequest)
+		return
+	}
+	ctx := r.Context()
+	n, err := h.fs.resolve(ctx, r.URL.Path)
+	if err != nil {
+		drainBody(r)
+		writeError(w, err)
+		return
+	}
+	if r.Header.Get("Depth") == "1" && (n.virtual || n.entry.IsDir) {
+		if _, err := h.fs.readdir(ctx, n); err != nil {
+			drainBody(r)
+			writeError(w, err)
+			return
+		}
+	}
+	h.dav.ServeHTTP(w, r)
+}
+
+// recorder notes what was answered, for the log line.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+	err    error // why the request failed, for the log line
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(p)
+	r.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// Flush passes flushes through for streaming.
+func (r *recorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (h *Handler) logRequest(r *http.Request, rec *recorder, d time.Duration) {
+	status := rec.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	ev := h.log.Info()
+	if status >= 500 {
+		ev = h.log.Warn()
+	}
+	ev = ev.Str("method", r.Method).Str("path", r.URL.Path).Int("status", status).
+		Int64("bytes", rec.bytes).Dur("duration", d)
+	if v := r.Header.Get("Range"); v != "" {
+		ev = ev.Str("range", v)
+	}
+	if v := r.Header.Get("Depth"); v != "" && r.Method == "PROPFIND" {
+		ev = ev.Str("depth", v)
+	}
+	if rec.err != nil {
+		ev = ev.AnErr("error", rec.err)
+	}
+	if err := r.Context().Err(); err != nil && status < 400 {
+		ev = ev.Bool("client_gone", true)
+	}
+	ev.Str("remote", r.RemoteAddr).Msg("request")
+}

@@ -1,0 +1,217 @@
+package webdav
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+	"time"
+
+	"pandav/cache"
+	"pandav/drivers"
+)
+
+// mount is one drive at one path, with the path-to-entry resolution that
+// drivers leave to us. Every listing caches each child, so the Stat and
+// OpenFile that x/net/webdav makes per PROPFIND entry cost no upstream
+// call.
+type mount struct {
+	path     string // "/aliyun"
+	drive    drivers.Drive
+	readOnly bool
+	c        *caches
+}
+
+// caches are shared by all mounts and bounded together. Keys start with
+// the full WebDAV path, so one mount's keys share its path as a prefix.
+type caches struct {
+	entries  *cache.Store[drivers.Entry]
+	listings *cache.Store[[]drivers.Entry]
+	misses   *cache.Store[struct{}]
+	links    *cache.Store[drivers.Link]
+	quotas   *cache.Store[drivers.Quota]
+
+	listG  cache.Group[[]drivers.Entry]
+	rootG  cache.Group[drivers.Entry]
+	linkG  cache.Group[drivers.Link]
+	quotaG cache.Group[drivers.Quota]
+
+	ttl, negativeTTL, linkMargin time.Duration
+}
+
+func newCaches(o Options) *caches {
+	return &caches{
+		entries:     cache.NewStore[drivers.Entry](o.CacheEntries),
+		listings:    cache.NewStore[[]drivers.Entry](max(o.CacheEntries/16, 64)),
+		misses:      cache.NewStore[struct{}](max(o.CacheEntries/4, 256)),
+		links:       cache.NewStore[drivers.Link](max(o.CacheEntries/16, 256)),
+		quotas:      cache.NewStore[drivers.Quota](64),
+		ttl:         o.CacheTTL,
+		negativeTTL: o.NegativeTTL,
+		linkMargin:  o.LinkMargin,
+	}
+}
+
+// Purge drops everything cached (SIGHUP).
+func (c *caches) Purge() {
+	c.entries.Purge()
+	c.listings.Purge()
+	c.misses.Purge()
+	c.links.Purge()
+	c.quotas.Purge()
+}
+
+func (m *mount) key(rel string) string {
+	if rel == "/" {
+		return m.path
+	}
+	return m.path + rel
+}
+
+// resolve returns the entry at rel ("/" is the mount's root).
+func (m *mount) resolve(ctx context.Context, rel string) (drivers.Entry, error) {
+	key := m.key(rel)
+	if e, ok := m.c.entries.Get(key); ok {
+		return e, nil
+	}
+	if rel == "/" {
+		e, err := m.c.rootG.Do(ctx, key, m.drive.Root)
+		if err != nil {
+			return drivers.Entry{}, err
+		}
+		m.c.entries.Add(key, e, m.c.ttl)
+		return e, nil
+	}
+	if _, miss := m.c.misses.Get(key); miss {
+		return drivers.Entry{}, fmt.Errorf("%s: %w", key, drivers.ErrNotFound)
+	}
+	dir, name := path.Split(rel)
+	parent, err := m.resolve(ctx, path.Clean(dir))
+	if err != nil {
+		return drivers.Entry{}, err
+	}
+	if !parent.IsDir {
+		return drivers.Entry{}, fmt.Errorf("%s: %w", key, drivers.ErrNotFound)
+	}
+	kids, err := m.list(ctx, parent, path.Clean(dir))
+	if err != nil {
+		return drivers.Entry{}, err
+	}
+	for _, k := range kids {
+		if k.Name == name {
+			return k, nil
+		}
+	}
+	m.c.misses.Add(key, struct{}{}, m.c.negativeTTL)
+	return drivers.Entry{}, fmt.Errorf("%s: %w", key, drivers.ErrNotFound)
+}
+
+// list returns the children of dir, which lives at rel. Concurrent
+// listings of one folder share one upstream listing; failed and empty
+// listings are not cached.
+func (m *mount) list(ctx context.Context, dir drivers.Entry, rel string) ([]drivers.Entry, error) {
+	key := m.key(rel)
+	if kids, ok := m.c.listings.Get(key); ok {
+		return kids, nil
+	}
+	kids, err := m.c.listG.Do(ctx, key+"\x00"+dir.ID, func(ctx context.Context) ([]drivers.Entry, error) {
+		kids, err := m.drive.List(ctx, dir)
+		if err != nil {
+			return nil, err
+		}
+		kids = usable(kids)
+		if len(kids) > 0 {
+			m.c.listings.Add(key, kids, m.c.ttl)
+			for _, k := range kids {
+				m.c.entries.Add(path.Join(key, k.Name), k, m.c.ttl)
+			}
+		}
+		return kids, nil
+	})
+	return kids, err
+}
+
+// usable drops names no path can reach and keeps only the first of equal
+// names. Drivers order duplicates so that the first is the one to show.
+func usable(in []drivers.Entry) []drivers.Entry {
+	out := in[:0:0]
+	seen := make(map[string]bool, len(in))
+	for _, e := range in {
+		if e.Name == "" || e.Name == "." || e.Name == ".." || strings.ContainsAny(e.Name, "/\x00") || seen[e.Name] {
+			continue
+		}
+		seen[e.Name] = true
+		out = append(out, e)
+	}
+	return out
+}
+
+// link returns a usable link for f, from the cache while it is safely
+// inside its lifetime. A link is cached under what binds it (for 115, the
+// User-Agent).
+func (m *mount) link(ctx context.Context, f drivers.Entry, req drivers.LinkRequest) (drivers.Link, error) {
+	key := m.linkKey(f, req)
+	if l, ok := m.c.links.Get(key); ok {
+		return l, nil
+	}
+	return m.c.linkG.Do(ctx, key, func(ctx context.Context) (drivers.Link, error) {
+		l, err := m.drive.Link(ctx, f, req)
+		if err != nil {
+			return drivers.Link{}, err
+		}
+		m.c.links.AddUntil(key, l, m.linkDeadline(l))
+		return l, nil
+	})
+}
+
+// linkDeadline is when a cached link stops being handed out: the margin
+// before its expiry, shrunk for short-lived links so they are still used.
+func (m *mount) linkDeadline(l drivers.Link) time.Time {
+	if l.Expires.IsZero() {
+		return time.Now().Add(min(m.c.linkMargin, 5*time.Minute))
+	}
+	margin := m.c.linkMargin
+	if life := time.Until(l.Expires); life/5 < margin {
+		margin = life / 5
+	}
+	return l.Expires.Add(-margin)
+}
+
+// dropLink forgets a link the CDN refused, so the next fetch asks anew.
+func (m *mount) dropLink(f drivers.Entry, req drivers.LinkRequest) {
+	key := m.linkKey(f, req)
+	m.c.links.Remove(key)
+	m.c.linkG.Forget(key)
+}
+
+func (m *mount) linkKey(f drivers.Entry, req drivers.LinkRequest) string {
+	bind := ""
+	if k, ok := m.drive.(drivers.LinkKeyer); ok {
+		bind = k.LinkKey(req)
+	}
+	return m.path + "\x00" + f.ID + "\x00" + bind
+}
+
+// quota returns the drive's space figures, cached for a minute, or
+// ok=false when the drive cannot say.
+func (m *mount) quota(ctx context.Context) (q drivers.Quota, ok bool, err error) {
+	qd, can := m.drive.(drivers.Quotaer)
+	if !can {
+		return drivers.Quota{}, false, nil
+	}
+	if q, hit := m.c.quotas.Get(m.path); hit {
+		return q, true, nil
+	}
+	q, err = m.c.quotaG.Do(ctx, m.path, func(ctx context.Context) (drivers.Quota, error) {
+		q, err := qd.Quota(ctx)
+		if err == nil {
+			m.c.quotas.Add(m.path, q, time.Minute)
+		}
+		return q, err
+	})
+	if errors.Is(err, drivers.ErrUnsupported) {
+		return drivers.Quota{}, false, nil
+	}
+	return q, err == nil, err
+}

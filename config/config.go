@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,7 +26,39 @@ type Config struct {
 	Users          []User  `yaml:"users"`
 	AllowAnonymous bool    `yaml:"allow_anonymous"`
 	Cache          Cache   `yaml:"cache"`
+	Stream         Stream  `yaml:"stream"`
 	Mounts         []Mount `yaml:"mounts"`
+}
+
+// Stream tunes how file bytes are fetched from the clouds' CDNs.
+type Stream struct {
+	ChunkSize    ByteSize `yaml:"chunk_size"`    // one ranged upstream request
+	ReadAhead    int      `yaml:"read_ahead"`    // chunks fetched ahead of the reader
+	MemoryBudget ByteSize `yaml:"memory_budget"` // chunk memory of all streams together
+}
+
+// ByteSize is a size written as 4MiB, 512KiB, 1GiB or plain bytes.
+type ByteSize int64
+
+// UnmarshalYAML parses a size with an optional binary unit.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	s := strings.TrimSpace(n.Value)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}} {
+		if v, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = strings.TrimSpace(v), u.mult
+			break
+		}
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < 0 {
+		return fmt.Errorf("line %d: want a size such as 4MiB, 512KiB or 1GiB", n.Line)
+	}
+	*b = ByteSize(v * mult)
+	return nil
 }
 
 // Log sets the log level and format.
@@ -95,6 +128,7 @@ func Defaults() Config {
 			NegativeTTL: Duration(10 * time.Second),
 			LinkMargin:  Duration(60 * time.Second),
 		},
+		Stream: Stream{ChunkSize: 4 << 20, ReadAhead: 3, MemoryBudget: 192 << 20},
 	}
 }
 
@@ -210,6 +244,15 @@ func (c *Config) validate() error {
 	}
 	if c.Cache.Entries < 1 {
 		return errorf("cache.entries: must be at least 1")
+	}
+	if c.Stream.ChunkSize < 64<<10 {
+		return errorf("stream.chunk_size: must be at least 64KiB")
+	}
+	if c.Stream.ReadAhead < 0 || c.Stream.ReadAhead > 16 {
+		return errorf("stream.read_ahead: want 0 to 16")
+	}
+	if c.Stream.MemoryBudget < c.Stream.ChunkSize {
+		return errorf("stream.memory_budget: must hold at least one chunk")
 	}
 	if len(c.Mounts) == 0 {
 		return errorf("mounts: at least one mount is required")

@@ -32,6 +32,7 @@ type Options struct {
 	LinkMargin   time.Duration // drop a cached link this long before it expires
 	// CDNClient fetches file bytes from links.
 	CDNClient *http.Client
+	Stream    StreamOptions
 	Log       zerolog.Logger
 }
 
@@ -60,6 +61,7 @@ type FileSystem struct {
 	mounts  []*mount // longest path first
 	virtual map[string][]string
 	c       *caches
+	streams *streams
 	o       Options
 	started time.Time
 }
@@ -69,7 +71,7 @@ var _ webdav.FileSystem = (*FileSystem)(nil)
 // NewFileSystem builds the mount table.
 func NewFileSystem(specs []MountSpec, o Options) (*FileSystem, error) {
 	o.defaults()
-	fs := &FileSystem{c: newCaches(o), o: o, virtual: map[string][]string{"/": nil}, started: time.Now().UTC()}
+	fs := &FileSystem{c: newCaches(o), o: o, virtual: map[string][]string{"/": nil}, started: time.Now().UTC(), streams: newStreams(o.Stream, o.CDNClient)}
 	seen := map[string]bool{}
 	for _, s := range specs {
 		p := path.Clean("/" + s.Path)
@@ -157,7 +159,7 @@ func (fs *FileSystem) info(n node) *FileInfo {
 	if n.m != nil && n.name == n.m.path {
 		base = path.Base(n.m.path) // a drive's root folder has no name of its own
 	}
-	return &FileInfo{name: base, entry: n.entry}
+	return &FileInfo{name: base, entry: n.entry, mod: fs.started}
 }
 
 // Stat implements webdav.FileSystem.
@@ -223,7 +225,7 @@ func (fs *FileSystem) readdir(ctx context.Context, n node) ([]os.FileInfo, error
 				fs.o.Log.Warn().Str("mount", m.path).Err(err).Msg("mount root unavailable")
 				e = drivers.Entry{IsDir: true, ModTime: fs.started}
 			}
-			out = append(out, &FileInfo{name: kid, entry: e})
+			out = append(out, &FileInfo{name: kid, entry: e, mod: fs.started})
 		}
 		return out, nil
 	}
@@ -237,7 +239,7 @@ func (fs *FileSystem) readdir(ctx context.Context, n node) ([]os.FileInfo, error
 	}
 	out := make([]os.FileInfo, len(kids))
 	for i, k := range kids {
-		out[i] = &FileInfo{name: k.Name, entry: k}
+		out[i] = &FileInfo{name: k.Name, entry: k, mod: fs.started}
 	}
 	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -86,7 +87,30 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request) {
 	}
 	f := newRemoteFile(ctx, h.fs, n, drivers.LinkRequest{UserAgent: r.UserAgent()})
 	defer f.Close()
+	if end, ok := boundedRangeEnd(r.Header.Get("Range")); ok {
+		f.limitTo(end)
+	}
 	http.ServeContent(w, r, fi.Name(), fi.ModTime(), f)
+}
+
+// boundedRangeEnd returns the end (exclusive) of a single "bytes=a-b"
+// range. ServeContent tells the File only where to start; knowing where
+// to stop keeps a player's small probe from fetching a whole chunk.
+func boundedRangeEnd(h string) (int64, bool) {
+	spec, ok := strings.CutPrefix(h, "bytes=")
+	if !ok || strings.Contains(spec, ",") {
+		return 0, false
+	}
+	a, b, ok := strings.Cut(strings.TrimSpace(spec), "-")
+	if !ok || a == "" || b == "" {
+		return 0, false
+	}
+	start, err1 := strconv.ParseInt(a, 10, 64)
+	last, err2 := strconv.ParseInt(b, 10, 64)
+	if err1 != nil || err2 != nil || last < start {
+		return 0, false
+	}
+	return last + 1, true
 }
 
 func notModified(r *http.Request, etag string) bool {

@@ -10,37 +10,110 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/semaphore"
 
 	"pandav/drivers"
 )
 
-// remoteFile is an open cloud file. Open, Stat and Seek only move an
-// offset; the first Read opens an upstream range at the current offset.
-// When the CDN drops the connection or the link expires, Read fetches a
-// fresh link if needed and carries on from the same offset, so the client
-// never sees the break.
-type remoteFile struct {
-	ctx  context.Context
-	fs   *FileSystem
-	n    node
-	req  drivers.LinkRequest
-	size int64
-	off  int64
-
-	body    io.ReadCloser
-	bodyOff int64 // offset of the body's next byte
+// StreamOptions tune how file bytes are fetched from the CDN.
+type StreamOptions struct {
+	// ChunkSize is the length of one ranged upstream request.
+	ChunkSize int64
+	// ReadAhead is how many chunks past the one being read are fetched in
+	// the background, so a CDN hiccup does not reach the player. 0 means
+	// the default (3); a negative value turns read-ahead off.
+	ReadAhead int
+	// MemoryBudget caps the bytes held in chunk buffers by all streams
+	// together. Read-ahead is skipped, never waited for, when it is spent.
+	MemoryBudget int64
 }
 
-// Limits on how hard a Read tries before it gives the error to the client.
+func (o *StreamOptions) defaults() {
+	if o.ChunkSize <= 0 {
+		o.ChunkSize = 4 << 20
+	}
+	switch {
+	case o.ReadAhead < 0:
+		o.ReadAhead = 0
+	case o.ReadAhead == 0:
+		o.ReadAhead = 3
+	}
+	if o.MemoryBudget <= 0 {
+		o.MemoryBudget = 192 << 20
+	}
+	if o.MemoryBudget < o.ChunkSize {
+		o.MemoryBudget = o.ChunkSize
+	}
+}
+
+// Limits on how hard one chunk tries before its error reaches the client.
 const (
-	maxResumes  = 8 // consecutive failed opens or broken bodies
-	maxRelinks  = 3 // consecutive refused links
+	maxResumes  = 8 // failed opens or broken bodies in a row
+	maxRelinks  = 3 // links refused in a row
 	resumeDelay = 100 * time.Millisecond
+	readPiece   = 256 << 10 // bytes made visible to the reader at a time
 )
 
+// streams is the machinery shared by every open file: the memory budget,
+// the chunk buffer pool and the per-link connection limits.
+type streams struct {
+	o      StreamOptions
+	budget *semaphore.Weighted
+	pool   sync.Pool
+	conns  connLimits
+	client *http.Client
+}
+
+func newStreams(o StreamOptions, client *http.Client) *streams {
+	o.defaults()
+	s := &streams{o: o, budget: semaphore.NewWeighted(o.MemoryBudget), client: client}
+	s.pool.New = func() any { b := make([]byte, o.ChunkSize); return &b }
+	return s
+}
+
+func (s *streams) buffer(n int64) []byte {
+	if n == s.o.ChunkSize {
+		return (*s.pool.Get().(*[]byte))[:n]
+	}
+	return make([]byte, n)
+}
+
+func (s *streams) recycle(b []byte) {
+	if int64(cap(b)) == s.o.ChunkSize {
+		b = b[:cap(b)]
+		s.pool.Put(&b)
+	}
+}
+
+// remoteFile is an open cloud file. Open, Stat and Seek only move an
+// offset; Read fetches bounded ranges ("chunks") at the offset, a few
+// ahead of the reader. A chunk whose connection drops resumes from the
+// exact byte, and a refused link is replaced, so the client never sees
+// the break.
+type remoteFile struct {
+	ctx     context.Context
+	fs      *FileSystem
+	n       node
+	req     drivers.LinkRequest
+	size    int64
+	off     int64
+	hintEnd int64    // the client asked for bytes up to here; no read-ahead past it
+	win     []*chunk // in offset order; win[0] holds off while reading
+}
+
 func newRemoteFile(ctx context.Context, fs *FileSystem, n node, req drivers.LinkRequest) *remoteFile {
-	return &remoteFile{ctx: ctx, fs: fs, n: n, req: req, size: n.entry.Size}
+	return &remoteFile{ctx: ctx, fs: fs, n: n, req: req, size: n.entry.Size, hintEnd: n.entry.Size}
+}
+
+// limitTo tells the file the client wants bytes up to end only, so the
+// first chunk is no longer than the request and nothing is read ahead.
+func (f *remoteFile) limitTo(end int64) {
+	if end > 0 && end < f.size {
+		f.hintEnd = end
+	}
 }
 
 func (f *remoteFile) Stat() (os.FileInfo, error) { return f.fs.info(f.n), nil }
@@ -52,18 +125,12 @@ func (f *remoteFile) Readdir(int) ([]os.FileInfo, error) {
 }
 
 func (f *remoteFile) Close() error {
-	f.closeBody()
+	f.dropAll()
 	return nil
 }
 
-func (f *remoteFile) closeBody() {
-	if f.body != nil {
-		f.body.Close()
-		f.body = nil
-	}
-}
-
-// Seek moves the offset without any network work.
+// Seek moves the offset without any network work. Chunks already fetched
+// are kept until the next Read shows whether the offset is inside them.
 func (f *remoteFile) Seek(offset int64, whence int) (int64, error) {
 	switch whence {
 	case io.SeekStart:
@@ -85,47 +152,184 @@ func (f *remoteFile) Read(p []byte) (int, error) {
 	if f.off >= f.size {
 		return 0, io.EOF
 	}
-	if rest := f.size - f.off; int64(len(p)) > rest {
-		p = p[:rest]
+	for len(f.win) > 0 && f.win[0].end <= f.off {
+		f.drop(f.win[0])
+		f.win = f.win[1:]
 	}
-	for failures := 0; ; failures++ {
-		if f.body != nil && f.bodyOff != f.off {
-			f.closeBody()
-		}
-		var err error
-		if f.body == nil {
-			err = f.open()
-		}
-		if err == nil {
-			var n int
-			n, err = f.body.Read(p)
-			f.off += int64(n)
-			f.bodyOff += int64(n)
-			if n > 0 || err == nil {
-				if err != nil {
-					f.closeBody()
-				}
-				return n, nil
-			}
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF // the CDN ended before the size we know
-			}
-			f.closeBody()
-		}
-		if f.ctx.Err() != nil {
-			return 0, f.ctx.Err()
-		}
-		var fatal *fatalReadError
-		if errors.As(err, &fatal) || failures+1 >= maxResumes {
-			f.fs.o.Log.Warn().Str("path", f.n.name).Int64("offset", f.off).Err(err).Msg("upstream read failed")
+	if len(f.win) > 0 && f.win[0].off > f.off {
+		f.dropAll() // a seek back, outside the window
+	}
+	if len(f.win) == 0 {
+		c, err := f.startChunk(f.off, true)
+		if err != nil {
 			return 0, err
 		}
-		f.fs.o.Log.Debug().Str("path", f.n.name).Int64("offset", f.off).Err(err).Msg("resuming upstream read")
-		if !sleepCtx(f.ctx, resumeDelay<<min(failures, 5)) {
-			return 0, f.ctx.Err()
+		f.win = append(f.win, c)
+	}
+	f.readAhead()
+	c := f.win[0]
+	need := int(f.off-c.off) + 1
+	filled, err := c.wait(f.ctx, need)
+	if filled >= need {
+		n := copy(p, c.buf[f.off-c.off:filled])
+		f.off += int64(n)
+		return n, nil
+	}
+	f.fs.o.Log.Warn().Str("path", f.n.name).Int64("offset", f.off).Err(err).Msg("upstream read failed")
+	f.dropAll()
+	return 0, err
+}
+
+// readAhead starts chunks after the last one, while the memory budget
+// allows, up to ReadAhead chunks and never past what the client asked for.
+func (f *remoteFile) readAhead() {
+	for len(f.win) < 1+f.fs.streams.o.ReadAhead {
+		next := f.win[len(f.win)-1].end
+		if next >= f.hintEnd {
+			return
+		}
+		c, err := f.startChunk(next, false)
+		if err != nil {
+			return
+		}
+		f.win = append(f.win, c)
+	}
+}
+
+// startChunk reserves memory for the chunk at off and starts fetching it.
+// The chunk being read waits for memory; read-ahead gives up at once.
+func (f *remoteFile) startChunk(off int64, wait bool) (*chunk, error) {
+	s := f.fs.streams
+	end := min(off+s.o.ChunkSize, f.size)
+	if off < f.hintEnd {
+		end = min(end, f.hintEnd)
+	}
+	n := end - off
+	if wait {
+		if err := s.budget.Acquire(f.ctx, n); err != nil {
+			return nil, err
+		}
+	} else if !s.budget.TryAcquire(n) {
+		return nil, errBudget
+	}
+	ctx, cancel := context.WithCancel(f.ctx)
+	c := &chunk{off: off, end: end, buf: s.buffer(n), cancel: cancel, wake: make(chan struct{}), finished: make(chan struct{})}
+	go f.fetch(ctx, c)
+	return c, nil
+}
+
+var errBudget = errors.New("stream memory budget spent")
+
+// drop cancels a chunk; its memory returns once its fetch has stopped
+// writing into it.
+func (f *remoteFile) drop(c *chunk) {
+	c.cancel()
+	s := f.fs.streams
+	go func() {
+		<-c.finished
+		s.recycle(c.buf)
+		s.budget.Release(c.end - c.off)
+	}()
+}
+
+func (f *remoteFile) dropAll() {
+	for _, c := range f.win {
+		f.drop(c)
+	}
+	f.win = nil
+}
+
+// chunk is one bounded range being fetched into memory. The reader may
+// consume the bytes already fetched while the rest arrive.
+type chunk struct {
+	off, end int64
+	buf      []byte
+	cancel   context.CancelFunc
+	finished chan struct{} // closed when the fetch stops touching buf
+
+	mu     sync.Mutex
+	filled int
+	err    error
+	wake   chan struct{} // closed and replaced on every change
+}
+
+func (c *chunk) progress(filled int, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.filled = filled
+	if err != nil && c.err == nil {
+		c.err = err
+	}
+	close(c.wake)
+	c.wake = make(chan struct{})
+}
+
+// wait blocks until need bytes are in, or the fetch failed.
+func (c *chunk) wait(ctx context.Context, need int) (int, error) {
+	for {
+		c.mu.Lock()
+		filled, err, wake := c.filled, c.err, c.wake
+		c.mu.Unlock()
+		if filled >= need || err != nil {
+			return filled, err
+		}
+		select {
+		case <-ctx.Done():
+			return filled, ctx.Err()
+		case <-wake:
 		}
 	}
 }
+
+// fetch fills c from the CDN, resuming after drops and renewing refused
+// links, within bounded retries.
+func (f *remoteFile) fetch(ctx context.Context, c *chunk) {
+	defer close(c.finished)
+	filled, failures, relinks := 0, 0, 0
+	for filled < len(c.buf) {
+		n, err := f.fetchOnce(ctx, c, filled)
+		filled += n
+		if err == nil {
+			continue
+		}
+		if ctx.Err() != nil {
+			c.progress(filled, ctx.Err())
+			return
+		}
+		var refused *linkRefused
+		var fatal *fatalReadError
+		switch {
+		case errors.As(err, &fatal):
+			c.progress(filled, fatal.err)
+			return
+		case errors.As(err, &refused):
+			f.n.m.dropLink(f.n.entry, f.req)
+			if relinks++; relinks >= maxRelinks {
+				c.progress(filled, fmt.Errorf("%w: the CDN refused %d fresh links (HTTP %d)", drivers.ErrUpstream, maxRelinks, refused.status))
+				return
+			}
+			f.fs.o.Log.Debug().Str("path", f.n.name).Int("status", refused.status).Msg("link refused, fetching a new one")
+			continue
+		}
+		if n > 0 {
+			failures = 0 // progress was made; this is a new break
+		}
+		if failures++; failures >= maxResumes {
+			c.progress(filled, err)
+			return
+		}
+		f.fs.o.Log.Debug().Str("path", f.n.name).Int64("offset", c.off+int64(filled)).Err(err).Msg("resuming upstream read")
+		if !sleepCtx(ctx, resumeDelay<<min(failures-1, 5)) {
+			c.progress(filled, ctx.Err())
+			return
+		}
+	}
+	c.progress(filled, nil)
+}
+
+type linkRefused struct{ status int }
+
+func (e *linkRefused) Error() string { return "link refused with HTTP " + strconv.Itoa(e.status) }
 
 // fatalReadError is a failure that another try cannot mend.
 type fatalReadError struct{ err error }
@@ -133,50 +337,25 @@ type fatalReadError struct{ err error }
 func (e *fatalReadError) Error() string { return e.err.Error() }
 func (e *fatalReadError) Unwrap() error { return e.err }
 
-// open starts an open-ended range at f.off. A link the CDN refuses (403,
-// 410: expired or over its connection limit) is dropped and fetched anew.
-func (f *remoteFile) open() error {
-	for relinks := 0; ; relinks++ {
-		l, err := f.n.m.link(f.ctx, f.n.entry, f.req)
-		if err != nil {
-			if errors.Is(err, drivers.ErrNotFound) || errors.Is(err, drivers.ErrAuth) {
-				return &fatalReadError{err}
-			}
-			return err
-		}
-		resp, err := f.get(l)
-		if err != nil {
-			return fmt.Errorf("%w: %v", drivers.ErrUpstream, redactURL(err))
-		}
-		switch {
-		case resp.StatusCode == http.StatusPartialContent || resp.StatusCode == http.StatusOK && f.off == 0:
-			if resp.StatusCode == http.StatusPartialContent && !rangeStartsAt(resp.Header.Get("Content-Range"), f.off) {
-				resp.Body.Close()
-				return fmt.Errorf("%w: CDN answered another range (%s)", drivers.ErrUpstream, resp.Header.Get("Content-Range"))
-			}
-			f.body, f.bodyOff = resp.Body, f.off
-			return nil
-		case resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusGone || resp.StatusCode == http.StatusUnauthorized:
-			drain(resp)
-			f.n.m.dropLink(f.n.entry, f.req)
-			if relinks+1 >= maxRelinks {
-				return fmt.Errorf("%w: CDN refused %d fresh links (HTTP %d)", drivers.ErrUpstream, maxRelinks, resp.StatusCode)
-			}
-			f.fs.o.Log.Debug().Str("path", f.n.name).Int("status", resp.StatusCode).Msg("link refused, fetching a new one")
-		case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
-			drain(resp)
-			return &fatalReadError{io.EOF}
-		default:
-			drain(resp)
-			return fmt.Errorf("%w: CDN answered HTTP %d", drivers.ErrUpstream, resp.StatusCode)
-		}
-	}
-}
-
-func (f *remoteFile) get(l drivers.Link) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(f.ctx, http.MethodGet, l.URL, nil)
+// fetchOnce makes one ranged request for c's bytes from filled on, and
+// returns how many more bytes it got.
+func (f *remoteFile) fetchOnce(ctx context.Context, c *chunk, filled int) (int, error) {
+	l, err := f.n.m.link(ctx, f.n.entry, f.req)
 	if err != nil {
-		return nil, err
+		if errors.Is(err, drivers.ErrNotFound) || errors.Is(err, drivers.ErrAuth) {
+			return 0, &fatalReadError{err}
+		}
+		return 0, err
+	}
+	release, err := f.fs.streams.conns.acquire(ctx, f.n.m.linkKey(f.n.entry, f.req), l.MaxConns)
+	if err != nil {
+		return 0, err
+	}
+	defer release()
+	start := c.off + int64(filled)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, l.URL, nil)
+	if err != nil {
+		return 0, &fatalReadError{err}
 	}
 	for k, vs := range l.Header {
 		req.Header[k] = vs
@@ -184,8 +363,83 @@ func (f *remoteFile) get(l drivers.Link) (*http.Response, error) {
 	if req.Header.Get("User-Agent") == "" {
 		req.Header.Set("User-Agent", "pandav")
 	}
-	req.Header.Set("Range", "bytes="+strconv.FormatInt(f.off, 10)+"-")
-	return f.fs.o.CDNClient.Do(req)
+	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", start, c.end-1))
+	resp, err := f.fs.streams.client.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", drivers.ErrUpstream, redactURL(err))
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusPartialContent:
+		if !rangeStartsAt(resp.Header.Get("Content-Range"), start) {
+			return 0, fmt.Errorf("%w: the CDN answered another range", drivers.ErrUpstream)
+		}
+	case resp.StatusCode == http.StatusOK && start == 0:
+		// a CDN may ignore Range for a whole-file request; read what we need
+	case resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusGone || resp.StatusCode == http.StatusUnauthorized:
+		drain(resp)
+		return 0, &linkRefused{status: resp.StatusCode}
+	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
+		return 0, &fatalReadError{io.ErrUnexpectedEOF}
+	default:
+		drain(resp)
+		return 0, fmt.Errorf("%w: the CDN answered HTTP %d", drivers.ErrUpstream, resp.StatusCode)
+	}
+	got := 0
+	for filled+got < len(c.buf) {
+		end := min(filled+got+readPiece, len(c.buf))
+		n, err := io.ReadAtLeast(resp.Body, c.buf[filled+got:end], 1)
+		got += n
+		c.progress(filled+got, nil)
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF // shorter than the range it promised
+			}
+			return got, fmt.Errorf("%w: %v", drivers.ErrUpstream, err)
+		}
+	}
+	return got, nil
+}
+
+// connLimits queues fetches of one link beyond the connections the cloud
+// allows for it, instead of letting the CDN refuse them.
+type connLimits struct {
+	mu   sync.Mutex
+	sems map[string]*connSem
+}
+
+type connSem struct {
+	sem   *semaphore.Weighted
+	users int
+}
+
+func (l *connLimits) acquire(ctx context.Context, key string, max int) (func(), error) {
+	if max <= 0 {
+		return func() {}, nil
+	}
+	l.mu.Lock()
+	if l.sems == nil {
+		l.sems = map[string]*connSem{}
+	}
+	cs, ok := l.sems[key]
+	if !ok {
+		cs = &connSem{sem: semaphore.NewWeighted(int64(max))}
+		l.sems[key] = cs
+	}
+	cs.users++
+	l.mu.Unlock()
+	done := func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if cs.users--; cs.users == 0 {
+			delete(l.sems, key)
+		}
+	}
+	if err := cs.sem.Acquire(ctx, 1); err != nil {
+		done()
+		return nil, err
+	}
+	return func() { cs.sem.Release(1); done() }, nil
 }
 
 func rangeStartsAt(contentRange string, off int64) bool {

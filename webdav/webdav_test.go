@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,7 +22,25 @@ type env struct {
 	d   *fakeDrive
 	fs  *FileSystem
 	srv *httptest.Server
-	log *bytes.Buffer
+	log *syncBuffer
+}
+
+// syncBuffer is a log sink that concurrent requests can share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func newEnv(t *testing.T, mounts ...string) *env {
@@ -35,7 +54,7 @@ func newEnv(t *testing.T, mounts ...string) *env {
 	for _, m := range mounts {
 		specs = append(specs, MountSpec{Path: m, Drive: quotaDrive{d}})
 	}
-	logBuf := &bytes.Buffer{}
+	logBuf := &syncBuffer{}
 	fs, err := NewFileSystem(specs, Options{Log: zerolog.New(logBuf)})
 	if err != nil {
 		t.Fatal(err)
@@ -333,5 +352,104 @@ func TestLogLine(t *testing.T) {
 	}
 	if strings.Contains(line, "tok=") {
 		t.Fatalf("log leaks a link: %s", line)
+	}
+}
+
+func TestSeekInsideWindowReusesChunks(t *testing.T) {
+	e := newEnv(t)
+	blob := fakecloud.NewSeededBlob(9, 20<<20, "")
+	e.d.tree.PutPath("/s.bin", blob)
+	ctx := t.Context()
+	n, err := e.fs.resolve(ctx, "/fake/s.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newRemoteFile(ctx, e.fs, n, drivers.LinkRequest{})
+	defer f.Close()
+	buf := make([]byte, 1000)
+	read := func(off int64) {
+		t.Helper()
+		f.Seek(off, io.SeekStart)
+		if _, err := io.ReadFull(f, buf); err != nil {
+			t.Fatal(err)
+		}
+		want := make([]byte, len(buf))
+		blob.ReadAt(want, off)
+		if !bytes.Equal(buf, want) {
+			t.Fatalf("bytes at %d differ", off)
+		}
+	}
+	read(0)
+	// let read-ahead finish, then seek within the window: no new fetch
+	time.Sleep(200 * time.Millisecond)
+	before := e.d.counters.Get("cdn")
+	read(6 << 20) // fetched ahead already
+	if e.d.counters.Get("cdn") != before {
+		t.Fatalf("a seek into read-ahead fetched again")
+	}
+	read(1 << 20) // behind the window's start now: outside it
+	after := e.d.counters.Get("cdn")
+	if after-before < 1 {
+		t.Fatalf("a seek back outside the window fetched nothing")
+	}
+	before = after
+	read(1<<20 + 5000)
+	if e.d.counters.Get("cdn") != before {
+		t.Fatalf("a seek inside the window fetched again")
+	}
+}
+
+func TestBoundedRangeEnd(t *testing.T) {
+	tests := []struct {
+		h    string
+		end  int64
+		want bool
+	}{
+		{"bytes=0-99", 100, true},
+		{"bytes=10-", 0, false},
+		{"bytes=-10", 0, false},
+		{"bytes=0-1,5-6", 0, false},
+		{"items=0-1", 0, false},
+		{"bytes=9-3", 0, false},
+	}
+	for _, tc := range tests {
+		end, ok := boundedRangeEnd(tc.h)
+		if ok != tc.want || end != tc.end {
+			t.Errorf("%q: %d %v", tc.h, end, ok)
+		}
+	}
+}
+
+func TestConcurrentStreamsStayInBudget(t *testing.T) {
+	e := newEnv(t)
+	blob := fakecloud.NewSeededBlob(11, 9<<20, "")
+	e.d.tree.PutPath("/c.bin", blob)
+	want := make([]byte, blob.Size())
+	blob.ReadAt(want, 0)
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := http.Get(e.srv.URL + "/fake/c.bin")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			got, _ := io.ReadAll(resp.Body)
+			if !bytes.Equal(got, want) {
+				t.Errorf("stream differs (%d bytes)", len(got))
+			}
+		}()
+	}
+	wg.Wait()
+	// every chunk's memory is returned
+	deadline := time.Now().Add(2 * time.Second)
+	for !e.fs.streams.budget.TryAcquire(e.fs.streams.o.MemoryBudget) {
+		if time.Now().After(deadline) {
+			t.Fatal("memory budget not returned")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

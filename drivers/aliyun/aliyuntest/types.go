@@ -1,0 +1,107 @@
+package aliyuntest
+
+// The Open API's JSON shapes, as the real service sends them (field names
+// from the protocol notes, §1–§3 and §6).
+
+type apiError struct {
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	RequestID string `json:"requestId,omitempty"`
+}
+
+type tokenRequest struct {
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
+	GrantType    string `json:"grant_type"`
+	RefreshToken string `json:"refresh_token"`
+}
+
+type tokenResponse struct {
+	TokenType    string `json:"token_type"`
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	ExpiresIn    int64  `json:"expires_in"`
+}
+
+// renewResponse is the third-party renew service's answer; Text carries
+// its error, if any.
+type renewResponse struct {
+	RefreshToken string `json:"refresh_token"`
+	AccessToken  string `json:"access_token"`
+	Text         string `json:"text"`
+}
+
+type driveInfo struct {
+	UserID          string `json:"user_id"`
+	Name            string `json:"name"`
+	Avatar          string `json:"avatar"`
+	DefaultDriveID  string `json:"default_drive_id"`
+	ResourceDriveID string `json:"resource_drive_id,omitempty"`
+	BackupDriveID   string `json:"backup_drive_id"`
+}
+
+type spaceInfo struct {
+	PersonalSpaceInfo struct {
+		UsedSize  int64 `json:"used_size"`
+		TotalSize int64 `json:"total_size"`
+	} `json:"personal_space_info"`
+}
+
+type fileItem struct {
+	DriveID         string `json:"drive_id"`
+	FileID          string `json:"file_id"`
+	ParentFileID    string `json:"parent_file_id"`
+	Name            string `json:"name"`
+	Type            string `json:"type"`
+	Size            *int64 `json:"size,omitempty"` // folders have none
+	FileExtension   string `json:"file_extension,omitempty"`
+	ContentHash     string `json:"content_hash,omitempty"`
+	ContentHashName string `json:"content_hash_name,omitempty"`
+	Category        string `json:"category,omitempty"`
+	MimeType        string `json:"mime_type,omitempty"`
+	Status          string `json:"status"`
+	Hidden          bool   `json:"hidden"`
+	Starred         bool   `json:"starred"`
+	PunishFlag      int    `json:"punish_flag"`
+	CreatedAt       string `json:"created_at"`
+	UpdatedAt       string `json:"updated_at"`
+}
+
+type listRequest struct {
+	DriveID        string `json:"drive_id"`
+	ParentFileID   string `json:"parent_file_id"`
+	Limit          *int   `json:"limit"`
+	Marker         string `json:"marker"`
+	OrderBy        string `json:"order_by"`
+	OrderDirection string `json:"order_direction"`
+	Type           string `json:"type"`
+}
+
+type listResponse struct {
+	Items      []fileItem `json:"items"`
+	NextMarker string     `json:"next_marker"`
+}
+
+type fileRequest struct {
+	DriveID   string `json:"drive_id"`
+	FileID    string `json:"file_id"`
+	FilePath  string `json:"file_path"`
+	ExpireSec int64  `json:"expire_sec"`
+}
+
+type downloadURLResponse struct {
+	URL             string `json:"url"`
+	Expiration      string `json:"expiration"`
+	Method          string `json:"method"`
+	Size            int64  `json:"size"`
+	ContentHash     string `json:"content_hash"`
+	ContentHashName string `json:"content_hash_name"`
+	FileID          string `json:"file_id"`
+	Description     string `json:"description"`
+}
+
+// listMarker is what the opaque next_marker encodes.
+type listMarker struct {
+	Parent string `json:"p"`
+	Offset int    `json:"o"`
+}

@@ -1,0 +1,95 @@
+package aliyun
+
+// JSON shapes of the Aliyundrive Open API, as the driver reads them. Field
+// names follow the service (see the protocol notes, §1–§3).
+
+type apiErrorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+type tokenRequest struct {
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
+	GrantType    string `json:"grant_type"`
+	RefreshToken string `json:"refresh_token"`
+}
+
+type tokenResponse struct {
+	TokenType    string `json:"token_type"`
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	ExpiresIn    int64  `json:"expires_in"`
+}
+
+// renewResponse is a renew service's answer; Text explains a failure.
+type renewResponse struct {
+	RefreshToken string `json:"refresh_token"`
+	AccessToken  string `json:"access_token"`
+	Text         string `json:"text"`
+}
+
+type driveInfoResponse struct {
+	UserID          string `json:"user_id"`
+	DefaultDriveID  string `json:"default_drive_id"`
+	ResourceDriveID string `json:"resource_drive_id"`
+	BackupDriveID   string `json:"backup_drive_id"`
+}
+
+type spaceInfoResponse struct {
+	PersonalSpaceInfo struct {
+		UsedSize  int64 `json:"used_size"`
+		TotalSize int64 `json:"total_size"`
+	} `json:"personal_space_info"`
+}
+
+type fileItem struct {
+	DriveID         string `json:"drive_id"`
+	FileID          string `json:"file_id"`
+	ParentFileID    string `json:"parent_file_id"`
+	Name            string `json:"name"`
+	Type            string `json:"type"` // file | folder
+	Size            int64  `json:"size"` // absent for folders
+	FileExtension   string `json:"file_extension"`
+	ContentHash     string `json:"content_hash"`
+	ContentHashName string `json:"content_hash_name"`
+	Category        string `json:"category"`
+	Status          string `json:"status"`
+	CreatedAt       string `json:"created_at"`
+	UpdatedAt       string `json:"updated_at"`
+}
+
+type listRequest struct {
+	DriveID      string `json:"drive_id"`
+	ParentFileID string `json:"parent_file_id"`
+	Limit        int    `json:"limit"`
+	Marker       string `json:"marker,omitempty"`
+}
+
+type listResponse struct {
+	Items      []fileItem `json:"items"`
+	NextMarker string     `json:"next_marker"`
+}
+
+type getRequest struct {
+	DriveID string `json:"drive_id"`
+	FileID  string `json:"file_id"`
+}
+
+type getByPathRequest struct {
+	DriveID  string `json:"drive_id"`
+	FilePath string `json:"file_path"`
+}
+
+type downloadURLRequest struct {
+	DriveID   string `json:"drive_id"`
+	FileID    string `json:"file_id"`
+	ExpireSec int    `json:"expire_sec"`
+}
+
+type downloadURLResponse struct {
+	URL        string `json:"url"`
+	Expiration string `json:"expiration"`
+	Method     string `json:"method"`
+	Size       int64  `json:"size"`
+}

@@ -1,0 +1,106 @@
+package aliyun
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"path"
+	"strings"
+)
+
+// Options is a mount's `options:` block; the yaml keys are the contract in
+// DESIGN.md's configuration sketch.
+type Options struct {
+	API          string `yaml:"api"`           // "open" (default) | "web" (not yet)
+	RefreshToken string `yaml:"refresh_token"` // required
+	ClientID     string `yaml:"client_id"`
+	ClientSecret string `yaml:"client_secret"`
+	RenewURL     string `yaml:"renew_url"` // used when no client_id
+	Drive        string `yaml:"drive"`     // resource (default) | backup | default
+	Root         string `yaml:"root"`      // folder path inside the drive, default "/"
+	OpenAPIURL   string `yaml:"open_api_url"`
+	WebAPIURL    string `yaml:"web_api_url"`
+	AuthURL      string `yaml:"auth_url"`
+	PageSize     int    `yaml:"page_size"`       // list limit, 1..200, default 200
+	LinkExpiry   int    `yaml:"link_expire_sec"` // expire_sec asked for, default 14400
+}
+
+const (
+	defaultOpenAPIURL = "https://openapi.alipan.com"
+	defaultWebAPIURL  = "https://api.alipan.com"
+	defaultAuthURL    = "https://auth.alipan.com"
+	maxPageSize       = 200
+)
+
+// normalize fills the defaults and rejects what cannot work, naming the
+// key at fault.
+func (o *Options) normalize() error {
+	switch o.API {
+	case "", "open":
+		o.API = "open"
+	case "web":
+		return errors.New("aliyun: options.api: web is not yet supported, use api: open")
+	default:
+		return fmt.Errorf("aliyun: options.api: %q is not open or web", o.API)
+	}
+	if strings.TrimSpace(o.RefreshToken) == "" {
+		return errors.New("aliyun: options.refresh_token is required (authorize pandav with Aliyundrive and paste the refresh token)")
+	}
+	o.RefreshToken = strings.TrimSpace(o.RefreshToken)
+	switch {
+	case o.ClientID != "" && o.ClientSecret == "":
+		return errors.New("aliyun: options.client_secret is required with options.client_id")
+	case o.ClientID == "" && o.ClientSecret != "":
+		return errors.New("aliyun: options.client_id is required with options.client_secret")
+	case o.ClientID == "" && o.RenewURL == "":
+		return errors.New("aliyun: set options.client_id and options.client_secret, or options.renew_url, to refresh the login")
+	}
+	switch o.Drive {
+	case "":
+		o.Drive = "resource"
+	case "resource", "backup", "default":
+	default:
+		return fmt.Errorf("aliyun: options.drive: %q is not resource, backup or default", o.Drive)
+	}
+	if o.Root == "" {
+		o.Root = "/"
+	}
+	o.Root = path.Clean("/" + o.Root)
+	for _, u := range []struct {
+		key string
+		val *string
+		def string
+	}{
+		{"open_api_url", &o.OpenAPIURL, defaultOpenAPIURL},
+		{"web_api_url", &o.WebAPIURL, defaultWebAPIURL},
+		{"auth_url", &o.AuthURL, defaultAuthURL},
+		{"renew_url", &o.RenewURL, ""},
+	} {
+		if *u.val == "" {
+			*u.val = u.def
+		}
+		if *u.val == "" {
+			continue
+		}
+		p, err := url.Parse(*u.val)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return fmt.Errorf("aliyun: options.%s: not an http(s) URL", u.key)
+		}
+		if u.key != "renew_url" {
+			*u.val = strings.TrimRight(*u.val, "/")
+		}
+	}
+	switch {
+	case o.PageSize == 0:
+		o.PageSize = maxPageSize
+	case o.PageSize < 1 || o.PageSize > maxPageSize:
+		return fmt.Errorf("aliyun: options.page_size: %d is outside 1..%d", o.PageSize, maxPageSize)
+	}
+	switch {
+	case o.LinkExpiry == 0:
+		o.LinkExpiry = 14400
+	case o.LinkExpiry < 0:
+		return fmt.Errorf("aliyun: options.link_expire_sec: %d is negative", o.LinkExpiry)
+	}
+	return nil
+}

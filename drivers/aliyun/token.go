@@ -1,0 +1,135 @@
+package aliyun
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"pandav/drivers"
+	"pandav/drivers/internal/upstream"
+)
+
+// refresher trades refresh tokens for new ones, through the Open API's
+// token endpoint or a renew service. It remembers a refresh token the
+// service rejected, so that a dead login is not retried on every call.
+type refresher struct {
+	d *Drive
+
+	mu      sync.Mutex
+	deadRT  string
+	deadErr error
+}
+
+func (r *refresher) refresh(ctx context.Context, rt string) (upstream.Token, error) {
+	r.mu.Lock()
+	if r.deadRT == rt {
+		err := r.deadErr
+		r.mu.Unlock()
+		return upstream.Token{}, err
+	}
+	r.mu.Unlock()
+	var (
+		tok upstream.Token
+		err error
+	)
+	if r.d.o.ClientID != "" {
+		tok, err = r.d.oauthRefresh(ctx, rt)
+	} else {
+		tok, err = r.d.renewRefresh(ctx, rt)
+	}
+	if errors.Is(err, drivers.ErrAuth) {
+		r.mu.Lock()
+		r.deadRT, r.deadErr = rt, err
+		r.mu.Unlock()
+		r.d.log.Error().Err(err).Msg("the login was rejected")
+		return upstream.Token{}, err
+	}
+	if err == nil {
+		r.d.log.Debug().Time("expiry", tok.Expiry).Msg("access token refreshed")
+	}
+	return tok, err
+}
+
+// authError makes any client-side rejection of a refresh a login failure:
+// the token endpoints have no other 4xx a retry would cure.
+func authError(err error) error {
+	var ae *apiError
+	if errors.As(err, &ae) && ae.kind == nil && ae.Status >= 400 && ae.Status < 500 {
+		ae.kind = drivers.ErrAuth
+	}
+	return err
+}
+
+func (d *Drive) oauthRefresh(ctx context.Context, rt string) (upstream.Token, error) {
+	const op = "oauth/access_token"
+	in := tokenRequest{ClientID: d.o.ClientID, ClientSecret: d.o.ClientSecret, GrantType: "refresh_token", RefreshToken: rt}
+	var out tokenResponse
+	err := upstream.Do(ctx, d.t.policy, "aliyun "+op, func(ctx context.Context) error {
+		return d.roundTrip(ctx, http.MethodPost, d.o.OpenAPIURL+"/oauth/access_token", op, "", in, &out)
+	})
+	if err != nil {
+		return upstream.Token{}, authError(err)
+	}
+	if out.AccessToken == "" {
+		return upstream.Token{}, fmt.Errorf("aliyun %s: %w: the answer holds no access token", op, drivers.ErrUpstream)
+	}
+	tok := upstream.Token{Access: out.AccessToken, Refresh: out.RefreshToken}
+	if out.ExpiresIn > 0 {
+		tok.Expiry = time.Now().Add(time.Duration(out.ExpiresIn) * time.Second)
+	} else {
+		tok.Expiry = jwtExpiry(out.AccessToken)
+	}
+	return tok, nil
+}
+
+func (d *Drive) renewRefresh(ctx context.Context, rt string) (upstream.Token, error) {
+	const op = "renew"
+	u, err := url.Parse(d.o.RenewURL)
+	if err != nil {
+		return upstream.Token{}, fmt.Errorf("aliyun: options.renew_url: %v", err)
+	}
+	q := u.Query()
+	q.Set("refresh_ui", rt)
+	q.Set("server_use", "true")
+	q.Set("driver_txt", "alicloud_qr")
+	u.RawQuery = q.Encode()
+	var out renewResponse
+	err = upstream.Do(ctx, d.t.policy, "aliyun "+op, func(ctx context.Context) error {
+		return d.roundTrip(ctx, http.MethodGet, u.String(), op, "", nil, &out)
+	})
+	if err != nil {
+		return upstream.Token{}, authError(err)
+	}
+	if out.AccessToken == "" || out.RefreshToken == "" {
+		// The service states why in text; it never holds a token.
+		return upstream.Token{}, fmt.Errorf("aliyun renew: %w: %s; %s", drivers.ErrAuth, truncate(out.Text, 200), reauthorize)
+	}
+	return upstream.Token{Access: out.AccessToken, Refresh: out.RefreshToken, Expiry: jwtExpiry(out.AccessToken)}, nil
+}
+
+// jwtExpiry reads the exp claim of a JWT without verifying it; the zero
+// time means unknown, and the token is then refreshed when refused.
+func jwtExpiry(tok string) time.Time {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return time.Time{}
+	}
+	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return time.Time{}
+	}
+	var claims struct {
+		Exp int64 `json:"exp"`
+	}
+	if json.Unmarshal(b, &claims) != nil || claims.Exp <= 0 {
+		return time.Time{}
+	}
+	return time.Unix(claims.Exp, 0)
+}

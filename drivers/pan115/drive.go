@@ -1,0 +1,183 @@
+// Package pan115 is the driver for 115 网盘 through its open API
+// (proapi.115.com, passportapi.115.com): listing, lookups, download links
+// bound to the requesting User-Agent, and quota. See
+// /work/shared/protocols/pan115.md for the protocol it copes with.
+package pan115
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"pandav/drivers"
+	"pandav/drivers/internal/upstream"
+)
+
+// Options is the mount's `options:` block.
+type Options struct {
+	RefreshToken string `yaml:"refresh_token"` // required
+	AccessToken  string `yaml:"access_token"`  // optional starting access token
+	Root         string `yaml:"root"`          // folder path, default "/"
+	APIURL       string `yaml:"api_url"`       // default https://proapi.115.com
+	PassportURL  string `yaml:"passport_url"`  // default https://passportapi.115.com
+	// PageSize is the listing limit asked for; the server caps it silently
+	// (1150) and the driver pages by what it got.
+	PageSize int `yaml:"page_size"`
+	// QPS paces every call of the account; 115 throttles above about 5.
+	QPS float64 `yaml:"qps"`
+	// UserAgent is used for downurl when the WebDAV client sent none, and
+	// for every other call.
+	UserAgent string `yaml:"user_agent"`
+}
+
+const (
+	defaultAPIURL      = "https://proapi.115.com"
+	defaultPassportURL = "https://passportapi.115.com"
+	defaultPageSize    = 1150
+	// defaultQPS stays under the ~5/s where 115 starts answering 770004;
+	// OpenList uses 1, the open115 rclone fork 3.
+	defaultQPS       = 3
+	defaultUserAgent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
+	// maxLinkLife caps a link's lifetime whatever its `t=` says: users see
+	// open-API links die about an hour after issue (qmediasync #118).
+	maxLinkLife    = time.Hour
+	limitClass     = "api"
+	attemptTimeout = 60 * time.Second
+	maxBody        = 64 << 20
+	rootID         = "0"
+)
+
+// defaultPolicy is patient with 115's throttling, but not so patient that
+// a WebDAV client times out before it hears 503.
+var defaultPolicy = upstream.Policy{Attempts: 6, BaseDelay: 500 * time.Millisecond, MaxDelay: 10 * time.Second, GiveUpAfter: 30 * time.Second}
+
+// Drive is one 115 mount.
+type Drive struct {
+	o           Options
+	env         drivers.Env
+	apiURL      string
+	passportURL string
+	hc          *http.Client
+	ts          *upstream.TokenSource
+	lim         *upstream.Limiters
+	// policy bounds retries; tests shorten it.
+	policy upstream.Policy
+
+	rootMu sync.Mutex
+	root   *drivers.Entry
+}
+
+var (
+	_ drivers.Drive     = (*Drive)(nil)
+	_ drivers.Getter    = (*Drive)(nil)
+	_ drivers.Quotaer   = (*Drive)(nil)
+	_ drivers.LinkKeyer = (*Drive)(nil)
+)
+
+func init() { drivers.Register("pan115", factory) }
+
+func factory(ctx context.Context, env drivers.Env, opts drivers.Options) (drivers.Drive, error) {
+	var o Options
+	if err := opts(&o); err != nil {
+		return nil, err
+	}
+	return New(ctx, env, o)
+}
+
+// New checks o and builds the drive. It makes no network call: a cloud that
+// is down at start fails at first use, not at start.
+func New(ctx context.Context, env drivers.Env, o Options) (*Drive, error) {
+	if strings.TrimSpace(o.RefreshToken) == "" {
+		return nil, errors.New("pan115: refresh_token is required (run the 115 open-app authorization to get one)")
+	}
+	if o.Root == "" {
+		o.Root = "/"
+	}
+	if !strings.HasPrefix(o.Root, "/") {
+		return nil, fmt.Errorf("pan115: root %q must start with /", o.Root)
+	}
+	o.Root = path.Clean(o.Root)
+	if o.APIURL == "" {
+		o.APIURL = defaultAPIURL
+	}
+	if o.PassportURL == "" {
+		o.PassportURL = defaultPassportURL
+	}
+	for key, v := range map[string]string{"api_url": o.APIURL, "passport_url": o.PassportURL} {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("pan115: %s %q is not an http(s) URL", key, v)
+		}
+	}
+	switch {
+	case o.PageSize < 0:
+		return nil, fmt.Errorf("pan115: page_size %d must be positive", o.PageSize)
+	case o.PageSize == 0:
+		o.PageSize = defaultPageSize
+	}
+	switch {
+	case o.QPS < 0:
+		return nil, fmt.Errorf("pan115: qps %v must be positive", o.QPS)
+	case o.QPS == 0:
+		o.QPS = defaultQPS
+	}
+	if o.UserAgent == "" {
+		o.UserAgent = defaultUserAgent
+	}
+	if env.StateDir == "" {
+		return nil, errors.New("pan115: no state_dir to keep the rotating refresh token in")
+	}
+	d := &Drive{
+		o:           o,
+		env:         env,
+		apiURL:      strings.TrimRight(o.APIURL, "/"),
+		passportURL: strings.TrimRight(o.PassportURL, "/"),
+		hc:          env.HTTPClient,
+		policy:      defaultPolicy,
+	}
+	if d.hc == nil {
+		d.hc = upstream.NewHTTPClient()
+	}
+	store := upstream.NewTokenStore(env.StateDir, "pan115", o.RefreshToken)
+	ts, err := upstream.SharedTokenSource(store, upstream.Token{Access: o.AccessToken, Refresh: o.RefreshToken}, d.refresh)
+	if err != nil {
+		return nil, fmt.Errorf("pan115: %w", err)
+	}
+	d.ts = ts
+	// 115 counts calls per account, so every mount of this login shares
+	// one pace.
+	d.lim = upstream.SharedLimiters("pan115:"+store.Path(), map[string]float64{limitClass: o.QPS})
+	return d, nil
+}
+
+// Root returns the configured root folder, looking its path up once.
+func (d *Drive) Root(ctx context.Context) (drivers.Entry, error) {
+	if d.o.Root == "/" {
+		return drivers.Entry{ID: rootID, IsDir: true}, nil
+	}
+	d.rootMu.Lock()
+	defer d.rootMu.Unlock()
+	if d.root != nil {
+		return *d.root, nil
+	}
+	op := fmt.Sprintf("pan115 root %q", d.o.Root)
+	var r infoResp
+	if err := d.call(ctx, op, request{method: http.MethodPost, path: "/open/folder/get_info", form: url.Values{"path": {d.o.Root}}}, &r); err != nil {
+		return drivers.Entry{}, err
+	}
+	if r.Data.Missing || r.Data.FileID == "" {
+		return drivers.Entry{}, fmt.Errorf("%s: %w", op, drivers.ErrNotFound)
+	}
+	e := infoEntry(&r.Data)
+	if !e.IsDir {
+		return drivers.Entry{}, fmt.Errorf("%s: is a file, not a folder", op)
+	}
+	d.root = &e
+	return e, nil
+}

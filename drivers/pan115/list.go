@@ -1,0 +1,136 @@
+package pan115
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"pandav/drivers"
+)
+
+// List pages through the folder. It advances by what each page held, not
+// by what it asked for, because 115 caps the page silently; and it checks
+// the answer is about dir, because 115 serves an unknown folder as the
+// root.
+func (d *Drive) List(ctx context.Context, dir drivers.Entry) ([]drivers.Entry, error) {
+	if !dir.IsDir {
+		return nil, fmt.Errorf("pan115 list %s: not a folder", dir.ID)
+	}
+	op := "pan115 list " + dir.ID
+	var out []drivers.Entry
+	seen := map[string]bool{}
+	for offset := int64(0); ; {
+		q := url.Values{
+			"cid":          {dir.ID},
+			"show_dir":     {"1"},
+			"limit":        {fmt.Sprint(d.o.PageSize)},
+			"offset":       {fmt.Sprint(offset)},
+			"o":            {"file_name"},
+			"asc":          {"1"},
+			"custom_order": {"1"},
+		}
+		var r listResp
+		if err := d.call(ctx, op, request{method: http.MethodGet, path: "/open/ufile/files", query: q}, &r); err != nil {
+			return nil, err
+		}
+		if !r.isFor(dir.ID) {
+			return nil, fmt.Errorf("%s: %w", op, drivers.ErrNotFound)
+		}
+		for i := range r.Data {
+			e := itemEntry(&r.Data[i], dir.ID)
+			if e.ID == "" || seen[e.ID] {
+				continue
+			}
+			seen[e.ID] = true
+			out = append(out, e)
+		}
+		offset += int64(len(r.Data))
+		if len(r.Data) == 0 || offset >= int64(r.Count) {
+			return out, nil
+		}
+	}
+}
+
+// isFor says whether a listing is of folder id: the answer's cid, or else
+// its path's last cid, must match. Root always matches.
+func (r *listResp) isFor(id string) bool {
+	if id == rootID {
+		return true
+	}
+	if r.CID != "" {
+		return string(r.CID) == id
+	}
+	if n := len(r.Path); n > 0 {
+		return string(r.Path[n-1].CID) == id
+	}
+	// An answer that names no folder cannot be checked; take it.
+	return true
+}
+
+func itemEntry(it *fileItem, parent string) drivers.Entry {
+	id := it.FID
+	if id == "" {
+		id = it.CID
+	}
+	e := drivers.Entry{
+		ID:       string(id),
+		ParentID: parent,
+		Name:     it.Name,
+		IsDir:    it.FC == "0",
+		ModTime:  unix(it.UPT, it.UET, it.UPPT),
+		Extra:    it.PickCode,
+	}
+	if !e.IsDir {
+		e.Size = int64(it.Size)
+		e.SHA1 = strings.ToUpper(it.SHA1)
+	}
+	return e
+}
+
+func infoEntry(in *infoData) drivers.Entry {
+	e := drivers.Entry{
+		ID:      string(in.FileID),
+		Name:    in.FileName,
+		IsDir:   in.FileCategory == "0",
+		ModTime: unix(in.UTime, in.PTime),
+		Extra:   in.PickCode,
+	}
+	if n := len(in.Paths); n > 0 {
+		e.ParentID = string(in.Paths[n-1].FileID)
+	}
+	if !e.IsDir {
+		e.Size = int64(in.SizeByte)
+		e.SHA1 = strings.ToUpper(in.SHA1)
+	}
+	return e
+}
+
+// unix returns the first non-zero of the given unix-second times.
+func unix(ts ...Int64) time.Time {
+	for _, t := range ts {
+		if t > 0 {
+			return time.Unix(int64(t), 0).UTC()
+		}
+	}
+	return time.Time{}
+}
+
+// Get looks one file or folder up by ID. Not found is code 430004, or an
+// empty data array.
+func (d *Drive) Get(ctx context.Context, id string) (drivers.Entry, error) {
+	if id == rootID {
+		return drivers.Entry{ID: rootID, IsDir: true}, nil
+	}
+	op := "pan115 get " + id
+	var r infoResp
+	if err := d.call(ctx, op, request{method: http.MethodGet, path: "/open/folder/get_info", query: url.Values{"file_id": {id}}}, &r); err != nil {
+		return drivers.Entry{}, err
+	}
+	if r.Data.Missing || r.Data.FileID == "" {
+		return drivers.Entry{}, fmt.Errorf("%s: %w", op, drivers.ErrNotFound)
+	}
+	return infoEntry(&r.Data), nil
+}

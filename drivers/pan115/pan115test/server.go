@@ -1,0 +1,218 @@
+// Package pan115test emulates the 115 open API on loopback for tests,
+// benchmarks and the demo: proapi (listing, get_info, downurl, user info),
+// passportapi (single-use rotating refresh tokens) and the CDN that serves
+// User-Agent-bound links. It reproduces the quirks a driver must survive:
+// HTTP-200 error envelopes, a silent page cap, an unknown cid served as the
+// root, 19-digit IDs as JSON numbers, mixed number/string fields.
+package pan115test
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"pandav/internal/fakecloud"
+)
+
+// Options are the emulator's knobs. The zero value means the defaults.
+type Options struct {
+	AccessTTL time.Duration // default 7200s
+	// LinkTTL is the `t=` expiry of CDN links; default 2h (a driver must
+	// still not trust a link beyond 1h).
+	LinkTTL time.Duration
+	// PageCap is the silent cap on `limit`; default 1150.
+	PageCap int
+	// StringNumbers sends top-level limit/offset and item fs as strings.
+	StringNumbers bool
+	// QPS is the per-token request rate above which proapi answers code
+	// 770004 (HTTP 200); default 5; negative disables the check.
+	QPS float64
+	// RefreshMinInterval: a second refresh within this window gets
+	// 40140117; default 0 (off).
+	RefreshMinInterval time.Duration
+	// LinkConns is the `c=` concurrency in CDN links; default 2; negative
+	// means c=0 (unlimited).
+	LinkConns int
+}
+
+// Endpoint names under which calls are counted and faults injected.
+const (
+	EndpointFiles   = "open/ufile/files"
+	EndpointGetInfo = "open/folder/get_info"
+	EndpointDownURL = "open/ufile/downurl"
+	EndpointUser    = "open/user/info"
+	EndpointRefresh = "open/refreshToken"
+	EndpointCDN     = "cdn"
+	// CounterCDN403 counts every 403 the CDN answered (wrong UA, Referer,
+	// expiry, bad signature, too many connections).
+	CounterCDN403 = "cdn/403"
+)
+
+// FirstID is the first ID the tree hands out: 115 IDs are 19 digits, well
+// above 2^53, so a client that decodes them as float64 breaks at once.
+const FirstID = 3073323042143855813
+
+// UserID is the emulated account's user id (the `u=` of CDN links).
+const UserID = "306158231"
+
+// Server is a running emulator. Tree, Faults and Counters may be used
+// directly by tests to seed content, inject faults and count calls.
+type Server struct {
+	Tree     *fakecloud.Tree
+	Faults   *fakecloud.Faults
+	Counters *fakecloud.Counters
+
+	o        Options
+	api      *httptest.Server
+	passport *httptest.Server
+	cdn      *httptest.Server
+	conns    fakecloud.ConnLimiter
+
+	mu            sync.Mutex
+	accessTTL     time.Duration
+	linkTTL       time.Duration
+	access        map[string]time.Time // access token -> expiry
+	refresh       map[string]bool      // refresh token -> spent
+	latestRefresh string
+	reuses        int
+	lastRefresh   time.Time
+	limiters      map[string]*rate.Limiter
+	links         map[string]*link
+	pickCodes     map[string]string // pick code -> file id
+	spaceTotal    int64
+	authReplies   int
+	throttles     int
+}
+
+// NewServer starts an emulator on 127.0.0.1 with random ports.
+func NewServer(o Options) *Server {
+	if o.AccessTTL <= 0 {
+		o.AccessTTL = 7200 * time.Second
+	}
+	if o.LinkTTL <= 0 {
+		o.LinkTTL = 2 * time.Hour
+	}
+	if o.PageCap <= 0 {
+		o.PageCap = 1150
+	}
+	if o.QPS == 0 {
+		o.QPS = 5
+	}
+	if o.LinkConns == 0 {
+		o.LinkConns = 2
+	} else if o.LinkConns < 0 {
+		o.LinkConns = 0
+	}
+	var next atomic.Uint64
+	next.Store(FirstID - 1)
+	s := &Server{
+		Tree:       fakecloud.NewTree("0", func() string { return strconv.FormatUint(next.Add(1), 10) }),
+		Faults:     &fakecloud.Faults{},
+		Counters:   &fakecloud.Counters{},
+		o:          o,
+		accessTTL:  o.AccessTTL,
+		linkTTL:    o.LinkTTL,
+		access:     map[string]time.Time{},
+		refresh:    map[string]bool{},
+		limiters:   map[string]*rate.Limiter{},
+		links:      map[string]*link{},
+		pickCodes:  map[string]string{},
+		spaceTotal: 2 << 40,
+	}
+	s.api = httptest.NewServer(s.apiHandler())
+	s.passport = httptest.NewServer(s.passportHandler())
+	s.cdn = httptest.NewServer(http.HandlerFunc(s.serveCDN))
+	return s
+}
+
+// APIURL is the proapi base URL (the driver's api_url).
+func (s *Server) APIURL() string { return s.api.URL }
+
+// PassportURL is the passportapi base URL (the driver's passport_url).
+func (s *Server) PassportURL() string { return s.passport.URL }
+
+// CDNURL is the base of the download links the emulator hands out.
+func (s *Server) CDNURL() string { return s.cdn.URL }
+
+// Close stops every listener.
+func (s *Server) Close() {
+	s.api.Close()
+	s.passport.Close()
+	s.cdn.Close()
+}
+
+// NewRefreshToken authorizes the app once more and returns the fresh
+// refresh token, as pasting a new token from the 115 authorization does.
+func (s *Server) NewRefreshToken() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.issueRefreshLocked()
+}
+
+// LatestRefreshToken is the refresh token issued last, by NewRefreshToken
+// or by a refresh.
+func (s *Server) LatestRefreshToken() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.latestRefresh
+}
+
+// RefreshTokenReuses counts refreshes that presented a spent refresh
+// token: each one would have locked a real user out.
+func (s *Server) RefreshTokenReuses() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reuses
+}
+
+// ExpireAccessTokens makes every access token issued so far invalid.
+func (s *Server) ExpireAccessTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for tok := range s.access {
+		s.access[tok] = time.Time{}
+	}
+}
+
+// ExpireLinks makes every CDN link issued so far expired.
+func (s *Server) ExpireLinks() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.links {
+		l.expired = true
+	}
+}
+
+// SetAccessTTL sets the lifetime of access tokens issued from now on.
+func (s *Server) SetAccessTTL(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.accessTTL = d
+}
+
+// SetLinkTTL sets the `t=` lifetime of links issued from now on.
+func (s *Server) SetLinkTTL(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.linkTTL = d
+}
+
+// SetSpace sets the account's total space; used space is Tree.Usage().
+func (s *Server) SetSpace(total int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.spaceTotal = total
+}
+
+func randHex(nbytes int) string {
+	b := make([]byte, nbytes)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,317 @@
+package pan115
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// The 115 API types one field differently from call to call and release to
+// release (pan115.md §6): numbers arrive as strings, flags as numbers or
+// bools, IDs above 2^53 as bare JSON numbers, objects as []. The lenient
+// types below accept every form seen, and never route an ID through a
+// float64.
+
+// Int64 is a number, a numeric string, "" or null (both 0). A fraction is
+// truncated.
+type Int64 int64
+
+func (n *Int64) UnmarshalJSON(b []byte) error {
+	s, isNull := scalar(b)
+	if isNull || s == "" {
+		*n = 0
+		return nil
+	}
+	if v, err := strconv.ParseInt(s, 10, 64); err == nil {
+		*n = Int64(v)
+		return nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return fmt.Errorf("pan115: %q is not a number", s)
+	}
+	*n = Int64(f)
+	return nil
+}
+
+// Float is a number or a numeric string (play_long arrives as 5.0, 12.345
+// or "12"). "" and null are 0.
+type Float float64
+
+func (n *Float) UnmarshalJSON(b []byte) error {
+	s, isNull := scalar(b)
+	if isNull || s == "" {
+		*n = 0
+		return nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return fmt.Errorf("pan115: %q is not a number", s)
+	}
+	*n = Float(f)
+	return nil
+}
+
+// ID is a file or folder ID, sent as a string or as a JSON number of 19
+// digits; it keeps the digits exactly as sent.
+type ID string
+
+func (id *ID) UnmarshalJSON(b []byte) error {
+	s, isNull := scalar(b)
+	if isNull {
+		*id = ""
+		return nil
+	}
+	*id = ID(s)
+	return nil
+}
+
+// Bool is true, false, 1, 0, "1", "0", "true" or "false" (refreshToken's
+// state is a number, proapi's a bool).
+type Bool bool
+
+func (v *Bool) UnmarshalJSON(b []byte) error {
+	s, isNull := scalar(b)
+	switch {
+	case isNull:
+		*v = false
+	case s == "true":
+		*v = true
+	case s == "false" || s == "":
+		*v = false
+	default:
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return fmt.Errorf("pan115: %q is not a flag", s)
+		}
+		*v = f != 0
+	}
+	return nil
+}
+
+// Text is a string, though some pages document numbers in its place
+// (`message` is typed as number on the listing page).
+type Text string
+
+func (t *Text) UnmarshalJSON(b []byte) error {
+	s, isNull := scalar(b)
+	if isNull {
+		*t = ""
+		return nil
+	}
+	*t = Text(s)
+	return nil
+}
+
+// scalar returns the text of a JSON string, number or bool, unquoted. An
+// object or array reads as "" so that a misplaced `[]` does not fail the
+// whole answer.
+func scalar(b []byte) (s string, isNull bool) {
+	b = bytes.TrimSpace(b)
+	switch {
+	case len(b) == 0 || string(b) == "null":
+		return "", true
+	case b[0] == '"':
+		var str string
+		if err := json.Unmarshal(b, &str); err == nil {
+			return strings.TrimSpace(str), false
+		}
+		return "", false
+	case b[0] == '{' || b[0] == '[':
+		return "", false
+	}
+	return string(b), false
+}
+
+// isArray says whether raw JSON is an array, which 115 sends in place of
+// an object to mean "nothing".
+func isArray(b []byte) bool {
+	b = bytes.TrimSpace(b)
+	return len(b) > 0 && b[0] == '['
+}
+
+// envelope is what every answer carries. The error code may come as code
+// or errno, and the message as message or error.
+type envelope struct {
+	State   Bool  `json:"state"`
+	Code    Int64 `json:"code"`
+	Errno   Int64 `json:"errno"`
+	Message Text  `json:"message"`
+	Error   Text  `json:"error"`
+}
+
+func (e *envelope) code() int64 {
+	if e.Code != 0 {
+		return int64(e.Code)
+	}
+	return int64(e.Errno)
+}
+
+func (e *envelope) message() string {
+	if e.Message != "" {
+		return string(e.Message)
+	}
+	return string(e.Error)
+}
+
+// refreshResp is POST passportapi/open/refreshToken. On failure data is
+// {} or [].
+type refreshResp struct {
+	envelope
+	Data refreshData `json:"data"`
+}
+
+type refreshData struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	ExpiresIn    Int64  `json:"expires_in"`
+}
+
+func (d *refreshData) UnmarshalJSON(b []byte) error {
+	if isArray(b) || string(bytes.TrimSpace(b)) == "null" {
+		*d = refreshData{}
+		return nil
+	}
+	*d = refreshData{}
+	type plain refreshData
+	return json.Unmarshal(b, (*plain)(d))
+}
+
+// listResp is GET /open/ufile/files.
+type listResp struct {
+	envelope
+	Data   []fileItem `json:"data"`
+	Count  Int64      `json:"count"`
+	Offset Int64      `json:"offset"`
+	Limit  Int64      `json:"limit"`
+	CID    ID         `json:"cid"`
+	Path   []pathItem `json:"path"`
+}
+
+type pathItem struct {
+	Name string `json:"name"`
+	CID  ID     `json:"cid"`
+	PID  ID     `json:"pid"`
+}
+
+// fileItem is one entry of a listing (pan115.md §2 item table).
+type fileItem struct {
+	FID      ID     `json:"fid"`
+	CID      ID     `json:"cid"` // cookie-API folders carry their ID here
+	PID      ID     `json:"pid"`
+	FC       Text   `json:"fc"` // "0" folder, "1" file
+	Name     string `json:"fn"`
+	PickCode string `json:"pc"`
+	Size     Int64  `json:"fs"`
+	SHA1     string `json:"sha1"`
+	UPT      Int64  `json:"upt"`
+	UET      Int64  `json:"uet"`
+	UPPT     Int64  `json:"uppt"`
+	ISP      Int64  `json:"isp"`
+	PlayLong Float  `json:"play_long"`
+}
+
+// infoResp is GET|POST /open/folder/get_info. A not-found lookup by path
+// answers state true with data [].
+type infoResp struct {
+	envelope
+	Data infoData `json:"data"`
+}
+
+type infoData struct {
+	Missing      bool       `json:"-"`
+	FileID       ID         `json:"file_id"`
+	FileName     string     `json:"file_name"`
+	PickCode     string     `json:"pick_code"`
+	SHA1         string     `json:"sha1"`
+	FileCategory Text       `json:"file_category"` // "1" file, "0" folder
+	SizeByte     Int64      `json:"size_byte"`
+	Count        Int64      `json:"count"`
+	FolderCount  Int64      `json:"folder_count"`
+	PTime        Int64      `json:"ptime"`
+	UTime        Int64      `json:"utime"`
+	PlayLong     Float      `json:"play_long"`
+	Paths        []infoPath `json:"paths"`
+}
+
+func (d *infoData) UnmarshalJSON(b []byte) error {
+	if isArray(b) || string(bytes.TrimSpace(b)) == "null" {
+		*d = infoData{Missing: true}
+		return nil
+	}
+	*d = infoData{}
+	type plain infoData
+	return json.Unmarshal(b, (*plain)(d))
+}
+
+type infoPath struct {
+	FileID   ID     `json:"file_id"`
+	FileName string `json:"file_name"`
+}
+
+// downResp is POST /open/ufile/downurl: data keyed by file ID, or [] when
+// nothing matched.
+type downResp struct {
+	envelope
+	Data downData `json:"data"`
+}
+
+type downData map[string]downItem
+
+func (d *downData) UnmarshalJSON(b []byte) error {
+	if isArray(b) || string(bytes.TrimSpace(b)) == "null" {
+		*d = nil
+		return nil
+	}
+	m := map[string]downItem{}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	*d = m
+	return nil
+}
+
+type downItem struct {
+	FileName string  `json:"file_name"`
+	FileSize Int64   `json:"file_size"`
+	PickCode string  `json:"pick_code"`
+	SHA1     string  `json:"sha1"`
+	URL      downURL `json:"url"`
+}
+
+// downURL is {"url": "..."}, or a falsy value (false, "", []) for a folder.
+type downURL struct {
+	URL string `json:"url"`
+}
+
+func (u *downURL) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || b[0] != '{' {
+		*u = downURL{}
+		return nil
+	}
+	type plain downURL
+	return json.Unmarshal(b, (*plain)(u))
+}
+
+// userResp is GET /open/user/info.
+type userResp struct {
+	envelope
+	Data struct {
+		UserID    ID     `json:"user_id"`
+		UserName  string `json:"user_name"`
+		SpaceInfo struct {
+			Total  spaceFigure `json:"all_total"`
+			Remain spaceFigure `json:"all_remain"`
+			Use    spaceFigure `json:"all_use"`
+		} `json:"rt_space_info"`
+	} `json:"data"`
+}
+
+type spaceFigure struct {
+	Size   Int64  `json:"size"`
+	Format string `json:"size_format"`
+}

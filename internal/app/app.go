@@ -1,0 +1,165 @@
+// Package app assembles a running pandav from a configuration: it opens
+// every mount's driver, builds the WebDAV file system and handler, and
+// serves them with the server settings a long stream needs.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"pandav/config"
+	"pandav/drivers"
+	"pandav/internal/httpclient"
+	"pandav/webdav"
+
+	// The drivers register themselves.
+	_ "pandav/drivers/aliyun"
+	_ "pandav/drivers/pan115"
+)
+
+// App is pandav, assembled.
+type App struct {
+	Config  *config.Config
+	FS      *webdav.FileSystem
+	Handler http.Handler
+	Log     zerolog.Logger
+}
+
+// New opens every mount. A mistake in a mount's options is a
+// *config.Error, naming the mount and its line.
+func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, error) {
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("state_dir: %w", err)
+	}
+	if len(cfg.Users) == 0 && !cfg.AllowAnonymous && !isLoopback(cfg.Listen) {
+		return nil, &config.Error{Msg: fmt.Sprintf("listen: %s is reachable from other machines and no users are configured; add users, or set allow_anonymous: true", cfg.Listen)}
+	}
+	opened := map[string]drivers.Drive{}
+	var specs []webdav.MountSpec
+	for i := range cfg.Mounts {
+		m := &cfg.Mounts[i]
+		where := fmt.Sprintf("mounts[%d] %s (line %d)", i, m.Path, m.Line)
+		factory, err := drivers.Lookup(m.Driver)
+		if err != nil {
+			return nil, &config.Error{Msg: fmt.Sprintf("%s: driver: %v", where, err)}
+		}
+		env := drivers.Env{
+			MountPath:  m.Path,
+			StateDir:   cfg.StateDir,
+			Log:        log.With().Str("mount", m.Path).Logger(),
+			HTTPClient: httpclient.New(),
+			Mount: func(p string) (drivers.Drive, bool) {
+				d, ok := opened[p]
+				return d, ok
+			},
+		}
+		opts := func(v any) error {
+			return config.Decode(&m.Options, v, fmt.Sprintf("mounts[%d].options", i))
+		}
+		d, err := factory(ctx, env, opts)
+		if err != nil {
+			if config.IsError(err) {
+				return nil, err
+			}
+			return nil, &config.Error{Msg: fmt.Sprintf("%s: %v", where, err)}
+		}
+		opened[m.Path] = d
+		specs = append(specs, webdav.MountSpec{Path: m.Path, Drive: d, ReadOnly: m.ReadOnly})
+	}
+	fs, err := webdav.NewFileSystem(specs, webdav.Options{
+		CacheEntries: cfg.Cache.Entries,
+		CacheTTL:     cfg.Cache.TTL.D(),
+		NegativeTTL:  cfg.Cache.NegativeTTL.D(),
+		LinkMargin:   cfg.Cache.LinkMargin.D(),
+		CDNClient:    httpclient.New(),
+		Stream: webdav.StreamOptions{
+			ChunkSize:    int64(cfg.Stream.ChunkSize),
+			ReadAhead:    readAhead(cfg.Stream.ReadAhead),
+			MemoryBudget: int64(cfg.Stream.MemoryBudget),
+		},
+		Log: log,
+	})
+	if err != nil {
+		return nil, &config.Error{Msg: err.Error()}
+	}
+	var h http.Handler = webdav.NewHandler(fs)
+	if len(cfg.Users) > 0 {
+		users := make([]webdav.User, len(cfg.Users))
+		for i, u := range cfg.Users {
+			users[i] = webdav.User{Name: u.Name, Password: u.Password, ReadOnly: u.ReadOnly, Mounts: u.Mounts}
+			if !webdav.IsHashed(u.Password) {
+				log.Warn().Str("user", u.Name).Msg("password is stored in plain text; use `pandav hash-password` to store a bcrypt hash")
+			}
+		}
+		h = webdav.RequireAuth(h, users, log)
+	}
+	return &App{Config: cfg, FS: fs, Handler: h, Log: log}, nil
+}
+
+// readAhead maps the config's 0 ("none") to StreamOptions' "off".
+func readAhead(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
+}
+
+func isLoopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Serve answers on ln until ctx ends, then drains for up to grace.
+func (a *App) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
+	srv := &http.Server{
+		Handler: a.Handler,
+		// No WriteTimeout: a film streams for hours. Slow clients are
+		// bounded by the header timeout and each request's own context.
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          nil,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	a.Log.Info().Str("addr", ln.Addr().String()).Msg("listening")
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	a.Log.Info().Dur("grace", grace).Msg("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}
+
+// NewLogger builds the logger the config asks for, writing to w.
+func NewLogger(c config.Log, w *os.File) zerolog.Logger {
+	level, err := zerolog.ParseLevel(c.Level)
+	if err != nil {
+		level = zerolog.InfoLevel
+	}
+	var out = zerolog.New(w)
+	if c.Format == "console" {
+		out = zerolog.New(zerolog.ConsoleWriter{Out: w, TimeFormat: time.DateTime})
+	}
+	return out.Level(level).With().Timestamp().Logger()
+}

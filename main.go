@@ -1,0 +1,219 @@
+// Command pandav serves Aliyundrive and 115 cloud drives as one WebDAV
+// file system. See README.md.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"pandav/config"
+	"pandav/internal/app"
+	"pandav/internal/demo"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `pandav serves your cloud drives (Aliyundrive, 115) as one WebDAV file system.
+
+Usage:
+  pandav serve -c config.yaml [--listen ADDR] [--log-level LEVEL]
+  pandav demo [--listen ADDR]        serve emulated drives filled with samples
+  pandav hash-password               read a password on stdin, print its bcrypt hash
+  pandav healthcheck [--url URL]     exit 0 when the server answers
+  pandav --version
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// Exit codes: 0 ok, 1 runtime failure, 2 bad usage or configuration.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return cmdServe(args[1:], stderr)
+	case "demo":
+		return cmdDemo(args[1:], stdout, stderr)
+	case "hash-password":
+		return cmdHashPassword(stdout, stderr)
+	case "healthcheck":
+		return cmdHealthcheck(args[1:], stderr)
+	case "--version", "-version", "version":
+		fmt.Fprintln(stdout, "pandav", version)
+		return 0
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "pandav: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+type serveFlags struct {
+	config, listen, logLevel string
+	version                  bool
+}
+
+func parseServeFlags(name string, args []string, stderr io.Writer, withConfig bool) (serveFlags, bool) {
+	var f serveFlags
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if withConfig {
+		fs.StringVar(&f.config, "c", "", "configuration file")
+		fs.StringVar(&f.config, "config", "", "configuration file")
+	}
+	fs.StringVar(&f.listen, "listen", "", "address to listen on, overriding the config (host:port)")
+	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error, overriding the config")
+	fs.BoolVar(&f.version, "version", false, "print the version")
+	if err := fs.Parse(args); err != nil {
+		return f, false
+	}
+	return f, true
+}
+
+func cmdServe(args []string, stderr io.Writer) int {
+	f, ok := parseServeFlags("serve", args, stderr, true)
+	if !ok {
+		return 2
+	}
+	if f.version {
+		fmt.Fprintln(stderr, "pandav", version)
+		return 0
+	}
+	if f.config == "" {
+		fmt.Fprintln(stderr, "pandav serve: -c config.yaml is required")
+		return 2
+	}
+	cfg, err := config.Load(f.config)
+	if err != nil {
+		fmt.Fprintf(stderr, "pandav: %s: %v\n", f.config, err)
+		return 2
+	}
+	return serve(cfg, f, stderr, nil)
+}
+
+func cmdDemo(args []string, stdout, stderr io.Writer) int {
+	f, ok := parseServeFlags("demo", args, stderr, false)
+	if !ok {
+		return 2
+	}
+	listen := f.listen
+	if listen == "" {
+		listen = "127.0.0.1:8080"
+	}
+	d, err := demo.Start(listen)
+	if err != nil {
+		fmt.Fprintf(stderr, "pandav demo: %v\n", err)
+		return 1
+	}
+	defer d.Close()
+	return serve(d.Config, f, stderr, func(addr string) {
+		url := "http://" + addr + "/"
+		fmt.Fprintf(stdout, `pandav demo: WebDAV at %s over two emulated drives, /aliyun and /115
+  Finder:   Go > Connect to Server (Cmd-K) > %s
+  Explorer: Map network drive > %s   (or: net use P: %s)
+  rclone:   rclone lsd :webdav,url=%q:
+`, url, url, url, url, url)
+	})
+}
+
+func serve(cfg *config.Config, f serveFlags, stderr io.Writer, started func(addr string)) int {
+	if f.listen != "" {
+		cfg.Listen = f.listen
+	}
+	if f.logLevel != "" {
+		cfg.Log.Level = f.logLevel
+	}
+	log := app.NewLogger(cfg.Log, os.Stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	a, err := app.New(ctx, cfg, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "pandav: %v\n", err)
+		if config.IsError(err) {
+			return 2
+		}
+		return 1
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		fmt.Fprintf(stderr, "pandav: listen: %v\n", err)
+		return 1
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			a.FS.Purge()
+			log.Info().Msg("SIGHUP: caches flushed")
+		}
+	}()
+	if started != nil {
+		started(ln.Addr().String())
+	}
+	if err := a.Serve(ctx, ln, 10*time.Second); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error().Err(err).Msg("server stopped")
+		return 1
+	}
+	return 0
+}
+
+func cmdHashPassword(stdout, stderr io.Writer) int {
+	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+	if err != nil && line == "" {
+		fmt.Fprintln(stderr, "pandav hash-password: type the password on standard input")
+		return 2
+	}
+	pass := strings.TrimRight(line, "\r\n")
+	if pass == "" {
+		fmt.Fprintln(stderr, "pandav hash-password: empty password")
+		return 2
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(pass), bcrypt.DefaultCost)
+	if err != nil {
+		fmt.Fprintf(stderr, "pandav hash-password: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, string(h))
+	return 0
+}
+
+func cmdHealthcheck(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	url := fs.String("url", "http://127.0.0.1:8080/", "server URL")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	req, _ := http.NewRequest(http.MethodOptions, *url, nil)
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		fmt.Fprintf(stderr, "unhealthy: %v\n", err)
+		return 1
+	}
+	resp.Body.Close()
+	if resp.StatusCode >= 500 {
+		fmt.Fprintf(stderr, "unhealthy: %s\n", resp.Status)
+		return 1
+	}
+	return 0
+}

@@ -108,8 +108,9 @@ func (d *Drive) renewRefresh(ctx context.Context, rt string) (upstream.Token, er
 		return upstream.Token{}, authError(err)
 	}
 	if out.AccessToken == "" || out.RefreshToken == "" {
-		// The service states why in text; it never holds a token.
-		return upstream.Token{}, fmt.Errorf("aliyun renew: %w: %s; %s", drivers.ErrAuth, truncate(out.Text, 200), reauthorize)
+		// The service states why in text, which must not repeat the token.
+		why := truncate(strings.ReplaceAll(out.Text, rt, "<refresh token>"), 200)
+		return upstream.Token{}, fmt.Errorf("aliyun renew: %w: %s; %s", drivers.ErrAuth, why, reauthorize)
 	}
 	return upstream.Token{Access: out.AccessToken, Refresh: out.RefreshToken, Expiry: jwtExpiry(out.AccessToken)}, nil
 }

@@ -42,6 +42,15 @@ type Fixture struct {
 	ExpireLinks func()
 	// UserAgent is sent with links; clouds may bind links to it.
 	UserAgent string
+
+	// For the write part:
+	// MultipartSize is an upload size at or above which the driver, as
+	// configured by the harness, sends several parts.
+	MultipartSize int64
+	// UploadedBytes is how many content bytes the emulator has received
+	// through uploads so far, so that a rapid upload can be seen to send
+	// none.
+	UploadedBytes func() int64
 }
 
 // Harness starts a fresh emulator and driver for one test. It registers

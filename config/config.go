@@ -20,14 +20,23 @@ import (
 
 // Config is the whole file. Keys are documented in config.example.yaml.
 type Config struct {
-	Listen         string  `yaml:"listen"`
-	StateDir       string  `yaml:"state_dir"`
-	Log            Log     `yaml:"log"`
-	Users          []User  `yaml:"users"`
-	AllowAnonymous bool    `yaml:"allow_anonymous"`
-	Cache          Cache   `yaml:"cache"`
-	Stream         Stream  `yaml:"stream"`
-	Mounts         []Mount `yaml:"mounts"`
+	Listen         string `yaml:"listen"`
+	StateDir       string `yaml:"state_dir"`
+	Log            Log    `yaml:"log"`
+	Users          []User `yaml:"users"`
+	AllowAnonymous bool   `yaml:"allow_anonymous"`
+	Cache          Cache  `yaml:"cache"`
+	Stream         Stream `yaml:"stream"`
+	Locks          Locks  `yaml:"locks"`
+	// UploadSystemFiles sends .DS_Store, ._*, Thumbs.db and desktop.ini to
+	// the clouds; by default they stay in pandav's memory.
+	UploadSystemFiles bool    `yaml:"upload_system_files"`
+	Mounts            []Mount `yaml:"mounts"`
+}
+
+// Locks tunes WebDAV locking.
+type Locks struct {
+	MaxTimeout Duration `yaml:"max_timeout"` // a longer or Infinite LOCK gets this
 }
 
 // Stream tunes how file bytes are fetched from the clouds' CDNs.
@@ -88,6 +97,7 @@ type Mount struct {
 	Path     string    `yaml:"path"`
 	Driver   string    `yaml:"driver"`
 	ReadOnly bool      `yaml:"read_only"`
+	NoTrash  bool      `yaml:"no_trash"` // delete for good instead of to the trash
 	Options  yaml.Node `yaml:"options"`
 	// Line is where the mount starts in the file, for messages.
 	Line int `yaml:"-"`
@@ -129,6 +139,7 @@ func Defaults() Config {
 			LinkMargin:  Duration(60 * time.Second),
 		},
 		Stream: Stream{ChunkSize: 4 << 20, ReadAhead: 3, MemoryBudget: 192 << 20},
+		Locks:  Locks{MaxTimeout: Duration(time.Hour)},
 	}
 }
 
@@ -253,6 +264,9 @@ func (c *Config) validate() error {
 	}
 	if c.Stream.MemoryBudget < c.Stream.ChunkSize {
 		return errorf("stream.memory_budget: must hold at least one chunk")
+	}
+	if c.Locks.MaxTimeout.D() < time.Second {
+		return errorf("locks.max_timeout: must be at least 1s")
 	}
 	if len(c.Mounts) == 0 {
 		return errorf("mounts: at least one mount is required")

@@ -65,6 +65,7 @@ func TestBadConfig(t *testing.T) {
 			}
 			r := runTool(t, 30*time.Second, nil, pandavBin, "serve", "-c", path, "--listen", freeAddr(t))
 			msg := string(r.Stderr) + string(r.Stdout)
+			t.Logf("exit %d: %s", r.Code, strings.TrimSpace(msg))
 			if r.Code != 2 {
 				t.Errorf("exit code %d (%v), want 2\n%s", r.Code, r.Err, msg)
 			}

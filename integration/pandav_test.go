@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -16,7 +17,6 @@ import (
 
 // pandavProc is one running pandav binary.
 type pandavProc struct {
-	t       testing.TB
 	Addr    string // host:port it listens on
 	cmd     *exec.Cmd
 	stderr  string // file holding its stderr
@@ -34,6 +34,23 @@ func startServe(t testing.TB, configPath string) *pandavProc {
 // until it accepts connections, and stops it when the test ends.
 func startPandav(t testing.TB, args ...string) *pandavProc {
 	t.Helper()
+	// Another process may take the free port before pandav binds it; then
+	// pandav exits at once and another port is tried.
+	for attempt := 1; ; attempt++ {
+		p := launch(t, args)
+		err := p.waitReady()
+		if err == nil {
+			return p
+		}
+		if attempt < 3 && strings.Contains(p.Stderr(), "address already in use") {
+			continue
+		}
+		t.Fatal(err)
+	}
+}
+
+func launch(t testing.TB, args []string) *pandavProc {
+	t.Helper()
 	addr := freeAddr(t)
 	f, err := os.CreateTemp(t.TempDir(), "pandav-stderr-*.log")
 	if err != nil {
@@ -46,7 +63,7 @@ func startPandav(t testing.TB, args ...string) *pandavProc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &pandavProc{t: t, Addr: addr, cmd: cmd, stderr: f.Name(), done: make(chan struct{})}
+	p := &pandavProc{Addr: addr, cmd: cmd, stderr: f.Name(), done: make(chan struct{})}
 	go func() {
 		p.waitErr = cmd.Wait()
 		close(p.done)
@@ -57,27 +74,25 @@ func startPandav(t testing.TB, args ...string) *pandavProc {
 			t.Logf("pandav %v stderr (tail):\n%s", args, tail(p.Stderr(), 6000))
 		}
 	})
-	p.waitReady()
 	return p
 }
 
-func (p *pandavProc) waitReady() {
-	p.t.Helper()
+func (p *pandavProc) waitReady() error {
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
 		case <-p.done:
-			p.t.Fatalf("pandav exited before listening: %v\n%s", p.waitErr, tail(p.Stderr(), 4000))
+			return fmt.Errorf("pandav exited before listening: %v\n%s", p.waitErr, tail(p.Stderr(), 4000))
 		default:
 		}
 		c, err := net.DialTimeout("tcp", p.Addr, 200*time.Millisecond)
 		if err == nil {
 			c.Close()
-			return
+			return nil
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	p.t.Fatalf("pandav did not listen on %s within 30s\n%s", p.Addr, tail(p.Stderr(), 4000))
+	return fmt.Errorf("pandav did not listen on %s within 30s\n%s", p.Addr, tail(p.Stderr(), 4000))
 }
 
 // URL is the server's URL for path p, escaped.

@@ -85,8 +85,10 @@ func TestThrottledBeyondRetries(t *testing.T) {
 			cl.Faults.Inject(cl.ListEP, fakecloud.Throttle, 1, -1)
 
 			// Documents is known from the root listing but never listed.
+			start := time.Now()
 			resp, body := davDo(t, "PROPFIND", p.URL(cl.Mount+"/Documents/"), map[string]string{"Depth": "1"}, "")
 			checkThrottled(t, "PROPFIND Documents/", resp, body)
+			t.Logf("PROPFIND gave up after %s and %d list calls", time.Since(start).Round(time.Millisecond), cl.Counters.Get(cl.ListEP))
 
 			// A file in a folder not listed yet needs that listing first.
 			resp, body = davDo(t, "GET", p.URL(cl.Mount+sample.VideoPath), nil, "")

@@ -3,6 +3,7 @@ package webdav
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -29,6 +30,7 @@ type fakeDrive struct {
 	mu      sync.Mutex
 	expired map[string]bool // link tokens the CDN refuses
 	seq     int
+	bytesIn int64 // content bytes received by Upload
 }
 
 func newFakeDrive(t *testing.T) *fakeDrive {
@@ -130,3 +132,89 @@ func (d *fakeDrive) Link(ctx context.Context, f drivers.Entry, req drivers.LinkR
 type quotaDrive struct{ *fakeDrive }
 
 func (q quotaDrive) Quota(ctx context.Context) (drivers.Quota, error) { return *q.quota, nil }
+
+// The write capabilities of fakeDrive, over the tree.
+
+func (d *fakeDrive) Mkdir(ctx context.Context, parent drivers.Entry, name string) (drivers.Entry, error) {
+	if err := d.fault("mkdir"); err != nil {
+		return drivers.Entry{}, err
+	}
+	if _, err := d.tree.ChildByName(parent.ID, name); err == nil {
+		return drivers.Entry{}, fmt.Errorf("mkdir: %w", drivers.ErrExist)
+	}
+	n, err := d.tree.Mkdir(parent.ID, name)
+	if err != nil {
+		return drivers.Entry{}, fmt.Errorf("mkdir: %w", drivers.ErrNotFound)
+	}
+	return entryOf(n), nil
+}
+
+func (d *fakeDrive) Upload(ctx context.Context, parent drivers.Entry, name string, src drivers.UploadSource) (drivers.Entry, error) {
+	if err := d.fault("upload"); err != nil {
+		return drivers.Entry{}, err
+	}
+	data, err := io.ReadAll(src)
+	if err != nil {
+		return drivers.Entry{}, fmt.Errorf("upload: %w", err)
+	}
+	if int64(len(data)) != src.Size() {
+		return drivers.Entry{}, fmt.Errorf("upload: %d bytes, declared %d", len(data), src.Size())
+	}
+	d.counters.Inc("uploaded")
+	d.mu.Lock()
+	d.bytesIn += int64(len(data))
+	d.mu.Unlock()
+	time.Sleep(2 * time.Millisecond) // distinct ModTimes for duplicates
+	n, err := d.tree.Put(parent.ID, name, fakecloud.BytesBlob(data), time.Time{})
+	if err != nil {
+		return drivers.Entry{}, fmt.Errorf("upload: %w", drivers.ErrNotFound)
+	}
+	return entryOf(n), nil
+}
+
+func (d *fakeDrive) Rename(ctx context.Context, e drivers.Entry, newName string) (drivers.Entry, error) {
+	if err := d.fault("rename"); err != nil {
+		return drivers.Entry{}, err
+	}
+	n, err := d.tree.Rename(e.ID, newName)
+	if err != nil {
+		return drivers.Entry{}, fmt.Errorf("rename: %w", drivers.ErrNotFound)
+	}
+	return entryOf(n), nil
+}
+
+func (d *fakeDrive) Move(ctx context.Context, e drivers.Entry, newParent drivers.Entry, newName string) (drivers.Entry, error) {
+	if err := d.fault("move"); err != nil {
+		return drivers.Entry{}, err
+	}
+	n, err := d.tree.Move(e.ID, newParent.ID)
+	if err != nil {
+		return drivers.Entry{}, fmt.Errorf("move: %w", drivers.ErrNotFound)
+	}
+	if newName != "" {
+		n, _ = d.tree.Rename(e.ID, newName)
+	}
+	return entryOf(n), nil
+}
+
+func (d *fakeDrive) Copy(ctx context.Context, e drivers.Entry, newParent drivers.Entry, newName string) (drivers.Entry, error) {
+	if err := d.fault("copy"); err != nil {
+		return drivers.Entry{}, err
+	}
+	n, err := d.tree.Copy(e.ID, newParent.ID, newName)
+	if err != nil {
+		return drivers.Entry{}, fmt.Errorf("copy: %w", drivers.ErrNotFound)
+	}
+	return entryOf(n), nil
+}
+
+func (d *fakeDrive) Remove(ctx context.Context, e drivers.Entry, permanent bool) error {
+	if err := d.fault("remove"); err != nil {
+		return err
+	}
+	if permanent {
+		d.counters.Inc("remove-permanent")
+		return d.tree.Delete(e.ID)
+	}
+	return d.tree.Trash(e.ID)
+}

@@ -52,38 +52,56 @@ func (d *dirFile) Readdir(count int) ([]os.FileInfo, error) {
 	return rest[:count], nil
 }
 
-// DeadProps implements webdav.DeadPropsHolder. A mount's root carries the
-// RFC 4331 quota properties, which Finder and davfs2 show as free space;
-// x/net/webdav has no other way to add a property.
+// DeadProps implements webdav.DeadPropsHolder.
 func (d *dirFile) DeadProps() (map[xml.Name]webdav.Property, error) {
-	if d.n.m == nil || d.n.name != d.n.m.path {
-		return nil, nil
-	}
-	q, ok, err := d.n.m.quota(d.ctx)
-	if err != nil {
-		d.fs.o.Log.Warn().Str("mount", d.n.m.path).Err(err).Msg("quota unavailable")
-		return nil, nil
-	}
-	if !ok {
-		return nil, nil
-	}
-	avail := q.Total - q.Used
-	if avail < 0 {
-		avail = 0
-	}
-	return map[xml.Name]webdav.Property{
-		{Space: "DAV:", Local: "quota-available-bytes"}: {
-			XMLName:  xml.Name{Space: "DAV:", Local: "quota-available-bytes"},
-			InnerXML: []byte(strconv.FormatInt(avail, 10)),
-		},
-		{Space: "DAV:", Local: "quota-used-bytes"}: {
-			XMLName:  xml.Name{Space: "DAV:", Local: "quota-used-bytes"},
-			InnerXML: []byte(strconv.FormatInt(q.Used, 10)),
-		},
-	}, nil
+	return d.fs.deadProps(d.ctx, d.n), nil
 }
 
-// Patch implements webdav.DeadPropsHolder; nothing is stored yet.
+// Patch implements webdav.DeadPropsHolder.
 func (d *dirFile) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
-	return nil, errReadOnly
+	return d.fs.patchProps(d.n, patches)
+}
+
+// DeadProps implements webdav.DeadPropsHolder.
+func (f *remoteFile) DeadProps() (map[xml.Name]webdav.Property, error) {
+	return f.fs.deadProps(f.ctx, f.n), nil
+}
+
+// Patch implements webdav.DeadPropsHolder.
+func (f *remoteFile) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
+	return f.fs.patchProps(f.n, patches)
+}
+
+// deadProps are the stored dead properties plus those x/net/webdav has no
+// other way to add: a mount root's RFC 4331 quota, which Finder and davfs2
+// show as free space, and a file's oc:checksums.
+func (fs *FileSystem) deadProps(ctx context.Context, n node) map[xml.Name]webdav.Property {
+	if n.m == nil {
+		return nil
+	}
+	props := fs.props.get(n.m.path, n.entry.ID)
+	if cs, ok := checksumProp(n.entry.SHA1); ok && !n.entry.IsDir {
+		props[cs.XMLName] = cs
+	}
+	if n.name == n.m.path {
+		q, ok, err := n.m.quota(ctx)
+		if err != nil {
+			fs.o.Log.Warn().Str("mount", n.m.path).Err(err).Msg("quota unavailable")
+		}
+		if ok {
+			avail := max(q.Total-q.Used, 0)
+			for name, v := range map[string]int64{"quota-available-bytes": avail, "quota-used-bytes": q.Used} {
+				xn := xml.Name{Space: "DAV:", Local: name}
+				props[xn] = webdav.Property{XMLName: xn, InnerXML: []byte(strconv.FormatInt(v, 10))}
+			}
+		}
+	}
+	return props
+}
+
+func (fs *FileSystem) patchProps(n node, patches []webdav.Proppatch) ([]webdav.Propstat, error) {
+	if n.m == nil || n.m.readOnly {
+		return nil, errReadOnly
+	}
+	return fs.props.patch(n.m.path, n.entry.ID, patches)
 }

@@ -1,6 +1,7 @@
 package webdav
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ type MountSpec struct {
 	Path     string // absolute, cleaned, not "/"
 	Drive    drivers.Drive
 	ReadOnly bool
+	NoTrash  bool // deletes are permanent instead of going to the trash
 }
 
 // Options tune the FileSystem. Zero values get defaults.
@@ -34,6 +36,17 @@ type Options struct {
 	CDNClient *http.Client
 	Stream    StreamOptions
 	Log       zerolog.Logger
+	// StateDir holds dead properties and spooled uploads; "" keeps
+	// properties in memory and spools to the system's temp folder.
+	StateDir string
+	// UploadSystemFiles sends .DS_Store, ._*, Thumbs.db and desktop.ini to
+	// the cloud instead of keeping them in memory.
+	UploadSystemFiles bool
+	// MaxLockTimeout caps LOCK timeouts; "Infinite" means this long.
+	MaxLockTimeout time.Duration
+	// PlaceholderGrace is how long an empty, unlocked placeholder waits
+	// for its content before it is stored as an empty file.
+	PlaceholderGrace time.Duration
 }
 
 func (o *Options) defaults() {
@@ -52,6 +65,15 @@ func (o *Options) defaults() {
 	if o.CDNClient == nil {
 		o.CDNClient = http.DefaultClient
 	}
+	if o.MaxLockTimeout <= 0 {
+		o.MaxLockTimeout = time.Hour
+	}
+	if o.PlaceholderGrace <= 0 {
+		o.PlaceholderGrace = time.Minute
+	}
+	if o.StateDir == "" {
+		o.StateDir = os.TempDir()
+	}
 }
 
 // FileSystem is a webdav.FileSystem over the mount table. Paths that are
@@ -62,6 +84,9 @@ type FileSystem struct {
 	virtual map[string][]string
 	c       *caches
 	streams *streams
+	local   *localFiles
+	props   *propStore
+	locks   *lockSystem
 	o       Options
 	started time.Time
 }
@@ -70,8 +95,17 @@ var _ webdav.FileSystem = (*FileSystem)(nil)
 
 // NewFileSystem builds the mount table.
 func NewFileSystem(specs []MountSpec, o Options) (*FileSystem, error) {
+	stateDir := o.StateDir
 	o.defaults()
-	fs := &FileSystem{c: newCaches(o), o: o, virtual: map[string][]string{"/": nil}, started: time.Now().UTC(), streams: newStreams(o.Stream, o.CDNClient)}
+	props, err := newPropStore(stateDir)
+	if err != nil {
+		return nil, err
+	}
+	sweepSpool(o.StateDir)
+	fs := &FileSystem{
+		c: newCaches(o), o: o, virtual: map[string][]string{"/": nil}, started: time.Now().UTC(),
+		streams: newStreams(o.Stream, o.CDNClient), local: newLocalFiles(), props: props, locks: newLockSystem(),
+	}
 	seen := map[string]bool{}
 	for _, s := range specs {
 		p := path.Clean("/" + s.Path)
@@ -79,7 +113,7 @@ func NewFileSystem(specs []MountSpec, o Options) (*FileSystem, error) {
 			return nil, fmt.Errorf("webdav: bad or duplicate mount %q", s.Path)
 		}
 		seen[p] = true
-		fs.mounts = append(fs.mounts, &mount{path: p, drive: s.Drive, readOnly: s.ReadOnly, c: fs.c})
+		fs.mounts = append(fs.mounts, &mount{path: p, drive: s.Drive, readOnly: s.ReadOnly, noTrash: s.NoTrash, c: fs.c})
 		for child := p; child != "/"; child = path.Dir(child) {
 			parent := path.Dir(child)
 			if !contains(fs.virtual[parent], path.Base(child)) {
@@ -111,6 +145,14 @@ func contains(list []string, s string) bool {
 // Purge flushes every cache (SIGHUP).
 func (fs *FileSystem) Purge() { fs.c.Purge() }
 
+// Tick does the periodic work: storing idle placeholders. The server calls
+// it every few seconds.
+func (fs *FileSystem) Tick() {
+	fs.materializeIdle(fs.o.PlaceholderGrace, fs.locks.covers)
+}
+
+func (fs *FileSystem) forgetMiss(name string) { fs.c.misses.Remove(name) }
+
 // locate splits a cleaned path into its mount and the path inside it.
 // A virtual folder has no mount.
 func (fs *FileSystem) locate(name string) (*mount, string) {
@@ -133,6 +175,7 @@ type node struct {
 	m       *mount // nil for a virtual folder
 	entry   drivers.Entry
 	virtual bool
+	local   *localFile // a file kept in memory (see localFiles)
 }
 
 func (fs *FileSystem) resolve(ctx context.Context, name string) (node, error) {
@@ -143,6 +186,10 @@ func (fs *FileSystem) resolve(ctx context.Context, name string) (node, error) {
 	m, rel := fs.locate(name)
 	if m == nil {
 		return node{}, fmt.Errorf("%s: %w", name, drivers.ErrNotFound)
+	}
+	if lf, ok := fs.local.get(name); ok {
+		e := drivers.Entry{ID: "local:" + name, Name: path.Base(name), Size: int64(len(lf.data)), ModTime: lf.mod}
+		return node{name: name, m: m, entry: e, local: lf}, nil
 	}
 	e, err := m.resolve(ctx, rel)
 	if err != nil {
@@ -175,12 +222,18 @@ func (fs *FileSystem) Stat(ctx context.Context, name string) (os.FileInfo, error
 // resolving the path, which a warm cache answers: a file's bytes are
 // fetched on its first Read, a folder's children on Readdir.
 func (fs *FileSystem) OpenFile(ctx context.Context, name string, flag int, perm os.FileMode) (webdav.File, error) {
-	if flag&(os.O_WRONLY|os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND) != 0 {
-		return nil, &os.PathError{Op: "open", Path: name, Err: errReadOnly}
+	if flag&(os.O_CREATE|os.O_TRUNC) != 0 {
+		return fs.create(ctx, name)
+	}
+	if flag&os.O_APPEND != 0 {
+		return nil, &os.PathError{Op: "open", Path: name, Err: drivers.ErrUnsupported}
 	}
 	n, err := fs.resolve(ctx, name)
 	if err != nil {
-		return nil, asPathError("open", name, err)
+		return nil, fs.fail(ctx, "open", name, err)
+	}
+	if n.local != nil {
+		return &localReader{Reader: bytes.NewReader(n.local.data), fi: fs.info(n)}, nil
 	}
 	if n.virtual || n.entry.IsDir {
 		return &dirFile{fs: fs, n: n, ctx: ctx}, nil
@@ -188,23 +241,8 @@ func (fs *FileSystem) OpenFile(ctx context.Context, name string, flag int, perm 
 	return newRemoteFile(ctx, fs, n, drivers.LinkRequest{UserAgent: userAgent(ctx)}), nil
 }
 
-// errReadOnly is what every write method meets until pandav writes.
-var errReadOnly = errors.New("pandav serves this path read-only")
-
-// Mkdir implements webdav.FileSystem.
-func (fs *FileSystem) Mkdir(ctx context.Context, name string, perm os.FileMode) error {
-	return &os.PathError{Op: "mkdir", Path: name, Err: errReadOnly}
-}
-
-// RemoveAll implements webdav.FileSystem.
-func (fs *FileSystem) RemoveAll(ctx context.Context, name string) error {
-	return &os.PathError{Op: "remove", Path: name, Err: errReadOnly}
-}
-
-// Rename implements webdav.FileSystem.
-func (fs *FileSystem) Rename(ctx context.Context, oldName, newName string) error {
-	return &os.LinkError{Op: "rename", Old: oldName, New: newName, Err: errReadOnly}
-}
+// errReadOnly is what writes to a read-only mount meet.
+var errReadOnly = fmt.Errorf("%w: this mount is read-only", os.ErrPermission)
 
 // readdir lists the folder at name.
 func (fs *FileSystem) readdir(ctx context.Context, n node) ([]os.FileInfo, error) {
@@ -237,9 +275,16 @@ func (fs *FileSystem) readdir(ctx context.Context, n node) ([]os.FileInfo, error
 	if err != nil {
 		return nil, err
 	}
-	out := make([]os.FileInfo, len(kids))
-	for i, k := range kids {
-		out[i] = &FileInfo{name: k.Name, entry: k, mod: fs.started}
+	out := make([]os.FileInfo, 0, len(kids))
+	seen := make(map[string]bool, len(kids))
+	for _, k := range kids {
+		out = append(out, &FileInfo{name: k.Name, entry: k, mod: fs.started})
+		seen[k.Name] = true
+	}
+	for name, lf := range fs.local.children(n.name) {
+		if !seen[name] {
+			out = append(out, &FileInfo{name: name, entry: drivers.Entry{Name: name, Size: int64(len(lf.data)), ModTime: lf.mod}, mod: fs.started})
+		}
 	}
 	return out, nil
 }

@@ -1,6 +1,8 @@
 package webdav
 
 import (
+	"bytes"
+	"encoding/xml"
 	"fmt"
 	"html"
 	"io"
@@ -30,7 +32,7 @@ func NewHandler(fs *FileSystem) *Handler {
 	return &Handler{
 		fs:  fs,
 		log: fs.o.Log,
-		dav: &webdav.Handler{FileSystem: fs, LockSystem: webdav.NewMemLS()},
+		dav: &webdav.Handler{FileSystem: fs, LockSystem: fs.locks},
 	}
 }
 
@@ -47,10 +49,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.propfind(rec, r)
 	case http.MethodOptions:
 		h.dav.ServeHTTP(rec, r)
-	case http.MethodPut, http.MethodDelete, "MKCOL", "COPY", "MOVE", "PROPPATCH", "LOCK", "UNLOCK":
-		drainBody(r)
-		http.Error(rec, "pandav: this server is read-only for now; writes are not supported yet", http.StatusForbidden)
 	default:
+		if IsWrite(r.Method) {
+			h.write(rec, r)
+			return
+		}
 		http.Error(rec, "method not allowed", http.StatusMethodNotAllowed)
 	}
 }
@@ -69,6 +72,11 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request) {
 	fi := h.fs.info(n)
 	if fi.IsDir() {
 		h.serveIndex(w, r, n)
+		return
+	}
+	if n.local != nil {
+		w.Header().Set("Content-Type", contentType(fi.Name()))
+		http.ServeContent(w, r, fi.Name(), fi.ModTime(), bytes.NewReader(n.local.data))
 		return
 	}
 	etag, _ := fi.ETag(ctx)
@@ -175,21 +183,53 @@ func (h *Handler) propfind(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad Depth header", http.StatusBadRequest)
 		return
 	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxXMLBody+1))
+	if err != nil {
+		http.Error(w, "cannot read the request body", http.StatusBadRequest)
+		return
+	}
+	if len(body) > maxXMLBody {
+		http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+		return
+	}
+	if !namespacesValid(body) {
+		http.Error(w, "invalid XML namespace declaration", http.StatusBadRequest)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
 	ctx := r.Context()
 	n, err := h.fs.resolve(ctx, r.URL.Path)
 	if err != nil {
-		drainBody(r)
 		writeError(w, err)
 		return
 	}
 	if r.Header.Get("Depth") == "1" && (n.virtual || n.entry.IsDir) {
 		if _, err := h.fs.readdir(ctx, n); err != nil {
-			drainBody(r)
 			writeError(w, err)
 			return
 		}
 	}
 	h.dav.ServeHTTP(w, r)
+}
+
+// namespacesValid rejects a prefix bound to the empty namespace
+// (xmlns:p=""), which XML Namespaces 1.0 forbids and encoding/xml lets
+// through.
+func namespacesValid(body []byte) bool {
+	d := xml.NewDecoder(bytes.NewReader(body))
+	for {
+		tok, err := d.RawToken()
+		if err != nil {
+			return true // malformed XML is x/net/webdav's to refuse
+		}
+		if se, ok := tok.(xml.StartElement); ok {
+			for _, a := range se.Attr {
+				if a.Name.Space == "xmlns" && a.Value == "" {
+					return false
+				}
+			}
+		}
+	}
 }
 
 // recorder notes what was answered, for the log line.

@@ -20,6 +20,7 @@ type mount struct {
 	path     string // "/aliyun"
 	drive    drivers.Drive
 	readOnly bool
+	noTrash  bool
 	c        *caches
 }
 
@@ -132,19 +133,77 @@ func (m *mount) list(ctx context.Context, dir drivers.Entry, rel string) ([]driv
 	return kids, err
 }
 
-// usable drops names no path can reach and keeps only the first of equal
-// names. Drivers order duplicates so that the first is the one to show.
+// usable drops names no path can reach and pandav's own in-flight names,
+// and keeps one of equal names: the newest, so that after an overwrite
+// (new file first, old one removed after) the new content is what shows,
+// even if removing the old one failed.
 func usable(in []drivers.Entry) []drivers.Entry {
 	out := in[:0:0]
-	seen := make(map[string]bool, len(in))
+	at := make(map[string]int, len(in))
 	for _, e := range in {
-		if e.Name == "" || e.Name == "." || e.Name == ".." || strings.ContainsAny(e.Name, "/\x00") || seen[e.Name] {
+		if e.Name == "" || e.Name == "." || e.Name == ".." || strings.ContainsAny(e.Name, "/\x00") || strings.HasPrefix(e.Name, tempPrefix) {
 			continue
 		}
-		seen[e.Name] = true
+		if i, dup := at[e.Name]; dup {
+			if e.ModTime.After(out[i].ModTime) {
+				out[i] = e
+			}
+			continue
+		}
+		at[e.Name] = len(out)
 		out = append(out, e)
 	}
 	return out
+}
+
+// learn records an entry our own write just made or changed, patching the
+// parent's cached listing instead of dropping it: the clouds show new
+// files late, and a relisting would cost a call.
+func (m *mount) learn(rel string, e drivers.Entry) {
+	key := m.key(rel)
+	m.c.misses.Remove(key)
+	m.c.entries.Add(key, e, m.c.ttl)
+	if e.IsDir {
+		m.c.listings.Remove(key)
+	}
+	m.patchListing(path.Dir(rel), e.Name, &e)
+}
+
+// forget drops an entry, and everything cached below it, after our own
+// write removed or moved it.
+func (m *mount) forget(rel string) {
+	key := m.key(rel)
+	m.c.entries.Remove(key)
+	m.c.entries.RemovePrefix(key + "/")
+	m.c.listings.Remove(key)
+	m.c.listings.RemovePrefix(key + "/")
+	m.c.misses.Remove(key)
+	m.c.misses.RemovePrefix(key + "/")
+	m.patchListing(path.Dir(rel), path.Base(rel), nil)
+}
+
+// patchListing replaces (or with e nil, removes) name in dir's cached
+// listing. Listings are shared with readers, so it copies.
+func (m *mount) patchListing(dirRel, name string, e *drivers.Entry) {
+	key := m.key(dirRel)
+	kids, ok := m.c.listings.Get(key)
+	if !ok {
+		return
+	}
+	out := make([]drivers.Entry, 0, len(kids)+1)
+	for _, k := range kids {
+		if k.Name != name {
+			out = append(out, k)
+		}
+	}
+	if e != nil {
+		out = append(out, *e)
+	}
+	if len(out) == 0 {
+		m.c.listings.Remove(key)
+		return
+	}
+	m.c.listings.Add(key, out, m.c.ttl)
 }
 
 // link returns a usable link for f, from the cache while it is safely

@@ -43,6 +43,9 @@ type tuning struct {
 	rates          map[string]float64
 	policy         upstream.Policy
 	newTokenSource func(*upstream.TokenStore, upstream.Token, upstream.RefreshFunc) (*upstream.TokenSource, error)
+	// taskPoll is the first wait between polls of an async task; 0 means
+	// defaultTaskPoll.
+	taskPoll time.Duration
 }
 
 var defaultTuning = tuning{rates: defaultRates, policy: upstream.DefaultPolicy, newTokenSource: upstream.SharedTokenSource}
@@ -309,6 +312,9 @@ func (d *Drive) Quota(ctx context.Context) (drivers.Quota, error) {
 
 func toEntry(it fileItem) drivers.Entry {
 	e := drivers.Entry{ID: it.FileID, ParentID: it.ParentFileID, Name: it.Name, IsDir: it.Type == "folder"}
+	if e.Name == "" {
+		e.Name = it.FileName
+	}
 	if !e.IsDir {
 		e.Size = it.Size
 		if len(it.ContentHash) == 40 && (it.ContentHashName == "" || strings.EqualFold(it.ContentHashName, "sha1")) {

@@ -57,6 +57,8 @@ type fileItem struct {
 	Status          string `json:"status"`
 	CreatedAt       string `json:"created_at"`
 	UpdatedAt       string `json:"updated_at"`
+	// FileName stands in for Name in the answers of create and complete.
+	FileName string `json:"file_name"`
 }
 
 type listRequest struct {
@@ -92,4 +94,93 @@ type downloadURLResponse struct {
 	Expiration string `json:"expiration"`
 	Method     string `json:"method"`
 	Size       int64  `json:"size"`
+}
+
+// The write side (protocol notes §5).
+
+type partInfo struct {
+	PartNumber int    `json:"part_number"`
+	UploadURL  string `json:"upload_url,omitempty"`
+}
+
+type createRequest struct {
+	DriveID         string     `json:"drive_id"`
+	ParentFileID    string     `json:"parent_file_id"`
+	Name            string     `json:"name"`
+	Type            string     `json:"type"` // file | folder
+	CheckNameMode   string     `json:"check_name_mode"`
+	Size            *int64     `json:"size,omitempty"`
+	PartInfoList    []partInfo `json:"part_info_list,omitempty"`
+	PreHash         string     `json:"pre_hash,omitempty"`
+	ContentHash     string     `json:"content_hash,omitempty"`
+	ContentHashName string     `json:"content_hash_name,omitempty"`
+	ProofCode       string     `json:"proof_code,omitempty"`
+	ProofVersion    string     `json:"proof_version,omitempty"`
+	LocalCreatedAt  string     `json:"local_created_at,omitempty"`
+	LocalModifiedAt string     `json:"local_modified_at,omitempty"`
+}
+
+// createResponse names the new item file_name, not name.
+type createResponse struct {
+	FileID       string     `json:"file_id"`
+	ParentFileID string     `json:"parent_file_id"`
+	FileName     string     `json:"file_name"`
+	Type         string     `json:"type"`
+	Exist        bool       `json:"exist"`
+	RapidUpload  bool       `json:"rapid_upload"`
+	UploadID     string     `json:"upload_id"`
+	PartInfoList []partInfo `json:"part_info_list"`
+	CreatedAt    string     `json:"created_at"`
+	UpdatedAt    string     `json:"updated_at"`
+}
+
+type uploadRequest struct {
+	DriveID      string     `json:"drive_id"`
+	FileID       string     `json:"file_id"`
+	UploadID     string     `json:"upload_id"`
+	PartInfoList []partInfo `json:"part_info_list,omitempty"`
+}
+
+type uploadURLResponse struct {
+	PartInfoList []partInfo `json:"part_info_list"`
+}
+
+type updateRequest struct {
+	DriveID       string `json:"drive_id"`
+	FileID        string `json:"file_id"`
+	Name          string `json:"name"`
+	CheckNameMode string `json:"check_name_mode"`
+}
+
+type moveRequest struct {
+	DriveID        string `json:"drive_id"`
+	FileID         string `json:"file_id"`
+	ToParentFileID string `json:"to_parent_file_id"`
+	NewName        string `json:"new_name,omitempty"`
+	CheckNameMode  string `json:"check_name_mode"`
+}
+
+type copyRequest struct {
+	DriveID        string `json:"drive_id"`
+	FileID         string `json:"file_id"`
+	ToDriveID      string `json:"to_drive_id"`
+	ToParentFileID string `json:"to_parent_file_id"`
+	AutoRename     bool   `json:"auto_rename"`
+}
+
+// taskResponse answers move, copy, trash and delete; a non-empty
+// async_task_id is work still going on.
+type taskResponse struct {
+	Exist       bool   `json:"exist"`
+	FileID      string `json:"file_id"`
+	AsyncTaskID string `json:"async_task_id"`
+}
+
+type asyncTaskRequest struct {
+	AsyncTaskID string `json:"async_task_id"`
+}
+
+type asyncTaskResponse struct {
+	State   string `json:"state"` // Running | Succeed | Failed
+	Message string `json:"message"`
 }

@@ -80,8 +80,11 @@ func classify(op string, resp *http.Response, body []byte) error {
 	switch e.Code {
 	case "AccessTokenExpired", "AccessTokenInvalid":
 		e.kind = errStaleToken
-	case "NotFound.FileId", "NotFound.File":
+	case "NotFound.FileId", "NotFound.File", "ForbiddenFileInTheRecycleBin":
+		// A trashed item is gone as far as the mount can tell.
 		e.kind = drivers.ErrNotFound
+	case "AlreadyExist.File":
+		e.kind = drivers.ErrExist
 	case "InvalidResource.FileTypeFolder":
 		e.kind = drivers.ErrIsDir
 	case "RefreshTokenInvalid", "RefreshTokenExpired", "PermissionDenied", "InvalidParameter.RefreshToken":
@@ -164,12 +167,22 @@ func (d *Drive) roundTrip(ctx context.Context, method, rawURL, op, accessToken s
 // call makes an Open API call under the class's limiter, with retries,
 // refreshing the access token once when the service calls it stale.
 func (d *Drive) call(ctx context.Context, class, endpoint string, in, out any) error {
+	return d.callWith(ctx, class, endpoint, func(string) (any, error) { return in, nil }, out)
+}
+
+// callWith is call for a body that depends on the access token it is
+// sent with (a rapid upload's proof_code): build makes it for each try.
+func (d *Drive) callWith(ctx context.Context, class, endpoint string, build func(accessToken string) (any, error), out any) error {
 	u := d.o.OpenAPIURL + "/adrive/v1.0/" + endpoint
 	return upstream.Do(ctx, d.t.policy, "aliyun "+endpoint, func(ctx context.Context) error {
 		if err := d.limits.Wait(ctx, class); err != nil {
 			return err
 		}
 		at, err := d.tokens.Access(ctx)
+		if err != nil {
+			return err
+		}
+		in, err := build(at)
 		if err != nil {
 			return err
 		}
@@ -183,6 +196,9 @@ func (d *Drive) call(ctx context.Context, class, endpoint string, in, out any) e
 			return err
 		}
 		if err := d.limits.Wait(ctx, class); err != nil {
+			return err
+		}
+		if in, err = build(at); err != nil {
 			return err
 		}
 		err = d.roundTrip(ctx, http.MethodPost, u, endpoint, at, in, out)

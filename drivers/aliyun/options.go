@@ -23,6 +23,9 @@ type Options struct {
 	AuthURL      string `yaml:"auth_url"`
 	PageSize     int    `yaml:"page_size"`       // list limit, 1..200, default 200
 	LinkExpiry   int    `yaml:"link_expire_sec"` // expire_sec asked for, default 14400
+	// UploadPartSize is the bytes per uploaded part, default 16 MiB; it
+	// grows for files that would need more than 10000 parts.
+	UploadPartSize int64 `yaml:"upload_part_size"`
 }
 
 const (
@@ -30,6 +33,8 @@ const (
 	defaultWebAPIURL  = "https://api.alipan.com"
 	defaultAuthURL    = "https://auth.alipan.com"
 	maxPageSize       = 200
+	defaultPartSize   = 16 << 20
+	maxPartSize       = 5 << 30 // the service's per-part limit
 )
 
 // normalize fills the defaults and rejects what cannot work, naming the
@@ -101,6 +106,12 @@ func (o *Options) normalize() error {
 		o.LinkExpiry = 14400
 	case o.LinkExpiry < 0:
 		return fmt.Errorf("aliyun: options.link_expire_sec: %d is negative", o.LinkExpiry)
+	}
+	switch {
+	case o.UploadPartSize == 0:
+		o.UploadPartSize = defaultPartSize
+	case o.UploadPartSize < 0 || o.UploadPartSize > maxPartSize:
+		return fmt.Errorf("aliyun: options.upload_part_size: %d is outside 1..%d", o.UploadPartSize, int64(maxPartSize))
 	}
 	return nil
 }

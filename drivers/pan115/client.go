@@ -26,8 +26,14 @@ var (
 	// throttleCodes are 115's rate (770004) and daily quota (406) answers,
 	// sent with HTTP 200.
 	throttleCodes = map[int64]bool{770004: true, 406: true}
-	// retryCodes are "try again" answers.
-	retryCodes = map[int64]bool{40110000: true, 40140121: true}
+	// retryCodes are "try again" answers; 990009 and 990019 are the batch
+	// operations' "the last one is still running".
+	retryCodes = map[int64]bool{40110000: true, 40140121: true, 990009: true, 990019: true}
+	// existCodes: the name is taken.
+	existCodes = map[int64]bool{20004: true}
+	// invalidNameCodes: empty, too long, forbidden characters, bad
+	// extension.
+	invalidNameCodes = map[int64]bool{20001: true, 20002: true, 20003: true, 20020: true, 20021: true}
 	// notFoundCodes all mean the file or folder is gone.
 	notFoundCodes = map[int64]bool{
 		430004: true, 20013: true, 20018: true, 31003: true, 50015: true, 70005: true,
@@ -53,6 +59,10 @@ func (e *apiError) Is(target error) bool {
 		return notFoundCodes[e.Code]
 	case drivers.ErrAuth:
 		return reauthCodes[e.Code]
+	case drivers.ErrExist:
+		return existCodes[e.Code]
+	case drivers.ErrInvalidName:
+		return invalidNameCodes[e.Code]
 	}
 	return false
 }

@@ -71,7 +71,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, err
 			return nil, &config.Error{Msg: fmt.Sprintf("%s: %v", where, err)}
 		}
 		opened[m.Path] = d
-		specs = append(specs, webdav.MountSpec{Path: m.Path, Drive: d, ReadOnly: m.ReadOnly})
+		specs = append(specs, webdav.MountSpec{Path: m.Path, Drive: d, ReadOnly: m.ReadOnly, NoTrash: m.NoTrash})
 	}
 	fs, err := webdav.NewFileSystem(specs, webdav.Options{
 		CacheEntries: cfg.Cache.Entries,
@@ -84,7 +84,10 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, err
 			ReadAhead:    readAhead(cfg.Stream.ReadAhead),
 			MemoryBudget: int64(cfg.Stream.MemoryBudget),
 		},
-		Log: log,
+		Log:               log,
+		StateDir:          cfg.StateDir,
+		UploadSystemFiles: cfg.UploadSystemFiles,
+		MaxLockTimeout:    cfg.Locks.MaxTimeout.D(),
 	})
 	if err != nil {
 		return nil, &config.Error{Msg: err.Error()}
@@ -136,6 +139,18 @@ func (a *App) Serve(ctx context.Context, ln net.Listener, grace time.Duration) e
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				a.FS.Tick()
+			}
+		}
+	}()
 	a.Log.Info().Str("addr", ln.Addr().String()).Msg("listening")
 	select {
 	case err := <-errc:

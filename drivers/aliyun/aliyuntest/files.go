@@ -59,7 +59,9 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 			s.downloadURL(w, req, user)
 		}
 	default:
-		s.handleUnknown(w, r)
+		if !s.writeAPI(w, r, endpoint, body) {
+			s.handleUnknown(w, r)
+		}
 	}
 }
 
@@ -107,10 +109,11 @@ func (s *Server) drive(w http.ResponseWriter, id string) (*fakecloud.Tree, bool)
 	return nil, false
 }
 
-// live returns id's node unless it or a folder above it is trashed.
+// live returns id's node unless it or a folder above it is trashed, or
+// it is an upload not yet completed.
 func live(t *fakecloud.Tree, id string) (fakecloud.Node, bool) {
 	n, err := t.Get(id)
-	if err != nil {
+	if err != nil || pending(n) {
 		return fakecloud.Node{}, false
 	}
 	for cur := n; ; {
@@ -204,6 +207,7 @@ func (s *Server) list(w http.ResponseWriter, req listRequest) {
 		notFoundFileID(w, parent)
 		return
 	}
+	kids = visibleChildren(t, parent)
 	off := 0
 	if req.Marker != "" {
 		var m listMarker
@@ -298,8 +302,8 @@ func (s *Server) getByPath(w http.ResponseWriter, req fileRequest) {
 			writeErr(w, http.StatusBadRequest, "InvalidParameter.FilePath", "The input parameter file_path is not valid. parent is not a folder")
 			return
 		}
-		next, err := t.ChildByName(cur.ID, part)
-		if err != nil {
+		next, found := sibling(t, cur.ID, part, "")
+		if !found {
 			if i < len(parts)-1 {
 				writeErr(w, http.StatusBadRequest, "InvalidParameter.FilePath", "The input parameter file_path is not valid. parent folder not exist")
 			} else {

@@ -9,11 +9,13 @@ package aliyuntest
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -43,6 +45,11 @@ type Options struct {
 	// NoResourceDrive makes getDriveInfo report no resource drive, as
 	// accounts from before the 2023 split do.
 	NoResourceDrive bool
+	// UploadURLTTL is how long a part upload URL lives; default 1h.
+	UploadURLTTL time.Duration
+	// MemoryUploadMax is the largest upload kept in memory; bigger ones
+	// are staged in temp files. Default 32 MiB.
+	MemoryUploadMax int64
 }
 
 func (o *Options) setDefaults() {
@@ -69,6 +76,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.RetryAfter <= 0 {
 		o.RetryAfter = 300 * time.Millisecond
+	}
+	if o.UploadURLTTL <= 0 {
+		o.UploadURLTTL = time.Hour
+	}
+	if o.MemoryUploadMax <= 0 {
+		o.MemoryUploadMax = 32 << 20
 	}
 }
 
@@ -104,6 +117,17 @@ type Server struct {
 	linksBefore int64 // links with a sequence number up to this are expired
 	totalSpace  int64
 	buckets     map[string]*rate.Limiter
+
+	// The write side: upload sessions by upload_id, async tasks by id
+	// (value: polls so far), part URLs revoked up to urlsBefore, temp
+	// files to remove on Close.
+	uploads     map[string]*upload
+	tasks       map[string]int
+	urlSeq      int64
+	urlsBefore  int64
+	lastStamp   time.Time
+	spools      []io.Closer
+	uploadBytes atomic.Int64
 }
 
 func randHex(n int) string {
@@ -130,6 +154,8 @@ func NewServer(o Options) *Server {
 		access:       map[string]time.Time{},
 		totalSpace:   2 << 40,
 		buckets:      map[string]*rate.Limiter{},
+		uploads:      map[string]*upload{},
+		tasks:        map[string]int{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /oauth/access_token", s.handleAccessToken)
@@ -137,6 +163,7 @@ func NewServer(o Options) *Server {
 	mux.HandleFunc("POST "+apiPrefix+"{endpoint...}", s.handleAPI)
 	mux.HandleFunc("GET /cdn/{drive}/{file}/{name}", s.handleCDN)
 	mux.HandleFunc("HEAD /cdn/{drive}/{file}/{name}", s.handleCDN)
+	mux.HandleFunc("PUT /oss/{drive}/{file}", s.handleOSSPut)
 	mux.HandleFunc("/", s.handleUnknown)
 	hs := httptest.NewUnstartedServer(mux)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -153,10 +180,17 @@ func NewServer(o Options) *Server {
 // URL is the base URL, used as the driver's open_api_url.
 func (s *Server) URL() string { return s.hs.URL }
 
-// Close shuts the server down.
+// Close shuts the server down and removes its temp files.
 func (s *Server) Close() {
 	s.hs.CloseClientConnections()
 	s.hs.Close()
+	s.mu.Lock()
+	spools := s.spools
+	s.spools = nil
+	s.mu.Unlock()
+	for _, c := range spools {
+		c.Close()
+	}
 }
 
 // ClientID is the Open API app's client_id.

@@ -105,3 +105,108 @@ type listMarker struct {
 	Parent string `json:"p"`
 	Offset int    `json:"o"`
 }
+
+// The write side (protocol notes §5).
+
+type partInfo struct {
+	PartNumber        int    `json:"part_number"`
+	PartSize          int64  `json:"part_size,omitempty"`
+	UploadURL         string `json:"upload_url,omitempty"`
+	InternalUploadURL string `json:"internal_upload_url,omitempty"`
+	ContentType       string `json:"content_type"`
+	Etag              string `json:"etag,omitempty"`
+}
+
+type createRequest struct {
+	DriveID         string     `json:"drive_id"`
+	ParentFileID    string     `json:"parent_file_id"`
+	Name            string     `json:"name"`
+	Type            string     `json:"type"`
+	CheckNameMode   string     `json:"check_name_mode"`
+	Size            int64      `json:"size"`
+	PartInfoList    []partInfo `json:"part_info_list"`
+	PreHash         string     `json:"pre_hash"`
+	ContentHash     string     `json:"content_hash"`
+	ContentHashName string     `json:"content_hash_name"`
+	ProofCode       string     `json:"proof_code"`
+	ProofVersion    string     `json:"proof_version"`
+	LocalCreatedAt  string     `json:"local_created_at"`
+	LocalModifiedAt string     `json:"local_modified_at"`
+}
+
+// createResponse names the file file_name, not name, as the service does.
+type createResponse struct {
+	DriveID      string     `json:"drive_id"`
+	DomainID     string     `json:"domain_id"`
+	FileID       string     `json:"file_id"`
+	ParentFileID string     `json:"parent_file_id"`
+	FileName     string     `json:"file_name"`
+	Type         string     `json:"type"`
+	Status       string     `json:"status"`
+	EncryptMode  string     `json:"encrypt_mode"`
+	Exist        bool       `json:"exist"`
+	RapidUpload  bool       `json:"rapid_upload"`
+	UploadID     string     `json:"upload_id,omitempty"`
+	PartInfoList []partInfo `json:"part_info_list,omitempty"`
+	CreatedAt    string     `json:"created_at,omitempty"`
+	UpdatedAt    string     `json:"updated_at,omitempty"`
+}
+
+type uploadRequest struct {
+	DriveID      string     `json:"drive_id"`
+	FileID       string     `json:"file_id"`
+	UploadID     string     `json:"upload_id"`
+	PartInfoList []partInfo `json:"part_info_list"`
+}
+
+type uploadURLResponse struct {
+	DriveID      string     `json:"drive_id"`
+	FileID       string     `json:"file_id"`
+	UploadID     string     `json:"upload_id"`
+	CreatedAt    string     `json:"created_at"`
+	PartInfoList []partInfo `json:"part_info_list"`
+}
+
+type uploadedPartsResponse struct {
+	DriveID              string     `json:"drive_id"`
+	FileID               string     `json:"file_id"`
+	UploadID             string     `json:"upload_id"`
+	ParallelUpload       bool       `json:"parallelUpload"`
+	UploadedParts        []partInfo `json:"uploaded_parts"`
+	NextPartNumberMarker string     `json:"next_part_number_marker"`
+}
+
+type updateRequest struct {
+	DriveID       string `json:"drive_id"`
+	FileID        string `json:"file_id"`
+	Name          string `json:"name"`
+	CheckNameMode string `json:"check_name_mode"`
+}
+
+type moveRequest struct {
+	DriveID        string `json:"drive_id"`
+	FileID         string `json:"file_id"`
+	ToDriveID      string `json:"to_drive_id"`
+	ToParentFileID string `json:"to_parent_file_id"`
+	NewName        string `json:"new_name"`
+	CheckNameMode  string `json:"check_name_mode"`
+	AutoRename     bool   `json:"auto_rename"`
+}
+
+// taskResponse answers move, copy, trash and delete; a non-empty
+// async_task_id means the work goes on in the background.
+type taskResponse struct {
+	DriveID     string `json:"drive_id"`
+	FileID      string `json:"file_id"`
+	Exist       bool   `json:"exist,omitempty"`
+	AsyncTaskID string `json:"async_task_id"`
+}
+
+type asyncTaskRequest struct {
+	AsyncTaskID string `json:"async_task_id"`
+}
+
+type asyncTaskResponse struct {
+	AsyncTaskID string `json:"async_task_id"`
+	State       string `json:"state"` // Running | Succeed | Failed
+}

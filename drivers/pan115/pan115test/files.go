@@ -20,6 +20,8 @@ func (s *Server) apiHandler() http.Handler {
 	mux.HandleFunc("/open/folder/get_info", s.endpoint(EndpointGetInfo, s.handleGetInfo))
 	mux.HandleFunc("/open/ufile/downurl", s.endpoint(EndpointDownURL, s.handleDownURL))
 	mux.HandleFunc("/open/user/info", s.endpoint(EndpointUser, s.handleUserInfo))
+	s.writeRoutes(mux)
+	s.uploadRoutes(mux)
 	return mux
 }
 

@@ -16,6 +16,7 @@ const (
 	msgTokenInvalid = "access_token 无效（已过期或者已解除授权）"
 	msgTooFast      = "访问频率过高"
 	msgDailyQuota   = "已达到当前访问上限，购买更高等级 VIP 可获更多额度"
+	msgBusy         = "操作尚未执行完成，请稍后再试"
 )
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -43,12 +44,23 @@ func ok(w http.ResponseWriter, data any) {
 // endpoint wraps an API handler with what every call goes through: the
 // counter, latency, injected faults, Bearer auth and the per-token rate.
 func (s *Server) endpoint(name string, h http.HandlerFunc) http.HandlerFunc {
+	return s.busyEndpoint(name, 0, h)
+}
+
+// busyEndpoint is endpoint for the batch operations (move, copy, delete),
+// whose "try again" is busyCode ("操作尚未执行完成") rather than code 0.
+func (s *Server) busyEndpoint(name string, busyCode int, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s.Counters.Inc(name)
 		if d := s.Faults.Latency(); d > 0 {
 			time.Sleep(d)
 		}
-		if s.renderFault(w, r, s.Faults.Next(name), false) {
+		kind := s.Faults.Next(name)
+		if kind == fakecloud.Transient && busyCode != 0 {
+			fail(w, busyCode, msgBusy)
+			return
+		}
+		if s.renderFault(w, r, kind, false) {
 			return
 		}
 		tok, valid := s.checkAccess(r)

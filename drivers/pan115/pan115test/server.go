@@ -50,6 +50,21 @@ const (
 	EndpointUser    = "open/user/info"
 	EndpointRefresh = "open/refreshToken"
 	EndpointCDN     = "cdn"
+	// Writes (write.go) and uploads (upload.go, oss.go).
+	EndpointFolderAdd   = "open/folder/add"
+	EndpointUpdate      = "open/ufile/update"
+	EndpointMove        = "open/ufile/move"
+	EndpointCopy        = "open/ufile/copy"
+	EndpointDelete      = "open/ufile/delete"
+	EndpointRBDel       = "open/rb/del"
+	EndpointUploadInit  = "open/upload/init"
+	EndpointUploadToken = "open/upload/get_token"
+	EndpointOSSPut      = "oss/put"      // PutObject
+	EndpointOSSInit     = "oss/initiate" // InitiateMultipartUpload
+	EndpointOSSPart     = "oss/part"     // UploadPart
+	EndpointOSSComplete = "oss/complete" // CompleteMultipartUpload
+	// CounterOSS403 counts OSS refusals: bad signature, expired STS.
+	CounterOSS403 = "oss/403"
 	// CounterCDN403 counts every 403 the CDN answered (wrong UA, Referer,
 	// expiry, bad signature, too many connections).
 	CounterCDN403 = "cdn/403"
@@ -73,7 +88,12 @@ type Server struct {
 	api      *httptest.Server
 	passport *httptest.Server
 	cdn      *httptest.Server
+	oss      *httptest.Server
 	conns    fakecloud.ConnLimiter
+	// wmu makes each write endpoint atomic, so that a name check and the
+	// change it guards cannot interleave with another write.
+	wmu sync.Mutex
+	up  uploads
 
 	mu            sync.Mutex
 	accessTTL     time.Duration
@@ -129,6 +149,8 @@ func NewServer(o Options) *Server {
 	s.api = httptest.NewServer(s.apiHandler())
 	s.passport = httptest.NewServer(s.passportHandler())
 	s.cdn = httptest.NewServer(http.HandlerFunc(s.serveCDN))
+	s.up.init()
+	s.oss = httptest.NewServer(http.HandlerFunc(s.serveOSS))
 	return s
 }
 
@@ -138,6 +160,10 @@ func (s *Server) APIURL() string { return s.api.URL }
 // PassportURL is the passportapi base URL (the driver's passport_url).
 func (s *Server) PassportURL() string { return s.passport.URL }
 
+// OSSURL is the OSS endpoint that get_token hands out. Requests are path
+// style: /<bucket>/<object>.
+func (s *Server) OSSURL() string { return s.oss.URL }
+
 // CDNURL is the base of the download links the emulator hands out.
 func (s *Server) CDNURL() string { return s.cdn.URL }
 
@@ -146,6 +172,8 @@ func (s *Server) Close() {
 	s.api.Close()
 	s.passport.Close()
 	s.cdn.Close()
+	s.oss.Close()
+	s.up.close()
 }
 
 // NewRefreshToken authorizes the app once more and returns the fresh

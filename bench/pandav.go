@@ -1,0 +1,209 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// buildPandav compiles the server into dir, so that it runs as a child
+// process whose memory can be read from /proc apart from the bench's own.
+func buildPandav(ctx context.Context, repo, dir string) (string, error) {
+	bin := filepath.Join(dir, "pandav")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
+	cmd.Dir = repo
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// repoRoot is the folder holding go.mod.
+func repoRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %v", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", errors.New("run the bench from inside the pandav module")
+	}
+	return filepath.Dir(mod), nil
+}
+
+// server is one running pandav child.
+type server struct {
+	name string
+	cmd  *exec.Cmd
+	base string // http://127.0.0.1:port
+	log  string
+	done chan struct{}
+	err  error
+}
+
+// children tracks every pandav started, so an interrupt can stop them.
+type children struct {
+	mu   sync.Mutex
+	list []*server
+}
+
+func (c *children) add(s *server) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.list = append(c.list, s)
+}
+
+func (c *children) stopAll() {
+	c.mu.Lock()
+	list := append([]*server(nil), c.list...)
+	c.mu.Unlock()
+	for _, s := range list {
+		s.stop()
+	}
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// startServer runs `pandav serve -c cfg` on a free loopback port and waits
+// until it answers.
+func startServer(ctx context.Context, bin, name, cfg, dir string, kids *children) (*server, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	logPath := filepath.Join(dir, name+".log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "serve", "-c", cfg, "--listen", addr)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// The child dies with the bench even if the bench is killed outright.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start pandav: %v", err)
+	}
+	s := &server{name: name, cmd: cmd, base: "http://" + addr, log: logPath, done: make(chan struct{})}
+	kids.add(s)
+	go func() {
+		s.err = cmd.Wait()
+		logf.Close()
+		close(s.done)
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	hc := &http.Client{Timeout: time.Second}
+	for {
+		select {
+		case <-s.done:
+			return nil, fmt.Errorf("pandav %s exited at start (%v):\n%s", name, s.err, s.logTail())
+		case <-ctx.Done():
+			s.stop()
+			return nil, ctx.Err()
+		default:
+		}
+		req, _ := http.NewRequest(http.MethodOptions, s.base+"/", nil)
+		if resp, err := hc.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode < 500 {
+				return s, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			s.stop()
+			return nil, fmt.Errorf("pandav %s did not answer within 20s:\n%s", name, s.logTail())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop asks the child to shut down, and kills it if it does not.
+func (s *server) stop() {
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(5 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+func (s *server) alive() bool {
+	select {
+	case <-s.done:
+		return false
+	default:
+		return true
+	}
+}
+
+func (s *server) logTail() string {
+	b, _ := os.ReadFile(s.log)
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(b)
+}
+
+// memory reads VmHWM (peak resident set) and VmRSS from /proc, in bytes.
+func (s *server) memory() (hwm, rss int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 2 {
+			continue
+		}
+		v, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "VmHWM:":
+			hwm = v << 10
+		case "VmRSS:":
+			rss = v << 10
+		}
+	}
+	if hwm == 0 {
+		return 0, 0, errors.New("no VmHWM in /proc status")
+	}
+	return hwm, rss, nil
+}
+
+// resetPeak makes VmHWM start again from the current RSS (clear_refs 5),
+// so that a peak belongs to one scenario. It reports whether the kernel
+// honoured it.
+func (s *server) resetPeak() bool {
+	p := fmt.Sprintf("/proc/%d/clear_refs", s.cmd.Process.Pid)
+	if err := os.WriteFile(p, []byte("5"), 0); err != nil {
+		return false
+	}
+	hwm, rss, err := s.memory()
+	return err == nil && hwm <= rss+(1<<20)
+}

@@ -1,0 +1,132 @@
+package webdav
+
+import (
+	"path"
+	"strings"
+	"sync"
+	"time"
+)
+
+// localFiles holds files that live in pandav's memory rather than the
+// cloud:
+//   - placeholders: the empty file that Windows Explorer PUTs, or that a
+//     LOCK on an unmapped URL creates, before the real content arrives.
+//     Uploading it would cost a second cloud upload a moment later, so it
+//     stays here until its content comes, or it has been idle (and
+//     unlocked) for a grace period, when it is uploaded as an empty file.
+//   - system files (.DS_Store, ._*, Thumbs.db, desktop.ini): kept out of
+//     the cloud, but kept here so the client that wrote one can read it
+//     back during the session.
+type localFiles struct {
+	mu    sync.Mutex
+	files map[string]*localFile // by full WebDAV path
+	max   int                   // system files kept at most
+}
+
+type localFile struct {
+	data        []byte
+	mod         time.Time
+	placeholder bool
+	idleSince   time.Time // placeholders: last touch
+}
+
+const maxSystemFile = 1 << 20 // bytes of one system file kept in memory
+
+func newLocalFiles() *localFiles {
+	return &localFiles{files: map[string]*localFile{}, max: 4096}
+}
+
+// isSystemFile says whether name is OS metadata no cloud should keep.
+func isSystemFile(name string) bool {
+	lower := strings.ToLower(name)
+	return strings.HasPrefix(name, "._") || lower == ".ds_store" || lower == "thumbs.db" || lower == "desktop.ini"
+}
+
+func (l *localFiles) get(p string) (*localFile, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f, ok := l.files[p]
+	if !ok {
+		return nil, false
+	}
+	c := *f
+	return &c, true
+}
+
+func (l *localFiles) put(p string, f *localFile) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(f.data) > maxSystemFile {
+		f.data = nil // too large to keep; its name still answers
+	}
+	if !f.placeholder && len(l.files) >= l.max {
+		for k, v := range l.files { // evict any system file
+			if !v.placeholder {
+				delete(l.files, k)
+				break
+			}
+		}
+	}
+	l.files[p] = f
+}
+
+func (l *localFiles) remove(p string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, ok := l.files[p]
+	delete(l.files, p)
+	// a folder's removal takes what is below it
+	for k := range l.files {
+		if strings.HasPrefix(k, p+"/") {
+			delete(l.files, k)
+		}
+	}
+	return ok
+}
+
+func (l *localFiles) rename(from, to string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f, ok := l.files[from]
+	if ok {
+		delete(l.files, from)
+		f.idleSince = time.Now()
+		l.files[to] = f
+	}
+	return ok
+}
+
+// touch keeps a placeholder from being materialized for a while.
+func (l *localFiles) touch(p string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if f, ok := l.files[p]; ok {
+		f.idleSince = time.Now()
+	}
+}
+
+// children returns the local files directly inside dir.
+func (l *localFiles) children(dir string) map[string]localFile {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[string]localFile{}
+	for p, f := range l.files {
+		if path.Dir(p) == dir {
+			out[path.Base(p)] = *f
+		}
+	}
+	return out
+}
+
+// idlePlaceholders returns the placeholders untouched since before t.
+func (l *localFiles) idlePlaceholders(t time.Time) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for p, f := range l.files {
+		if f.placeholder && f.idleSince.Before(t) {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,109 @@
+package webdav
+
+import (
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/net/webdav"
+)
+
+// lockSystem wraps x/net/webdav's in-memory locks to fix what clients trip
+// over:
+//   - a MOVE that holds the source's token but names an unlocked
+//     destination is refused by the stock Confirm (golang/go#43556), which
+//     breaks Office saves and davfs2's mv;
+//   - it remembers which paths are locked, so a placeholder under a lock
+//     is not uploaded while its owner is still writing.
+//
+// Lock timeouts are clamped by the Handler before they reach here, so
+// that the Timeout it answers is the one in force.
+type lockSystem struct {
+	webdav.LockSystem
+
+	mu    sync.Mutex
+	roots map[string]lockRoot // token -> root
+}
+
+type lockRoot struct {
+	root    string
+	expires time.Time
+}
+
+func newLockSystem() *lockSystem {
+	return &lockSystem{LockSystem: webdav.NewMemLS(), roots: map[string]lockRoot{}}
+}
+
+func (l *lockSystem) Confirm(now time.Time, name0, name1 string, conditions ...webdav.Condition) (func(), error) {
+	release, err := l.LockSystem.Confirm(now, name0, name1, conditions...)
+	if err != webdav.ErrConfirmationFailed || name0 == "" || name1 == "" {
+		return release, err
+	}
+	// One of the two may simply be unlocked: confirm the other with the
+	// tokens given, and hold a short lock on the free one for the request.
+	for _, pair := range [][2]string{{name0, name1}, {name1, name0}} {
+		locked, free := pair[0], pair[1]
+		tok, err := l.LockSystem.Create(now, webdav.LockDetails{Root: free, Duration: time.Minute, ZeroDepth: true})
+		if err != nil {
+			continue // free is locked by someone: its token was needed
+		}
+		rel, err := l.LockSystem.Confirm(now, locked, "", conditions...)
+		if err != nil {
+			l.LockSystem.Unlock(now, tok)
+			continue
+		}
+		return func() { rel(); l.LockSystem.Unlock(now, tok) }, nil
+	}
+	return nil, webdav.ErrConfirmationFailed
+}
+
+func (l *lockSystem) Create(now time.Time, details webdav.LockDetails) (string, error) {
+	tok, err := l.LockSystem.Create(now, details)
+	if err == nil {
+		l.mu.Lock()
+		l.roots[tok] = lockRoot{root: details.Root, expires: now.Add(details.Duration)}
+		l.mu.Unlock()
+	}
+	return tok, err
+}
+
+func (l *lockSystem) Refresh(now time.Time, token string, duration time.Duration) (webdav.LockDetails, error) {
+	ld, err := l.LockSystem.Refresh(now, token, duration)
+	if err == nil {
+		l.mu.Lock()
+		l.roots[token] = lockRoot{root: ld.Root, expires: now.Add(ld.Duration)}
+		l.mu.Unlock()
+	}
+	return ld, err
+}
+
+func (l *lockSystem) Unlock(now time.Time, token string) error {
+	l.mu.Lock()
+	delete(l.roots, token)
+	l.mu.Unlock()
+	return l.LockSystem.Unlock(now, token)
+}
+
+// covers says whether a live lock covers p.
+func (l *lockSystem) covers(p string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	for tok, r := range l.roots {
+		if now.After(r.expires) {
+			delete(l.roots, tok)
+			continue
+		}
+		if r.root == p || strings.HasPrefix(p, strings.TrimSuffix(r.root, "/")+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// count is the number of live locks, for the per-client cap.
+func (l *lockSystem) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.roots)
+}

@@ -1,0 +1,266 @@
+package webdav
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"time"
+
+	"pandav/drivers"
+)
+
+// Mkdir implements webdav.FileSystem.
+func (fs *FileSystem) Mkdir(ctx context.Context, name string, perm os.FileMode) error {
+	name = cleanPath(name)
+	m, rel, err := fs.writableMount("mkdir", name)
+	if err != nil {
+		if fs.isVirtualOrMount(name) {
+			return &os.PathError{Op: "mkdir", Path: name, Err: os.ErrExist}
+		}
+		return err
+	}
+	if err := checkName(path.Base(rel)); err != nil {
+		return fs.fail(ctx, "mkdir", name, err)
+	}
+	parent, err := fs.parentDir(ctx, m, rel)
+	if err != nil {
+		return fs.fail(ctx, "mkdir", name, err)
+	}
+	if _, err := m.resolve(ctx, rel); err == nil {
+		return fs.fail(ctx, "mkdir", name, fmt.Errorf("%s: %w", name, drivers.ErrExist))
+	}
+	mk, ok := m.drive.(drivers.Mkdirer)
+	if !ok {
+		return fs.fail(ctx, "mkdir", name, fmt.Errorf("mkdir: %w", drivers.ErrUnsupported))
+	}
+	e, err := mk.Mkdir(ctx, parent, path.Base(rel))
+	if err != nil {
+		return fs.fail(ctx, "mkdir", name, err)
+	}
+	m.learn(rel, e)
+	return nil
+}
+
+func (fs *FileSystem) isVirtualOrMount(name string) bool {
+	if _, ok := fs.virtual[name]; ok {
+		return true
+	}
+	m, rel := fs.locate(name)
+	return m != nil && rel == "/"
+}
+
+// RemoveAll implements webdav.FileSystem: to the cloud's trash, or for
+// good on a no_trash mount.
+func (fs *FileSystem) RemoveAll(ctx context.Context, name string) error {
+	name = cleanPath(name)
+	m, rel, err := fs.writableMount("remove", name)
+	if err != nil {
+		return err
+	}
+	if fs.local.remove(name) {
+		if _, err := m.resolve(ctx, rel); err != nil {
+			return nil // it lived here only
+		}
+	}
+	e, err := m.resolve(ctx, rel)
+	if err != nil {
+		return fs.fail(ctx, "remove", name, err)
+	}
+	rm, ok := m.drive.(drivers.Remover)
+	if !ok {
+		return fs.fail(ctx, "remove", name, fmt.Errorf("remove: %w", drivers.ErrUnsupported))
+	}
+	if err := rm.Remove(ctx, e, m.noTrash); err != nil && !errors.Is(err, drivers.ErrNotFound) {
+		return fs.fail(ctx, "remove", name, err)
+	}
+	m.forget(rel)
+	fs.props.remove(m.path, e.ID)
+	return nil
+}
+
+// Rename implements webdav.FileSystem with the cloud's own rename and
+// move. The Handler has already refused moves across mounts and of mount
+// roots, and removed an existing destination when Overwrite allowed it.
+func (fs *FileSystem) Rename(ctx context.Context, oldName, newName string) error {
+	oldName, newName = cleanPath(oldName), cleanPath(newName)
+	m, oldRel, err := fs.writableMount("rename", oldName)
+	if err != nil {
+		return err
+	}
+	m2, newRel, err := fs.writableMount("rename", newName)
+	if err != nil {
+		return err
+	}
+	if m2 != m {
+		return fs.fail(ctx, "rename", oldName, errCrossMount)
+	}
+	if err := checkName(path.Base(newRel)); err != nil {
+		return fs.fail(ctx, "rename", newName, err)
+	}
+	if fs.local.rename(oldName, newName) {
+		return nil
+	}
+	e, err := m.resolve(ctx, oldRel)
+	if err != nil {
+		return fs.fail(ctx, "rename", oldName, err)
+	}
+	newParent, err := fs.parentDir(ctx, m, newRel)
+	if err != nil {
+		return fs.fail(ctx, "rename", newName, err)
+	}
+	if e.IsDir && (newRel == oldRel || len(newRel) > len(oldRel) && newRel[:len(oldRel)+1] == oldRel+"/") {
+		return fs.fail(ctx, "rename", newName, fmt.Errorf("%w: a folder cannot move into itself", os.ErrPermission))
+	}
+	newBase := path.Base(newRel)
+	var moved drivers.Entry
+	if newParent.ID == e.ParentID || path.Dir(newRel) == path.Dir(oldRel) {
+		rn, ok := m.drive.(drivers.Renamer)
+		if !ok {
+			return fs.fail(ctx, "rename", oldName, fmt.Errorf("rename: %w", drivers.ErrUnsupported))
+		}
+		moved, err = rn.Rename(ctx, e, newBase)
+	} else {
+		mv, ok := m.drive.(drivers.Mover)
+		if !ok {
+			return fs.fail(ctx, "rename", oldName, fmt.Errorf("move: %w", drivers.ErrUnsupported))
+		}
+		name := ""
+		if newBase != e.Name {
+			name = newBase
+		}
+		moved, err = mv.Move(ctx, e, newParent, name)
+	}
+	if err != nil {
+		return fs.fail(ctx, "rename", oldName, err)
+	}
+	m.forget(oldRel)
+	m.forget(newRel)
+	m.learn(newRel, moved)
+	if moved.ID != e.ID {
+		fs.props.move(m.path, e.ID, moved.ID)
+	}
+	return nil
+}
+
+var errCrossMount = fmt.Errorf("%w: moving or copying between mounts is not supported; copy the files through your client", drivers.ErrUnsupported)
+
+// copyEntry copies src to dst server-side; the Handler calls it for
+// COPY. overwrite has already been checked against dst.
+func (fs *FileSystem) copyEntry(ctx context.Context, src, dst string, depth0 bool) (created bool, err error) {
+	m, srcRel := fs.locate(src)
+	m2, dstRel, err := fs.writableMount("copy", dst)
+	if err != nil {
+		return false, err
+	}
+	if m == nil || m2 != m {
+		return false, fs.fail(ctx, "copy", src, errCrossMount)
+	}
+	if err := checkName(path.Base(dstRel)); err != nil {
+		return false, fs.fail(ctx, "copy", dst, err)
+	}
+	if lf, ok := fs.local.get(src); ok {
+		c := *lf
+		fs.local.put(dst, &c)
+		return true, nil
+	}
+	e, err := m.resolve(ctx, srcRel)
+	if err != nil {
+		return false, fs.fail(ctx, "copy", src, err)
+	}
+	dstParent, err := fs.parentDir(ctx, m, dstRel)
+	if err != nil {
+		return false, fs.fail(ctx, "copy", dst, err)
+	}
+	if e.IsDir && len(dstRel) > len(srcRel) && dstRel[:len(srcRel)+1] == srcRel+"/" {
+		return false, fs.fail(ctx, "copy", dst, fmt.Errorf("%w: a folder cannot be copied into itself", os.ErrPermission))
+	}
+	if e.IsDir && depth0 {
+		// Depth 0 copies the folder but not what it holds.
+		mk, ok := m.drive.(drivers.Mkdirer)
+		if !ok {
+			return false, fs.fail(ctx, "copy", dst, fmt.Errorf("mkdir: %w", drivers.ErrUnsupported))
+		}
+		ne, err := mk.Mkdir(ctx, dstParent, path.Base(dstRel))
+		if err != nil {
+			return false, fs.fail(ctx, "copy", dst, err)
+		}
+		m.learn(dstRel, ne)
+		fs.props.copy(m.path, e.ID, ne.ID)
+		return true, nil
+	}
+	cp, ok := m.drive.(drivers.Copier)
+	if !ok {
+		return false, fs.fail(ctx, "copy", src, fmt.Errorf("copy: %w", drivers.ErrUnsupported))
+	}
+	name := ""
+	if path.Base(dstRel) != e.Name {
+		name = path.Base(dstRel)
+	}
+	ne, err := cp.Copy(ctx, e, dstParent, name)
+	if err != nil {
+		return false, fs.fail(ctx, "copy", src, err)
+	}
+	m.forget(dstRel)
+	m.learn(dstRel, ne)
+	fs.props.copy(m.path, e.ID, ne.ID)
+	return true, nil
+}
+
+// localReader reads a file kept in memory.
+type localReader struct {
+	*bytes.Reader
+	fi *FileInfo
+}
+
+func (r *localReader) Close() error                       { return nil }
+func (r *localReader) Write([]byte) (int, error)          { return 0, os.ErrPermission }
+func (r *localReader) Readdir(int) ([]os.FileInfo, error) { return nil, os.ErrInvalid }
+func (r *localReader) Stat() (os.FileInfo, error)         { return r.fi, nil }
+
+// materializeIdle uploads placeholders nobody wrote to for grace, as the
+// empty files they are, unless a lock still covers them.
+func (fs *FileSystem) materializeIdle(grace time.Duration, locked func(string) bool) {
+	for _, p := range fs.local.idlePlaceholders(time.Now().Add(-grace)) {
+		if locked != nil && locked(p) {
+			fs.local.touch(p)
+			continue
+		}
+		m, rel := fs.locate(p)
+		if m == nil {
+			fs.local.remove(p)
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		err := fs.uploadEmpty(ctx, m, rel)
+		cancel()
+		if err != nil {
+			fs.o.Log.Warn().Str("path", p).Err(err).Msg("could not store an empty file; will retry")
+			fs.local.touch(p)
+			continue
+		}
+		fs.local.remove(p)
+	}
+}
+
+func (fs *FileSystem) uploadEmpty(ctx context.Context, m *mount, rel string) error {
+	up, ok := m.drive.(drivers.Uploader)
+	if !ok {
+		return drivers.ErrUnsupported
+	}
+	if _, err := m.resolve(ctx, rel); err == nil {
+		return nil // content arrived another way
+	}
+	parent, err := fs.parentDir(ctx, m, rel)
+	if err != nil {
+		return err
+	}
+	e, err := up.Upload(ctx, parent, path.Base(rel), drivers.NewBytesSource(nil, time.Time{}))
+	if err != nil {
+		return err
+	}
+	m.learn(rel, e)
+	return nil
+}

@@ -1,0 +1,361 @@
+package webdav
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/net/webdav"
+
+	"pandav/drivers"
+)
+
+// putInfo is what the PUT request says about its body, handed to
+// OpenFile through the context because x/net/webdav passes OpenFile
+// nothing else. It is absent when x/net/webdav creates a file for LOCK.
+type putInfo struct {
+	size  int64 // -1 when unknown
+	sha1  string
+	mtime time.Time
+	body  *bodyWatch
+}
+
+type putInfoKey struct{}
+
+func withPutInfo(ctx context.Context, pi *putInfo) context.Context {
+	return context.WithValue(ctx, putInfoKey{}, pi)
+}
+
+func putInfoFrom(ctx context.Context) *putInfo {
+	pi, _ := ctx.Value(putInfoKey{}).(*putInfo)
+	return pi
+}
+
+// bodyWatch remembers whether the request body ended cleanly, because
+// x/net/webdav closes the file even after the body failed, and a file
+// closed on a broken body must not be committed.
+type bodyWatch struct {
+	io.ReadCloser
+	err error
+	eof bool
+}
+
+func (b *bodyWatch) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.eof = true
+	} else if err != nil && b.err == nil {
+		b.err = err
+	}
+	return n, err
+}
+
+// writableMount finds the mount for a write and checks it may be written.
+func (fs *FileSystem) writableMount(op, name string) (*mount, string, error) {
+	m, rel := fs.locate(cleanPath(name))
+	if m == nil || rel == "/" {
+		return nil, "", &os.PathError{Op: op, Path: name, Err: errNotInMount}
+	}
+	if m.readOnly {
+		return nil, "", &os.PathError{Op: op, Path: name, Err: errReadOnly}
+	}
+	return m, rel, nil
+}
+
+var errNotInMount = fmt.Errorf("%w: the root and a mount's own folder cannot be changed", os.ErrPermission)
+
+// checkName rejects names no cloud can hold; drivers add their own rules.
+func checkName(name string) error {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\\\x00") || len(name) > 1024 || strings.HasPrefix(name, tempPrefix) {
+		return fmt.Errorf("%q: %w", name, drivers.ErrInvalidName)
+	}
+	return nil
+}
+
+// tempPrefix marks pandav's own in-flight names; listings hide them.
+const tempPrefix = ".pandav-tmp-"
+
+func (fs *FileSystem) parentDir(ctx context.Context, m *mount, rel string) (drivers.Entry, error) {
+	parent, err := m.resolve(ctx, path.Dir(rel))
+	if err != nil {
+		return drivers.Entry{}, err
+	}
+	if !parent.IsDir {
+		return drivers.Entry{}, fmt.Errorf("%s: parent is a file: %w", rel, drivers.ErrNotFound)
+	}
+	return parent, nil
+}
+
+// create opens a file for writing: a placeholder, a system file kept in
+// memory, or a cloud upload.
+func (fs *FileSystem) create(ctx context.Context, name string) (webdav.File, error) {
+	name = cleanPath(name)
+	m, rel, err := fs.writableMount("open", name)
+	if err != nil {
+		return nil, err
+	}
+	base := path.Base(rel)
+	if err := checkName(base); err != nil {
+		return nil, fs.fail(ctx, "open", name, err)
+	}
+	parent, err := fs.parentDir(ctx, m, rel)
+	if err != nil {
+		return nil, fs.fail(ctx, "open", name, err)
+	}
+	pi := putInfoFrom(ctx)
+	if isSystemFile(base) && !fs.o.UploadSystemFiles {
+		return &memWriter{fs: fs, name: name}, nil
+	}
+	var existing *drivers.Entry
+	switch e, err := m.resolve(ctx, rel); {
+	case err == nil && e.IsDir:
+		return nil, fs.fail(ctx, "open", name, fmt.Errorf("%s is a folder: %w", name, drivers.ErrExist))
+	case err == nil:
+		existing = &e
+	case !errors.Is(err, drivers.ErrNotFound):
+		return nil, fs.fail(ctx, "open", name, err)
+	}
+	up, ok := m.drive.(drivers.Uploader)
+	if !ok {
+		return nil, fs.fail(ctx, "open", name, fmt.Errorf("uploads: %w", drivers.ErrUnsupported))
+	}
+	if existing == nil && (pi == nil || pi.size == 0) {
+		return &memWriter{fs: fs, name: name, placeholder: true}, nil
+	}
+	if pi == nil {
+		// LOCK on an existing file truncates nothing in the cloud.
+		return &memWriter{fs: fs, name: name, noop: true}, nil
+	}
+	return fs.newUpload(ctx, m, rel, parent, existing, up, pi)
+}
+
+// fail records a cloud error for the status code and wraps it as
+// x/net/webdav expects.
+func (fs *FileSystem) fail(ctx context.Context, op, name string, err error) error {
+	noteError(ctx, err)
+	return asPathError(op, name, err)
+}
+
+// memWriter takes a body that stays in memory (see localFiles).
+type memWriter struct {
+	fs          *FileSystem
+	name        string
+	placeholder bool
+	noop        bool
+	buf         []byte
+	overflow    bool
+}
+
+func (w *memWriter) Write(p []byte) (int, error) {
+	if !w.overflow {
+		if len(w.buf)+len(p) > maxSystemFile {
+			w.buf, w.overflow = nil, true
+		} else {
+			w.buf = append(w.buf, p...)
+		}
+	}
+	return len(p), nil
+}
+
+func (w *memWriter) Close() error {
+	if w.noop {
+		return nil
+	}
+	now := time.Now().UTC()
+	w.fs.local.put(w.name, &localFile{data: w.buf, mod: now, placeholder: w.placeholder, idleSince: now})
+	w.fs.forgetMiss(w.name)
+	return nil
+}
+
+func (w *memWriter) Read([]byte) (int, error)           { return 0, os.ErrInvalid }
+func (w *memWriter) Seek(int64, int) (int64, error)     { return 0, nil }
+func (w *memWriter) Readdir(int) ([]os.FileInfo, error) { return nil, os.ErrInvalid }
+func (w *memWriter) Stat() (os.FileInfo, error) {
+	return &FileInfo{name: path.Base(w.name), entry: drivers.Entry{Size: int64(len(w.buf)), ModTime: time.Now().UTC()}}, nil
+}
+
+// uploadFile streams or spools a PUT body into the cloud. Nothing is
+// visible, and nothing replaced, until Close has seen the whole body and
+// the cloud has the new file; only then is the old file removed.
+type uploadFile struct {
+	ctx      context.Context
+	fs       *FileSystem
+	m        *mount
+	name     string // full WebDAV path
+	rel      string
+	parent   drivers.Entry
+	existing *drivers.Entry
+	up       drivers.Uploader
+	pi       *putInfo
+	written  int64
+
+	// streamed: the driver reads the body as it arrives
+	pw   *io.PipeWriter
+	done chan uploadResult
+
+	// spooled: the body goes to disk first
+	spool  *os.File
+	hasher hash.Hash
+}
+
+type uploadResult struct {
+	e   drivers.Entry
+	err error
+}
+
+func (fs *FileSystem) newUpload(ctx context.Context, m *mount, rel string, parent drivers.Entry, existing *drivers.Entry, up drivers.Uploader, pi *putInfo) (*uploadFile, error) {
+	u := &uploadFile{ctx: ctx, fs: fs, m: m, name: m.key(rel), rel: rel, parent: parent, existing: existing, up: up, pi: pi}
+	var needs drivers.UploadNeeds
+	if r, ok := up.(drivers.UploadRequirer); ok {
+		needs = r.UploadNeeds()
+	}
+	// A body of known size streams straight through. It is spooled when
+	// its size is unknown (Finder's chunked PUT without a length), when
+	// the driver must see the content first, or when a client-sent hash
+	// makes a rapid upload possible, which may save the whole transfer.
+	if pi.size >= 0 && !needs.SHA1 && !needs.RandomAccess && pi.sha1 == "" {
+		pr, pw := io.Pipe()
+		u.pw, u.done = pw, make(chan uploadResult, 1)
+		src := &drivers.StreamSource{R: pr, N: pi.size, MTime: pi.mtime}
+		go func() {
+			e, err := up.Upload(ctx, parent, path.Base(rel), src)
+			pr.CloseWithError(errUploadEnded)
+			u.done <- uploadResult{e, err}
+		}()
+		return u, nil
+	}
+	dir := filepath.Join(fs.o.StateDir, "spool")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.CreateTemp(dir, "put-*")
+	if err != nil {
+		return nil, err
+	}
+	u.spool, u.hasher = f, sha1.New()
+	return u, nil
+}
+
+var (
+	errUploadEnded   = errors.New("upload ended")
+	errUploadAborted = errors.New("the client's body ended early; upload abandoned")
+)
+
+func (u *uploadFile) Write(p []byte) (int, error) {
+	if u.pw != nil {
+		if u.written+int64(len(p)) > u.pi.size {
+			return 0, fmt.Errorf("%w: body longer than its declared length", drivers.ErrInvalidName)
+		}
+		n, err := u.pw.Write(p)
+		u.written += int64(n)
+		return n, err
+	}
+	n, err := u.spool.Write(p)
+	u.hasher.Write(p[:n])
+	u.written += int64(n)
+	return n, err
+}
+
+func (u *uploadFile) complete() bool {
+	if u.ctx.Err() != nil || u.pi.body != nil && (u.pi.body.err != nil || !u.pi.body.eof && u.pi.size < 0) {
+		return false
+	}
+	return u.pi.size < 0 || u.written == u.pi.size
+}
+
+func (u *uploadFile) Close() error {
+	var res uploadResult
+	if u.pw != nil {
+		if !u.complete() {
+			u.pw.CloseWithError(errUploadAborted)
+			if res := <-u.done; res.err != nil && !errors.Is(res.err, errUploadAborted) && u.ctx.Err() == nil {
+				return u.abandon(res.err) // the cloud failed first
+			}
+			return u.abandon(errUploadAborted)
+		}
+		u.pw.Close()
+		res = <-u.done
+	} else {
+		defer func() {
+			u.spool.Close()
+			os.Remove(u.spool.Name())
+		}()
+		if !u.complete() {
+			return u.abandon(errUploadAborted)
+		}
+		sum := strings.ToUpper(hex.EncodeToString(u.hasher.Sum(nil)))
+		if u.pi.sha1 != "" && !strings.EqualFold(u.pi.sha1, sum) {
+			return u.abandon(fmt.Errorf("%w: the body does not match its OC-Checksum", drivers.ErrInvalidName))
+		}
+		src := &spoolSource{SectionReader: io.NewSectionReader(u.spool, 0, u.written), sum: sum, mtime: u.pi.mtime}
+		e, err := u.up.Upload(u.ctx, u.parent, path.Base(u.rel), src)
+		res = uploadResult{e, err}
+	}
+	if res.err != nil {
+		return u.abandon(res.err)
+	}
+	u.fs.committed(u.m, u.rel, res.e, u.existing)
+	return nil
+}
+
+func (u *uploadFile) abandon(err error) error {
+	u.fs.o.Log.Warn().Str("path", u.name).Int64("bytes", u.written).Err(err).Msg("upload abandoned; the old file, if any, is untouched")
+	return u.fs.fail(u.ctx, "close", u.name, err)
+}
+
+func (u *uploadFile) Stat() (os.FileInfo, error) {
+	return &FileInfo{name: path.Base(u.rel), entry: drivers.Entry{Size: u.written, ModTime: time.Now().UTC()}}, nil
+}
+func (u *uploadFile) Read([]byte) (int, error)           { return 0, os.ErrInvalid }
+func (u *uploadFile) Seek(int64, int) (int64, error)     { return 0, os.ErrInvalid }
+func (u *uploadFile) Readdir(int) ([]os.FileInfo, error) { return nil, os.ErrInvalid }
+
+// spoolSource is a spooled body: random access, hash known.
+type spoolSource struct {
+	*io.SectionReader
+	sum   string
+	mtime time.Time
+}
+
+func (s *spoolSource) SHA1() string       { return s.sum }
+func (s *spoolSource) ModTime() time.Time { return s.mtime }
+
+// committed swaps a finished upload in: the old file goes only now, and
+// the caches learn the new entry without another listing (clouds show new
+// files late).
+func (fs *FileSystem) committed(m *mount, rel string, e drivers.Entry, old *drivers.Entry) {
+	if old != nil && old.ID != e.ID {
+		if rm, ok := m.drive.(drivers.Remover); ok {
+			if err := rm.Remove(context.WithoutCancel(context.Background()), *old, m.noTrash); err != nil {
+				fs.o.Log.Warn().Str("path", m.key(rel)).Err(err).Msg("new content stored, but the old file could not be removed; the newer one is shown")
+			}
+		}
+		fs.props.move(m.path, old.ID, e.ID)
+	}
+	fs.local.remove(m.key(rel))
+	m.learn(rel, e)
+}
+
+// sweepSpool removes bodies left by a crash.
+func sweepSpool(stateDir string) {
+	matches, _ := filepath.Glob(filepath.Join(stateDir, "spool", "put-*"))
+	for _, p := range matches {
+		os.Remove(p)
+	}
+}
+
+func randomSuffix() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,295 @@
+package webdav
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"pandav/internal/fakecloud"
+)
+
+func TestPutStreamsAndOverwrites(t *testing.T) {
+	e := newEnv(t)
+	e.d.tree.MkdirAll("/dir")
+	body := strings.Repeat("a", 100000)
+	resp := e.do(t, "PUT", "/fake/dir/new.txt", nil, body)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("PUT: %d %s", resp.StatusCode, readAll(t, resp))
+	}
+	if got := readAll(t, e.do(t, "GET", "/fake/dir/new.txt", nil, "")); got != body {
+		t.Fatalf("read back %d bytes", len(got))
+	}
+	old, _ := e.d.tree.Lookup("/dir/new.txt")
+	resp = e.do(t, "PUT", "/fake/dir/new.txt", nil, "replaced")
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("overwrite: %d", resp.StatusCode)
+	}
+	if got := readAll(t, e.do(t, "GET", "/fake/dir/new.txt", nil, "")); got != "replaced" {
+		t.Fatalf("after overwrite: %q", got)
+	}
+	if n, _ := e.d.tree.Get(old.ID); !n.Trashed {
+		t.Fatalf("the old file was not moved to the trash")
+	}
+	kids, _ := e.d.tree.Children(mustLookup(t, e, "/dir").ID)
+	if len(kids) != 1 {
+		t.Fatalf("%d files in /dir after overwrite", len(kids))
+	}
+}
+
+func mustLookup(t *testing.T, e *env, p string) fakecloud.Node {
+	t.Helper()
+	n, err := e.d.tree.Lookup(p)
+	if err != nil {
+		t.Fatalf("%s: %v", p, err)
+	}
+	return n
+}
+
+func TestPutChunkedWithExpectedLength(t *testing.T) {
+	e := newEnv(t)
+	data := bytes.Repeat([]byte("finder"), 5000)
+	for _, hdr := range []map[string]string{{"X-Expected-Entity-Length": "30000"}, {}} {
+		req, _ := http.NewRequest("PUT", e.srv.URL+"/fake/chunked.bin", io.NopCloser(bytes.NewReader(data)))
+		req.ContentLength = -1 // chunked, as Finder sends
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("chunked PUT %v: %d", hdr, resp.StatusCode)
+		}
+		if got := readAll(t, e.do(t, "GET", "/fake/chunked.bin", nil, "")); got != string(data) {
+			t.Fatalf("chunked PUT %v read back %d bytes", hdr, len(got))
+		}
+	}
+}
+
+func TestFailedOverwriteKeepsOldFile(t *testing.T) {
+	e := newEnv(t)
+	e.d.tree.PutPath("/keep.txt", fakecloud.BytesBlob([]byte("precious")))
+	readAll(t, e.do(t, "GET", "/fake/keep.txt", nil, "")) // warm the cache
+	// a client that promises 1 MB and hangs up after 1000 bytes
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(conn, "PUT /fake/keep.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n"+strings.Repeat("z", 1000))
+	time.Sleep(100 * time.Millisecond)
+	conn.Close()
+	time.Sleep(200 * time.Millisecond)
+	// the upload was refused by the cloud too: old file intact
+	e.d.faults.Inject("upload", fakecloud.ServerError, 1, 1)
+	if resp := e.do(t, "PUT", "/fake/keep.txt", nil, "new content"); resp.StatusCode < 500 {
+		t.Fatalf("failed upload answered %d", resp.StatusCode)
+	}
+	if got := readAll(t, e.do(t, "GET", "/fake/keep.txt", nil, "")); got != "precious" {
+		t.Fatalf("old file became %q", got)
+	}
+	kids, _ := e.d.tree.Children(e.d.tree.RootID())
+	if len(kids) != 1 {
+		t.Fatalf("%d entries after failed uploads, want only the old file", len(kids))
+	}
+}
+
+func TestPlaceholderCostsOneUpload(t *testing.T) {
+	e := newEnv(t)
+	// Windows Explorer: PUT 0 bytes, LOCK, PUT content, UNLOCK
+	if resp := e.do(t, "PUT", "/fake/doc.docx", nil, ""); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("empty PUT: %d", resp.StatusCode)
+	}
+	if resp := e.do(t, "PROPFIND", "/fake/doc.docx", map[string]string{"Depth": "0"}, ""); resp.StatusCode != http.StatusMultiStatus {
+		t.Fatalf("placeholder not visible: %d", resp.StatusCode)
+	}
+	lock := e.do(t, "LOCK", "/fake/doc.docx", map[string]string{"Timeout": "Infinite"}, lockBody)
+	if lock.StatusCode != http.StatusOK {
+		t.Fatalf("LOCK: %d", lock.StatusCode)
+	}
+	token := lock.Header.Get("Lock-Token")
+	if to := readAll(t, lock); !strings.Contains(to, "Second-3600") {
+		t.Fatalf("Infinite lock not clamped: %s", to)
+	}
+	if resp := e.do(t, "PUT", "/fake/doc.docx", map[string]string{"If": "(" + token + ")"}, "content"); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("PUT content: %d", resp.StatusCode)
+	}
+	e.do(t, "UNLOCK", "/fake/doc.docx", map[string]string{"Lock-Token": token}, "")
+	if got := e.d.counters.Get("uploaded"); got != 1 {
+		t.Fatalf("%d cloud uploads, want 1", got)
+	}
+	// LOCK on an unmapped URL makes a placeholder that is stored as an
+	// empty file once idle and unlocked
+	lock = e.do(t, "LOCK", "/fake/empty.txt", nil, lockBody)
+	token = lock.Header.Get("Lock-Token")
+	e.fs.o.PlaceholderGrace = time.Millisecond
+	time.Sleep(5 * time.Millisecond)
+	e.fs.Tick()
+	if _, err := e.d.tree.Lookup("/empty.txt"); err == nil {
+		t.Fatalf("a locked placeholder was uploaded")
+	}
+	e.do(t, "UNLOCK", "/fake/empty.txt", map[string]string{"Lock-Token": token}, "")
+	time.Sleep(5 * time.Millisecond)
+	e.fs.Tick()
+	if _, err := e.d.tree.Lookup("/empty.txt"); err != nil {
+		t.Fatalf("idle placeholder not stored: %v", err)
+	}
+}
+
+const lockBody = `<?xml version="1.0" encoding="utf-8"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype><D:owner>test</D:owner></D:lockinfo>`
+
+func TestSystemFilesStayLocal(t *testing.T) {
+	e := newEnv(t)
+	for _, name := range []string{".DS_Store", "._movie.mkv", "Thumbs.db", "desktop.ini"} {
+		if resp := e.do(t, "PUT", "/fake/"+name, nil, "meta"); resp.StatusCode != http.StatusCreated {
+			t.Fatalf("PUT %s: %d", name, resp.StatusCode)
+		}
+		if got := readAll(t, e.do(t, "GET", "/fake/"+name, nil, "")); got != "meta" {
+			t.Fatalf("%s read back %q", name, got)
+		}
+	}
+	if n := e.d.counters.Get("uploaded"); n != 0 {
+		t.Fatalf("%d system files reached the cloud", n)
+	}
+	if resp := e.do(t, "DELETE", "/fake/._movie.mkv", nil, ""); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("DELETE system file: %d", resp.StatusCode)
+	}
+}
+
+func TestMkcolDeleteMoveCopy(t *testing.T) {
+	e := newEnv(t)
+	steps := []struct {
+		method, path string
+		hdr          map[string]string
+		want         int
+	}{
+		{"MKCOL", "/fake/a", nil, 201},
+		{"MKCOL", "/fake/a", nil, 405},
+		{"MKCOL", "/fake/missing/b", nil, 409},
+		{"PUT", "/fake/a/f.txt", nil, 201},
+		{"MOVE", "/fake/a/f.txt", map[string]string{"Destination": "http://other-host/fake/a/g.txt"}, 201},
+		{"MKCOL", "/fake/b", nil, 201},
+		{"MOVE", "/fake/a/g.txt", map[string]string{"Destination": "/fake/b/h.txt"}, 201},
+		{"COPY", "/fake/b/h.txt", map[string]string{"Destination": "/fake/a/h copy.txt"}, 201},
+		{"COPY", "/fake/b", map[string]string{"Destination": "/fake/c"}, 201},
+		{"COPY", "/fake/b/h.txt", map[string]string{"Destination": "/fake/c/h.txt", "Overwrite": "F"}, 412},
+		{"COPY", "/fake/b/h.txt", map[string]string{"Destination": "/fake/c/h.txt"}, 204},
+		{"MOVE", "/fake/b", map[string]string{"Destination": "/fake/a/b"}, 201},
+		{"MOVE", "/fake", map[string]string{"Destination": "/fake2"}, 403},
+		{"DELETE", "/fake/a/b", nil, 204},
+		{"DELETE", "/fake/a/b", nil, 404},
+	}
+	for _, s := range steps {
+		body := ""
+		if s.method == "PUT" {
+			body = "data"
+		}
+		resp := e.do(t, s.method, s.path, s.hdr, body)
+		if resp.StatusCode != s.want {
+			t.Fatalf("%s %s: %d, want %d: %s", s.method, s.path, resp.StatusCode, s.want, readAll(t, resp))
+		}
+	}
+	for p, want := range map[string]string{"/fake/a/h copy.txt": "data", "/fake/c/h.txt": "data"} {
+		if got := readAll(t, e.do(t, "GET", p, nil, "")); got != want {
+			t.Fatalf("%s: %q", p, got)
+		}
+	}
+	if n := e.d.counters.Get("cdn"); n != 2 {
+		t.Fatalf("COPY read %d files through pandav; want only the 2 GETs above", n)
+	}
+}
+
+func TestMoveWithSourceTokenOnly(t *testing.T) {
+	e := newEnv(t)
+	e.do(t, "PUT", "/fake/src.txt", nil, "x")
+	lock := e.do(t, "LOCK", "/fake/src.txt", map[string]string{"Timeout": "Second-60"}, lockBody)
+	token := lock.Header.Get("Lock-Token")
+	if token == "" {
+		t.Fatalf("LOCK: %d", lock.StatusCode)
+	}
+	resp := e.do(t, "MOVE", "/fake/src.txt", map[string]string{"Destination": "/fake/dst.txt", "If": "(" + token + ")"}, "")
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("MOVE with the source's token: %d (golang/go#43556)", resp.StatusCode)
+	}
+}
+
+func TestProppatch(t *testing.T) {
+	e := newEnv(t)
+	e.do(t, "PUT", "/fake/p.txt", nil, "x")
+	body := `<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:schemas-microsoft-com:"><D:set><D:prop>
+<Z:Win32LastModifiedTime>Wed, 01 Jan 2025 00:00:00 GMT</Z:Win32LastModifiedTime>
+<D:getlastmodified>Wed, 01 Jan 2025 00:00:00 GMT</D:getlastmodified>
+<x:color xmlns:x="urn:test">blue</x:color></D:prop></D:set></D:propertyupdate>`
+	resp := e.do(t, "PROPPATCH", "/fake/p.txt", nil, body)
+	out := readAll(t, resp)
+	if resp.StatusCode != http.StatusMultiStatus || strings.Contains(out, "403") || !strings.Contains(out, "getlastmodified") || strings.Contains(out, "pandav-") {
+		t.Fatalf("PROPPATCH: %d %s", resp.StatusCode, out)
+	}
+	// moved files keep their dead properties, and they survive a restart
+	e.do(t, "MOVE", "/fake/p.txt", map[string]string{"Destination": "/fake/q.txt"}, "")
+	props, err := newPropStore(e.fs.o.StateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := mustLookup(t, e, "/q.txt")
+	got := props.get("/fake", n.ID)
+	if len(got) != 2 {
+		t.Fatalf("stored props after move and reload: %v", got)
+	}
+	pf := e.do(t, "PROPFIND", "/fake/q.txt", map[string]string{"Depth": "0"}, `<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><x:color xmlns:x="urn:test"/></D:prop></D:propfind>`)
+	if out := readAll(t, pf); !strings.Contains(out, "blue") {
+		t.Fatalf("PROPFIND of a dead property: %s", out)
+	}
+}
+
+func TestReadOnlyMountMakesNoUpstreamCall(t *testing.T) {
+	e := newEnvWith(t, func(o *Options, specs []MountSpec) { specs[0].ReadOnly = true })
+	before := e.d.counters.Snapshot()
+	for _, m := range []string{"PUT", "DELETE", "MKCOL", "MOVE", "COPY", "PROPPATCH", "LOCK"} {
+		resp := e.do(t, m, "/fake/x", map[string]string{"Destination": "/fake/y"}, "data")
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("%s: %d", m, resp.StatusCode)
+		}
+	}
+	if after := e.d.counters.Snapshot(); len(after) != len(before) {
+		t.Fatalf("upstream calls on a read-only mount: %v", after)
+	}
+}
+
+func TestThrottledWriteIs503(t *testing.T) {
+	e := newEnv(t)
+	e.do(t, "PROPFIND", "/fake/", map[string]string{"Depth": "1"}, "")
+	e.d.faults.Inject("mkdir", fakecloud.Throttle, 1, -1)
+	resp := e.do(t, "MKCOL", "/fake/newdir", nil, "")
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("throttled MKCOL: %d %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+}
+
+func TestClampTimeout(t *testing.T) {
+	tests := map[string]string{
+		"":                               "Second-3600",
+		"Infinite":                       "Second-3600",
+		"Infinite, Second-4100000000":    "Second-3600",
+		"Second-60":                      "Second-60",
+		"Second-99999":                   "Second-3600",
+		"Extend-3, Second-120, Infinite": "Second-120",
+	}
+	for in, want := range tests {
+		if got := clampTimeout(in, time.Hour); got != want {
+			t.Errorf("%q: %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestIfTokens(t *testing.T) {
+	got := ifTokens(`<http://h/a> (<opaquelocktoken:1> ["etag"]) (Not <2>)`)
+	if strings.Join(got, ",") != "opaquelocktoken:1,2" {
+		t.Fatalf("%v", got)
+	}
+}

@@ -1,0 +1,380 @@
+package webdav
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/net/webdav"
+
+	"pandav/drivers"
+)
+
+// opState carries the cloud error behind a failed write out of the
+// FileSystem, past x/net/webdav (which answers 403, 404 or 405 whatever
+// the cause), so the client is told 503 with Retry-After when the cloud
+// throttles, and 502 when it fails.
+type opState struct{ err error }
+
+type opStateKey struct{}
+
+func noteError(ctx context.Context, err error) {
+	if st, ok := ctx.Value(opStateKey{}).(*opState); ok && st.err == nil {
+		st.err = err
+	}
+}
+
+// overrides says whether err's own status should replace x/net/webdav's.
+// Not-found and exists keep x/net/webdav's per-method codes (409, 405...).
+func overrides(err error) bool {
+	switch statusOf(err) {
+	case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout,
+		http.StatusBadRequest, http.StatusForbidden, http.StatusNotImplemented:
+		return true
+	}
+	return false
+}
+
+// statusWriter replaces x/net/webdav's error status with the cloud's.
+type statusWriter struct {
+	*recorder
+	st       *opState
+	replaced bool
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if code >= 400 && s.st.err != nil && overrides(s.st.err) {
+		s.replaced = true
+		writeError(s.recorder, s.st.err)
+		return
+	}
+	s.recorder.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(p []byte) (int, error) {
+	if s.replaced {
+		return len(p), nil
+	}
+	return s.recorder.Write(p)
+}
+
+var writeMethods = map[string]bool{
+	http.MethodPut: true, http.MethodDelete: true, "MKCOL": true, "COPY": true,
+	"MOVE": true, "PROPPATCH": true, "LOCK": true, "UNLOCK": true,
+}
+
+// IsWrite says whether an HTTP method changes anything.
+func IsWrite(method string) bool { return writeMethods[method] }
+
+func (h *Handler) write(w *recorder, r *http.Request) {
+	st := &opState{}
+	r = r.WithContext(context.WithValue(r.Context(), opStateKey{}, st))
+	if m, _ := h.fs.locate(cleanPath(r.URL.Path)); m != nil && m.readOnly && r.Method != "UNLOCK" {
+		drainBody(r)
+		writeError(w, fmt.Errorf("%s: %w", m.path, errReadOnly))
+		return
+	}
+	switch r.Method {
+	case "MOVE", "COPY":
+		dst, err := h.destination(r)
+		if err != nil {
+			drainBody(r)
+			writeError(w, err)
+			return
+		}
+		if r.Header.Get("Overwrite") == "" {
+			r.Header.Set("Overwrite", "T") // RFC 4918: absent means T
+		}
+		if r.Method == "COPY" {
+			h.copy(w, r, dst)
+			return
+		}
+	case "LOCK":
+		r.Header.Set("Timeout", clampTimeout(r.Header.Get("Timeout"), h.fs.o.MaxLockTimeout))
+	case http.MethodPut:
+		pi, err := putInfoOf(r)
+		if err != nil {
+			drainBody(r)
+			writeError(w, err)
+			return
+		}
+		r = r.WithContext(withPutInfo(r.Context(), pi))
+		r.Body = pi.body
+	case "PROPPATCH":
+		h.proppatch(w, r, st)
+		return
+	}
+	h.dav.ServeHTTP(&statusWriter{recorder: w, st: st}, r)
+}
+
+// destination checks a MOVE or COPY target and rewrites the header to a
+// bare path: it is compared by path, so a reverse proxy that rewrites
+// Host does not break MOVE.
+func (h *Handler) destination(r *http.Request) (string, error) {
+	u, err := url.Parse(r.Header.Get("Destination"))
+	if err != nil || u.Path == "" {
+		return "", fmt.Errorf("%w: bad Destination header", drivers.ErrInvalidName)
+	}
+	src, dst := cleanPath(r.URL.Path), cleanPath(u.Path)
+	if h.fs.isVirtualOrMount(src) {
+		return "", fmt.Errorf("%w: %s is a mount or the root; it cannot be moved or copied", errNotInMount, src)
+	}
+	if h.fs.isVirtualOrMount(dst) {
+		return "", fmt.Errorf("%w: %s is a mount or the root; it cannot be replaced", errNotInMount, dst)
+	}
+	ms, _ := h.fs.locate(src)
+	md, _ := h.fs.locate(dst)
+	if md == nil {
+		return "", fmt.Errorf("%w: %s is outside every mount", errNotInMount, dst)
+	}
+	if ms != md {
+		return "", errCrossMount
+	}
+	if md.readOnly {
+		return "", fmt.Errorf("%s: %w", md.path, errReadOnly)
+	}
+	r.Header.Set("Destination", (&url.URL{Path: dst}).EscapedPath())
+	return dst, nil
+}
+
+// putInfoOf reads what the headers say about a PUT body. Finder sends a
+// chunked body with its length in X-Expected-Entity-Length; rclone and
+// Nextcloud clients send OC-Checksum and X-OC-Mtime.
+func putInfoOf(r *http.Request) (*putInfo, error) {
+	pi := &putInfo{size: r.ContentLength, body: &bodyWatch{ReadCloser: r.Body}}
+	if pi.size < 0 {
+		if v := r.Header.Get("X-Expected-Entity-Length"); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 {
+				return nil, fmt.Errorf("%w: bad X-Expected-Entity-Length", drivers.ErrInvalidName)
+			}
+			pi.size = n
+		}
+	}
+	for _, sum := range strings.Fields(r.Header.Get("OC-Checksum")) {
+		if v, ok := strings.CutPrefix(strings.ToUpper(sum), "SHA1:"); ok && len(v) == 40 {
+			pi.sha1 = v
+		}
+	}
+	if v := r.Header.Get("X-OC-Mtime"); v != "" {
+		if secs, err := strconv.ParseFloat(v, 64); err == nil && secs > 0 {
+			pi.mtime = time.Unix(0, int64(secs*1e9)).UTC()
+		}
+	}
+	return pi, nil
+}
+
+// clampTimeout turns a LOCK Timeout header into one no longer than max.
+// x/net/webdav holds an Infinite lock forever and reports it as
+// "Second-0"; here "Infinite" means max.
+func clampTimeout(h string, max time.Duration) string {
+	secs := int64(max / time.Second)
+	for _, part := range strings.Split(h, ",") {
+		part = strings.TrimSpace(part)
+		if v, ok := strings.CutPrefix(part, "Second-"); ok {
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
+				secs = min(n, secs)
+				break
+			}
+		}
+		if part == "Infinite" {
+			break
+		}
+	}
+	return "Second-" + strconv.FormatInt(secs, 10)
+}
+
+// copy answers COPY with the cloud's server-side copy: x/net/webdav's own
+// would download every file and upload it again through pandav.
+func (h *Handler) copy(w *recorder, r *http.Request, dst string) {
+	drainBody(r)
+	ctx := r.Context()
+	src := cleanPath(r.URL.Path)
+	if src == dst {
+		http.Error(w, "the destination is the source", http.StatusForbidden)
+		return
+	}
+	depth0 := false
+	switch strings.ToLower(r.Header.Get("Depth")) {
+	case "", "infinity":
+	case "0":
+		depth0 = true
+	default:
+		http.Error(w, "COPY takes Depth 0 or infinity", http.StatusBadRequest)
+		return
+	}
+	release, code := h.confirmLocks(r, "", dst)
+	if code != 0 {
+		http.Error(w, http.StatusText(code), code)
+		return
+	}
+	defer release()
+	if _, err := h.fs.resolve(ctx, src); err != nil {
+		writeError(w, err)
+		return
+	}
+	existed := false
+	if _, err := h.fs.resolve(ctx, dst); err == nil {
+		if r.Header.Get("Overwrite") == "F" {
+			http.Error(w, "the destination exists and Overwrite is F", http.StatusPreconditionFailed)
+			return
+		}
+		existed = true
+		if err := h.fs.RemoveAll(ctx, dst); err != nil {
+			writeError(w, err)
+			return
+		}
+	} else if !isNotFound(err) {
+		writeError(w, err)
+		return
+	}
+	if _, err := h.fs.copyEntry(ctx, src, dst, depth0); err != nil {
+		if isNotFound(err) {
+			http.Error(w, "the destination's parent folder does not exist", http.StatusConflict)
+			return
+		}
+		writeError(w, err)
+		return
+	}
+	if existed {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	w.WriteHeader(http.StatusCreated)
+}
+
+func isNotFound(err error) bool { return statusOf(err) == http.StatusNotFound }
+
+// confirmLocks checks the If header against the lock system the way
+// x/net/webdav does for its own methods, for the methods pandav answers
+// itself. It returns a status when the request must be refused.
+func (h *Handler) confirmLocks(r *http.Request, src, dst string) (release func(), status int) {
+	now := time.Now()
+	hdr := r.Header.Get("If")
+	if hdr == "" {
+		var toks []string
+		for _, p := range []string{src, dst} {
+			if p == "" {
+				continue
+			}
+			tok, err := h.fs.locks.Create(now, webdav.LockDetails{Root: p, Duration: time.Minute, ZeroDepth: true})
+			if err != nil {
+				for _, t := range toks {
+					h.fs.locks.Unlock(now, t)
+				}
+				return nil, webdav.StatusLocked
+			}
+			toks = append(toks, tok)
+		}
+		return func() {
+			for _, t := range toks {
+				h.fs.locks.Unlock(now, t)
+			}
+		}, 0
+	}
+	var conds []webdav.Condition
+	for _, tok := range ifTokens(hdr) {
+		conds = append(conds, webdav.Condition{Token: tok})
+	}
+	name0, name1 := src, dst
+	if name0 == "" {
+		name0, name1 = dst, ""
+	}
+	rel, err := h.fs.locks.Confirm(now, name0, name1, conds...)
+	if err != nil {
+		return nil, http.StatusPreconditionFailed
+	}
+	return rel, 0
+}
+
+// ifTokens returns the state tokens of an If header: the <...> inside
+// parentheses (those outside are resource tags).
+func ifTokens(h string) []string {
+	var out []string
+	depth := 0
+	for i := 0; i < len(h); i++ {
+		switch h[i] {
+		case '(':
+			depth++
+		case ')':
+			depth--
+		case '<':
+			end := strings.IndexByte(h[i:], '>')
+			if end < 0 {
+				return out
+			}
+			if depth > 0 {
+				out = append(out, h[i+1:i+end])
+			}
+			i += end
+		}
+	}
+	return out
+}
+
+var lastModifiedElem = regexp.MustCompile(`(<\s*/?\s*(?:[A-Za-z_][\w.-]*:)?)getlastmodified\b`)
+
+// proppatch lets clients "set" DAV:getlastmodified, as Windows and rclone
+// do after an upload: x/net/webdav refuses any live property with 403 and
+// fails the whole PROPPATCH. The property is renamed on the way in and
+// back on the way out, and accepted without being stored.
+func (h *Handler) proppatch(w *recorder, r *http.Request, st *opState) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxXMLBody+1))
+	if err != nil {
+		writeError(w, fmt.Errorf("%w: %v", drivers.ErrInvalidName, err))
+		return
+	}
+	if len(body) > maxXMLBody {
+		http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+		return
+	}
+	renamed := lastModifiedElem.Match(body)
+	if renamed {
+		body = lastModifiedElem.ReplaceAll(body, []byte("${1}"+lastModifiedAlias.Local))
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	if !renamed {
+		h.dav.ServeHTTP(&statusWriter{recorder: w, st: st}, r)
+		return
+	}
+	buf := &bufferedWriter{header: http.Header{}}
+	inner := &recorder{ResponseWriter: buf}
+	h.dav.ServeHTTP(&statusWriter{recorder: inner, st: st}, r)
+	for k, v := range buf.header {
+		w.Header()[k] = v
+	}
+	out := bytes.ReplaceAll(buf.body.Bytes(), []byte(lastModifiedAlias.Local), []byte("getlastmodified"))
+	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
+	w.WriteHeader(max(buf.status, http.StatusOK))
+	w.Write(out)
+}
+
+// maxXMLBody caps request bodies that are parsed as XML.
+const maxXMLBody = 1 << 20
+
+type bufferedWriter struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (b *bufferedWriter) Header() http.Header { return b.header }
+func (b *bufferedWriter) WriteHeader(code int) {
+	if b.status == 0 {
+		b.status = code
+	}
+}
+func (b *bufferedWriter) Write(p []byte) (int, error) {
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	return b.body.Write(p)
+}

@@ -207,3 +207,63 @@ func (s *server) resetPeak() bool {
 	hwm, rss, err := s.memory()
 	return err == nil && hwm <= rss+(1<<20)
 }
+
+// cpu is the CPU time (user and system) the child has used so far.
+func (s *server) cpu() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which sits in parentheses and may
+	// hold spaces: utime and stime are the 12th and 13th.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / clockTicks
+}
+
+// clockTicks is USER_HZ, which Linux fixes at 100 on every architecture
+// Go supports.
+const clockTicks = 100
+
+// selfCPU is the CPU time the bench itself (emulators and clients) has
+// used so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// cpuShare measures CPU use over a stretch of wall time, in cores.
+type cpuShare struct {
+	pandav, self, wall time.Duration
+}
+
+func (c *cpuShare) measure(s *server, fn func() error) error {
+	p0, s0, t0 := s.cpu(), selfCPU(), time.Now()
+	err := fn()
+	c.pandav += s.cpu() - p0
+	c.self += selfCPU() - s0
+	c.wall += time.Since(t0)
+	return err
+}
+
+func (c cpuShare) String() string {
+	if c.wall <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("pandav %.2f cores, bench (emulators + client) %.2f cores", c.pandav.Seconds()/c.wall.Seconds(), c.self.Seconds()/c.wall.Seconds())
+}
+
+func (c cpuShare) raw() map[string]float64 {
+	return map[string]float64{"pandav_cpu_s": c.pandav.Seconds(), "bench_cpu_s": c.self.Seconds(), "wall_s": c.wall.Seconds()}
+}

@@ -58,6 +58,7 @@ func (b *bench) sequential(s *server, cloud string, main bool) error {
 	note := peakFrom(s)
 	var bestP, bestD time.Duration
 	var rawP, rawD []float64
+	var cpuP, cpuD cpuShare
 	for round := range b.sz.rounds {
 		sides := []string{"direct", "pandav"}
 		if round%2 == 1 {
@@ -66,9 +67,15 @@ func (b *bench) sequential(s *server, cloud string, main bool) error {
 		for _, side := range sides {
 			var r fetched
 			if side == "direct" {
-				r, err = get(b.ctx, b.dc, link.URL, link.Header, 0, 0)
+				err = cpuD.measure(s, func() (err error) {
+					r, err = get(b.ctx, b.dc, link.URL, link.Header, 0, 0)
+					return err
+				})
 			} else {
-				r, err = get(b.ctx, b.pc, s.url(mountOf(cloud), f.path), nil, 0, 0)
+				err = cpuP.measure(s, func() (err error) {
+					r, err = get(b.ctx, b.pc, s.url(mountOf(cloud), f.path), nil, 0, 0)
+					return err
+				})
 			}
 			if err == nil {
 				err = r.check(http.StatusOK, f.blob.N, want)
@@ -97,10 +104,13 @@ func (b *bench) sequential(s *server, cloud string, main bool) error {
 	if !main {
 		id, label = "a.115", "(a) sequential GET "+fmtMiB(f.blob.N)+", /115: throughput"
 	}
-	b.rep.add(ratioRow(id, label, mibps(f.blob.N, bestP), mibps(f.blob.N, bestD), "MiB/s", target))
-	b.rep.raw(id, map[string]any{"pandav_mibps": rawP, "direct_mibps": rawD, "bytes": f.blob.N})
+	x := ratioRow(id, label, mibps(f.blob.N, bestP), mibps(f.blob.N, bestD), "MiB/s", target)
+	x.Note = fmt.Sprintf("CPU while pandav served: %s; while the bench fetched direct: %s", cpuP, cpuD)
+	b.rep.add(x)
+	b.rep.raw(id, map[string]any{"pandav_mibps": rawP, "direct_mibps": rawD, "bytes": f.blob.N,
+		"cpu_pandav_side": cpuP.raw(), "cpu_direct_side": cpuD.raw()})
 	rssLabel := "(f) peak RSS of pandav during (a), " + mountOf(cloud)
-	x := row{ID: "f.a." + cloud, Scenario: rssLabel, Pandav: fmtMiB(hwm), PandavV: float64(hwm) / (1 << 20), Unit: "MiB", Target: "—",
+	x = row{ID: "f.a." + cloud, Scenario: rssLabel, Pandav: fmtMiB(hwm), PandavV: float64(hwm) / (1 << 20), Unit: "MiB", Target: "—",
 		Note: joinNotes(note, fmt.Sprintf("VmHWM, reset before the timed GETs; RSS afterwards %s", fmtMiB(rss)))}
 	b.rep.add(x)
 	b.rep.raw("f.a."+cloud, map[string]any{"vmhwm_bytes": hwm, "vmrss_after_bytes": rss})
@@ -210,9 +220,15 @@ func (b *bench) concurrent(s *server) error {
 	for _, f := range files {
 		total += f.blob.N
 	}
+	var cpuP, cpuD cpuShare
 	run := func(side string) (time.Duration, error) {
 		var wg sync.WaitGroup
 		errs := make([]error, len(files))
+		cpu := &cpuD
+		if side == "pandav" {
+			cpu = &cpuP
+		}
+		p0, s0 := s.cpu(), selfCPU()
 		start := time.Now()
 		for i, f := range files {
 			wg.Add(1)
@@ -235,6 +251,9 @@ func (b *bench) concurrent(s *server) error {
 		}
 		wg.Wait()
 		d := time.Since(start)
+		cpu.pandav += s.cpu() - p0
+		cpu.self += selfCPU() - s0
+		cpu.wall += d
 		for _, err := range errs {
 			if err != nil {
 				return 0, err
@@ -272,8 +291,11 @@ func (b *bench) concurrent(s *server) error {
 		return err
 	}
 	label := fmt.Sprintf("(c) %d concurrent streams of %s, /aliyun: aggregate throughput", len(files), fmtMiB(b.sz.streamSize))
-	b.rep.add(ratioRow("c", label, mibps(total, bestP), mibps(total, bestD), "MiB/s", 0.85))
-	b.rep.raw("c", map[string]any{"pandav_mibps": rawP, "direct_mibps": rawD, "bytes": total})
+	x := ratioRow("c", label, mibps(total, bestP), mibps(total, bestD), "MiB/s", 0.85)
+	x.Note = fmt.Sprintf("CPU while pandav served: %s; while the bench fetched direct: %s", cpuP, cpuD)
+	b.rep.add(x)
+	b.rep.raw("c", map[string]any{"pandav_mibps": rawP, "direct_mibps": rawD, "bytes": total,
+		"cpu_pandav_side": cpuP.raw(), "cpu_direct_side": cpuD.raw()})
 	b.rep.add(row{ID: "f.c", Scenario: "(f) peak RSS of pandav during (c)", Pandav: fmtMiB(hwm), PandavV: float64(hwm) / (1 << 20),
 		Unit: "MiB", Target: "—", Note: joinNotes(note, fmt.Sprintf("VmHWM, reset before the timed GETs; RSS afterwards %s", fmtMiB(rss)))})
 	b.rep.raw("f.c", map[string]any{"vmhwm_bytes": hwm, "vmrss_after_bytes": rss})

@@ -28,6 +28,7 @@ type Config struct {
 	Cache          Cache  `yaml:"cache"`
 	Stream         Stream `yaml:"stream"`
 	Locks          Locks  `yaml:"locks"`
+	TLS            TLS    `yaml:"tls"`
 	// UploadSystemFiles sends .DS_Store, ._*, Thumbs.db and desktop.ini to
 	// the clouds; by default they stay in pandav's memory.
 	UploadSystemFiles bool    `yaml:"upload_system_files"`
@@ -36,7 +37,14 @@ type Config struct {
 
 // Locks tunes WebDAV locking.
 type Locks struct {
-	MaxTimeout Duration `yaml:"max_timeout"` // a longer or Infinite LOCK gets this
+	MaxTimeout Duration `yaml:"max_timeout"`  // a longer or Infinite LOCK gets this
+	MaxPerUser int      `yaml:"max_per_user"` // locks one user (or anonymous address) may hold
+}
+
+// TLS serves HTTPS (and HTTP/2) from these PEM files.
+type TLS struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
 }
 
 // Stream tunes how file bytes are fetched from the clouds' CDNs.
@@ -139,7 +147,7 @@ func Defaults() Config {
 			LinkMargin:  Duration(60 * time.Second),
 		},
 		Stream: Stream{ChunkSize: 4 << 20, ReadAhead: 3, MemoryBudget: 192 << 20},
-		Locks:  Locks{MaxTimeout: Duration(time.Hour)},
+		Locks:  Locks{MaxTimeout: Duration(time.Hour), MaxPerUser: 1000},
 	}
 }
 
@@ -267,6 +275,12 @@ func (c *Config) validate() error {
 	}
 	if c.Locks.MaxTimeout.D() < time.Second {
 		return errorf("locks.max_timeout: must be at least 1s")
+	}
+	if c.Locks.MaxPerUser < 1 {
+		return errorf("locks.max_per_user: must be at least 1")
+	}
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		return errorf("tls: cert and key go together")
 	}
 	if len(c.Mounts) == 0 {
 		return errorf("mounts: at least one mount is required")

@@ -44,6 +44,9 @@ type Options struct {
 	UploadSystemFiles bool
 	// MaxLockTimeout caps LOCK timeouts; "Infinite" means this long.
 	MaxLockTimeout time.Duration
+	// MaxLocksPerUser caps the locks one user (or anonymous address)
+	// holds at once.
+	MaxLocksPerUser int
 	// PlaceholderGrace is how long an empty, unlocked placeholder waits
 	// for its content before it is stored as an empty file.
 	PlaceholderGrace time.Duration
@@ -67,6 +70,9 @@ func (o *Options) defaults() {
 	}
 	if o.MaxLockTimeout <= 0 {
 		o.MaxLockTimeout = time.Hour
+	}
+	if o.MaxLocksPerUser <= 0 {
+		o.MaxLocksPerUser = 1000
 	}
 	if o.PlaceholderGrace <= 0 {
 		o.PlaceholderGrace = time.Minute
@@ -180,6 +186,9 @@ type node struct {
 
 func (fs *FileSystem) resolve(ctx context.Context, name string) (node, error) {
 	name = cleanPath(name)
+	if !userFrom(ctx).canSee(name) {
+		return node{}, fmt.Errorf("%s: %w", name, drivers.ErrNotFound)
+	}
 	if _, ok := fs.virtual[name]; ok {
 		return node{name: name, virtual: true}, nil
 	}
@@ -250,6 +259,9 @@ func (fs *FileSystem) readdir(ctx context.Context, n node) ([]os.FileInfo, error
 		var out []os.FileInfo
 		for _, kid := range fs.virtual[n.name] {
 			child := path.Join(n.name, kid)
+			if !userFrom(ctx).canSee(child) {
+				continue
+			}
 			if _, ok := fs.virtual[child]; ok {
 				out = append(out, &FileInfo{name: kid, virtual: true, mod: fs.started, entry: drivers.Entry{IsDir: true}})
 				continue

@@ -41,6 +41,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	defer func() { h.logRequest(r, rec, time.Since(start)) }()
 	r = r.WithContext(withUserAgent(r.Context(), r.UserAgent()))
+	if code, reason := guardRequest(r); code != 0 {
+		drainBody(r)
+		http.Error(rec, reason, code)
+		return
+	}
+	rc := http.NewResponseController(rec)
+	if r.Method != http.MethodPut {
+		// Only PUT carries a file; every other body is XML of a few KiB,
+		// which a slow client must send in reasonable time.
+		r.Body = http.MaxBytesReader(rec, r.Body, maxXMLBody)
+		rc.SetReadDeadline(time.Now().Add(bodyTimeout))
+	} else {
+		// A PUT may stream for hours, but may not stall.
+		r.Body = &idleReader{ReadCloser: r.Body, rc: rc}
+	}
 
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
@@ -210,6 +225,22 @@ func (h *Handler) propfind(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.dav.ServeHTTP(w, r)
+}
+
+// bodyTimeout bounds reading a small request body, and a PUT body's
+// longest silence.
+const bodyTimeout = time.Minute
+
+// idleReader extends the connection's read deadline before every read,
+// so a body that keeps coming is never cut, and one that stalls is.
+type idleReader struct {
+	io.ReadCloser
+	rc *http.ResponseController
+}
+
+func (r *idleReader) Read(p []byte) (int, error) {
+	r.rc.SetReadDeadline(time.Now().Add(bodyTimeout))
+	return r.ReadCloser.Read(p)
 }
 
 // namespacesValid rejects a prefix bound to the empty namespace

@@ -28,6 +28,7 @@ type lockSystem struct {
 type lockRoot struct {
 	root    string
 	expires time.Time
+	owner   string // who took it: a user name, or the address of an anonymous client
 }
 
 func newLockSystem() *lockSystem {
@@ -71,7 +72,7 @@ func (l *lockSystem) Refresh(now time.Time, token string, duration time.Duration
 	ld, err := l.LockSystem.Refresh(now, token, duration)
 	if err == nil {
 		l.mu.Lock()
-		l.roots[token] = lockRoot{root: ld.Root, expires: now.Add(ld.Duration)}
+		l.roots[token] = lockRoot{root: ld.Root, expires: now.Add(ld.Duration), owner: l.roots[token].owner}
 		l.mu.Unlock()
 	}
 	return ld, err
@@ -101,9 +102,26 @@ func (l *lockSystem) covers(p string) bool {
 	return false
 }
 
-// count is the number of live locks, for the per-client cap.
-func (l *lockSystem) count() int {
+// held is the number of live locks owner holds, for the per-user cap.
+func (l *lockSystem) held(owner string) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.roots)
+	n := 0
+	now := time.Now()
+	for _, r := range l.roots {
+		if r.owner == owner && now.Before(r.expires) {
+			n++
+		}
+	}
+	return n
+}
+
+// own records who took the lock with token.
+func (l *lockSystem) own(token, owner string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if r, ok := l.roots[token]; ok {
+		r.owner = owner
+		l.roots[token] = r
+	}
 }

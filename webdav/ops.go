@@ -15,7 +15,7 @@ import (
 // Mkdir implements webdav.FileSystem.
 func (fs *FileSystem) Mkdir(ctx context.Context, name string, perm os.FileMode) error {
 	name = cleanPath(name)
-	m, rel, err := fs.writableMount("mkdir", name)
+	m, rel, err := fs.writableMount(ctx, "mkdir", name)
 	if err != nil {
 		if fs.isVirtualOrMount(name) {
 			return &os.PathError{Op: "mkdir", Path: name, Err: os.ErrExist}
@@ -56,7 +56,7 @@ func (fs *FileSystem) isVirtualOrMount(name string) bool {
 // good on a no_trash mount.
 func (fs *FileSystem) RemoveAll(ctx context.Context, name string) error {
 	name = cleanPath(name)
-	m, rel, err := fs.writableMount("remove", name)
+	m, rel, err := fs.writableMount(ctx, "remove", name)
 	if err != nil {
 		return err
 	}
@@ -86,11 +86,11 @@ func (fs *FileSystem) RemoveAll(ctx context.Context, name string) error {
 // roots, and removed an existing destination when Overwrite allowed it.
 func (fs *FileSystem) Rename(ctx context.Context, oldName, newName string) error {
 	oldName, newName = cleanPath(oldName), cleanPath(newName)
-	m, oldRel, err := fs.writableMount("rename", oldName)
+	m, oldRel, err := fs.writableMount(ctx, "rename", oldName)
 	if err != nil {
 		return err
 	}
-	m2, newRel, err := fs.writableMount("rename", newName)
+	m2, newRel, err := fs.writableMount(ctx, "rename", newName)
 	if err != nil {
 		return err
 	}
@@ -151,7 +151,7 @@ var errCrossMount = fmt.Errorf("%w: moving or copying between mounts is not supp
 // COPY. overwrite has already been checked against dst.
 func (fs *FileSystem) copyEntry(ctx context.Context, src, dst string, depth0 bool) (created bool, err error) {
 	m, srcRel := fs.locate(src)
-	m2, dstRel, err := fs.writableMount("copy", dst)
+	m2, dstRel, err := fs.writableMount(ctx, "copy", dst)
 	if err != nil {
 		return false, err
 	}

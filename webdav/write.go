@@ -61,7 +61,10 @@ func (b *bodyWatch) Read(p []byte) (int, error) {
 }
 
 // writableMount finds the mount for a write and checks it may be written.
-func (fs *FileSystem) writableMount(op, name string) (*mount, string, error) {
+func (fs *FileSystem) writableMount(ctx context.Context, op, name string) (*mount, string, error) {
+	if !userFrom(ctx).canSee(cleanPath(name)) {
+		return nil, "", &os.PathError{Op: op, Path: name, Err: os.ErrNotExist}
+	}
 	m, rel := fs.locate(cleanPath(name))
 	if m == nil || rel == "/" {
 		return nil, "", &os.PathError{Op: op, Path: name, Err: errNotInMount}
@@ -100,7 +103,7 @@ func (fs *FileSystem) parentDir(ctx context.Context, m *mount, rel string) (driv
 // memory, or a cloud upload.
 func (fs *FileSystem) create(ctx context.Context, name string) (webdav.File, error) {
 	name = cleanPath(name)
-	m, rel, err := fs.writableMount("open", name)
+	m, rel, err := fs.writableMount(ctx, "open", name)
 	if err != nil {
 		return nil, err
 	}

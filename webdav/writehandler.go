@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -98,6 +99,17 @@ func (h *Handler) write(w *recorder, r *http.Request) {
 		}
 	case "LOCK":
 		r.Header.Set("Timeout", clampTimeout(r.Header.Get("Timeout"), h.fs.o.MaxLockTimeout))
+		owner := lockOwner(r)
+		if r.ContentLength != 0 && h.fs.locks.held(owner) >= h.fs.o.MaxLocksPerUser {
+			drainBody(r)
+			http.Error(w, "too many locks held; unlock some first", http.StatusForbidden)
+			return
+		}
+		h.dav.ServeHTTP(&statusWriter{recorder: w, st: st}, r)
+		if tok := strings.Trim(w.Header().Get("Lock-Token"), "<>"); tok != "" {
+			h.fs.locks.own(tok, owner)
+		}
+		return
 	case http.MethodPut:
 		pi, err := putInfoOf(r)
 		if err != nil {
@@ -114,6 +126,13 @@ func (h *Handler) write(w *recorder, r *http.Request) {
 	h.dav.ServeHTTP(&statusWriter{recorder: w, st: st}, r)
 }
 
+func lockOwner(r *http.Request) string {
+	if u := userFrom(r.Context()); u != nil {
+		return "user:" + u.Name
+	}
+	return "addr:" + clientIP(r)
+}
+
 // destination checks a MOVE or COPY target and rewrites the header to a
 // bare path: it is compared by path, so a reverse proxy that rewrites
 // Host does not break MOVE.
@@ -123,6 +142,9 @@ func (h *Handler) destination(r *http.Request) (string, error) {
 		return "", fmt.Errorf("%w: bad Destination header", drivers.ErrInvalidName)
 	}
 	src, dst := cleanPath(r.URL.Path), cleanPath(u.Path)
+	if !userFrom(r.Context()).canSee(dst) {
+		return "", fmt.Errorf("%w: the destination is outside your mounts", os.ErrPermission)
+	}
 	if h.fs.isVirtualOrMount(src) {
 		return "", fmt.Errorf("%w: %s is a mount or the root; it cannot be moved or copied", errNotInMount, src)
 	}

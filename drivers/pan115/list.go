@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"time"
 
@@ -49,6 +50,7 @@ func (d *Drive) List(ctx context.Context, dir drivers.Entry) ([]drivers.Entry, e
 		}
 		offset += int64(len(r.Data))
 		if len(r.Data) == 0 || offset >= int64(r.Count) {
+			newestFirst(out)
 			return out, nil
 		}
 	}
@@ -133,4 +135,36 @@ func (d *Drive) Get(ctx context.Context, id string) (drivers.Entry, error) {
 		return drivers.Entry{}, fmt.Errorf("%s: %w", op, drivers.ErrNotFound)
 	}
 	return infoEntry(&r.Data), nil
+}
+
+// newestFirst reorders entries that share a name, newest (highest ID:
+// 115's IDs grow with time) first, leaving every other entry where it
+// was. 115 states no order among namesakes; this one makes a path that
+// names several resolve to the one uploaded last, listing after listing.
+func newestFirst(es []drivers.Entry) {
+	byName := map[string][]int{}
+	for i, e := range es {
+		byName[e.Name] = append(byName[e.Name], i)
+	}
+	for _, idx := range byName {
+		if len(idx) < 2 {
+			continue
+		}
+		group := make([]drivers.Entry, len(idx))
+		for j, i := range idx {
+			group[j] = es[i]
+		}
+		sort.SliceStable(group, func(a, b int) bool { return idLess(group[b].ID, group[a].ID) })
+		for j, i := range idx {
+			es[i] = group[j]
+		}
+	}
+}
+
+// idLess compares decimal IDs as numbers.
+func idLess(a, b string) bool {
+	if len(a) != len(b) {
+		return len(a) < len(b)
+	}
+	return a < b
 }

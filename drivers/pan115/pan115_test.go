@@ -107,6 +107,29 @@ func TestConformance(t *testing.T) {
 	}
 }
 
+// testPartSize keeps multipart uploads small in tests.
+const testPartSize = 256 << 10
+
+func TestWriteConformance(t *testing.T) {
+	drivertest.RunWrite(t, func(t *testing.T) *drivertest.Fixture {
+		f := setup(t, quiet, func(o *Options) { o.UploadPartSize = testPartSize })
+		return &drivertest.Fixture{
+			Drive:              f.d,
+			Tree:               f.srv.Tree,
+			RootID:             "0",
+			Faults:             f.srv.Faults,
+			Counters:           f.srv.Counters,
+			ListEndpoint:       pan115test.EndpointFiles,
+			LinkEndpoint:       pan115test.EndpointDownURL,
+			PageSize:           100,
+			ExpireAccessTokens: f.srv.ExpireAccessTokens,
+			ExpireLinks:        f.srv.ExpireLinks,
+			MultipartSize:      testPartSize + 1,
+			UploadedBytes:      f.srv.UploadedBytes,
+		}
+	})
+}
+
 func TestLargeFolderPastServerCap(t *testing.T) {
 	ctx := ctxT(t)
 	// The emulator caps pages at 1150 while the driver asks for 2000: a

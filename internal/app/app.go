@@ -88,6 +88,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, err
 		StateDir:          cfg.StateDir,
 		UploadSystemFiles: cfg.UploadSystemFiles,
 		MaxLockTimeout:    cfg.Locks.MaxTimeout.D(),
+		MaxLocksPerUser:   cfg.Locks.MaxPerUser,
 	})
 	if err != nil {
 		return nil, &config.Error{Msg: err.Error()}
@@ -101,7 +102,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, err
 				log.Warn().Str("user", u.Name).Msg("password is stored in plain text; use `pandav hash-password` to store a bcrypt hash")
 			}
 		}
-		h = webdav.RequireAuth(h, users, log)
+		h = webdav.RequireAuth(h, users, log, webdav.AuthOptions{})
 	}
 	return &App{Config: cfg, FS: fs, Handler: h, Log: log}, nil
 }
@@ -138,7 +139,14 @@ func (a *App) Serve(ctx context.Context, ln net.Listener, grace time.Duration) e
 		ErrorLog:          nil,
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if a.Config.TLS.Cert != "" {
+			// net/http speaks HTTP/2 over TLS to clients that offer it.
+			errc <- srv.ServeTLS(ln, a.Config.TLS.Cert, a.Config.TLS.Key)
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	go func() {
 		t := time.NewTicker(5 * time.Second)
 		defer t.Stop()

@@ -145,7 +145,7 @@ func (fs *FileSystem) Rename(ctx context.Context, oldName, newName string) error
 	return nil
 }
 
-var errCrossMount = fmt.Errorf("%w: moving or copying between mounts is not supported; copy the files through your client", drivers.ErrUnsupported)
+var errCrossMount = fmt.Errorf("%w: moving or copying between mounts is not supported; copy the files through your client", os.ErrPermission)
 
 // copyEntry copies src to dst server-side; the Handler calls it for
 // COPY. overwrite has already been checked against dst.

@@ -83,6 +83,12 @@ func (h *Handler) write(w *recorder, r *http.Request) {
 		return
 	}
 	switch r.Method {
+	case http.MethodDelete, http.MethodPut:
+		if h.fs.isVirtualOrMount(cleanPath(r.URL.Path)) {
+			drainBody(r)
+			writeError(w, fmt.Errorf("%w: %s is a mount or the root", errNotInMount, cleanPath(r.URL.Path)))
+			return
+		}
 	case "MOVE", "COPY":
 		dst, err := h.destination(r)
 		if err != nil {

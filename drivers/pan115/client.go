@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -232,11 +233,16 @@ func retryAfter(v string) time.Duration {
 	return 0
 }
 
-// stripURL drops the *url.Error wrapper, whose text holds the full URL.
+// stripURL drops the *url.Error wrapper, whose text holds the full URL,
+// and the addresses a *net.OpError names.
 func stripURL(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return ue.Err
+		err = ue.Err
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		return fmt.Errorf("%s: %v", oe.Op, oe.Err)
 	}
 	return err
 }

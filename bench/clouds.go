@@ -272,3 +272,10 @@ func delta(before, after map[string]int64) map[string]int64 {
 	}
 	return out
 }
+
+func (c *clouds) counters(cloud string) *fakecloud.Counters {
+	if cloud == "115" {
+		return c.p115.Counters
+	}
+	return c.ali.Counters
+}

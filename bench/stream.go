@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -59,6 +61,7 @@ func (b *bench) sequential(s *server, cloud string, main bool) error {
 	var bestP, bestD time.Duration
 	var rawP, rawD []float64
 	var cpuP, cpuD cpuShare
+	upstream := map[string]int64{}
 	for round := range b.sz.rounds {
 		sides := []string{"direct", "pandav"}
 		if round%2 == 1 {
@@ -72,10 +75,12 @@ func (b *bench) sequential(s *server, cloud string, main bool) error {
 					return err
 				})
 			} else {
+				before := b.cl.counters(cloud).Snapshot()
 				err = cpuP.measure(s, func() (err error) {
 					r, err = get(b.ctx, b.pc, s.url(mountOf(cloud), f.path), nil, 0, 0)
 					return err
 				})
+				addCounts(upstream, delta(before, b.cl.counters(cloud).Snapshot()))
 			}
 			if err == nil {
 				err = r.check(http.StatusOK, f.blob.N, want)
@@ -105,10 +110,11 @@ func (b *bench) sequential(s *server, cloud string, main bool) error {
 		id, label = "a.115", "(a) sequential GET "+fmtMiB(f.blob.N)+", /115: throughput"
 	}
 	x := ratioRow(id, label, mibps(f.blob.N, bestP), mibps(f.blob.N, bestD), "MiB/s", target)
-	x.Note = fmt.Sprintf("CPU while pandav served: %s; while the bench fetched direct: %s", cpuP, cpuD)
+	x.Note = fmt.Sprintf("CPU while pandav served: %s; while the bench fetched direct: %s; upstream during pandav's GETs: %s",
+		cpuP, cpuD, countsText(upstream))
 	b.rep.add(x)
 	b.rep.raw(id, map[string]any{"pandav_mibps": rawP, "direct_mibps": rawD, "bytes": f.blob.N,
-		"cpu_pandav_side": cpuP.raw(), "cpu_direct_side": cpuD.raw()})
+		"cpu_pandav_side": cpuP.raw(), "cpu_direct_side": cpuD.raw(), "upstream_pandav_side": upstream})
 	rssLabel := "(f) peak RSS of pandav during (a), " + mountOf(cloud)
 	x = row{ID: "f.a." + cloud, Scenario: rssLabel, Pandav: fmtMiB(hwm), PandavV: float64(hwm) / (1 << 20), Unit: "MiB", Target: "—",
 		Note: joinNotes(note, fmt.Sprintf("VmHWM, reset before the timed GETs; RSS afterwards %s", fmtMiB(rss)))}
@@ -221,6 +227,7 @@ func (b *bench) concurrent(s *server) error {
 		total += f.blob.N
 	}
 	var cpuP, cpuD cpuShare
+	upstream := map[string]int64{}
 	run := func(side string) (time.Duration, error) {
 		var wg sync.WaitGroup
 		errs := make([]error, len(files))
@@ -229,6 +236,7 @@ func (b *bench) concurrent(s *server) error {
 			cpu = &cpuP
 		}
 		p0, s0 := s.cpu(), selfCPU()
+		before := b.cl.ali.Counters.Snapshot()
 		start := time.Now()
 		for i, f := range files {
 			wg.Add(1)
@@ -254,6 +262,9 @@ func (b *bench) concurrent(s *server) error {
 		cpu.pandav += s.cpu() - p0
 		cpu.self += selfCPU() - s0
 		cpu.wall += d
+		if side == "pandav" {
+			addCounts(upstream, delta(before, b.cl.ali.Counters.Snapshot()))
+		}
 		for _, err := range errs {
 			if err != nil {
 				return 0, err
@@ -292,12 +303,36 @@ func (b *bench) concurrent(s *server) error {
 	}
 	label := fmt.Sprintf("(c) %d concurrent streams of %s, /aliyun: aggregate throughput", len(files), fmtMiB(b.sz.streamSize))
 	x := ratioRow("c", label, mibps(total, bestP), mibps(total, bestD), "MiB/s", 0.85)
-	x.Note = fmt.Sprintf("CPU while pandav served: %s; while the bench fetched direct: %s", cpuP, cpuD)
+	x.Note = fmt.Sprintf("CPU while pandav served: %s; while the bench fetched direct: %s; upstream during pandav's GETs: %s",
+		cpuP, cpuD, countsText(upstream))
 	b.rep.add(x)
 	b.rep.raw("c", map[string]any{"pandav_mibps": rawP, "direct_mibps": rawD, "bytes": total,
-		"cpu_pandav_side": cpuP.raw(), "cpu_direct_side": cpuD.raw()})
+		"cpu_pandav_side": cpuP.raw(), "cpu_direct_side": cpuD.raw(), "upstream_pandav_side": upstream})
 	b.rep.add(row{ID: "f.c", Scenario: "(f) peak RSS of pandav during (c)", Pandav: fmtMiB(hwm), PandavV: float64(hwm) / (1 << 20),
 		Unit: "MiB", Target: "—", Note: joinNotes(note, fmt.Sprintf("VmHWM, reset before the timed GETs; RSS afterwards %s", fmtMiB(rss)))})
 	b.rep.raw("f.c", map[string]any{"vmhwm_bytes": hwm, "vmrss_after_bytes": rss})
 	return nil
+}
+
+func addCounts(sum, d map[string]int64) {
+	for k, v := range d {
+		sum[k] += v
+	}
+}
+
+// countsText lists counters by name, for the notes.
+func countsText(m map[string]int64) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, m[k])
+	}
+	return strings.Join(parts, ", ")
 }

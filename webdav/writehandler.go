@@ -83,7 +83,7 @@ func (h *Handler) write(w *recorder, r *http.Request) {
 		return
 	}
 	switch r.Method {
-	case http.MethodDelete, http.MethodPut:
+	case http.MethodDelete:
 		if h.fs.isVirtualOrMount(cleanPath(r.URL.Path)) {
 			drainBody(r)
 			writeError(w, fmt.Errorf("%w: %s is a mount or the root", errNotInMount, cleanPath(r.URL.Path)))
@@ -117,6 +117,11 @@ func (h *Handler) write(w *recorder, r *http.Request) {
 		}
 		return
 	case http.MethodPut:
+		if h.fs.isVirtualOrMount(cleanPath(r.URL.Path)) {
+			drainBody(r)
+			writeError(w, fmt.Errorf("%w: %s is a mount or the root", errNotInMount, cleanPath(r.URL.Path)))
+			return
+		}
 		pi, err := putInfoOf(r)
 		if err != nil {
 			drainBody(r)

@@ -49,7 +49,8 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"unknown key", "listen: 127.0.0.1:1\nmountz: []\n", []string{"line 2", `"mountz"`}},
 		{"unknown nested key", "mounts:\n  - path: /a\n    drivr: x\n", []string{"line 3", `"drivr"`, "mounts[0]"}},
-		{"wrong type", "cache: {entries: lots}\nmounts: [{path: /a, driver: x}]\n", []string{"line 1", "int"}},
+		{"wrong type", "cache: {entries: lots}\nmounts: [{path: /a, driver: x}]\n", []string{"line 1", "cache.entries", "int"}},
+		{"alias as a value", "mounts: [{path: /a, driver: x, options: {refresh_token: *tok}}]\n", []string{"anchor"}},
 		{"bad duration", "cache: {ttl: soon}\nmounts: [{path: /a, driver: x}]\n", []string{"line 1", "duration"}},
 		{"no mounts", "listen: 127.0.0.1:1\n", []string{"mounts"}},
 		{"missing env", "mounts: [{path: /a, driver: x, options: {refresh_token: '${PANDAV_NOPE_X}'}}]\n", []string{"PANDAV_NOPE_X", "mounts[0].options.refresh_token"}},

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -20,14 +21,68 @@ func Decode(n *yaml.Node, v any, where string) error {
 		return err
 	}
 	if err := n.Decode(v); err != nil {
-		return errorf("%s", redact(err.Error()))
+		return errorf("%s", nameKeys(n, where, redact(err.Error())))
 	}
 	return nil
 }
 
+var lineMsg = regexp.MustCompile(`line (\d+): (.*)`)
+
+// nameKeys puts the key's path into yaml's type errors, which give only a
+// line: "line 5: cannot unmarshal !!str into int" becomes "line 5:
+// cache.entries: cannot unmarshal !!str into int".
+func nameKeys(n *yaml.Node, where, msg string) string {
+	var out []string
+	for _, part := range strings.Split(msg, "\n") {
+		part = strings.TrimSpace(part)
+		if m := lineMsg.FindStringSubmatch(part); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			if key := keyAtLine(n, line, where); key != "" {
+				part = fmt.Sprintf("line %d: %s: %s", line, key, m[2])
+			}
+		}
+		out = append(out, part)
+	}
+	return strings.Join(out, "; ")
+}
+
+// keyAtLine finds the path of the mapping key whose value starts on line.
+func keyAtLine(n *yaml.Node, line int, where string) string {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			if k := keyAtLine(c, line, where); k != "" {
+				return k
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key, val := n.Content[i], n.Content[i+1]
+			path := join(where, key.Value)
+			if val.Kind == yaml.ScalarNode && val.Line == line {
+				return path
+			}
+			if k := keyAtLine(val, line, path); k != "" {
+				return k
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			p := fmt.Sprintf("%s[%d]", where, i)
+			if c.Kind == yaml.ScalarNode && c.Line == line {
+				return p
+			}
+			if k := keyAtLine(c, line, p); k != "" {
+				return k
+			}
+		}
+	}
+	return ""
+}
+
 var (
 	yamlNode = reflect.TypeOf(yaml.Node{})
-	quoted   = regexp.MustCompile("`[^`]*`")
+	quoted   = regexp.MustCompile("`[^`]*`|'[^']*'")
 )
 
 // redact removes the values yaml quotes in its messages ("cannot

@@ -343,8 +343,8 @@ func ifTokens(h string) []string {
 			if end < 0 {
 				return out
 			}
-			if depth > 0 {
-				out = append(out, h[i+1:i+end])
+			if tok := h[i+1 : i+end]; depth > 0 && !strings.Contains(tok, "<") {
+				out = append(out, tok)
 			}
 			i += end
 		}

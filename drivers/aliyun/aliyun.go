@@ -2,6 +2,9 @@
 // (openapi.alipan.com): listing with marker pagination, download URLs whose
 // expiry is read from x-oss-expires, rotating single-use refresh tokens
 // persisted before use, and the per-user rate limits the service enforces.
+// Writes (write.go, upload.go) use the Open API's own operations: folder
+// create, rename, move, copy and trash with their async tasks, and
+// uploads by pre-hash and proof (rapid) or by presigned part PUTs.
 // The web API and share links are a later addition; Options.API leaves
 // room for them.
 package aliyun

@@ -240,9 +240,17 @@ func stripURL(err error) error {
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	var oe *net.OpError
-	if errors.As(err, &oe) && oe.Err != nil {
-		return fmt.Errorf("%s: %v", oe.Op, oe.Err)
+	var ops []string
+	for {
+		var oe *net.OpError
+		if !errors.As(err, &oe) || oe.Err == nil {
+			break
+		}
+		ops = append(ops, oe.Op)
+		err = oe.Err
+	}
+	if len(ops) > 0 {
+		return fmt.Errorf("%s: %v", strings.Join(ops, ": "), err)
 	}
 	return err
 }

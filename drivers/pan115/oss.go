@@ -41,13 +41,14 @@ type ossCred struct {
 	secret   string
 	token    string
 	expires  time.Time // zero: not stated
+	margin   time.Duration
 }
 
 // stsCred returns the cached STS credential, or fetches one.
 func (d *Drive) stsCred(ctx context.Context) (*ossCred, error) {
 	d.stsMu.Lock()
 	defer d.stsMu.Unlock()
-	if c := d.sts; c != nil && (c.expires.IsZero() || time.Until(c.expires) > stsMargin) {
+	if c := d.sts; c != nil && (c.expires.IsZero() || time.Until(c.expires) > c.margin) {
 		return c, nil
 	}
 	const op = "pan115 upload token"
@@ -62,6 +63,8 @@ func (d *Drive) stsCred(ctx context.Context) (*ossCred, error) {
 	c := &ossCred{endpoint: t.Endpoint, keyID: t.AccessKeyID, secret: t.AccessKeySecret, token: t.SecurityToken}
 	if exp, err := time.Parse(time.RFC3339, string(t.Expiration)); err == nil {
 		c.expires = exp
+		// A short-lived credential is still used for most of its life.
+		c.margin = min(stsMargin, time.Until(exp)/4)
 	}
 	d.sts = c
 	return c, nil

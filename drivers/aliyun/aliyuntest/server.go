@@ -1,8 +1,9 @@
 // Package aliyuntest emulates the Aliyundrive (alipan) Open API on a
 // loopback HTTP server, as net/http/httptest does for plain handlers: the
 // OAuth token endpoint with single-use rotating refresh tokens, a
-// third-party renew service, the file endpoints, and an OSS-style CDN with
-// signed, expiring URLs. Faults, rate limits and call counters let tests
+// third-party renew service, the file endpoints (reads and writes, with
+// async tasks, rapid upload and its proof), an OSS-style CDN with signed,
+// expiring URLs, and OSS part uploads to presigned, expiring URLs. Faults, rate limits and call counters let tests
 // and benchmarks reproduce what users of the real service run into.
 package aliyuntest
 

@@ -1,7 +1,10 @@
 // Package pan115test emulates the 115 open API on loopback for tests,
 // benchmarks and the demo: proapi (listing, get_info, downurl, user info),
-// passportapi (single-use rotating refresh tokens) and the CDN that serves
-// User-Agent-bound links. It reproduces the quirks a driver must survive:
+// passportapi (single-use rotating refresh tokens), the CDN that serves
+// User-Agent-bound links, the write endpoints (folder/add, update, move,
+// copy, delete, rb/del), uploads (init with rapid upload and possession
+// proofs, get_token) and the Aliyun OSS they go to (V1 signatures, STS,
+// PutObject, multipart, 115's callback). It reproduces the quirks a driver must survive:
 // HTTP-200 error envelopes, a silent page cap, an unknown cid served as the
 // root, 19-digit IDs as JSON numbers, mixed number/string fields.
 package pan115test

@@ -1,0 +1,52 @@
+package app
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"pandav/config"
+)
+
+// TestExampleConfig proves config.example.yaml, which documents every key,
+// is accepted whole: by the loader and by every driver's options.
+func TestExampleConfig(t *testing.T) {
+	for _, v := range []string{"PANDAV_ALICE_HASH", "ALIYUN_REFRESH_TOKEN", "PAN115_REFRESH_TOKEN", "ALIYUN_CLIENT_ID", "ALIYUN_CLIENT_SECRET"} {
+		t.Setenv(v, "a.b.c")
+	}
+	b, err := os.ReadFile("../../config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.StateDir = t.TempDir()
+	cfg.Users[0].Password = "$2a$10$" + strings.Repeat("a", 53)
+	a, err := New(context.Background(), cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.FS == nil {
+		t.Fatal("no file system")
+	}
+}
+
+func TestNonLoopbackNeedsUsers(t *testing.T) {
+	cfg, err := config.Parse([]byte("listen: 0.0.0.0:8080\nmounts: [{path: /a, driver: pan115, options: {refresh_token: x}}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.StateDir = t.TempDir()
+	if _, err := New(context.Background(), cfg, zerolog.Nop()); err == nil || !config.IsError(err) {
+		t.Fatalf("anonymous non-loopback server started: %v", err)
+	}
+	cfg.AllowAnonymous = true
+	if _, err := New(context.Background(), cfg, zerolog.Nop()); err != nil {
+		t.Fatalf("allow_anonymous: %v", err)
+	}
+}

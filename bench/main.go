@@ -61,6 +61,11 @@ type options struct {
 	latency  time.Duration
 	stream   streamFlags
 	keepLogs bool
+	only     string // scenario letters to run, "" for all
+}
+
+func (o options) wants(letter string) bool {
+	return o.only == "" || strings.Contains(o.only, letter)
 }
 
 func main() {
@@ -77,6 +82,7 @@ func run(args []string) int {
 	fs.StringVar(&o.stream.chunkSize, "chunk-size", "", "override pandav's stream.chunk_size (e.g. 8MiB)")
 	fs.IntVar(&o.stream.readAhead, "read-ahead", -1, "override pandav's stream.read_ahead")
 	fs.StringVar(&o.stream.memoryBudget, "memory-budget", "", "override pandav's stream.memory_budget (e.g. 256MiB)")
+	fs.StringVar(&o.only, "only", "", "run only these scenarios, e.g. --only ab (for tuning; (f) rows come with (a), (c) and f)")
 	fs.BoolVar(&o.keepLogs, "keep", false, "keep the work folder (configs, pandav logs) and print where it is")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -119,6 +125,9 @@ type bench struct {
 	dc    *http.Client // to the CDNs
 	start time.Time
 	crcs  map[*seeded]uint32
+	// commit is HEAD when pandav was built; the lead may commit during a
+	// long run.
+	commit string
 }
 
 func setup(ctx context.Context, o options) (*bench, error) {
@@ -133,6 +142,12 @@ func setup(ctx context.Context, o options) (*bench, error) {
 	}
 	if b.dir, err = os.MkdirTemp("", "pandav-bench-"); err != nil {
 		return nil, err
+	}
+	b.commit = "unknown"
+	cmd := exec.Command("git", "rev-parse", "--short", "HEAD")
+	cmd.Dir = b.repo
+	if out, err := cmd.Output(); err == nil {
+		b.commit = strings.TrimSpace(string(out))
 	}
 	step("building pandav")
 	if b.bin, err = buildPandav(ctx, b.repo, b.dir); err != nil {
@@ -187,34 +202,52 @@ func (b *bench) scenario(name string, s *server, fn func() error) {
 }
 
 func (b *bench) runAll() {
-	if s, err := b.newServer("sequential"); err != nil {
-		b.rep.fail("start pandav", err)
-	} else {
-		b.scenario("(a) sequential GET, /aliyun", s, func() error { return b.sequential(s, "aliyun", true) })
-		b.scenario("(b) random range reads, /aliyun", s, func() error { return b.seeks(s, "aliyun") })
-		b.scenario("(a) sequential GET, /115", s, func() error { return b.sequential(s, "115", false) })
-		b.scenario("(b) random range reads, /115", s, func() error { return b.seeks(s, "115") })
-		s.stop()
+	if b.o.wants("a") || b.o.wants("b") {
+		if s, err := b.newServer("sequential"); err != nil {
+			b.rep.fail("start pandav", err)
+		} else {
+			for _, cloud := range []string{"aliyun", "115"} {
+				if b.o.wants("a") {
+					b.scenario("(a) sequential GET, "+mountOf(cloud), s, func() error { return b.sequential(s, cloud, cloud == "aliyun") })
+				}
+				if b.o.wants("b") {
+					b.scenario("(b) random range reads, "+mountOf(cloud), s, func() error { return b.seeks(s, cloud) })
+				}
+			}
+			s.stop()
+		}
 	}
-	if s, err := b.newServer("streams"); err != nil {
-		b.rep.fail("start pandav", err)
-	} else {
-		b.scenario("(c) concurrent streams, /aliyun", s, func() error { return b.concurrent(s) })
-		s.stop()
+	if b.o.wants("c") {
+		if s, err := b.newServer("streams"); err != nil {
+			b.rep.fail("start pandav", err)
+		} else {
+			b.scenario("(c) concurrent streams, /aliyun", s, func() error { return b.concurrent(s) })
+			s.stop()
+		}
 	}
-	if s, err := b.newServer("metadata"); err != nil {
+	if !b.o.wants("d") && !b.o.wants("e") && !b.o.wants("f") {
+		return
+	}
+	s, err := b.newServer("metadata")
+	if err != nil {
 		b.rep.fail("start pandav", err)
-	} else {
+		return
+	}
+	if b.o.wants("d") {
 		b.scenario("(d) PROPFIND of a big folder, /aliyun", s, func() error { return b.bigFolder(s) })
+	}
+	if b.o.wants("e") {
 		b.scenario("(e) ffprobe, /aliyun", s, func() error { return b.ffprobe(s) })
 		b.scenario("(e) concurrent PROPFINDs, /aliyun", s, func() error { return b.concurrentPropfind(s) })
 		b.scenario("(e) Finder probe storm, /aliyun", s, func() error { return b.probeStorm(s) })
-		var putOK bool
+	}
+	var putOK bool
+	if b.o.wants("f") {
 		b.scenario("(f) PUT probe, /aliyun", s, func() (err error) { putOK, err = b.putProbe(s); return err })
-		s.stop()
-		if putOK {
-			b.scenario("(f) 1 GiB PUT, /aliyun", nil, b.bigPut)
-		}
+	}
+	s.stop()
+	if putOK {
+		b.scenario("(f) 1 GiB PUT, /aliyun", nil, b.bigPut)
 	}
 }
 
@@ -248,12 +281,7 @@ func (b *bench) finish() int {
 }
 
 func (b *bench) header() []string {
-	commit := "unknown"
-	cmd := exec.Command("git", "rev-parse", "--short", "HEAD")
-	cmd.Dir = b.repo
-	if out, err := cmd.Output(); err == nil {
-		commit = strings.TrimSpace(string(out))
-	}
+	commit := b.commit
 	mode := "full"
 	if b.o.quick {
 		mode = "quick (smoke sizes; figures are not meaningful)"
@@ -263,7 +291,7 @@ func (b *bench) header() []string {
 		"date: " + b.start.Format(time.RFC3339),
 		"commit: " + commit,
 		fmt.Sprintf("machine: %d cores (runtime.NumCPU), %s RAM, %s/%s, %s", runtime.NumCPU(), memTotal(), runtime.GOOS, runtime.GOARCH, runtime.Version()),
-		fmt.Sprintf("options: mode %s; --latency %v; pandav stream settings: %s", mode, b.o.latency, strings.ReplaceAll(strings.TrimSpace(b.o.stream.String()), "\n", ";")),
+		fmt.Sprintf("options: mode %s; --latency %v; --only %q; pandav stream settings: %s", mode, b.o.latency, b.o.only, strings.ReplaceAll(strings.TrimSpace(b.o.stream.String()), "\n", ";")),
 		fmt.Sprintf("sizes: sequential %s; %d range reads of %s; %d streams of %s; %d-entry folder; %d warm PROPFIND runs; best of %d round(s) per throughput figure",
 			fmtMiB(sz.seqSize), sz.seeks, fmtMiB(sz.seekLen), sz.streams, fmtMiB(sz.streamSize), sz.entries, sz.propfindRuns, sz.rounds),
 		"emulators: default per-account limits throughout (aliyun: list 4/s, getDownloadUrl 1/s, other 15/s, 3 CDN connections per file; 115: 5 calls/s per token, 2 connections per link); " +

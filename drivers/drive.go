@@ -79,3 +79,12 @@ type Quotaer interface {
 type LinkKeyer interface {
 	LinkKey(req LinkRequest) string
 }
+
+// StreamNotifier is told when the WebDAV layer starts and stops reading a
+// file, for drivers whose links cost something to keep (a share link's
+// temporary copy) and can be released once nobody reads. Calls come in
+// pairs; several readers of one file may overlap.
+type StreamNotifier interface {
+	StreamOpened(f Entry)
+	StreamClosed(f Entry)
+}

@@ -102,6 +102,7 @@ type remoteFile struct {
 	off     int64
 	hintEnd int64    // the client asked for bytes up to here; no read-ahead past it
 	win     []*chunk // in offset order; win[0] holds off while reading
+	opened  bool     // the driver was told a stream opened (StreamNotifier)
 }
 
 func newRemoteFile(ctx context.Context, fs *FileSystem, n node, req drivers.LinkRequest) *remoteFile {
@@ -126,6 +127,10 @@ func (f *remoteFile) Readdir(int) ([]os.FileInfo, error) {
 
 func (f *remoteFile) Close() error {
 	f.dropAll()
+	if f.opened {
+		f.opened = false
+		f.n.m.drive.(drivers.StreamNotifier).StreamClosed(f.n.entry)
+	}
 	return nil
 }
 
@@ -158,6 +163,12 @@ func (f *remoteFile) Read(p []byte) (int, error) {
 	}
 	if len(f.win) > 0 && f.win[0].off > f.off {
 		f.dropAll() // a seek back, outside the window
+	}
+	if !f.opened {
+		if sn, ok := f.n.m.drive.(drivers.StreamNotifier); ok {
+			sn.StreamOpened(f.n.entry)
+			f.opened = true
+		}
 	}
 	if len(f.win) == 0 {
 		c, err := f.startChunk(f.off, true)

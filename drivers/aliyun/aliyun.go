@@ -105,7 +105,7 @@ func newDrive(env drivers.Env, o Options, t tuning) (*Drive, error) {
 		return nil, fmt.Errorf("aliyun: %w", err)
 	}
 	d.tokens = ts
-	d.limits = upstream.SharedLimiters("aliyun-open:"+store.Path(), t.rates)
+	d.limits = upstream.SharedLimiters("aliyun-open:"+store.Path(), o.RateLimits.rates(t.rates))
 	return d, nil
 }
 

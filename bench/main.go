@@ -46,7 +46,7 @@ type sizes struct {
 
 var fullSizes = sizes{
 	seqSize: 2 << 30, seeks: 200, seekLen: 1 << 20, streams: 16, streamSize: 256 << 20,
-	entries: 10000, coldEntries: 2500, probeFiles: 200, propfindRuns: 20, rounds: 2, putSize: 1 << 30,
+	entries: 10000, coldEntries: 2500, probeFiles: 200, propfindRuns: 20, rounds: 3, putSize: 1 << 30,
 }
 
 var quickSizes = sizes{

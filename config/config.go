@@ -106,6 +106,7 @@ type Mount struct {
 	Driver   string    `yaml:"driver"`
 	ReadOnly bool      `yaml:"read_only"`
 	NoTrash  bool      `yaml:"no_trash"` // delete for good instead of to the trash
+	Redirect bool      `yaml:"redirect"` // answer GET with 302 to the cloud's link where the client can follow it
 	Options  yaml.Node `yaml:"options"`
 	// Line is where the mount starts in the file, for messages.
 	Line int `yaml:"-"`

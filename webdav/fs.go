@@ -24,6 +24,9 @@ type MountSpec struct {
 	Drive    drivers.Drive
 	ReadOnly bool
 	NoTrash  bool // deletes are permanent instead of going to the trash
+	// Redirect answers GET with a 302 to the cloud's link when the client
+	// can fetch it itself (see Handler.redirectable).
+	Redirect bool
 }
 
 // Options tune the FileSystem. Zero values get defaults.
@@ -119,7 +122,7 @@ func NewFileSystem(specs []MountSpec, o Options) (*FileSystem, error) {
 			return nil, fmt.Errorf("webdav: bad or duplicate mount %q", s.Path)
 		}
 		seen[p] = true
-		fs.mounts = append(fs.mounts, &mount{path: p, drive: s.Drive, readOnly: s.ReadOnly, noTrash: s.NoTrash, c: fs.c})
+		fs.mounts = append(fs.mounts, &mount{path: p, drive: s.Drive, readOnly: s.ReadOnly, noTrash: s.NoTrash, redirect: s.Redirect, c: fs.c})
 		for child := p; child != "/"; child = path.Dir(child) {
 			parent := path.Dir(child)
 			if !contains(fs.virtual[parent], path.Base(child)) {

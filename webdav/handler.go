@@ -103,8 +103,15 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request) {
 	// HEAD, an empty file and a 304 need no link at all.
 	if r.Method == http.MethodGet && fi.Size() > 0 && !notModified(r, etag) {
 		req := drivers.LinkRequest{UserAgent: r.UserAgent()}
-		if _, err := n.m.link(ctx, n.entry, req); err != nil {
+		l, err := n.m.link(ctx, n.entry, req)
+		if err != nil {
 			writeError(w, err)
+			return
+		}
+		if n.m.redirect && redirectable(l, r) {
+			w.Header().Del("Content-Type")
+			w.Header().Set("Cache-Control", "no-store")
+			http.Redirect(w, r, l.URL, http.StatusFound)
 			return
 		}
 	}
@@ -114,6 +121,19 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request) {
 		f.limitTo(end)
 	}
 	http.ServeContent(w, r, fi.Name(), fi.ModTime(), f)
+}
+
+// redirectable says whether the client can fetch l itself: only when the
+// link demands no header the client would not send on its own. An Aliyun
+// web link needs a Referer and is always proxied; a 115 link is bound to
+// the User-Agent it was asked with, which is the client's own here.
+func redirectable(l drivers.Link, r *http.Request) bool {
+	for k, vs := range l.Header {
+		if http.CanonicalHeaderKey(k) != "User-Agent" || len(vs) != 1 || vs[0] != r.UserAgent() {
+			return false
+		}
+	}
+	return true
 }
 
 // boundedRangeEnd returns the end (exclusive) of a single "bytes=a-b"

@@ -21,6 +21,7 @@ type mount struct {
 	drive    drivers.Drive
 	readOnly bool
 	noTrash  bool
+	redirect bool
 	c        *caches
 }
 

@@ -447,3 +447,38 @@ func TestConcurrentStreamsStayInBudget(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestRedirectMode(t *testing.T) {
+	e := newEnvWith(t, func(o *Options, specs []MountSpec) { specs[0].Redirect = true })
+	e.d.tree.PutPath("/v.mkv", fakecloud.BytesBlob([]byte("video bytes")))
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequest("GET", e.srv.URL+"/fake/v.mkv", nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Cache-Control") != "no-store" || !strings.HasPrefix(resp.Header.Get("Location"), e.d.cdn.URL) {
+		t.Fatalf("redirect: %d %v", resp.StatusCode, resp.Header)
+	}
+	if resp := e.do(t, "HEAD", "/fake/v.mkv", nil, ""); resp.StatusCode != 200 {
+		t.Fatalf("HEAD in redirect mode: %d", resp.StatusCode)
+	}
+	// a link that needs a header the client would not send is proxied
+	for _, tc := range []struct {
+		h    http.Header
+		ua   string
+		want bool
+	}{
+		{nil, "vlc", true},
+		{http.Header{"User-Agent": {"vlc"}}, "vlc", true},
+		{http.Header{"User-Agent": {"pandav"}}, "vlc", false},
+		{http.Header{"Referer": {"https://www.alipan.com/"}}, "vlc", false},
+	} {
+		r, _ := http.NewRequest("GET", "/", nil)
+		r.Header.Set("User-Agent", tc.ua)
+		if got := redirectable(drivers.Link{URL: "u", Header: tc.h}, r); got != tc.want {
+			t.Errorf("%v for %s: %v", tc.h, tc.ua, got)
+		}
+	}
+}

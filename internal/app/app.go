@@ -71,7 +71,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, err
 			return nil, &config.Error{Msg: fmt.Sprintf("%s: %v", where, err)}
 		}
 		opened[m.Path] = d
-		specs = append(specs, webdav.MountSpec{Path: m.Path, Drive: d, ReadOnly: m.ReadOnly, NoTrash: m.NoTrash})
+		specs = append(specs, webdav.MountSpec{Path: m.Path, Drive: d, ReadOnly: m.ReadOnly, NoTrash: m.NoTrash, Redirect: m.Redirect})
 	}
 	fs, err := webdav.NewFileSystem(specs, webdav.Options{
 		CacheEntries: cfg.Cache.Entries,

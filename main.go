@@ -169,7 +169,7 @@ func serve(cfg *config.Config, f serveFlags, stderr io.Writer, started func(addr
 	if started != nil {
 		started(ln.Addr().String())
 	}
-	if err := a.Serve(ctx, ln, 10*time.Second); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := a.Serve(ctx, ln, cfg.ShutdownGrace.D()); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Error().Err(err).Msg("server stopped")
 		return 1
 	}

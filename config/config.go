@@ -29,6 +29,9 @@ type Config struct {
 	Stream         Stream `yaml:"stream"`
 	Locks          Locks  `yaml:"locks"`
 	TLS            TLS    `yaml:"tls"`
+	// ShutdownGrace is how long SIGTERM waits for requests (uploads) in
+	// flight before abandoning them.
+	ShutdownGrace Duration `yaml:"shutdown_grace"`
 	// UploadSystemFiles sends .DS_Store, ._*, Thumbs.db and desktop.ini to
 	// the clouds; by default they stay in pandav's memory.
 	UploadSystemFiles bool    `yaml:"upload_system_files"`
@@ -147,8 +150,9 @@ func Defaults() Config {
 			NegativeTTL: Duration(10 * time.Second),
 			LinkMargin:  Duration(60 * time.Second),
 		},
-		Stream: Stream{ChunkSize: 4 << 20, ReadAhead: 3, MemoryBudget: 192 << 20},
-		Locks:  Locks{MaxTimeout: Duration(time.Hour), MaxPerUser: 1000},
+		Stream:        Stream{ChunkSize: 4 << 20, ReadAhead: 3, MemoryBudget: 192 << 20},
+		Locks:         Locks{MaxTimeout: Duration(time.Hour), MaxPerUser: 1000},
+		ShutdownGrace: Duration(10 * time.Second),
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -96,6 +97,7 @@ type FileSystem struct {
 	local   *localFiles
 	props   *propStore
 	locks   *lockSystem
+	uploads sync.Map // *uploadFile -> path, while in flight
 	o       Options
 	started time.Time
 }

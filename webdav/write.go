@@ -218,6 +218,7 @@ type uploadResult struct {
 
 func (fs *FileSystem) newUpload(ctx context.Context, m *mount, rel string, parent drivers.Entry, existing *drivers.Entry, up drivers.Uploader, pi *putInfo) (*uploadFile, error) {
 	u := &uploadFile{ctx: ctx, fs: fs, m: m, name: m.key(rel), rel: rel, parent: parent, existing: existing, up: up, pi: pi}
+	fs.uploads.Store(u, u.name)
 	var needs drivers.UploadNeeds
 	if r, ok := up.(drivers.UploadRequirer); ok {
 		needs = r.UploadNeeds()
@@ -277,6 +278,7 @@ func (u *uploadFile) complete() bool {
 }
 
 func (u *uploadFile) Close() error {
+	defer u.fs.uploads.Delete(u)
 	var res uploadResult
 	if u.pw != nil {
 		if !u.complete() {
@@ -347,6 +349,16 @@ func (fs *FileSystem) committed(m *mount, rel string, e drivers.Entry, old *driv
 	}
 	fs.local.remove(m.key(rel))
 	m.learn(rel, e)
+}
+
+// InFlightUploads names the uploads not yet finished, for the shutdown log.
+func (fs *FileSystem) InFlightUploads() []string {
+	var names []string
+	fs.uploads.Range(func(_, v any) bool {
+		names = append(names, v.(string))
+		return true
+	})
+	return names
 }
 
 // sweepSpool removes bodies left by a crash.

@@ -165,13 +165,25 @@ func (a *App) Serve(ctx context.Context, ln net.Listener, grace time.Duration) e
 		return err
 	case <-ctx.Done():
 	}
-	a.Log.Info().Dur("grace", grace).Msg("shutting down")
+	uploads := a.FS.InFlightUploads()
+	a.Log.Info().Dur("grace", grace).Int("uploads_in_flight", len(uploads)).Msg("shutting down; in-flight requests may finish")
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return err
+	err := srv.Shutdown(sctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		if left := a.FS.InFlightUploads(); len(left) > 0 {
+			// The clouds keep an unfinished upload invisible, and the old
+			// file is only replaced after an upload completes, so nothing
+			// is lost: the client must send the file again.
+			a.Log.Warn().Strs("paths", left).Msg("grace period over: abandoning unfinished uploads; the old files are untouched")
+		}
+		srv.Close()
+		return nil
 	}
-	return nil
+	if err == nil {
+		a.Log.Info().Msg("drained")
+	}
+	return err
 }
 
 // NewLogger builds the logger the config asks for, writing to w.

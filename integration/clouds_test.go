@@ -72,6 +72,7 @@ func startClouds(t testing.TB, o cloudOptions) *clouds {
 	}
 	c.AliRT = c.Ali.NewRefreshToken()
 	c.P115RT = c.P115.NewRefreshToken()
+	t.Cleanup(func() { recordSecrets(c) })
 	return c
 }
 

@@ -39,7 +39,16 @@ func buildAndRun(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "integration: building pandav: %v\n%s", err, out)
 		return 1
 	}
-	return m.Run()
+	code := m.Run()
+	problems, summary := checkRecordedLogs()
+	fmt.Fprintln(os.Stderr, "integration: "+summary)
+	for _, p := range problems {
+		fmt.Fprintln(os.Stderr, "integration: LEAK: "+p)
+	}
+	if code == 0 && len(problems) > 0 {
+		code = 1
+	}
+	return code
 }
 
 // goTool finds the go command that is running these tests.

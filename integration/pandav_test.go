@@ -70,6 +70,7 @@ func launch(t testing.TB, args []string) *pandavProc {
 	}()
 	t.Cleanup(func() {
 		p.Stop()
+		recordLog(t.Name(), p.Stderr())
 		if t.Failed() {
 			t.Logf("pandav %v stderr (tail):\n%s", args, tail(p.Stderr(), 6000))
 		}

@@ -1,6 +1,7 @@
 package webdav
 
 import (
+	"bytes"
 	"context"
 	"encoding/xml"
 	"io"
@@ -72,6 +73,20 @@ func (f *remoteFile) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error
 	return f.fs.patchProps(f.n, patches)
 }
 
+// wanted says which computed properties a PROPFIND named. They are added
+// only when asked for, never to allprop: RFC 4331 keeps quota out of
+// allprop, and every extra property costs XML on each of 10,000 entries.
+type wanted struct{ checksums, quota bool }
+
+type wantedKey struct{}
+
+func withWanted(ctx context.Context, body []byte) context.Context {
+	return context.WithValue(ctx, wantedKey{}, wanted{
+		checksums: bytes.Contains(body, []byte("checksums")),
+		quota:     bytes.Contains(body, []byte("quota-")),
+	})
+}
+
 // deadProps are the stored dead properties plus those x/net/webdav has no
 // other way to add: a mount root's RFC 4331 quota, which Finder and davfs2
 // show as free space, and a file's oc:checksums.
@@ -80,10 +95,17 @@ func (fs *FileSystem) deadProps(ctx context.Context, n node) map[xml.Name]webdav
 		return nil
 	}
 	props := fs.props.get(n.m.path, n.entry.ID)
-	if cs, ok := checksumProp(n.entry.SHA1); ok && !n.entry.IsDir {
+	want, _ := ctx.Value(wantedKey{}).(wanted)
+	if !want.checksums && !want.quota {
+		return props
+	}
+	if props == nil {
+		props = map[xml.Name]webdav.Property{}
+	}
+	if cs, ok := checksumProp(n.entry.SHA1); ok && !n.entry.IsDir && want.checksums {
 		props[cs.XMLName] = cs
 	}
-	if n.name == n.m.path {
+	if n.name == n.m.path && want.quota {
 		q, ok, err := n.m.quota(ctx)
 		if err != nil {
 			fs.o.Log.Warn().Str("mount", n.m.path).Err(err).Msg("quota unavailable")

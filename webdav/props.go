@@ -53,6 +53,9 @@ func (s *propStore) get(mount, id string) map[xml.Name]webdav.Property {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	stored := s.m[propKey(mount, id)]
+	if len(stored) == 0 {
+		return nil
+	}
 	out := make(map[xml.Name]webdav.Property, len(stored))
 	for _, p := range stored {
 		out[p.XMLName] = p

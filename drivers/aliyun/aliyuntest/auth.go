@@ -64,6 +64,9 @@ func (s *Server) ExpireAccessTokens() {
 	for at := range s.access {
 		s.access[at] = past
 	}
+	for at := range s.web.access {
+		s.web.access[at] = past
+	}
 }
 
 // rotate spends rt and issues its successor. code is "" on success, else

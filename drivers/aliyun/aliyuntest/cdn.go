@@ -14,15 +14,23 @@ import (
 
 const accessKeyID = "LTAIpandavEmulator"
 
-func (s *Server) signature(drive, file, user string, expires, seq int64) string {
+// signature covers additional, the x-oss-additional-headers a web-API
+// link demands, so that it cannot be dropped from the URL.
+func (s *Server) signature(drive, file, user, additional string, expires, seq int64) string {
 	m := hmac.New(sha1.New, s.signKey)
-	m.Write([]byte(drive + "\n" + file + "\n" + user + "\n" + itoa(expires) + "\n" + itoa(seq)))
+	m.Write([]byte(drive + "\n" + file + "\n" + user + "\n" + additional + "\n" + itoa(expires) + "\n" + itoa(seq)))
 	return base64.StdEncoding.EncodeToString(m.Sum(nil))
 }
 
 // signURL makes an OSS-style presigned URL on the CDN, with the query
 // parameters the real one carries.
 func (s *Server) signURL(drive string, n fakecloud.Node, user string, expires, seq int64) string {
+	return s.signURLWith(drive, n, user, "", expires, seq)
+}
+
+// signURLWith is signURL for a link that demands the request headers
+// named in additional ("referer" for the web API's links).
+func (s *Server) signURLWith(drive string, n fakecloud.Node, user, additional string, expires, seq int64) string {
 	q := url.Values{}
 	q.Set("di", "bj29")
 	q.Set("dr", drive)
@@ -32,7 +40,10 @@ func (s *Server) signURL(drive string, n fakecloud.Node, user string, expires, s
 	q.Set("x-oss-access-key-id", accessKeyID)
 	q.Set("x-oss-expires", itoa(expires))
 	q.Set("x-oss-signature-version", "OSS2")
-	q.Set("x-oss-signature", s.signature(drive, n.ID, user, expires, seq))
+	if additional != "" {
+		q.Set("x-oss-additional-headers", additional)
+	}
+	q.Set("x-oss-signature", s.signature(drive, n.ID, user, additional, expires, seq))
 	q.Set("response-content-disposition", "attachment; filename*=UTF-8''"+url.PathEscape(n.Name))
 	return s.hs.URL + "/cdn/" + drive + "/" + n.ID + "/" + url.PathEscape(n.Name) + "?" + q.Encode()
 }
@@ -55,9 +66,14 @@ func (s *Server) handleCDN(w http.ResponseWriter, r *http.Request) {
 	expires, err1 := strconv.ParseInt(q.Get("x-oss-expires"), 10, 64)
 	seq, err2 := strconv.ParseInt(q.Get("seq"), 10, 64)
 	sig := q.Get("x-oss-signature")
+	additional := q.Get("x-oss-additional-headers")
 	if err1 != nil || err2 != nil || q.Get("x-oss-access-key-id") != accessKeyID || q.Get("dr") != drive || q.Get("f") != file ||
-		!hmac.Equal([]byte(sig), []byte(s.signature(drive, file, user, expires, seq))) {
+		!hmac.Equal([]byte(sig), []byte(s.signature(drive, file, user, additional, expires, seq))) {
 		writeOSSErr(w, http.StatusForbidden, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. Check your key and signing method.", "")
+		return
+	}
+	if additional == "referer" && r.Header.Get("Referer") == "" {
+		writeOSSErr(w, http.StatusForbidden, "InvalidArgument", "At least one of AdditionalHeaders is not in request headers.", "")
 		return
 	}
 	s.mu.Lock()
@@ -74,6 +90,8 @@ func (s *Server) handleCDN(w http.ResponseWriter, r *http.Request) {
 		t = s.Tree
 	case backupDriveID:
 		t = s.backup
+	case sharerDriveID:
+		t = s.Sharer
 	}
 	var n fakecloud.Node
 	ok := t != nil

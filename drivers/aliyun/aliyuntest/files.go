@@ -182,6 +182,12 @@ func (s *Server) list(w http.ResponseWriter, req listRequest) {
 	if !ok {
 		return
 	}
+	s.listIn(w, t, req.DriveID, req, nil)
+}
+
+// listIn pages through a folder of t; decorate, if set, adds what a
+// share listing's items carry.
+func (s *Server) listIn(w http.ResponseWriter, t *fakecloud.Tree, driveID string, req listRequest, decorate func(*fileItem)) {
 	limit := 50
 	if req.Limit != nil && *req.Limit != 0 {
 		limit = *req.Limit
@@ -235,7 +241,11 @@ func (s *Server) list(w http.ResponseWriter, req listRequest) {
 	out := listResponse{Items: []fileItem{}}
 	end := min(off+limit, len(kids))
 	for i := off; i < end; i++ {
-		out.Items = append(out.Items, item(req.DriveID, t, kids[i]))
+		it := item(driveID, t, kids[i])
+		if decorate != nil {
+			decorate(&it)
+		}
+		out.Items = append(out.Items, it)
 	}
 	if end < len(kids) {
 		b, _ := json.Marshal(listMarker{Parent: parent, Offset: end})

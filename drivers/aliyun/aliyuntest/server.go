@@ -99,6 +99,9 @@ type Server struct {
 	Tree     *fakecloud.Tree
 	Faults   *fakecloud.Faults
 	Counters *fakecloud.Counters
+	// Sharer is a second user's drive, from which AddShare shares
+	// folders; its root ID is "root" as well.
+	Sharer *fakecloud.Tree
 
 	hs           *httptest.Server
 	clientID     string
@@ -129,6 +132,9 @@ type Server struct {
 	lastStamp   time.Time
 	spools      []io.Closer
 	uploadBytes atomic.Int64
+
+	// The web API and share links (web.go, share.go, device.go).
+	web webState
 }
 
 func randHex(n int) string {
@@ -143,6 +149,7 @@ func NewServer(o Options) *Server {
 	newID := func() string { return randHex(20) }
 	s := &Server{
 		Tree:         fakecloud.NewTree("root", newID),
+		Sharer:       fakecloud.NewTree("root", newID),
 		Faults:       &fakecloud.Faults{},
 		Counters:     &fakecloud.Counters{},
 		clientID:     randHex(16),
@@ -158,6 +165,7 @@ func NewServer(o Options) *Server {
 		uploads:      map[string]*upload{},
 		tasks:        map[string]int{},
 	}
+	s.web.init()
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /oauth/access_token", s.handleAccessToken)
 	mux.HandleFunc("GET /renew", s.handleRenew)
@@ -165,6 +173,7 @@ func NewServer(o Options) *Server {
 	mux.HandleFunc("GET /cdn/{drive}/{file}/{name}", s.handleCDN)
 	mux.HandleFunc("HEAD /cdn/{drive}/{file}/{name}", s.handleCDN)
 	mux.HandleFunc("PUT /oss/{drive}/{file}", s.handleOSSPut)
+	s.webRoutes(mux)
 	mux.HandleFunc("/", s.handleUnknown)
 	hs := httptest.NewUnstartedServer(mux)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

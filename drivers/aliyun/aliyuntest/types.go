@@ -1,5 +1,7 @@
 package aliyuntest
 
+import "encoding/json"
+
 // The Open API's JSON shapes, as the real service sends them (field names
 // from the protocol notes, §1–§3 and §6).
 
@@ -65,6 +67,8 @@ type fileItem struct {
 	PunishFlag      int    `json:"punish_flag"`
 	CreatedAt       string `json:"created_at"`
 	UpdatedAt       string `json:"updated_at"`
+	// ShareID is set on the items of a share's listing.
+	ShareID string `json:"share_id,omitempty"`
 }
 
 type listRequest struct {
@@ -209,4 +213,118 @@ type asyncTaskRequest struct {
 type asyncTaskResponse struct {
 	AsyncTaskID string `json:"async_task_id"`
 	State       string `json:"state"` // Running | Succeed | Failed
+}
+
+// The web API and share links (protocol notes §1–§4, seeds 002 and 003).
+
+type webTokenResponse struct {
+	TokenType          string `json:"token_type"`
+	AccessToken        string `json:"access_token"`
+	RefreshToken       string `json:"refresh_token"`
+	ExpiresIn          int64  `json:"expires_in"`
+	UserID             string `json:"user_id"`
+	UserName           string `json:"user_name"`
+	NickName           string `json:"nick_name"`
+	DefaultDriveID     string `json:"default_drive_id"`
+	DefaultSboxDriveID string `json:"default_sbox_drive_id"`
+	Role               string `json:"role"`
+	Status             string `json:"status"`
+	ExpireTime         string `json:"expire_time"`
+	DeviceID           string `json:"device_id"`
+}
+
+type webUser struct {
+	DomainID        string `json:"domain_id"`
+	UserID          string `json:"user_id"`
+	NickName        string `json:"nick_name"`
+	Role            string `json:"role"`
+	Status          string `json:"status"`
+	DefaultDriveID  string `json:"default_drive_id"`
+	ResourceDriveID string `json:"resource_drive_id,omitempty"`
+	BackupDriveID   string `json:"backup_drive_id"`
+}
+
+type createSessionRequest struct {
+	DeviceName   string `json:"deviceName"`
+	ModelName    string `json:"modelName"`
+	Nonce        int    `json:"nonce"`
+	PubKey       string `json:"pubKey"`
+	RefreshToken string `json:"refreshToken"`
+}
+
+type webDownloadURLResponse struct {
+	DomainID        string `json:"domain_id"`
+	DriveID         string `json:"drive_id"`
+	FileID          string `json:"file_id"`
+	Method          string `json:"method"`
+	URL             string `json:"url"`
+	InternalURL     string `json:"internal_url"`
+	CDNURL          string `json:"cdn_url"`
+	Expiration      string `json:"expiration"`
+	Size            int64  `json:"size"`
+	ContentHash     string `json:"content_hash"`
+	ContentHashName string `json:"content_hash_name"`
+}
+
+type shareFileInfo struct {
+	Type     string `json:"type"`
+	FileID   string `json:"file_id"`
+	FileName string `json:"file_name"`
+}
+
+type shareInfo struct {
+	CreatorID   string          `json:"creator_id"`
+	CreatorName string          `json:"creator_name"`
+	Expiration  string          `json:"expiration"`
+	UpdatedAt   string          `json:"updated_at"`
+	Vip         string          `json:"vip"`
+	ShareName   string          `json:"share_name"`
+	DisplayName string          `json:"display_name"`
+	FileCount   int             `json:"file_count"`
+	HasPwd      bool            `json:"has_pwd"`
+	FileInfos   []shareFileInfo `json:"file_infos"`
+}
+
+type shareTokenResponse struct {
+	ShareToken string `json:"share_token"`
+	ExpireTime string `json:"expire_time"`
+	ExpiresIn  int64  `json:"expires_in"`
+}
+
+type shareDownloadURLResponse struct {
+	DownloadURL string `json:"download_url"`
+	URL         string `json:"url"`
+	Thumbnail   string `json:"thumbnail"`
+	Expiration  string `json:"expiration"`
+}
+
+type batchSubRequest struct {
+	ID      string            `json:"id"`
+	Method  string            `json:"method"`
+	URL     string            `json:"url"`
+	Headers map[string]string `json:"headers"`
+	Body    json.RawMessage   `json:"body"`
+}
+
+type batchRequest struct {
+	Resource string            `json:"resource"`
+	Requests []batchSubRequest `json:"requests"`
+}
+
+type batchSubResponse struct {
+	ID     string `json:"id"`
+	Status int    `json:"status"`
+	Body   any    `json:"body"`
+}
+
+type batchResponse struct {
+	Responses []batchSubResponse `json:"responses"`
+}
+
+type shareCopyRequest struct {
+	FileID         string `json:"file_id"`
+	ShareID        string `json:"share_id"`
+	AutoRename     bool   `json:"auto_rename"`
+	ToParentFileID string `json:"to_parent_file_id"`
+	ToDriveID      string `json:"to_drive_id"`
 }

@@ -160,6 +160,7 @@ func (fs *FileSystem) Purge() { fs.c.Purge() }
 // it every few seconds.
 func (fs *FileSystem) Tick() {
 	fs.materializeIdle(fs.o.PlaceholderGrace, fs.locks.covers)
+	fs.streams.trim(time.Minute)
 }
 
 func (fs *FileSystem) forgetMiss(name string) { fs.c.misses.Remove(name) }

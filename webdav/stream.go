@@ -62,29 +62,55 @@ const (
 type streams struct {
 	o      StreamOptions
 	budget *semaphore.Weighted
-	pool   sync.Pool
 	conns  connLimits
 	client *http.Client
+
+	// free holds chunk buffers for reuse. Unlike a sync.Pool, which the
+	// garbage collector empties, it turns a stream's steady state into no
+	// allocation at all, so the heap, and a NAS's RSS, stay at what the
+	// streams really hold. The memory budget bounds it; trim gives it back
+	// once streaming stops.
+	mu       sync.Mutex
+	free     [][]byte
+	lastTake time.Time
 }
 
 func newStreams(o StreamOptions, client *http.Client) *streams {
 	o.defaults()
-	s := &streams{o: o, budget: semaphore.NewWeighted(o.MemoryBudget), client: client}
-	s.pool.New = func() any { b := make([]byte, o.ChunkSize); return &b }
-	return s
+	return &streams{o: o, budget: semaphore.NewWeighted(o.MemoryBudget), client: client}
 }
 
 func (s *streams) buffer(n int64) []byte {
-	if n == s.o.ChunkSize {
-		return (*s.pool.Get().(*[]byte))[:n]
+	if n != s.o.ChunkSize {
+		return make([]byte, n)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lastTake = time.Now()
+	if k := len(s.free); k > 0 {
+		b := s.free[k-1]
+		s.free = s.free[:k-1]
+		return b
 	}
 	return make([]byte, n)
 }
 
 func (s *streams) recycle(b []byte) {
-	if int64(cap(b)) == s.o.ChunkSize {
-		b = b[:cap(b)]
-		s.pool.Put(&b)
+	if int64(cap(b)) != s.o.ChunkSize {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.free = append(s.free, b[:cap(b)])
+}
+
+// trim drops the spare buffers when no stream has taken one for a while.
+func (s *streams) trim(idle time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if time.Since(s.lastTake) > idle {
+		clear(s.free)
+		s.free = s.free[:0]
 	}
 }
 

@@ -17,32 +17,33 @@ func ServeBlob(w http.ResponseWriter, r *http.Request, blob Blob, faults *Faults
 		}
 	}
 	var rs io.ReadSeeker = io.NewSectionReader(blob, 0, blob.Size())
-	if faults != nil {
-		if n := faults.ResetEvery(); n > 0 {
-			rs = &cuttingReader{ReadSeeker: rs, left: n}
-		}
+	if faults != nil && faults.ResetEvery() > 0 {
+		rs = &cuttingReader{ReadSeeker: rs, f: faults}
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Accept-Ranges", "bytes")
 	http.ServeContent(w, r, "", time.Time{}, rs)
 }
 
-// cuttingReader aborts the response once left bytes have been read after
-// the last Seek, so the client sees the connection drop mid-body.
+// cuttingReader aborts the response when the Faults' reset boundary is
+// reached, so the client sees the connection drop mid-body.
 type cuttingReader struct {
 	io.ReadSeeker
-	left int64
+	f   *Faults
+	cut bool
 }
 
 func (c *cuttingReader) Read(p []byte) (int, error) {
-	if c.left <= 0 {
+	if c.cut {
 		panic(http.ErrAbortHandler)
 	}
-	if int64(len(p)) > c.left {
-		p = p[:c.left]
+	if left, ok := c.f.untilReset(); ok && int64(len(p)) > left {
+		p = p[:left]
 	}
 	n, err := c.ReadSeeker.Read(p)
-	c.left -= int64(n)
+	if c.f.addServed(int64(n)) {
+		c.cut = true // what was read still goes out; the next read drops
+	}
 	return n, err
 }
 

@@ -43,6 +43,7 @@ type Faults struct {
 	calls      map[string]int
 	latency    time.Duration
 	resetEvery int64
+	served     int64 // CDN body bytes since SetResetEvery, across responses
 }
 
 // Inject makes endpoint ("" for all) fail with kind on every every-th call
@@ -99,12 +100,14 @@ func (f *Faults) Latency() time.Duration {
 	return f.latency
 }
 
-// SetResetEvery makes the CDN cut each response after n body bytes, as a
-// connection reset does (0: never).
+// SetResetEvery makes the CDN drop the connection each time another n
+// body bytes have been served, counted across responses, as a flaky
+// network does to a long stream whatever its requests look like (0:
+// never).
 func (f *Faults) SetResetEvery(n int64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.resetEvery = n
+	f.resetEvery, f.served = n, 0
 }
 
 // ResetEvery is the value set by SetResetEvery.
@@ -112,6 +115,30 @@ func (f *Faults) ResetEvery() int64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.resetEvery
+}
+
+// untilReset says how many more body bytes may be served before the next
+// reset; ok is false when resets are off.
+func (f *Faults) untilReset() (left int64, ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.resetEvery <= 0 {
+		return 0, false
+	}
+	return f.resetEvery - f.served%f.resetEvery, true
+}
+
+// addServed counts served body bytes; it says whether a reset boundary
+// was reached.
+func (f *Faults) addServed(n int64) (boundary bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.resetEvery <= 0 || n == 0 {
+		return false
+	}
+	before := f.served / f.resetEvery
+	f.served += n
+	return f.served/f.resetEvery != before
 }
 
 // Counters counts calls per endpoint, so tests can assert what an action

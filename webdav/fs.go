@@ -228,7 +228,7 @@ func (fs *FileSystem) info(n node) *FileInfo {
 func (fs *FileSystem) Stat(ctx context.Context, name string) (os.FileInfo, error) {
 	n, err := fs.resolve(ctx, name)
 	if err != nil {
-		return nil, asPathError("stat", name, err)
+		return nil, fs.fail(ctx, "stat", name, err)
 	}
 	return fs.info(n), nil
 }

@@ -46,15 +46,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(rec, reason, code)
 		return
 	}
-	rc := http.NewResponseController(rec)
 	if r.Method != http.MethodPut {
-		// Only PUT carries a file; every other body is XML of a few KiB,
-		// which a slow client must send in reasonable time.
+		// Only PUT carries a file; every other body is XML of a few KiB.
 		r.Body = http.MaxBytesReader(rec, r.Body, maxXMLBody)
-		rc.SetReadDeadline(time.Now().Add(bodyTimeout))
-	} else {
-		// A PUT may stream for hours, but may not stall.
-		r.Body = &idleReader{ReadCloser: r.Body, rc: rc}
+	}
+	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
+		// A body may take long but may not stall. Only requests with a
+		// body get a read deadline: on a bodyless GET, net/http is already
+		// reading the connection in the background, and a deadline there
+		// would cancel a film an hour in.
+		r.Body = &idleReader{ReadCloser: r.Body, rc: http.NewResponseController(rec)}
 	}
 
 	switch r.Method {
@@ -248,20 +249,31 @@ func (h *Handler) propfind(w http.ResponseWriter, r *http.Request) {
 	h.dav.ServeHTTP(w, r)
 }
 
-// bodyTimeout bounds reading a small request body, and a PUT body's
-// longest silence.
-const bodyTimeout = time.Minute
+// bodyTimeout is the longest silence of a request body. A variable, so a
+// test can shorten it.
+var bodyTimeout = time.Minute
 
 // idleReader extends the connection's read deadline before every read,
 // so a body that keeps coming is never cut, and one that stalls is.
 type idleReader struct {
 	io.ReadCloser
-	rc *http.ResponseController
+	rc   *http.ResponseController
+	done bool
 }
 
 func (r *idleReader) Read(p []byte) (int, error) {
+	if r.done {
+		return 0, io.EOF
+	}
 	r.rc.SetReadDeadline(time.Now().Add(bodyTimeout))
-	return r.ReadCloser.Read(p)
+	n, err := r.ReadCloser.Read(p)
+	if err != nil {
+		// The body is over: lift the deadline before the response, which
+		// may stream for long, is written.
+		r.rc.SetReadDeadline(time.Time{})
+		r.done = err == io.EOF
+	}
+	return n, err
 }
 
 // namespacesValid rejects a prefix bound to the empty namespace

@@ -238,9 +238,14 @@ func (m *mount) linkDeadline(l drivers.Link) time.Time {
 	return l.Expires.Add(-margin)
 }
 
-// dropLink forgets a link the CDN refused, so the next fetch asks anew.
-func (m *mount) dropLink(f drivers.Entry, req drivers.LinkRequest) {
+// dropLink forgets a link the CDN refused, so the next fetch asks anew;
+// only if it is still the cached one, so that several chunks refused
+// together cost one new link, not one each.
+func (m *mount) dropLink(f drivers.Entry, req drivers.LinkRequest, refusedURL string) {
 	key := m.linkKey(f, req)
+	if l, ok := m.c.links.Get(key); ok && l.URL != refusedURL {
+		return
+	}
 	m.c.links.Remove(key)
 	m.c.linkG.Forget(key)
 }

@@ -57,6 +57,10 @@ const (
 	readPiece   = 256 << 10 // bytes made visible to the reader at a time
 )
 
+// stallTimeout is how long a CDN body may send nothing before the
+// connection is dropped and the chunk resumed. A variable for tests.
+var stallTimeout = 30 * time.Second
+
 // streams is the machinery shared by every open file: the memory budget,
 // the chunk buffer pool and the per-link connection limits.
 type streams struct {
@@ -129,6 +133,12 @@ type remoteFile struct {
 	hintEnd int64    // the client asked for bytes up to here; no read-ahead past it
 	win     []*chunk // in offset order; win[0] holds off while reading
 	opened  bool     // the driver was told a stream opened (StreamNotifier)
+
+	// mu serialises Read and Close: http.ServeContent reads a multi-range
+	// answer from a goroutine of its own, which may still be in Read when
+	// the handler closes the file.
+	mu     sync.Mutex
+	closed bool
 }
 
 func newRemoteFile(ctx context.Context, fs *FileSystem, n node, req drivers.LinkRequest) *remoteFile {
@@ -152,6 +162,12 @@ func (f *remoteFile) Readdir(int) ([]os.FileInfo, error) {
 }
 
 func (f *remoteFile) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return nil
+	}
+	f.closed = true
 	f.dropAll()
 	if f.opened {
 		f.opened = false
@@ -163,6 +179,8 @@ func (f *remoteFile) Close() error {
 // Seek moves the offset without any network work. Chunks already fetched
 // are kept until the next Read shows whether the offset is inside them.
 func (f *remoteFile) Seek(offset int64, whence int) (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	switch whence {
 	case io.SeekStart:
 	case io.SeekCurrent:
@@ -180,6 +198,11 @@ func (f *remoteFile) Seek(offset int64, whence int) (int64, error) {
 }
 
 func (f *remoteFile) Read(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return 0, os.ErrClosed
+	}
 	if f.off >= f.size {
 		return 0, io.EOF
 	}
@@ -220,9 +243,13 @@ func (f *remoteFile) Read(p []byte) (int, error) {
 // readAhead starts chunks after the last one, while the memory budget
 // allows, up to ReadAhead chunks and never past what the client asked for.
 func (f *remoteFile) readAhead() {
+	end := f.hintEnd
+	if f.off >= end {
+		end = f.size // the client read past what it asked for at first
+	}
 	for len(f.win) < 1+f.fs.streams.o.ReadAhead {
 		next := f.win[len(f.win)-1].end
-		if next >= f.hintEnd {
+		if next >= end {
 			return
 		}
 		c, err := f.startChunk(next, false)
@@ -242,15 +269,15 @@ func (f *remoteFile) startChunk(off int64, wait bool) (*chunk, error) {
 		end = min(end, f.hintEnd)
 	}
 	n := end - off
-	if wait {
-		if err := s.budget.Acquire(f.ctx, n); err != nil {
-			return nil, err
-		}
-	} else if !s.budget.TryAcquire(n) {
+	budgeted := s.budget.TryAcquire(n)
+	if !budgeted && !wait {
 		return nil, errBudget
 	}
+	// The chunk a client is waiting for goes ahead even when paused
+	// players hold the whole budget: the budget bounds read-ahead, and a
+	// stream must never hang on another's memory.
 	ctx, cancel := context.WithCancel(f.ctx)
-	c := &chunk{off: off, end: end, buf: s.buffer(n), cancel: cancel, wake: make(chan struct{}), finished: make(chan struct{})}
+	c := &chunk{off: off, end: end, buf: s.buffer(n), budgeted: budgeted, cancel: cancel, wake: make(chan struct{}), finished: make(chan struct{})}
 	go f.fetch(ctx, c)
 	return c, nil
 }
@@ -265,7 +292,9 @@ func (f *remoteFile) drop(c *chunk) {
 	go func() {
 		<-c.finished
 		s.recycle(c.buf)
-		s.budget.Release(c.end - c.off)
+		if c.budgeted {
+			s.budget.Release(c.end - c.off)
+		}
 	}()
 }
 
@@ -281,6 +310,7 @@ func (f *remoteFile) dropAll() {
 type chunk struct {
 	off, end int64
 	buf      []byte
+	budgeted bool // holds its bytes of the memory budget
 	cancel   context.CancelFunc
 	finished chan struct{} // closed when the fetch stops touching buf
 
@@ -340,7 +370,7 @@ func (f *remoteFile) fetch(ctx context.Context, c *chunk) {
 			c.progress(filled, fatal.err)
 			return
 		case errors.As(err, &refused):
-			f.n.m.dropLink(f.n.entry, f.req)
+			f.n.m.dropLink(f.n.entry, f.req, refused.url)
 			if relinks++; relinks >= maxRelinks {
 				c.progress(filled, fmt.Errorf("%w: the CDN refused %d fresh links (HTTP %d)", drivers.ErrUpstream, maxRelinks, refused.status))
 				return
@@ -364,7 +394,10 @@ func (f *remoteFile) fetch(ctx context.Context, c *chunk) {
 	c.progress(filled, nil)
 }
 
-type linkRefused struct{ status int }
+type linkRefused struct {
+	status int
+	url    string
+}
 
 func (e *linkRefused) Error() string { return "link refused with HTTP " + strconv.Itoa(e.status) }
 
@@ -390,6 +423,8 @@ func (f *remoteFile) fetchOnce(ctx context.Context, c *chunk, filled int) (int, 
 	}
 	defer release()
 	start := c.off + int64(filled)
+	ctx, cancelReq := context.WithCancel(ctx)
+	defer cancelReq()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, l.URL, nil)
 	if err != nil {
 		return 0, &fatalReadError{err}
@@ -415,17 +450,22 @@ func (f *remoteFile) fetchOnce(ctx context.Context, c *chunk, filled int) (int, 
 		// a CDN may ignore Range for a whole-file request; read what we need
 	case resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusGone || resp.StatusCode == http.StatusUnauthorized:
 		drain(resp)
-		return 0, &linkRefused{status: resp.StatusCode}
+		return 0, &linkRefused{status: resp.StatusCode, url: l.URL}
 	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
 		return 0, &fatalReadError{io.ErrUnexpectedEOF}
 	default:
 		drain(resp)
 		return 0, fmt.Errorf("%w: the CDN answered HTTP %d", drivers.ErrUpstream, resp.StatusCode)
 	}
+	// A CDN that stops sending but keeps the connection open is cut after
+	// stallTimeout, so the chunk resumes on a fresh connection.
+	stall := time.AfterFunc(stallTimeout, cancelReq)
+	defer stall.Stop()
 	got := 0
 	for filled+got < len(c.buf) {
 		end := min(filled+got+readPiece, len(c.buf))
 		n, err := io.ReadAtLeast(resp.Body, c.buf[filled+got:end], 1)
+		stall.Reset(stallTimeout)
 		got += n
 		c.progress(filled+got, nil)
 		if err != nil {

@@ -5,8 +5,9 @@
 // Writes (write.go, upload.go) use the Open API's own operations: folder
 // create, rename, move, copy and trash with their async tasks, and
 // uploads by pre-hash and proof (rapid) or by presigned part PUTs.
-// The web API and share links are a later addition; Options.API leaves
-// room for them.
+// With api: web (web.go) the drive is read through the web API instead,
+// with its device signature. Share links (share.go) mount other people's
+// shares and play them through an account's login.
 package aliyun
 
 import (
@@ -59,8 +60,14 @@ type Drive struct {
 	t      tuning
 	log    zerolog.Logger
 	hc     *http.Client
-	tokens *upstream.TokenSource
+	tokens *upstream.TokenSource // the Open API login; nil with api: web
 	limits *upstream.Limiters
+	// web is the web-API login: the drive's own with api: web, or the
+	// web_refresh_token an Open API account holds for share playback.
+	web *webLogin
+	// tmp holds the temporary copies share mounts play through this
+	// account (sharecopy.go).
+	tmp tempCopies
 
 	initMu  sync.Mutex // held while the drive id or root is fetched
 	mu      sync.Mutex
@@ -98,6 +105,21 @@ func newDrive(env drivers.Env, o Options, t tuning) (*Drive, error) {
 	if d.hc == nil {
 		d.hc = upstream.NewHTTPClient()
 	}
+	if o.API == "web" {
+		w, err := newWebLogin(d, env, o.RefreshToken)
+		if err != nil {
+			return nil, err
+		}
+		d.web, d.limits = w, w.limits
+		return d, nil
+	}
+	if o.WebRefreshToken != "" {
+		w, err := newWebLogin(d, env, o.WebRefreshToken)
+		if err != nil {
+			return nil, err
+		}
+		d.web = w
+	}
 	store := upstream.NewTokenStore(env.StateDir, "aliyun", o.RefreshToken)
 	r := &refresher{d: d}
 	ts, err := t.newTokenSource(store, upstream.Token{Refresh: o.RefreshToken}, r.refresh)
@@ -127,7 +149,13 @@ func (d *Drive) drive(ctx context.Context) (string, error) {
 		return id, nil
 	}
 	var info driveInfoResponse
-	if err := d.call(ctx, "other", "user/getDriveInfo", struct{}{}, &info); err != nil {
+	var err error
+	if d.o.API == "web" {
+		err = d.webDriveInfo(ctx, &info)
+	} else {
+		err = d.call(ctx, "other", "user/getDriveInfo", struct{}{}, &info)
+	}
+	if err != nil {
 		return "", err
 	}
 	switch d.o.Drive {
@@ -179,7 +207,11 @@ func (d *Drive) Root(ctx context.Context) (drivers.Entry, error) {
 		return *r, nil
 	}
 	var it fileItem
-	err = d.call(ctx, "other", "openFile/get_by_path", getByPathRequest{DriveID: driveID, FilePath: d.o.Root}, &it)
+	if d.o.API == "web" {
+		err = d.webGetByPath(ctx, driveID, d.o.Root, &it)
+	} else {
+		err = d.call(ctx, "other", "openFile/get_by_path", getByPathRequest{DriveID: driveID, FilePath: d.o.Root}, &it)
+	}
 	var ae *apiError
 	if errors.As(err, &ae) && (ae.Status == http.StatusBadRequest || ae.Status == http.StatusNotFound) {
 		// A missing path is 404 or, for a missing parent, 400.
@@ -204,6 +236,10 @@ func (d *Drive) List(ctx context.Context, dir drivers.Entry) ([]drivers.Entry, e
 	if err != nil {
 		return nil, err
 	}
+	if d.o.API == "web" {
+		kids, err := d.webList(ctx, driveID, dir)
+		return hideTempFolder(dir, kids), err
+	}
 	var out []drivers.Entry
 	seen := map[string]bool{}
 	req := listRequest{DriveID: driveID, ParentFileID: dir.ID, Limit: d.o.PageSize}
@@ -225,13 +261,19 @@ func (d *Drive) List(ctx context.Context, dir drivers.Entry) ([]drivers.Entry, e
 		req.Marker = page.NextMarker
 	}
 	d.orderDuplicates(dir, out)
-	return out, nil
+	return hideTempFolder(dir, out), nil
 }
 
 // orderDuplicates makes a listing's order deterministic: by name, and
 // among equal names (the Open API's default check_name_mode allows them)
 // the newest first, since the layer above uses the first of equal names.
 func (d *Drive) orderDuplicates(dir drivers.Entry, es []drivers.Entry) {
+	orderEntries(d.log, &d.dupLogged, dir, es)
+}
+
+// orderEntries is orderDuplicates for any mount; logged remembers the
+// duplicates already reported.
+func orderEntries(log zerolog.Logger, logged *sync.Map, dir drivers.Entry, es []drivers.Entry) {
 	sort.SliceStable(es, func(i, j int) bool {
 		a, b := es[i], es[j]
 		if a.Name != b.Name {
@@ -250,8 +292,8 @@ func (d *Drive) orderDuplicates(dir drivers.Entry, es []drivers.Entry) {
 		for n+i-1 < len(es) && es[n+i-1].Name == es[i].Name {
 			n++
 		}
-		if _, done := d.dupLogged.LoadOrStore(dir.ID+"/"+es[i].Name, struct{}{}); !done {
-			d.log.Warn().Str("folder_id", dir.ID).Str("name", es[i].Name).Int("copies", n).
+		if _, done := logged.LoadOrStore(dir.ID+"/"+es[i].Name, struct{}{}); !done {
+			log.Warn().Str("folder_id", dir.ID).Str("name", es[i].Name).Int("copies", n).
 				Str("using", es[i-1].ID).Msg("duplicate names in a folder; the newest is served")
 		}
 	}
@@ -262,6 +304,9 @@ func (d *Drive) Get(ctx context.Context, id string) (drivers.Entry, error) {
 	driveID, err := d.drive(ctx)
 	if err != nil {
 		return drivers.Entry{}, err
+	}
+	if d.o.API == "web" {
+		return d.webGet(ctx, driveID, id)
 	}
 	var it fileItem
 	if err := d.call(ctx, "other", "openFile/get", getRequest{DriveID: driveID, FileID: id}, &it); err != nil {
@@ -279,6 +324,9 @@ func (d *Drive) Link(ctx context.Context, f drivers.Entry, _ drivers.LinkRequest
 	driveID, err := d.drive(ctx)
 	if err != nil {
 		return drivers.Link{}, err
+	}
+	if d.o.API == "web" {
+		return d.webLink(ctx, driveID, f)
 	}
 	var out downloadURLResponse
 	req := downloadURLRequest{DriveID: driveID, FileID: f.ID, ExpireSec: d.o.LinkExpiry}
@@ -306,6 +354,9 @@ func linkExpiry(out downloadURLResponse) time.Time {
 
 // Quota reports the account's space.
 func (d *Drive) Quota(ctx context.Context) (drivers.Quota, error) {
+	if d.o.API == "web" {
+		return drivers.Quota{}, fmt.Errorf("aliyun quota: %w under api: web", drivers.ErrUnsupported)
+	}
 	var out spaceInfoResponse
 	if err := d.call(ctx, "other", "user/getSpaceInfo", struct{}{}, &out); err != nil {
 		return drivers.Quota{}, err

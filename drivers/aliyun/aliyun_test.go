@@ -41,6 +41,7 @@ func openOptions(srv *aliyuntest.Server) Options {
 }
 
 func TestConformanceRead(t *testing.T) {
+	t.Parallel()
 	drivertest.RunRead(t, func(t *testing.T) *drivertest.Fixture {
 		srv := newEmulator(t, aliyuntest.Options{})
 		o := openOptions(srv)

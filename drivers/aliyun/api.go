@@ -3,6 +3,8 @@ package aliyun
 // JSON shapes of the Aliyundrive Open API, as the driver reads them. Field
 // names follow the service (see the protocol notes, §1–§3).
 
+import "encoding/json"
+
 type apiErrorBody struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
@@ -183,4 +185,129 @@ type asyncTaskRequest struct {
 type asyncTaskResponse struct {
 	State   string `json:"state"` // Running | Succeed | Failed
 	Message string `json:"message"`
+}
+
+// The web API (protocol notes §1–§3, seed 003).
+
+type webTokenRequest struct {
+	RefreshToken string `json:"refresh_token"`
+	GrantType    string `json:"grant_type"`
+}
+
+// webTokenResponse also names the user, whose id the device signature
+// is made from.
+type webTokenResponse struct {
+	TokenType      string `json:"token_type"`
+	AccessToken    string `json:"access_token"`
+	RefreshToken   string `json:"refresh_token"`
+	ExpiresIn      int64  `json:"expires_in"`
+	UserID         string `json:"user_id"`
+	DefaultDriveID string `json:"default_drive_id"`
+}
+
+type createSessionRequest struct {
+	DeviceName   string `json:"deviceName"`
+	ModelName    string `json:"modelName"`
+	Nonce        int    `json:"nonce"`
+	PubKey       string `json:"pubKey"`
+	RefreshToken string `json:"refreshToken"`
+}
+
+type webListRequest struct {
+	DriveID        string `json:"drive_id"`
+	ParentFileID   string `json:"parent_file_id"`
+	Limit          int    `json:"limit"`
+	Marker         string `json:"marker,omitempty"`
+	All            bool   `json:"all"`
+	Fields         string `json:"fields"`
+	OrderBy        string `json:"order_by"`
+	OrderDirection string `json:"order_direction"`
+	URLExpireSec   int    `json:"url_expire_sec"`
+}
+
+// Share links (protocol notes §4, seed 002).
+
+type shareFileInfo struct {
+	Type     string `json:"type"`
+	FileID   string `json:"file_id"`
+	FileName string `json:"file_name"`
+}
+
+type shareInfoResponse struct {
+	ShareName   string          `json:"share_name"`
+	DisplayName string          `json:"display_name"`
+	CreatorName string          `json:"creator_name"`
+	Expiration  string          `json:"expiration"`
+	FileCount   int             `json:"file_count"`
+	HasPwd      bool            `json:"has_pwd"`
+	FileInfos   []shareFileInfo `json:"file_infos"`
+}
+
+type shareIDRequest struct {
+	ShareID string `json:"share_id"`
+}
+
+type shareTokenRequest struct {
+	ShareID  string `json:"share_id"`
+	SharePwd string `json:"share_pwd"`
+}
+
+type shareTokenResponse struct {
+	ShareToken string `json:"share_token"`
+	ExpireTime string `json:"expire_time"`
+	ExpiresIn  int64  `json:"expires_in"`
+}
+
+type shareListRequest struct {
+	ShareID        string `json:"share_id"`
+	ParentFileID   string `json:"parent_file_id"`
+	Limit          int    `json:"limit"`
+	Marker         string `json:"marker,omitempty"`
+	OrderBy        string `json:"order_by"`
+	OrderDirection string `json:"order_direction"`
+}
+
+type shareLinkRequest struct {
+	DriveID   string `json:"drive_id"`
+	FileID    string `json:"file_id"`
+	ShareID   string `json:"share_id"`
+	ExpireSec int    `json:"expire_sec"`
+}
+
+type shareLinkResponse struct {
+	DownloadURL string `json:"download_url"`
+	URL         string `json:"url"`
+	Expiration  string `json:"expiration"`
+}
+
+type batchSubRequest struct {
+	ID      string            `json:"id"`
+	Method  string            `json:"method"`
+	URL     string            `json:"url"`
+	Headers map[string]string `json:"headers"`
+	Body    any               `json:"body"`
+}
+
+type batchRequest struct {
+	Resource string            `json:"resource"`
+	Requests []batchSubRequest `json:"requests"`
+}
+
+type batchSubResponse struct {
+	ID     string          `json:"id"`
+	Status int             `json:"status"`
+	Body   json.RawMessage `json:"body"`
+}
+
+type batchResponse struct {
+	Responses []batchSubResponse `json:"responses"`
+}
+
+// shareCopyBody saves a shared file into the user's drive.
+type shareCopyBody struct {
+	FileID         string `json:"file_id"`
+	ShareID        string `json:"share_id"`
+	AutoRename     bool   `json:"auto_rename"`
+	ToParentFileID string `json:"to_parent_file_id"`
+	ToDriveID      string `json:"to_drive_id"`
 }

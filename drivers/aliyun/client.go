@@ -23,6 +23,10 @@ const apiTimeout = 60 * time.Second
 // errStaleToken marks a 401 that a token refresh cures.
 var errStaleToken = errors.New("access token expired or invalid")
 
+// errDeviceSession marks a web-API call refused for its device signature,
+// which registering the device again cures.
+var errDeviceSession = errors.New("device session signature refused")
+
 const reauthorize = "authorize pandav with Aliyundrive again and put the new refresh_token in the config"
 
 // apiError is the service's error answer. It unwraps to the sentinel the
@@ -80,6 +84,10 @@ func classify(op string, resp *http.Response, body []byte) error {
 	switch e.Code {
 	case "AccessTokenExpired", "AccessTokenInvalid":
 		e.kind = errStaleToken
+	case "DeviceSessionSignatureInvalid":
+		e.kind = errDeviceSession
+	case "UserDeviceIllegality", "UserDeviceOffline":
+		e.kind = drivers.ErrAuth
 	case "NotFound.FileId", "NotFound.File", "ForbiddenFileInTheRecycleBin":
 		// A trashed item is gone as far as the mount can tell.
 		e.kind = drivers.ErrNotFound
@@ -112,6 +120,22 @@ func retryAfter(h http.Header) time.Duration {
 // roundTrip makes one HTTP attempt and decodes a 2xx JSON answer into out.
 // accessToken may be empty (token endpoints).
 func (d *Drive) roundTrip(ctx context.Context, method, rawURL, op, accessToken string, in, out any) error {
+	var h http.Header
+	if accessToken != "" {
+		h = http.Header{"Authorization": {"Bearer " + accessToken}}
+	}
+	return d.roundTripH(ctx, method, rawURL, op, h, in, out)
+}
+
+// roundTripH is roundTrip with the request headers given whole, for the
+// web API's device signature and share tokens. An answer without a body
+// (204) leaves out untouched.
+func (d *Drive) roundTripH(ctx context.Context, method, rawURL, op string, h http.Header, in, out any) error {
+	return doJSON(ctx, d.hc, method, rawURL, op, h, in, out)
+}
+
+// doJSON is one JSON API attempt with client hc.
+func doJSON(ctx context.Context, hc *http.Client, method, rawURL, op string, h http.Header, in, out any) error {
 	actx, cancel := context.WithTimeout(ctx, apiTimeout)
 	defer cancel()
 	var body io.Reader
@@ -126,13 +150,13 @@ func (d *Drive) roundTrip(ctx context.Context, method, rawURL, op, accessToken s
 	if err != nil {
 		return fmt.Errorf("aliyun %s: bad request URL", op)
 	}
+	for k, vs := range h {
+		req.Header[k] = vs
+	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if accessToken != "" {
-		req.Header.Set("Authorization", "Bearer "+accessToken)
-	}
-	resp, err := d.hc.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -156,7 +180,7 @@ func (d *Drive) roundTrip(ctx context.Context, method, rawURL, op, accessToken s
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return classify(op, resp, b)
 	}
-	if out != nil {
+	if out != nil && len(bytes.TrimSpace(b)) > 0 {
 		if err := json.Unmarshal(b, out); err != nil {
 			return upstream.Transient(fmt.Errorf("aliyun %s: answer is not JSON: %q", op, truncate(string(b), 80)))
 		}

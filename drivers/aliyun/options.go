@@ -11,8 +11,8 @@ import (
 // Options is a mount's `options:` block; the yaml keys are the contract in
 // DESIGN.md's configuration sketch.
 type Options struct {
-	API          string `yaml:"api"`           // "open" (default) | "web" (not yet)
-	RefreshToken string `yaml:"refresh_token"` // required
+	API          string `yaml:"api"`           // "open" (default) | "web"
+	RefreshToken string `yaml:"refresh_token"` // required; a web refresh token with api: web
 	ClientID     string `yaml:"client_id"`
 	ClientSecret string `yaml:"client_secret"`
 	RenewURL     string `yaml:"renew_url"` // used when no client_id
@@ -29,6 +29,11 @@ type Options struct {
 	// RateLimits overrides the calls per second per API class; the
 	// defaults sit just under the Open API's documented 4, 1 and 15.
 	RateLimits RateLimits `yaml:"rate_limits"`
+	// WebRefreshToken is a second login, through the web API, that an
+	// api: open account needs to play share links (saving a shared file
+	// into the drive is a web-API call). With api: web the account's own
+	// login serves.
+	WebRefreshToken string `yaml:"web_refresh_token"`
 }
 
 // RateLimits are calls per second; 0 keeps the default.
@@ -68,15 +73,22 @@ func (o *Options) normalize() error {
 	case "", "open":
 		o.API = "open"
 	case "web":
-		return errors.New("aliyun: options.api: web is not yet supported, use api: open")
 	default:
 		return fmt.Errorf("aliyun: options.api: %q is not open or web", o.API)
 	}
 	if strings.TrimSpace(o.RefreshToken) == "" {
+		if o.API == "web" {
+			return errors.New("aliyun: options.refresh_token is required (log in at www.alipan.com and copy the refresh_token from the browser's local storage)")
+		}
 		return errors.New("aliyun: options.refresh_token is required (authorize pandav with Aliyundrive and paste the refresh token)")
 	}
 	o.RefreshToken = strings.TrimSpace(o.RefreshToken)
+	o.WebRefreshToken = strings.TrimSpace(o.WebRefreshToken)
 	switch {
+	case o.API == "web" && o.WebRefreshToken != "":
+		return errors.New("aliyun: options.web_refresh_token: with api: web, refresh_token is the web login already; remove web_refresh_token")
+	case o.API == "web":
+		// The web login needs no app of its own.
 	case o.ClientID != "" && o.ClientSecret == "":
 		return errors.New("aliyun: options.client_secret is required with options.client_id")
 	case o.ClientID == "" && o.ClientSecret != "":

@@ -106,6 +106,9 @@ func apiCode(err error) string {
 // not sent again when src allows random access (a rapid upload);
 // otherwise parts go one at a time, holding at most one part in memory.
 func (d *Drive) Upload(ctx context.Context, parent drivers.Entry, name string, src drivers.UploadSource) (drivers.Entry, error) {
+	if err := d.writable(); err != nil {
+		return drivers.Entry{}, err
+	}
 	if err := checkName("upload", name); err != nil {
 		return drivers.Entry{}, err
 	}

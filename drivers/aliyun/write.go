@@ -44,6 +44,9 @@ func checkName(op, name string) error {
 // Mkdir creates name in parent, refusing an existing name: the service
 // then answers with exist:true rather than an error.
 func (d *Drive) Mkdir(ctx context.Context, parent drivers.Entry, name string) (drivers.Entry, error) {
+	if err := d.writable(); err != nil {
+		return drivers.Entry{}, err
+	}
 	if err := checkName("mkdir", name); err != nil {
 		return drivers.Entry{}, err
 	}
@@ -88,6 +91,9 @@ func createdEntry(out createResponse, parentID, name string, isDir bool) drivers
 
 // Rename renames e in place, refusing a name that is taken.
 func (d *Drive) Rename(ctx context.Context, e drivers.Entry, newName string) (drivers.Entry, error) {
+	if err := d.writable(); err != nil {
+		return drivers.Entry{}, err
+	}
 	if err := checkName("rename", newName); err != nil {
 		return drivers.Entry{}, err
 	}
@@ -110,6 +116,9 @@ func (d *Drive) Rename(ctx context.Context, e drivers.Entry, newName string) (dr
 
 // Move puts e in newParent, renaming it in the same call when asked.
 func (d *Drive) Move(ctx context.Context, e drivers.Entry, newParent drivers.Entry, newName string) (drivers.Entry, error) {
+	if err := d.writable(); err != nil {
+		return drivers.Entry{}, err
+	}
 	if newName == "" {
 		newName = e.Name
 	}
@@ -144,6 +153,9 @@ func (d *Drive) Move(ctx context.Context, e drivers.Entry, newParent drivers.Ent
 // then gives the name asked for, or the copy is removed again and the
 // answer is ErrExist.
 func (d *Drive) Copy(ctx context.Context, e drivers.Entry, newParent drivers.Entry, newName string) (drivers.Entry, error) {
+	if err := d.writable(); err != nil {
+		return drivers.Entry{}, err
+	}
 	if newName == "" {
 		newName = e.Name
 	}
@@ -185,6 +197,9 @@ func (d *Drive) Copy(ctx context.Context, e drivers.Entry, newParent drivers.Ent
 // Remove trashes e, or deletes it for good. What is already gone counts
 // as removed.
 func (d *Drive) Remove(ctx context.Context, e drivers.Entry, permanent bool) error {
+	if err := d.writable(); err != nil {
+		return err
+	}
 	driveID, err := d.drive(ctx)
 	if err != nil {
 		return err

@@ -3,8 +3,11 @@
 // OAuth token endpoint with single-use rotating refresh tokens, a
 // third-party renew service, the file endpoints (reads and writes, with
 // async tasks, rapid upload and its proof), an OSS-style CDN with signed,
-// expiring URLs, and OSS part uploads to presigned, expiring URLs. Faults, rate limits and call counters let tests
-// and benchmarks reproduce what users of the real service run into.
+// expiring URLs, and OSS part uploads to presigned, expiring URLs. It
+// also serves the web API with its device signature (web.go, device.go)
+// and share links from a second user's drive (share.go). Faults, rate
+// limits and call counters let tests and benchmarks reproduce what users
+// of the real service run into.
 package aliyuntest
 
 import (

@@ -1,0 +1,332 @@
+package aliyun
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"pandav/drivers"
+	"pandav/drivers/internal/upstream"
+)
+
+// The web API (api.alipan.com), for `api: web` and for the web login an
+// account lends its share mounts. It differs from the Open API in three
+// ways: the login is refreshed at auth_url, every call is signed by a
+// registered device (signature.go), and download links demand a Referer.
+
+const (
+	// webReferer is what the web API's links demand (protocol notes §3).
+	webReferer = "https://www.alipan.com/"
+	webCanary  = "client=Android,app=adrive,version=v4.1.0"
+	// maxSessionRenewals caps create_session calls for one API call, as
+	// OpenList caps its retries at 3.
+	maxSessionRenewals = 3
+)
+
+// webAccount is what a web refresh names: the user (whose id makes the
+// device) and the default drive.
+type webAccount struct {
+	UserID         string
+	DefaultDriveID string
+}
+
+// webAccounts holds the account of each web login by token store path.
+// It is process-wide because a TokenSource is shared by every mount of a
+// login and refreshes through the first mount's refresher.
+var webAccounts sync.Map
+
+// webLogin is one web-API login with its device session.
+type webLogin struct {
+	d         *Drive
+	tokens    *upstream.TokenSource
+	limits    *upstream.Limiters
+	storePath string
+	listPath  atomic.Pointer[string]
+
+	mu      sync.Mutex
+	dev     *device
+	session bool // create_session succeeded for dev
+}
+
+func newWebLogin(d *Drive, env drivers.Env, refreshToken string) (*webLogin, error) {
+	store := upstream.NewTokenStore(env.StateDir, "aliyun-web", refreshToken)
+	w := &webLogin{d: d, storePath: store.Path()}
+	r := &webRefresher{w: w}
+	ts, err := d.t.newTokenSource(store, upstream.Token{Refresh: refreshToken}, r.refresh)
+	if err != nil {
+		return nil, fmt.Errorf("aliyun: %w", err)
+	}
+	w.tokens = ts
+	w.limits = upstream.SharedLimiters("aliyun-web:"+store.Path(), d.o.RateLimits.rates(d.t.rates))
+	p := "/adrive/v3/file/list"
+	w.listPath.Store(&p)
+	return w, nil
+}
+
+// webRefresher trades web refresh tokens at auth_url, remembering a
+// token the service refused so that a dead login is not retried on
+// every call.
+type webRefresher struct {
+	w *webLogin
+
+	mu      sync.Mutex
+	deadRT  string
+	deadErr error
+}
+
+func (r *webRefresher) refresh(ctx context.Context, rt string) (upstream.Token, error) {
+	r.mu.Lock()
+	if r.deadRT == rt {
+		err := r.deadErr
+		r.mu.Unlock()
+		return upstream.Token{}, err
+	}
+	r.mu.Unlock()
+	d := r.w.d
+	const op = "v2/account/token"
+	var out webTokenResponse
+	err := upstream.Do(ctx, d.t.policy, "aliyun "+op, func(ctx context.Context) error {
+		return d.roundTrip(ctx, http.MethodPost, d.o.AuthURL+"/v2/account/token", op, "",
+			webTokenRequest{RefreshToken: rt, GrantType: "refresh_token"}, &out)
+	})
+	if err = authError(err); errors.Is(err, drivers.ErrAuth) {
+		r.mu.Lock()
+		r.deadRT, r.deadErr = rt, err
+		r.mu.Unlock()
+		d.log.Error().Err(err).Msg("the web login was rejected; copy a new refresh_token from www.alipan.com")
+		return upstream.Token{}, err
+	}
+	if err != nil {
+		return upstream.Token{}, err
+	}
+	if out.AccessToken == "" || out.UserID == "" {
+		return upstream.Token{}, fmt.Errorf("aliyun %s: %w: the answer holds no access token or user", op, drivers.ErrUpstream)
+	}
+	webAccounts.Store(r.w.storePath, webAccount{UserID: out.UserID, DefaultDriveID: out.DefaultDriveID})
+	tok := upstream.Token{Access: out.AccessToken, Refresh: out.RefreshToken, Expiry: jwtExpiry(out.AccessToken)}
+	if out.ExpiresIn > 0 {
+		tok.Expiry = time.Now().Add(time.Duration(out.ExpiresIn) * time.Second)
+	}
+	d.log.Debug().Time("expiry", tok.Expiry).Msg("web access token refreshed")
+	return tok, nil
+}
+
+// access returns a usable access token and the login's device. The user
+// is known only from a refresh, so a process that starts from a stored
+// access token refreshes once first.
+func (w *webLogin) access(ctx context.Context) (string, device, error) {
+	at, err := w.tokens.Access(ctx)
+	if err != nil {
+		return "", device{}, err
+	}
+	acct, ok := webAccounts.Load(w.storePath)
+	if !ok {
+		if at, err = w.tokens.Refresh(ctx, at); err != nil {
+			return "", device{}, err
+		}
+		if acct, ok = webAccounts.Load(w.storePath); !ok {
+			return "", device{}, fmt.Errorf("aliyun web login: %w: the token service named no user", drivers.ErrUpstream)
+		}
+	}
+	user := acct.(webAccount).UserID
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.dev == nil || w.dev.User != user {
+		dev := newDevice(user)
+		w.dev, w.session = &dev, false
+	}
+	return at, *w.dev, nil
+}
+
+func (w *webLogin) account() (webAccount, bool) {
+	a, ok := webAccounts.Load(w.storePath)
+	if !ok {
+		return webAccount{}, false
+	}
+	return a.(webAccount), true
+}
+
+// headers are what every signed call carries.
+func (w *webLogin) headers(at string, dev device) http.Header {
+	return http.Header{
+		"Authorization": {"Bearer " + at},
+		"X-Device-Id":   {dev.ID},
+		"X-Signature":   {dev.Signature},
+		"X-Canary":      {webCanary},
+		"X-Request-Id":  {randomID()},
+		"Origin":        {"https://www.alipan.com"},
+		"Referer":       {webReferer},
+	}
+}
+
+// ensureSession registers the device's key once per session.
+func (w *webLogin) ensureSession(ctx context.Context, at string, dev device) error {
+	w.mu.Lock()
+	done := w.session && w.dev != nil && w.dev.ID == dev.ID
+	w.mu.Unlock()
+	if done {
+		return nil
+	}
+	const op = "create_session"
+	in := createSessionRequest{DeviceName: "pandav", ModelName: "pandav WebDAV", Nonce: 0, PubKey: dev.PubKey,
+		RefreshToken: w.tokens.Current().Refresh}
+	err := w.d.roundTripH(ctx, http.MethodPost, w.d.o.WebAPIURL+"/users/v1/users/device/create_session", op,
+		w.headers(at, dev), in, nil)
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	if w.dev != nil && w.dev.ID == dev.ID {
+		w.session = true
+	}
+	w.mu.Unlock()
+	w.d.log.Debug().Msg("web device session registered")
+	return nil
+}
+
+func (w *webLogin) dropSession(dev device) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.dev != nil && w.dev.ID == dev.ID {
+		w.session = false
+	}
+}
+
+// call makes a signed web-API call under the class's limiter, with
+// retries, one token refresh on a stale token, and a new device session
+// (up to maxSessionRenewals) when the service refuses the signature.
+// extra adds headers (a share token).
+func (w *webLogin) call(ctx context.Context, class, path string, extra http.Header, in, out any) error {
+	op := strings.TrimPrefix(path, "/")
+	return upstream.Do(ctx, w.d.t.policy, "aliyun "+op, func(ctx context.Context) error {
+		refreshed, renewals := false, 0
+		for {
+			if err := w.limits.Wait(ctx, class); err != nil {
+				return err
+			}
+			at, dev, err := w.access(ctx)
+			if err == nil {
+				err = w.ensureSession(ctx, at, dev)
+			}
+			if err == nil {
+				h := w.headers(at, dev)
+				for k, vs := range extra {
+					h[k] = vs
+				}
+				err = w.d.roundTripH(ctx, http.MethodPost, w.d.o.WebAPIURL+path, op, h, in, out)
+			}
+			switch {
+			case errors.Is(err, errStaleToken) && !refreshed:
+				refreshed = true
+				if _, err := w.tokens.Refresh(ctx, at); err != nil {
+					return err
+				}
+				continue
+			case errors.Is(err, errDeviceSession) && renewals < maxSessionRenewals:
+				renewals++
+				w.dropSession(dev)
+				w.d.log.Info().Int("attempt", renewals).Msg("the web API refused the device signature; registering the device again")
+				continue
+			}
+			var ae *apiError
+			if errors.As(err, &ae) && (ae.kind == errStaleToken || ae.kind == errDeviceSession) {
+				ae.kind = drivers.ErrAuth
+			}
+			return err
+		}
+	})
+}
+
+// The Drive's read methods under api: web.
+
+func (d *Drive) webDriveInfo(ctx context.Context, out *driveInfoResponse) error {
+	return d.web.call(ctx, "other", "/v2/user/get", nil, struct{}{}, out)
+}
+
+func (d *Drive) webGetByPath(ctx context.Context, driveID, p string, out *fileItem) error {
+	return d.web.call(ctx, "other", "/v2/file/get_by_path", nil, getByPathRequest{DriveID: driveID, FilePath: p}, out)
+}
+
+// webList lists through /adrive/v3/file/list, or /v2/file/list where the
+// former is not routed (a Spring-style 404 without an API code).
+func (d *Drive) webList(ctx context.Context, driveID string, dir drivers.Entry) ([]drivers.Entry, error) {
+	var out []drivers.Entry
+	seen := map[string]bool{}
+	req := webListRequest{DriveID: driveID, ParentFileID: dir.ID, Limit: d.o.PageSize, Fields: "*",
+		OrderBy: "name", OrderDirection: "ASC", URLExpireSec: 14400}
+	for {
+		var page listResponse
+		path := *d.web.listPath.Load()
+		err := d.web.call(ctx, "list", path, nil, req, &page)
+		var ae *apiError
+		if errors.As(err, &ae) && ae.Status == http.StatusNotFound && ae.Code == "" && path != "/v2/file/list" {
+			p := "/v2/file/list"
+			d.web.listPath.Store(&p)
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list %q: %w", dir.Name, err)
+		}
+		for _, it := range page.Items {
+			out = append(out, toEntry(it))
+		}
+		if page.NextMarker == "" {
+			break
+		}
+		if seen[page.NextMarker] {
+			return nil, fmt.Errorf("aliyun file/list %q: %w: the service repeated a page marker", dir.Name, drivers.ErrUpstream)
+		}
+		seen[page.NextMarker] = true
+		req.Marker = page.NextMarker
+	}
+	d.orderDuplicates(dir, out)
+	return out, nil
+}
+
+func (d *Drive) webGet(ctx context.Context, driveID, id string) (drivers.Entry, error) {
+	var it fileItem
+	if err := d.web.call(ctx, "other", "/v2/file/get", nil, getRequest{DriveID: driveID, FileID: id}, &it); err != nil {
+		return drivers.Entry{}, err
+	}
+	return toEntry(it), nil
+}
+
+// webLink asks for a download URL. Web-API URLs demand a Referer, so the
+// link carries it, which also keeps it from being handed to a client as
+// a redirect.
+func (d *Drive) webLink(ctx context.Context, driveID string, f drivers.Entry) (drivers.Link, error) {
+	var out downloadURLResponse
+	req := downloadURLRequest{DriveID: driveID, FileID: f.ID, ExpireSec: d.o.LinkExpiry}
+	if err := d.web.call(ctx, "link", "/v2/file/get_download_url", nil, req, &out); err != nil {
+		return drivers.Link{}, fmt.Errorf("link %q: %w", f.Name, err)
+	}
+	if out.URL == "" {
+		return drivers.Link{}, fmt.Errorf("link %q: %w: the service offers no single download URL", f.Name, drivers.ErrUnsupported)
+	}
+	return drivers.Link{URL: out.URL, Header: http.Header{"Referer": {webReferer}}, Expires: linkExpiry(out), MaxConns: 3}, nil
+}
+
+// errWebReadOnly answers writes under api: web, which serves reads only.
+var errWebReadOnly = fmt.Errorf("%w: the aliyun mount runs api: web, which pandav serves read-only; use api: open to write", drivers.ErrUnsupported)
+
+func (d *Drive) writable() error {
+	if d.o.API == "web" {
+		return errWebReadOnly
+	}
+	return nil
+}
+
+// randomID is a request id in the UUID shape clients send.
+func randomID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	h := hex.EncodeToString(b)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}

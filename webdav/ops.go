@@ -85,6 +85,15 @@ func (fs *FileSystem) RemoveAll(ctx context.Context, name string) error {
 // move. The Handler has already refused moves across mounts and of mount
 // roots, and removed an existing destination when Overwrite allowed it.
 func (fs *FileSystem) Rename(ctx context.Context, oldName, newName string) error {
+	if err := checkName(path.Base(cleanPath(newName))); err != nil {
+		return fs.fail(ctx, "rename", newName, err)
+	}
+	return fs.rename(ctx, oldName, newName)
+}
+
+// rename is Rename without the name check, so that pandav's own
+// temporary names (tempPrefix) can be used.
+func (fs *FileSystem) rename(ctx context.Context, oldName, newName string) error {
 	oldName, newName = cleanPath(oldName), cleanPath(newName)
 	m, oldRel, err := fs.writableMount(ctx, "rename", oldName)
 	if err != nil {
@@ -96,9 +105,6 @@ func (fs *FileSystem) Rename(ctx context.Context, oldName, newName string) error
 	}
 	if m2 != m {
 		return fs.fail(ctx, "rename", oldName, errCrossMount)
-	}
-	if err := checkName(path.Base(newRel)); err != nil {
-		return fs.fail(ctx, "rename", newName, err)
 	}
 	if fs.local.rename(oldName, newName) {
 		return nil
@@ -158,9 +164,6 @@ func (fs *FileSystem) copyEntry(ctx context.Context, src, dst string, depth0 boo
 	if m == nil || m2 != m {
 		return false, fs.fail(ctx, "copy", src, errCrossMount)
 	}
-	if err := checkName(path.Base(dstRel)); err != nil {
-		return false, fs.fail(ctx, "copy", dst, err)
-	}
 	if lf, ok := fs.local.get(src); ok {
 		c := *lf
 		fs.local.put(dst, &c)
@@ -207,6 +210,49 @@ func (fs *FileSystem) copyEntry(ctx context.Context, src, dst string, depth0 boo
 	m.learn(dstRel, ne)
 	fs.props.copy(m.path, e.ID, ne.ID)
 	return true, nil
+}
+
+// replace puts src's content at dst, which exists, never leaving dst
+// without content: src is moved (or copied) into dst's folder under a
+// temporary name first, the old dst goes to the trash only after that
+// worked, and the temporary name becomes dst last. A cloud that fails
+// half-way leaves dst as it was, or in the trash with the new content
+// beside it, never lost.
+func (fs *FileSystem) replace(ctx context.Context, src, dst string, copy bool) error {
+	tmp := path.Join(path.Dir(dst), tempPrefix+randomSuffix()+"-"+path.Base(dst))
+	var err error
+	if copy {
+		_, err = fs.copyEntry(ctx, src, tmp, false)
+	} else {
+		err = fs.rename(ctx, src, tmp)
+	}
+	if err != nil {
+		return err
+	}
+	if err := fs.RemoveAll(ctx, dst); err != nil {
+		fs.undo(ctx, tmp, src, copy)
+		return err
+	}
+	if err := fs.rename(ctx, tmp, dst); err != nil {
+		fs.o.Log.Error().Str("path", dst).Str("temporary", tmp).Err(err).Msg("the old file went to the trash but the new one kept its temporary name")
+		fs.undo(ctx, tmp, src, copy)
+		return err
+	}
+	return nil
+}
+
+// undo puts a half-done replace's temporary entry back, best effort.
+func (fs *FileSystem) undo(ctx context.Context, tmp, src string, copied bool) {
+	ctx = context.WithoutCancel(ctx)
+	var err error
+	if copied {
+		err = fs.RemoveAll(ctx, tmp)
+	} else {
+		err = fs.rename(ctx, tmp, src)
+	}
+	if err != nil {
+		fs.o.Log.Warn().Str("temporary", tmp).Err(err).Msg("could not undo a failed replace; the temporary entry is hidden from listings")
+	}
 }
 
 // localReader reads a file kept in memory.

@@ -293,3 +293,67 @@ func TestIfTokens(t *testing.T) {
 		t.Fatalf("%v", got)
 	}
 }
+
+// A throttled cloud in the middle of an overwriting COPY or MOVE must
+// leave the destination as it was (the Office "save": PUT tmp, MOVE tmp
+// over the original).
+func TestFailedOverwritingMoveKeepsDestination(t *testing.T) {
+	for _, op := range []string{"copy", "rename"} {
+		t.Run(op, func(t *testing.T) {
+			e := newEnv(t)
+			e.do(t, "PUT", "/fake/dst.txt", nil, "original")
+			e.do(t, "PUT", "/fake/src.txt", nil, "new")
+			e.d.faults.Inject(op, fakecloud.Throttle, 1, -1)
+			method := map[string]string{"copy": "COPY", "rename": "MOVE"}[op]
+			resp := e.do(t, method, "/fake/src.txt", map[string]string{"Destination": "/fake/dst.txt"}, "")
+			if resp.StatusCode != http.StatusServiceUnavailable {
+				t.Fatalf("%s under throttling: %d", method, resp.StatusCode)
+			}
+			e.d.faults.Clear()
+			if got := readAll(t, e.do(t, "GET", "/fake/dst.txt", nil, "")); got != "original" {
+				t.Fatalf("destination became %q", got)
+			}
+			resp = e.do(t, method, "/fake/src.txt", map[string]string{"Destination": "/fake/dst.txt"}, "")
+			if resp.StatusCode != http.StatusNoContent {
+				t.Fatalf("%s after the cloud recovered: %d", method, resp.StatusCode)
+			}
+			if got := readAll(t, e.do(t, "GET", "/fake/dst.txt", nil, "")); got != "new" {
+				t.Fatalf("destination after %s: %q", method, got)
+			}
+			out := readAll(t, e.do(t, "PROPFIND", "/fake/", map[string]string{"Depth": "1"}, ""))
+			if strings.Contains(out, tempPrefix) {
+				t.Fatalf("a temporary name is listed: %s", out)
+			}
+		})
+	}
+}
+
+// A GET that streams for longer than any body timeout must not be cut.
+func TestLongGetOutlivesBodyTimeout(t *testing.T) {
+	old := bodyTimeout
+	bodyTimeout = 200 * time.Millisecond
+	defer func() { bodyTimeout = old }()
+	e := newEnv(t)
+	blob := fakecloud.NewSeededBlob(4, 2<<20, "")
+	e.d.tree.PutPath("/slow.bin", blob)
+	resp, err := http.Get(e.srv.URL + "/fake/slow.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got bytes.Buffer
+	buf := make([]byte, 256<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		got.Write(buf[:n])
+		if err != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond) // the whole read takes ~1 s
+	}
+	want := make([]byte, blob.Size())
+	blob.ReadAt(want, 0)
+	if !bytes.Equal(got.Bytes(), want) {
+		t.Fatalf("slow GET got %d of %d bytes", got.Len(), len(want))
+	}
+}

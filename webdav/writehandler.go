@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path"
 	"regexp"
 	"strconv"
 	"strings"
@@ -99,10 +100,8 @@ func (h *Handler) write(w *recorder, r *http.Request) {
 		if r.Header.Get("Overwrite") == "" {
 			r.Header.Set("Overwrite", "T") // RFC 4918: absent means T
 		}
-		if r.Method == "COPY" {
-			h.copy(w, r, dst)
-			return
-		}
+		h.copyMove(w, r, dst)
+		return
 	case "LOCK":
 		r.Header.Set("Timeout", clampTimeout(r.Header.Get("Timeout"), h.fs.o.MaxLockTimeout))
 		owner := lockOwner(r)
@@ -224,26 +223,38 @@ func clampTimeout(h string, max time.Duration) string {
 	return "Second-" + strconv.FormatInt(secs, 10)
 }
 
-// copy answers COPY with the cloud's server-side copy: x/net/webdav's own
-// would download every file and upload it again through pandav.
-func (h *Handler) copy(w *recorder, r *http.Request, dst string) {
+// copyMove answers COPY and MOVE with the cloud's server-side copy, move
+// and rename. x/net/webdav's own would download and upload every file
+// again for COPY, and for an overwriting MOVE would delete the
+// destination before knowing the move can succeed.
+func (h *Handler) copyMove(w *recorder, r *http.Request, dst string) {
 	drainBody(r)
 	ctx := r.Context()
 	src := cleanPath(r.URL.Path)
+	isCopy := r.Method == "COPY"
 	if src == dst {
 		http.Error(w, "the destination is the source", http.StatusForbidden)
 		return
 	}
-	depth0 := false
-	switch strings.ToLower(r.Header.Get("Depth")) {
-	case "", "infinity":
-	case "0":
-		depth0 = true
-	default:
-		http.Error(w, "COPY takes Depth 0 or infinity", http.StatusBadRequest)
+	if err := checkName(path.Base(dst)); err != nil {
+		writeError(w, err)
 		return
 	}
-	release, code := h.confirmLocks(r, "", dst)
+	depth0 := false
+	switch d := strings.ToLower(r.Header.Get("Depth")); {
+	case d == "" || d == "infinity":
+	case d == "0" && isCopy:
+		depth0 = true
+	default:
+		http.Error(w, r.Method+" takes Depth infinity"+map[bool]string{true: " or 0", false: ""}[isCopy], http.StatusBadRequest)
+		return
+	}
+	// RFC 4918 §9.8.5: COPY needs only the destination's lock.
+	lockSrc := src
+	if isCopy {
+		lockSrc = ""
+	}
+	release, code := h.confirmLocks(r, lockSrc, dst)
 	if code != 0 {
 		http.Error(w, http.StatusText(code), code)
 		return
@@ -254,21 +265,27 @@ func (h *Handler) copy(w *recorder, r *http.Request, dst string) {
 		return
 	}
 	existed := false
-	if _, err := h.fs.resolve(ctx, dst); err == nil {
+	switch _, err := h.fs.resolve(ctx, dst); {
+	case err == nil:
 		if r.Header.Get("Overwrite") == "F" {
 			http.Error(w, "the destination exists and Overwrite is F", http.StatusPreconditionFailed)
 			return
 		}
 		existed = true
-		if err := h.fs.RemoveAll(ctx, dst); err != nil {
-			writeError(w, err)
-			return
-		}
-	} else if !isNotFound(err) {
+	case !isNotFound(err):
 		writeError(w, err)
 		return
 	}
-	if _, err := h.fs.copyEntry(ctx, src, dst, depth0); err != nil {
+	var err error
+	switch {
+	case existed:
+		err = h.fs.replace(ctx, src, dst, isCopy)
+	case isCopy:
+		_, err = h.fs.copyEntry(ctx, src, dst, depth0)
+	default:
+		err = h.fs.rename(ctx, src, dst)
+	}
+	if err != nil {
 		if isNotFound(err) {
 			http.Error(w, "the destination's parent folder does not exist", http.StatusConflict)
 			return

@@ -6,7 +6,6 @@ package cache
 
 import (
 	"strings"
-	"sync"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -81,28 +80,3 @@ func (s *Store[V]) Purge() { s.lru.Purge() }
 
 // Len is the number of items held, expired ones included.
 func (s *Store[V]) Len() int { return s.lru.Len() }
-
-// Flusher is anything that can drop all it holds (SIGHUP flushes them all).
-type Flusher interface{ Purge() }
-
-// Flushers is a set of caches flushed together.
-type Flushers struct {
-	mu   sync.Mutex
-	list []Flusher
-}
-
-// Add registers f.
-func (fs *Flushers) Add(f Flusher) {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	fs.list = append(fs.list, f)
-}
-
-// Purge flushes every registered cache.
-func (fs *Flushers) Purge() {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	for _, f := range fs.list {
-		f.Purge()
-	}
-}

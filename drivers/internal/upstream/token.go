@@ -98,8 +98,9 @@ type TokenSource struct {
 	refresh RefreshFunc
 	early   time.Duration
 
-	mu  sync.Mutex
-	cur Token
+	mu      sync.Mutex
+	cur     Token
+	unsaved bool // cur holds a rotated token the store could not take
 }
 
 // NewTokenSource starts from the stored token when there is one, else from
@@ -137,6 +138,12 @@ func SharedTokenSource(store *TokenStore, configured Token, refresh RefreshFunc)
 func (ts *TokenSource) Access(ctx context.Context) (string, error) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
+	if ts.unsaved {
+		if err := ts.store.Save(ts.cur); err != nil {
+			return "", fmt.Errorf("the rotated refresh token still cannot be saved: %w", err)
+		}
+		ts.unsaved = false
+	}
 	if ts.cur.Access != "" && (ts.cur.Expiry.IsZero() || time.Until(ts.cur.Expiry) > ts.early) {
 		return ts.cur.Access, nil
 	}
@@ -144,16 +151,6 @@ func (ts *TokenSource) Access(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return ts.cur.Access, nil
-}
-
-// Invalidate reports that the cloud rejected access. The next Access
-// refreshes, unless another caller has already replaced that token.
-func (ts *TokenSource) Invalidate(access string) {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	if ts.cur.Access == access {
-		ts.cur.Access = ""
-	}
 }
 
 // Refresh forces a refresh now, unless the token was already replaced
@@ -170,10 +167,23 @@ func (ts *TokenSource) Refresh(ctx context.Context, stale string) (string, error
 	return ts.cur.Access, nil
 }
 
+// refreshTimeout bounds one refresh, which runs detached from the caller:
+// a client that hangs up must not drop the cloud's answer, because the
+// answer carries the only copy of the rotated refresh token.
+const refreshTimeout = 2 * time.Minute
+
 func (ts *TokenSource) refreshLocked(ctx context.Context) error {
+	if ts.unsaved {
+		if err := ts.store.Save(ts.cur); err != nil {
+			return fmt.Errorf("the rotated refresh token still cannot be saved: %w", err)
+		}
+		ts.unsaved = false
+	}
 	if ts.cur.Refresh == "" {
 		return errors.New("no refresh token configured")
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
+	defer cancel()
 	tok, err := ts.refresh(ctx, ts.cur.Refresh)
 	if err != nil {
 		return err
@@ -182,11 +192,14 @@ func (ts *TokenSource) refreshLocked(ctx context.Context) error {
 		tok.Refresh = ts.cur.Refresh
 	}
 	// The old refresh token is spent the moment the cloud answered: the new
-	// one must be on disk before anything can use it or crash.
-	if err := ts.store.Save(tok); err != nil {
-		return err
-	}
+	// one must be on disk before anything can use it or crash. If the disk
+	// refuses, the new token is still the only valid one, so it is kept in
+	// memory (and saved again at the next call) rather than thrown away.
 	ts.cur = tok
+	if err := ts.store.Save(tok); err != nil {
+		ts.unsaved = true
+		return fmt.Errorf("the rotated refresh token could not be saved, so pandav will not use it until it can: %w", err)
+	}
 	return nil
 }
 

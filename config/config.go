@@ -317,10 +317,15 @@ func (c *Config) validate() error {
 			}
 		}
 	}
+	names := map[string]bool{}
 	for i, u := range c.Users {
 		if u.Name == "" || u.Password == "" {
 			return errorf("users[%d]: name and password are required", i)
 		}
+		if names[u.Name] {
+			return errorf("users[%d]: user %q is configured twice", i, u.Name)
+		}
+		names[u.Name] = true
 	}
 	return nil
 }

@@ -25,7 +25,7 @@ func statusOf(err error) int {
 		return http.StatusForbidden
 	case errors.Is(err, drivers.ErrInvalidName):
 		return http.StatusBadRequest
-	case errors.Is(err, drivers.ErrExist):
+	case errors.Is(err, drivers.ErrExist), errors.Is(err, drivers.ErrIsDir):
 		return http.StatusMethodNotAllowed
 	case errors.Is(err, drivers.ErrUnsupported):
 		return http.StatusNotImplemented

@@ -233,7 +233,7 @@ func (h *Handler) propfind(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	r = r.WithContext(withWanted(r.Context(), body))
+	r = r.WithContext(withListMemo(withWanted(r.Context(), body)))
 	ctx := r.Context()
 	n, err := h.fs.resolve(ctx, r.URL.Path)
 	if err != nil {

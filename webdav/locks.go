@@ -108,8 +108,12 @@ func (l *lockSystem) held(owner string) int {
 	defer l.mu.Unlock()
 	n := 0
 	now := time.Now()
-	for _, r := range l.roots {
-		if r.owner == owner && now.Before(r.expires) {
+	for tok, r := range l.roots {
+		if !now.Before(r.expires) {
+			delete(l.roots, tok) // expired locks leave no record behind
+			continue
+		}
+		if r.owner == owner {
 			n++
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"pandav/cache"
@@ -40,6 +42,10 @@ type caches struct {
 	quotaG cache.Group[drivers.Quota]
 
 	ttl, negativeTTL, linkMargin time.Duration
+
+	// gen counts our own writes. A listing that was in flight across a
+	// write may predate it, so it is handed to its callers but not cached.
+	gen atomic.Uint64
 }
 
 func newCaches(o Options) *caches {
@@ -117,13 +123,18 @@ func (m *mount) list(ctx context.Context, dir drivers.Entry, rel string) ([]driv
 	if kids, ok := m.c.listings.Get(key); ok {
 		return kids, nil
 	}
+	memo := listMemoFrom(ctx)
+	if kids, ok := memo.get(key); ok {
+		return kids, nil
+	}
 	kids, err := m.c.listG.Do(ctx, key+"\x00"+dir.ID, func(ctx context.Context) ([]drivers.Entry, error) {
+		gen := m.c.gen.Load()
 		kids, err := m.drive.List(ctx, dir)
 		if err != nil {
 			return nil, err
 		}
 		kids = usable(kids)
-		if len(kids) > 0 {
+		if len(kids) > 0 && m.c.gen.Load() == gen {
 			m.c.listings.Add(key, kids, m.c.ttl)
 			for _, k := range kids {
 				m.c.entries.Add(path.Join(key, k.Name), k, m.c.ttl)
@@ -131,7 +142,47 @@ func (m *mount) list(ctx context.Context, dir drivers.Entry, rel string) ([]driv
 		}
 		return kids, nil
 	})
+	if err == nil {
+		memo.put(key, kids)
+	}
 	return kids, err
+}
+
+// listMemo keeps one request's listings, so an empty folder, which is
+// never cached, is still listed once per PROPFIND and not twice.
+type listMemo struct {
+	mu sync.Mutex
+	m  map[string][]drivers.Entry
+}
+
+type listMemoKey struct{}
+
+func withListMemo(ctx context.Context) context.Context {
+	return context.WithValue(ctx, listMemoKey{}, &listMemo{m: map[string][]drivers.Entry{}})
+}
+
+func listMemoFrom(ctx context.Context) *listMemo {
+	m, _ := ctx.Value(listMemoKey{}).(*listMemo)
+	return m
+}
+
+func (l *listMemo) get(key string) ([]drivers.Entry, bool) {
+	if l == nil {
+		return nil, false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	kids, ok := l.m[key]
+	return kids, ok
+}
+
+func (l *listMemo) put(key string, kids []drivers.Entry) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.m[key] = kids
 }
 
 // usable drops names no path can reach and pandav's own in-flight names,
@@ -161,6 +212,7 @@ func usable(in []drivers.Entry) []drivers.Entry {
 // parent's cached listing instead of dropping it: the clouds show new
 // files late, and a relisting would cost a call.
 func (m *mount) learn(rel string, e drivers.Entry) {
+	m.c.gen.Add(1)
 	key := m.key(rel)
 	m.c.misses.Remove(key)
 	m.c.entries.Add(key, e, m.c.ttl)
@@ -173,6 +225,7 @@ func (m *mount) learn(rel string, e drivers.Entry) {
 // forget drops an entry, and everything cached below it, after our own
 // write removed or moved it.
 func (m *mount) forget(rel string) {
+	m.c.gen.Add(1)
 	key := m.key(rel)
 	m.c.entries.Remove(key)
 	m.c.entries.RemovePrefix(key + "/")

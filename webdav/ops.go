@@ -269,8 +269,12 @@ func (r *localReader) Stat() (os.FileInfo, error)         { return r.fi, nil }
 // materializeIdle uploads placeholders nobody wrote to for grace, as the
 // empty files they are, unless a lock still covers them.
 func (fs *FileSystem) materializeIdle(grace time.Duration, locked func(string) bool) {
+	uploading := map[string]bool{}
+	for _, p := range fs.InFlightUploads() {
+		uploading[p] = true
+	}
 	for _, p := range fs.local.idlePlaceholders(time.Now().Add(-grace)) {
-		if locked != nil && locked(p) {
+		if locked != nil && locked(p) || uploading[p] {
 			fs.local.touch(p)
 			continue
 		}
@@ -289,6 +293,12 @@ func (fs *FileSystem) materializeIdle(grace time.Duration, locked func(string) b
 		}
 		fs.local.remove(p)
 	}
+}
+
+// Flush stores every placeholder now, at shutdown: a client was told the
+// file exists, so it must outlive pandav.
+func (fs *FileSystem) Flush() {
+	fs.materializeIdle(-time.Hour, nil)
 }
 
 func (fs *FileSystem) uploadEmpty(ctx context.Context, m *mount, rel string) error {

@@ -147,3 +147,30 @@ func TestAuth(t *testing.T) {
 		t.Fatalf("after 10 failures: %d", r.StatusCode)
 	}
 }
+
+func TestAnonymousOptionsRevealsNothing(t *testing.T) {
+	d := newFakeDrive(t)
+	d.tree.PutPath("/a.txt", fakecloud.BytesBlob([]byte("a")))
+	fs, _ := NewFileSystem([]MountSpec{{Path: "/m", Drive: d}}, Options{Log: zerolog.Nop(), StateDir: t.TempDir()})
+	srv := httptest.NewServer(RequireAuth(NewHandler(fs), []User{{Name: "u", Password: "p"}}, zerolog.Nop(), AuthOptions{}))
+	t.Cleanup(srv.Close)
+	var allows []string
+	for _, p := range []string{"/m/a.txt", "/m/missing", "/m/"} {
+		req, _ := http.NewRequest("OPTIONS", srv.URL+p, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Header.Get("DAV") != "1, 2" {
+			t.Fatalf("OPTIONS %s: %d %q", p, resp.StatusCode, resp.Header.Get("DAV"))
+		}
+		allows = append(allows, resp.Header.Get("Allow"))
+	}
+	if allows[0] != allows[1] || allows[1] != allows[2] {
+		t.Fatalf("anonymous Allow headers differ by path: %q", allows)
+	}
+	if n := len(d.counters.Snapshot()); n != 0 {
+		t.Fatalf("anonymous OPTIONS reached the cloud: %v", d.counters.Snapshot())
+	}
+}

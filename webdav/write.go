@@ -209,6 +209,8 @@ type uploadFile struct {
 	// spooled: the body goes to disk first
 	spool  *os.File
 	hasher hash.Hash
+
+	stored *drivers.Entry // the cloud's entry, once committed
 }
 
 type uploadResult struct {
@@ -218,7 +220,6 @@ type uploadResult struct {
 
 func (fs *FileSystem) newUpload(ctx context.Context, m *mount, rel string, parent drivers.Entry, existing *drivers.Entry, up drivers.Uploader, pi *putInfo) (*uploadFile, error) {
 	u := &uploadFile{ctx: ctx, fs: fs, m: m, name: m.key(rel), rel: rel, parent: parent, existing: existing, up: up, pi: pi}
-	fs.uploads.Store(u, u.name)
 	var needs drivers.UploadNeeds
 	if r, ok := up.(drivers.UploadRequirer); ok {
 		needs = r.UploadNeeds()
@@ -230,6 +231,7 @@ func (fs *FileSystem) newUpload(ctx context.Context, m *mount, rel string, paren
 	if pi.size >= 0 && !needs.SHA1 && !needs.RandomAccess && pi.sha1 == "" {
 		pr, pw := io.Pipe()
 		u.pw, u.done = pw, make(chan uploadResult, 1)
+		fs.uploads.Store(u, u.name)
 		src := &drivers.StreamSource{R: pr, N: pi.size, MTime: pi.mtime}
 		go func() {
 			e, err := up.Upload(ctx, parent, path.Base(rel), src)
@@ -247,6 +249,7 @@ func (fs *FileSystem) newUpload(ctx context.Context, m *mount, rel string, paren
 		return nil, err
 	}
 	u.spool, u.hasher = f, sha1.New()
+	fs.uploads.Store(u, u.name)
 	return u, nil
 }
 
@@ -310,6 +313,7 @@ func (u *uploadFile) Close() error {
 		return u.abandon(res.err)
 	}
 	u.fs.committed(u.m, u.rel, res.e, u.existing)
+	u.stored = &res.e
 	return nil
 }
 
@@ -319,7 +323,22 @@ func (u *uploadFile) abandon(err error) error {
 }
 
 func (u *uploadFile) Stat() (os.FileInfo, error) {
-	return &FileInfo{name: path.Base(u.rel), entry: drivers.Entry{Size: u.written, ModTime: time.Now().UTC()}}, nil
+	return &uploadInfo{FileInfo: &FileInfo{name: path.Base(u.rel), entry: drivers.Entry{Size: u.written, ModTime: time.Now().UTC()}}, u: u}, nil
+}
+
+// uploadInfo is what x/net/webdav stats before Close and asks the ETag of
+// after: by then the cloud has the file, and the ETag is the one every
+// later GET and PROPFIND will give.
+type uploadInfo struct {
+	*FileInfo
+	u *uploadFile
+}
+
+func (i *uploadInfo) ETag(ctx context.Context) (string, error) {
+	if i.u.stored != nil {
+		return (&FileInfo{entry: *i.u.stored}).ETag(ctx)
+	}
+	return i.FileInfo.ETag(ctx)
 }
 func (u *uploadFile) Read([]byte) (int, error)           { return 0, os.ErrInvalid }
 func (u *uploadFile) Seek(int64, int) (int64, error)     { return 0, os.ErrInvalid }
@@ -341,7 +360,7 @@ func (s *spoolSource) ModTime() time.Time { return s.mtime }
 func (fs *FileSystem) committed(m *mount, rel string, e drivers.Entry, old *drivers.Entry) {
 	if old != nil && old.ID != e.ID {
 		if rm, ok := m.drive.(drivers.Remover); ok {
-			if err := rm.Remove(context.WithoutCancel(context.Background()), *old, m.noTrash); err != nil {
+			if err := rm.Remove(context.Background(), *old, m.noTrash); err != nil {
 				fs.o.Log.Warn().Str("path", m.key(rel)).Err(err).Msg("new content stored, but the old file could not be removed; the newer one is shown")
 			}
 		}

@@ -357,3 +357,26 @@ func TestLongGetOutlivesBodyTimeout(t *testing.T) {
 		t.Fatalf("slow GET got %d of %d bytes", got.Len(), len(want))
 	}
 }
+
+func TestPutETagMatchesLaterReads(t *testing.T) {
+	e := newEnv(t)
+	resp := e.do(t, "PUT", "/fake/e.txt", nil, "hello")
+	put := resp.Header.Get("ETag")
+	head := e.do(t, "HEAD", "/fake/e.txt", nil, "").Header.Get("ETag")
+	if put == "" || put != head {
+		t.Fatalf("PUT gave ETag %s, HEAD %s", put, head)
+	}
+}
+
+func TestEmptyFolderListedOncePerPropfind(t *testing.T) {
+	e := newEnv(t)
+	e.d.tree.MkdirAll("/empty")
+	e.do(t, "PROPFIND", "/fake/", map[string]string{"Depth": "1"}, "")
+	before := e.d.counters.Get("list")
+	for i := 0; i < 3; i++ {
+		e.do(t, "PROPFIND", "/fake/empty/", map[string]string{"Depth": "1"}, "")
+	}
+	if got := e.d.counters.Get("list") - before; got != 3 {
+		t.Fatalf("3 PROPFINDs of an empty folder cost %d listings", got)
+	}
+}

@@ -170,6 +170,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener, grace time.Duration) e
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	err := srv.Shutdown(sctx)
+	a.FS.Flush()
 	if errors.Is(err, context.DeadlineExceeded) {
 		if left := a.FS.InFlightUploads(); len(left) > 0 {
 			// The clouds keep an unfinished upload invisible, and the old

@@ -90,16 +90,17 @@ func (o *Options) defaults() {
 // a mount's ancestors ("/", "/share" for "/share/demo") are virtual,
 // read-only folders.
 type FileSystem struct {
-	mounts  []*mount // longest path first
-	virtual map[string][]string
-	c       *caches
-	streams *streams
-	local   *localFiles
-	props   *propStore
-	locks   *lockSystem
-	uploads sync.Map // *uploadFile -> path, while in flight
-	o       Options
-	started time.Time
+	mounts    []*mount // longest path first
+	virtual   map[string][]string
+	c         *caches
+	streams   *streams
+	local     *localFiles
+	props     *propStore
+	locks     *lockSystem
+	uploads   sync.Map // *uploadFile -> path, while in flight
+	pathLocks pathLocks
+	o         Options
+	started   time.Time
 }
 
 var _ webdav.FileSystem = (*FileSystem)(nil)

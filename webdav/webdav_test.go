@@ -375,7 +375,13 @@ func TestSeekInsideWindowReusesChunks(t *testing.T) {
 	}
 	read(0)
 	// let read-ahead finish, then seek within the window: no new fetch
-	time.Sleep(200 * time.Millisecond)
+	for _, c := range f.win {
+		select {
+		case <-c.finished:
+		case <-time.After(10 * time.Second):
+			t.Fatal("read-ahead never finished")
+		}
+	}
 	before := e.d.counters.Get("cdn")
 	read(6 << 20) // fetched ahead already
 	if e.d.counters.Get("cdn") != before {

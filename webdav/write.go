@@ -13,6 +13,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/net/webdav"
@@ -119,27 +120,76 @@ func (fs *FileSystem) create(ctx context.Context, name string) (webdav.File, err
 	if isSystemFile(base) && !fs.o.UploadSystemFiles {
 		return &memWriter{fs: fs, name: name}, nil
 	}
+	// Two PUTs of one path (a client retrying a slow upload) take turns, so
+	// the second sees the first's file as the one it replaces instead of
+	// both creating one.
+	unlock := fs.pathLocks.lock(name)
 	var existing *drivers.Entry
 	switch e, err := m.resolve(ctx, rel); {
 	case err == nil && e.IsDir:
+		unlock()
 		return nil, fs.fail(ctx, "open", name, fmt.Errorf("%s is a folder: %w", name, drivers.ErrExist))
 	case err == nil:
 		existing = &e
 	case !errors.Is(err, drivers.ErrNotFound):
+		unlock()
 		return nil, fs.fail(ctx, "open", name, err)
 	}
 	up, ok := m.drive.(drivers.Uploader)
 	if !ok {
+		unlock()
 		return nil, fs.fail(ctx, "open", name, fmt.Errorf("uploads: %w", drivers.ErrUnsupported))
 	}
 	if existing == nil && (pi == nil || pi.size == 0) {
+		unlock()
 		return &memWriter{fs: fs, name: name, placeholder: true}, nil
 	}
 	if pi == nil {
 		// LOCK on an existing file truncates nothing in the cloud.
+		unlock()
 		return &memWriter{fs: fs, name: name, noop: true}, nil
 	}
-	return fs.newUpload(ctx, m, rel, parent, existing, up, pi)
+	u, err := fs.newUpload(ctx, m, rel, parent, existing, up, pi)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	u.unlock = unlock
+	return u, nil
+}
+
+// pathLocks serialises uploads per path.
+type pathLocks struct {
+	mu sync.Mutex
+	m  map[string]*pathLock
+}
+
+type pathLock struct {
+	sync.Mutex
+	users int
+}
+
+func (p *pathLocks) lock(name string) (unlock func()) {
+	p.mu.Lock()
+	if p.m == nil {
+		p.m = map[string]*pathLock{}
+	}
+	l, ok := p.m[name]
+	if !ok {
+		l = &pathLock{}
+		p.m[name] = l
+	}
+	l.users++
+	p.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if l.users--; l.users == 0 {
+			delete(p.m, name)
+		}
+	}
 }
 
 // fail records a cloud error for the status code and wraps it as
@@ -211,6 +261,7 @@ type uploadFile struct {
 	hasher hash.Hash
 
 	stored *drivers.Entry // the cloud's entry, once committed
+	unlock func()         // lets the next upload of this path start
 }
 
 type uploadResult struct {
@@ -282,6 +333,9 @@ func (u *uploadFile) complete() bool {
 
 func (u *uploadFile) Close() error {
 	defer u.fs.uploads.Delete(u)
+	if u.unlock != nil {
+		defer u.unlock()
+	}
 	var res uploadResult
 	if u.pw != nil {
 		if !u.complete() {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -378,5 +379,27 @@ func TestEmptyFolderListedOncePerPropfind(t *testing.T) {
 	}
 	if got := e.d.counters.Get("list") - before; got != 3 {
 		t.Fatalf("3 PROPFINDs of an empty folder cost %d listings", got)
+	}
+}
+
+func TestConcurrentPutsOfOnePathLeaveOneFile(t *testing.T) {
+	e := newEnv(t)
+	e.do(t, "PUT", "/fake/same.bin", nil, "v0")
+	var wg sync.WaitGroup
+	for i := 1; i <= 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest("PUT", e.srv.URL+"/fake/same.bin", strings.NewReader(strings.Repeat("x", 100000*i)))
+			resp, err := http.DefaultClient.Do(req)
+			if err == nil {
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	kids, _ := e.d.tree.Children(e.d.tree.RootID())
+	if len(kids) != 1 {
+		t.Fatalf("%d files named same.bin after 4 concurrent PUTs", len(kids))
 	}
 }

@@ -85,7 +85,7 @@ func TestRcloneRoundTrip(t *testing.T) {
 			rcl("copy back", "copy", remote, back)
 			compareTrees(t, local, back)
 
-			changeTree(t, local, rng)
+			changeTree(t, local, rand.New(rand.NewPCG(uint64(len(cl.Name)), 3)))
 			rcl("sync", "sync", local, remote)
 			checkCloudTree(t, cl.Tree, "/RoundTrip", local)
 			rcl("check --download after sync", "check", "--download", local, remote)
@@ -98,7 +98,8 @@ func TestRcloneRoundTrip(t *testing.T) {
 func changeTree(t *testing.T, root string, rng *rand.Rand) {
 	t.Helper()
 	for i := 0; i < 90; i++ {
-		name := filepath.Join(root, "small", fmt.Sprintf("d%02d", i%20), fmt.Sprintf("f%04d.bin", i*10))
+		n := i * 10
+		name := filepath.Join(root, "small", fmt.Sprintf("d%02d", n%20), fmt.Sprintf("f%04d.bin", n))
 		switch i % 3 {
 		case 0:
 			writeRandom(t, name, 9000+rng.IntN(4000), rng)
@@ -121,6 +122,8 @@ func writeRandom(t testing.TB, name string, n int, rng *rand.Rand) {
 	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// A new inode: name may be a hard link shared with another tree.
+	os.Remove(name)
 	if err := os.WriteFile(name, b, 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -57,21 +57,13 @@ type Fixture struct {
 // its own cleanup with t.
 type Harness func(t *testing.T) *Fixture
 
-// RunRead runs the read part of the suite.
-func RunRead(t *testing.T, h Harness) {
-	tests := []struct {
-		name string
-		run  func(t *testing.T, f *Fixture)
-	}{
-		{"ListAcrossPages", testListAcrossPages},
-		{"StatByPath", testStatByPath},
-		{"ReadWholeAndRanges", testReadWholeAndRanges},
-		{"RelinkAfterExpiry", testRelinkAfterExpiry},
-		{"RefreshAfterTokenExpiry", testRefreshAfterTokenExpiry},
-		{"SucceedAfterThrottling", testSucceedAfterThrottling},
-		{"ThrottlingIsNotNotFound", testThrottlingIsNotNotFound},
-		{"NotFound", testNotFound},
-	}
+// suiteTest is one conformance test; each gets a fresh Fixture.
+type suiteTest struct {
+	name string
+	run  func(t *testing.T, f *Fixture)
+}
+
+func runSuite(t *testing.T, h Harness, tests []suiteTest) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := h(t)
@@ -81,6 +73,20 @@ func RunRead(t *testing.T, h Harness) {
 			tc.run(t, f)
 		})
 	}
+}
+
+// RunRead runs the read part of the suite.
+func RunRead(t *testing.T, h Harness) {
+	runSuite(t, h, []suiteTest{
+		{"ListAcrossPages", testListAcrossPages},
+		{"StatByPath", testStatByPath},
+		{"ReadWholeAndRanges", testReadWholeAndRanges},
+		{"RelinkAfterExpiry", testRelinkAfterExpiry},
+		{"RefreshAfterTokenExpiry", testRefreshAfterTokenExpiry},
+		{"SucceedAfterThrottling", testSucceedAfterThrottling},
+		{"ThrottlingIsNotNotFound", testThrottlingIsNotNotFound},
+		{"NotFound", testNotFound},
+	})
 }
 
 func ctxT(t *testing.T) context.Context {

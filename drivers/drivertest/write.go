@@ -14,10 +14,7 @@ import (
 // RunWrite runs the write part of the suite: create, upload (streamed,
 // rapid and multipart), rename, move, copy, remove and duplicate names.
 func RunWrite(t *testing.T, h Harness) {
-	tests := []struct {
-		name string
-		run  func(t *testing.T, f *Fixture)
-	}{
+	runSuite(t, h, []suiteTest{
 		{"Mkdir", testMkdir},
 		{"UploadSmall", testUploadSmall},
 		{"UploadEmpty", testUploadEmpty},
@@ -28,16 +25,7 @@ func RunWrite(t *testing.T, h Harness) {
 		{"Copy", testCopy},
 		{"Remove", testRemove},
 		{"DuplicateNames", testDuplicateNames},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			f := h(t)
-			if f.UserAgent == "" {
-				f.UserAgent = "pandav-drivertest/1.0"
-			}
-			tc.run(t, f)
-		})
-	}
+	})
 }
 
 func capability[T any](t *testing.T, f *Fixture) T {

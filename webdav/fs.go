@@ -99,6 +99,7 @@ type FileSystem struct {
 	locks     *lockSystem
 	uploads   sync.Map // *uploadFile -> path, while in flight
 	pathLocks pathLocks
+	pending   *pendingRemovals
 	o         Options
 	started   time.Time
 }
@@ -117,6 +118,7 @@ func NewFileSystem(specs []MountSpec, o Options) (*FileSystem, error) {
 	fs := &FileSystem{
 		c: newCaches(o), o: o, virtual: map[string][]string{"/": nil}, started: time.Now().UTC(),
 		streams: newStreams(o.Stream, o.CDNClient), local: newLocalFiles(), props: props, locks: newLockSystem(),
+		pending: newPendingRemovals(o.StateDir),
 	}
 	seen := map[string]bool{}
 	for _, s := range specs {
@@ -162,6 +164,17 @@ func (fs *FileSystem) Purge() { fs.c.Purge() }
 func (fs *FileSystem) Tick() {
 	fs.materializeIdle(fs.o.PlaceholderGrace, fs.locks.covers)
 	fs.streams.trim(time.Minute)
+	fs.pending.retry(fs)
+}
+
+// mountAt returns the mount at exactly path p, or nil.
+func (fs *FileSystem) mountAt(p string) *mount {
+	for _, m := range fs.mounts {
+		if m.path == p {
+			return m
+		}
+	}
+	return nil
 }
 
 func (fs *FileSystem) forgetMiss(name string) { fs.c.misses.Remove(name) }

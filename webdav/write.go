@@ -414,8 +414,12 @@ func (s *spoolSource) ModTime() time.Time { return s.mtime }
 func (fs *FileSystem) committed(m *mount, rel string, e drivers.Entry, old *drivers.Entry) {
 	if old != nil && old.ID != e.ID {
 		if rm, ok := m.drive.(drivers.Remover); ok {
-			if err := rm.Remove(context.Background(), *old, m.noTrash); err != nil {
-				fs.o.Log.Warn().Str("path", m.key(rel)).Err(err).Msg("new content stored, but the old file could not be removed; the newer one is shown")
+			if err := rm.Remove(context.Background(), *old, m.noTrash); err != nil && !errors.Is(err, drivers.ErrNotFound) {
+				// The new file is shown (the newest of equal names wins),
+				// but the old one must not resurface after a later
+				// DELETE: its removal is retried until it succeeds.
+				fs.o.Log.Warn().Str("path", m.key(rel)).Err(err).Msg("new content stored, but the old file could not be removed yet; will retry")
+				fs.pending.add(m.path, *old)
 			}
 		}
 		fs.props.move(m.path, old.ID, e.ID)

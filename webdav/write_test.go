@@ -403,3 +403,27 @@ func TestConcurrentPutsOfOnePathLeaveOneFile(t *testing.T) {
 		t.Fatalf("%d files named same.bin after 4 concurrent PUTs", len(kids))
 	}
 }
+
+// When the old file cannot be removed after an overwrite, the new one is
+// shown, and the old one is removed later, so a DELETE cannot bring it
+// back.
+func TestOldFileRemovedLaterAfterOverwrite(t *testing.T) {
+	e := newEnv(t)
+	e.do(t, "PUT", "/fake/o.txt", nil, "old")
+	e.d.faults.Inject("remove", fakecloud.ServerError, 1, 1)
+	e.do(t, "PUT", "/fake/o.txt", nil, "new")
+	if got := readAll(t, e.do(t, "GET", "/fake/o.txt", nil, "")); got != "new" {
+		t.Fatalf("after overwrite: %q", got)
+	}
+	if kids, _ := e.d.tree.Children(e.d.tree.RootID()); len(kids) != 2 {
+		t.Fatalf("%d files; the failed removal should leave both for now", len(kids))
+	}
+	e.fs.Tick()
+	if kids, _ := e.d.tree.Children(e.d.tree.RootID()); len(kids) != 1 {
+		t.Fatalf("%d files after the retry", len(kids))
+	}
+	e.do(t, "DELETE", "/fake/o.txt", nil, "")
+	if resp := e.do(t, "GET", "/fake/o.txt", nil, ""); resp.StatusCode != 404 {
+		t.Fatalf("the old content resurfaced: %d", resp.StatusCode)
+	}
+}

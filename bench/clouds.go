@@ -15,6 +15,7 @@ import (
 	"pandav/drivers/aliyun/aliyuntest"
 	"pandav/drivers/pan115"
 	"pandav/drivers/pan115/pan115test"
+	"pandav/internal/demo"
 	"pandav/internal/fakecloud"
 	"pandav/internal/sample"
 )
@@ -193,25 +194,9 @@ func (c *clouds) directLink(ctx context.Context, cloud string, f *seeded) (drive
 // fresh login and state folder, so each pandav starts cold.
 func (c *clouds) writeConfig(dir, name string, stream streamFlags) (string, error) {
 	state := filepath.Join(dir, name+"-state")
-	yaml := fmt.Sprintf(`listen: 127.0.0.1:0
-state_dir: %q
-log: {level: warn, format: json}
-mounts:
-  - path: /aliyun
-    driver: aliyun
-    options:
-      refresh_token: %q
-      client_id: %q
-      client_secret: %q
-      open_api_url: %q
-  - path: /115
-    driver: pan115
-    options:
-      refresh_token: %q
-      api_url: %q
-      passport_url: %q
-`, state, c.ali.NewRefreshToken(), c.ali.ClientID(), c.ali.ClientSecret(), c.ali.URL(),
-		c.p115.NewRefreshToken(), c.p115.APIURL(), c.p115.PassportURL())
+	yaml := fmt.Sprintf("listen: 127.0.0.1:0\nstate_dir: %q\nlog: {level: warn, format: json}\nmounts:\n", state) +
+		demo.AliyunMount("/aliyun", c.ali, c.ali.NewRefreshToken()) +
+		demo.Pan115Mount("/115", c.p115, c.p115.NewRefreshToken())
 	if s := stream.yaml(); s != "" {
 		yaml += s
 	}

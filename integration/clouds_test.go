@@ -10,6 +10,7 @@ import (
 
 	"pandav/drivers/aliyun/aliyuntest"
 	"pandav/drivers/pan115/pan115test"
+	"pandav/internal/demo"
 	"pandav/internal/fakecloud"
 	"pandav/internal/sample"
 )
@@ -109,29 +110,9 @@ func (c *clouds) pan115() cloud {
 
 // Config is a pandav config for both emulators, in the documented keys.
 func (c *clouds) Config(stateDir string) string {
-	return fmt.Sprintf(`listen: 127.0.0.1:0
-state_dir: %s
-log: {level: debug, format: json}
-cache: {entries: 100000, ttl: 5m}
-mounts:
-  - path: /aliyun
-    driver: aliyun
-    options:
-      refresh_token: %q
-      client_id: %q
-      client_secret: %q
-      open_api_url: %q
-      drive: resource
-      root: /
-  - path: /115
-    driver: pan115
-    options:
-      refresh_token: %q
-      api_url: %q
-      passport_url: %q
-      root: /
-`, yamlQuote(stateDir), c.AliRT, c.Ali.ClientID(), c.Ali.ClientSecret(), c.Ali.URL(),
-		c.P115RT, c.P115.APIURL(), c.P115.PassportURL())
+	return fmt.Sprintf("listen: 127.0.0.1:0\nstate_dir: %s\nlog: {level: debug, format: json}\ncache: {entries: 100000, ttl: 5m}\nmounts:\n", yamlQuote(stateDir)) +
+		demo.AliyunMount("/aliyun", c.Ali, c.AliRT, "drive: resource", "root: /") +
+		demo.Pan115Mount("/115", c.P115, c.P115RT, "root: /")
 }
 
 // WriteConfig writes Config into a fresh temp dir and returns its path and

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"pandav/config"
 	"pandav/drivers/aliyun/aliyuntest"
@@ -54,39 +56,21 @@ func Start(listen string) (*Demo, error) {
 		return nil, err
 	}
 	d.state = state
-	yaml := fmt.Sprintf(`
-listen: %q
-state_dir: %q
-mounts:
-  - path: /aliyun
-    driver: aliyun
-    options:
-      refresh_token: %q
-      client_id: %q
-      client_secret: %q
-      open_api_url: %q
-      # Playing a share saves its files for a while through the web API.
-      web_refresh_token: %q
-      web_api_url: %q
-      auth_url: %q
-  - path: /share/demo
+	yaml := fmt.Sprintf("listen: %q\nstate_dir: %q\nmounts:\n", listen, filepath.Join(state, "state")) +
+		AliyunMount("/aliyun", ali, ali.NewRefreshToken(),
+			// Playing a share saves its files for a while through the web API.
+			"web_refresh_token: "+strconv.Quote(ali.NewWebRefreshToken()),
+			"web_api_url: "+strconv.Quote(ali.URL()),
+			"auth_url: "+strconv.Quote(ali.AuthURL())) +
+		fmt.Sprintf(`  - path: /share/demo
     driver: aliyun-share
     options:
       share_id: %q
       share_pwd: %q
       account: /aliyun
       web_api_url: %q
-  - path: /115
-    driver: pan115
-    options:
-      refresh_token: %q
-      api_url: %q
-      passport_url: %q
-`, listen, filepath.Join(state, "state"),
-		ali.NewRefreshToken(), ali.ClientID(), ali.ClientSecret(), ali.URL(),
-		ali.NewWebRefreshToken(), ali.URL(), ali.AuthURL(),
-		ShareID, SharePwd, ali.URL(),
-		p115.NewRefreshToken(), p115.APIURL(), p115.PassportURL())
+`, ShareID, SharePwd, ali.URL()) +
+		Pan115Mount("/115", p115, p115.NewRefreshToken())
 	cfg, err := config.Parse([]byte(yaml))
 	if err != nil {
 		d.Close()
@@ -94,6 +78,36 @@ mounts:
 	}
 	d.Config = cfg
 	return d, nil
+}
+
+// AliyunMount is a mounts: entry pointing pandav at an Aliyun emulator
+// with the given login; extra lines ("key: value") join its options. The
+// integration tests and the bench build their configs from it too.
+func AliyunMount(path string, ali *aliyuntest.Server, refreshToken string, extra ...string) string {
+	return mountYAML(path, "aliyun", append([]string{
+		"refresh_token: " + strconv.Quote(refreshToken),
+		"client_id: " + strconv.Quote(ali.ClientID()),
+		"client_secret: " + strconv.Quote(ali.ClientSecret()),
+		"open_api_url: " + strconv.Quote(ali.URL()),
+	}, extra...))
+}
+
+// Pan115Mount is AliyunMount for a 115 emulator.
+func Pan115Mount(path string, p *pan115test.Server, refreshToken string, extra ...string) string {
+	return mountYAML(path, "pan115", append([]string{
+		"refresh_token: " + strconv.Quote(refreshToken),
+		"api_url: " + strconv.Quote(p.APIURL()),
+		"passport_url: " + strconv.Quote(p.PassportURL()),
+	}, extra...))
+}
+
+func mountYAML(path, driver string, options []string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "  - path: %s\n    driver: %s\n    options:\n", path, driver)
+	for _, o := range options {
+		fmt.Fprintf(&b, "      %s\n", o)
+	}
+	return b.String()
 }
 
 // shareMovies fills the sharer's drive with the sample tree and shares

@@ -57,7 +57,7 @@ type clouds struct {
 	stateDir  string
 }
 
-func startClouds(ctx context.Context, sz sizes, latency time.Duration, dir string) (*clouds, error) {
+func startClouds(ctx context.Context, sz sizes, latency time.Duration, connRate int64, dir string) (*clouds, error) {
 	c := &clouds{
 		// The zero Options are each cloud's real per-account limits:
 		// aliyun list 4/s, link 1/s, other 15/s, 3 CDN connections per
@@ -67,6 +67,8 @@ func startClouds(ctx context.Context, sz sizes, latency time.Duration, dir strin
 	}
 	c.ali.Faults.SetLatency(latency)
 	c.p115.Faults.SetLatency(latency)
+	c.ali.Faults.SetConnRate(connRate)
+	c.p115.Faults.SetConnRate(connRate)
 	c.ali.SetSpace(2 << 40)
 	c.p115.SetSpace(4 << 40)
 	if err := c.seed(sz); err != nil {

@@ -59,6 +59,7 @@ type options struct {
 	out      string
 	jsonOut  string
 	latency  time.Duration
+	connRate int64
 	stream   streamFlags
 	keepLogs bool
 	only     string // scenario letters to run, "" for all
@@ -79,6 +80,7 @@ func run(args []string) int {
 	fs.StringVar(&o.out, "out", "bench/RESULTS.md", "Markdown results file (not written by --quick unless given)")
 	fs.StringVar(&o.jsonOut, "json", "bench/results.json", "raw figures as JSON (not written by --quick unless given)")
 	fs.DurationVar(&o.latency, "latency", 0, "delay the emulators add to every API call and CDN answer")
+	fs.Int64Var(&o.connRate, "cdn-rate", 0, "cap each emulated CDN connection at this many bytes per second, as real CDNs do (0: no cap)")
 	fs.StringVar(&o.stream.chunkSize, "chunk-size", "", "override pandav's stream.chunk_size (e.g. 8MiB)")
 	fs.IntVar(&o.stream.readAhead, "read-ahead", -1, "override pandav's stream.read_ahead")
 	fs.StringVar(&o.stream.memoryBudget, "memory-budget", "", "override pandav's stream.memory_budget (e.g. 256MiB)")
@@ -155,7 +157,7 @@ func setup(ctx context.Context, o options) (*bench, error) {
 		return nil, err
 	}
 	step("starting the emulators")
-	if b.cl, err = startClouds(ctx, b.sz, o.latency, b.dir); err != nil {
+	if b.cl, err = startClouds(ctx, b.sz, o.latency, o.connRate, b.dir); err != nil {
 		os.RemoveAll(b.dir)
 		return nil, err
 	}
@@ -291,7 +293,7 @@ func (b *bench) header() []string {
 		"date: " + b.start.Format(time.RFC3339),
 		"commit: " + commit,
 		fmt.Sprintf("machine: %d cores (runtime.NumCPU), %s RAM, %s/%s, %s", runtime.NumCPU(), memTotal(), runtime.GOOS, runtime.GOARCH, runtime.Version()),
-		fmt.Sprintf("options: mode %s; --latency %v; --only %q; pandav stream settings: %s", mode, b.o.latency, b.o.only, strings.ReplaceAll(strings.TrimSpace(b.o.stream.String()), "\n", ";")),
+		fmt.Sprintf("options: mode %s; --latency %v; --cdn-rate %d; --only %q; pandav stream settings: %s", mode, b.o.latency, b.o.connRate, b.o.only, strings.ReplaceAll(strings.TrimSpace(b.o.stream.String()), "\n", ";")),
 		fmt.Sprintf("sizes: sequential %s; %d range reads of %s; %d streams of %s; %d-entry folder; %d warm PROPFIND runs; best of %d round(s) per throughput figure",
 			fmtMiB(sz.seqSize), sz.seeks, fmtMiB(sz.seekLen), sz.streams, fmtMiB(sz.streamSize), sz.entries, sz.propfindRuns, sz.rounds),
 		"emulators: default per-account limits throughout (aliyun: list 4/s, getDownloadUrl 1/s, other 15/s, 3 CDN connections per file; 115: 5 calls/s per token, 2 connections per link); " +

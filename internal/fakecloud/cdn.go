@@ -20,6 +20,9 @@ func ServeBlob(w http.ResponseWriter, r *http.Request, blob Blob, faults *Faults
 	if faults != nil && faults.ResetEvery() > 0 {
 		rs = &cuttingReader{ReadSeeker: rs, f: faults}
 	}
+	if faults != nil && faults.ConnRate() > 0 {
+		rs = &pacedReader{ReadSeeker: rs, rate: faults.ConnRate(), start: time.Now()}
+	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Accept-Ranges", "bytes")
 	http.ServeContent(w, r, "", time.Time{}, rs)
@@ -43,6 +46,26 @@ func (c *cuttingReader) Read(p []byte) (int, error) {
 	n, err := c.ReadSeeker.Read(p)
 	if c.f.addServed(int64(n)) {
 		c.cut = true // what was read still goes out; the next read drops
+	}
+	return n, err
+}
+
+// pacedReader serves at most rate bytes per second.
+type pacedReader struct {
+	io.ReadSeeker
+	rate  int64
+	start time.Time
+	sent  int64
+}
+
+func (p *pacedReader) Read(b []byte) (int, error) {
+	if max := p.rate / 20; int64(len(b)) > max && max > 0 {
+		b = b[:max] // small steps keep the pace smooth
+	}
+	n, err := p.ReadSeeker.Read(b)
+	p.sent += int64(n)
+	if due := time.Duration(float64(p.sent) / float64(p.rate) * float64(time.Second)); due > time.Since(p.start) {
+		time.Sleep(due - time.Since(p.start))
 	}
 	return n, err
 }

@@ -44,6 +44,7 @@ type Faults struct {
 	latency    time.Duration
 	resetEvery int64
 	served     int64 // CDN body bytes since SetResetEvery, across responses
+	connRate   int64 // CDN bytes per second per response; 0: unlimited
 }
 
 // Inject makes endpoint ("" for all) fail with kind on every every-th call
@@ -115,6 +116,21 @@ func (f *Faults) ResetEvery() int64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.resetEvery
+}
+
+// SetConnRate caps each CDN response at n bytes per second, as real CDNs
+// throttle each connection (0: no cap).
+func (f *Faults) SetConnRate(n int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.connRate = n
+}
+
+// ConnRate is the value set by SetConnRate.
+func (f *Faults) ConnRate() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.connRate
 }
 
 // untilReset says how many more body bytes may be served before the next

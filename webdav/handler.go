@@ -102,7 +102,7 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request) {
 	// Fetch the link before any header is written, so that a throttled or
 	// failing cloud is answered with 503 or 502 and not with a cut body.
 	// HEAD, an empty file and a 304 need no link at all.
-	if r.Method == http.MethodGet && fi.Size() > 0 && !notModified(r, etag) {
+	if r.Method == http.MethodGet && fi.Size() > 0 && !notModified(r, etag, fi.ModTime()) {
 		req := drivers.LinkRequest{UserAgent: r.UserAgent()}
 		l, err := n.m.link(ctx, n.entry, req)
 		if err != nil {
@@ -157,9 +157,16 @@ func boundedRangeEnd(h string) (int64, bool) {
 	return last + 1, true
 }
 
-func notModified(r *http.Request, etag string) bool {
-	inm := r.Header.Get("If-None-Match")
-	return inm != "" && (inm == "*" || strings.Contains(inm, etag))
+// notModified says whether ServeContent will answer 304, so that no link
+// is fetched for it.
+func notModified(r *http.Request, etag string, mod time.Time) bool {
+	if inm := r.Header.Get("If-None-Match"); inm != "" {
+		return inm == "*" || strings.Contains(inm, etag)
+	}
+	if ims, err := http.ParseTime(r.Header.Get("If-Modified-Since")); err == nil && !mod.IsZero() {
+		return !mod.Truncate(time.Second).After(ims)
+	}
+	return false
 }
 
 // serveIndex answers GET on a folder with a plain HTML listing, which is

@@ -488,3 +488,20 @@ func TestRedirectMode(t *testing.T) {
 		}
 	}
 }
+
+func TestConditionalGetNeedsNoLink(t *testing.T) {
+	e := newEnv(t)
+	e.d.tree.PutPath("/c.bin", fakecloud.BytesBlob([]byte("content")))
+	head := e.do(t, "HEAD", "/fake/c.bin", nil, "")
+	for _, h := range []map[string]string{
+		{"If-None-Match": head.Header.Get("ETag")},
+		{"If-Modified-Since": head.Header.Get("Last-Modified")},
+	} {
+		if resp := e.do(t, "GET", "/fake/c.bin", h, ""); resp.StatusCode != http.StatusNotModified {
+			t.Fatalf("%v: %d", h, resp.StatusCode)
+		}
+	}
+	if n := e.d.counters.Get("link"); n != 0 {
+		t.Fatalf("304s cost %d link calls", n)
+	}
+}

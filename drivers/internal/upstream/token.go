@@ -98,7 +98,9 @@ type TokenSource struct {
 	refresh RefreshFunc
 	early   time.Duration
 
-	mu      sync.Mutex
+	// turn is a one-slot semaphore rather than a mutex, so that callers
+	// waiting behind a slow refresh can give up with their own context.
+	turn    chan struct{}
 	cur     Token
 	unsaved bool // cur holds a rotated token the store could not take
 }
@@ -106,7 +108,7 @@ type TokenSource struct {
 // NewTokenSource starts from the stored token when there is one, else from
 // the configured refresh and access tokens.
 func NewTokenSource(store *TokenStore, configured Token, refresh RefreshFunc) (*TokenSource, error) {
-	ts := &TokenSource{store: store, refresh: refresh, early: time.Minute, cur: configured}
+	ts := &TokenSource{store: store, refresh: refresh, early: time.Minute, cur: configured, turn: make(chan struct{}, 1)}
 	stored, ok, err := store.Load()
 	if err != nil {
 		return nil, err
@@ -136,8 +138,12 @@ func SharedTokenSource(store *TokenStore, configured Token, refresh RefreshFunc)
 
 // Access returns a usable access token, refreshing first when needed.
 func (ts *TokenSource) Access(ctx context.Context) (string, error) {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
+	select {
+	case ts.turn <- struct{}{}:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	defer func() { <-ts.turn }()
 	if ts.unsaved {
 		if err := ts.store.Save(ts.cur); err != nil {
 			return "", fmt.Errorf("the rotated refresh token still cannot be saved: %w", err)
@@ -156,8 +162,12 @@ func (ts *TokenSource) Access(ctx context.Context) (string, error) {
 // Refresh forces a refresh now, unless the token was already replaced
 // since stale was handed out.
 func (ts *TokenSource) Refresh(ctx context.Context, stale string) (string, error) {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
+	select {
+	case ts.turn <- struct{}{}:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	defer func() { <-ts.turn }()
 	if ts.cur.Access != "" && ts.cur.Access != stale {
 		return ts.cur.Access, nil
 	}
@@ -205,7 +215,7 @@ func (ts *TokenSource) refreshLocked(ctx context.Context) error {
 
 // Current returns the token held now, for tests and diagnostics.
 func (ts *TokenSource) Current() Token {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
+	ts.turn <- struct{}{}
+	defer func() { <-ts.turn }()
 	return ts.cur
 }

@@ -195,6 +195,12 @@ func (fs *FileSystem) locate(name string) (*mount, string) {
 
 func cleanPath(name string) string { return path.Clean("/" + name) }
 
+// finderHints are empty files that exist at the root without being
+// listed: their presence tells macOS not to index the volume with
+// Spotlight and not to render QuickLook thumbnails, either of which
+// would download every video in a folder Finder opens.
+var finderHints = map[string]bool{"/.metadata_never_index": true, "/.ql_disablethumbnails": true, "/.metadata_never_index_unless_rootfs": true}
+
 // node is what a path resolves to.
 type node struct {
 	name    string // full cleaned path
@@ -211,6 +217,9 @@ func (fs *FileSystem) resolve(ctx context.Context, name string) (node, error) {
 	}
 	if _, ok := fs.virtual[name]; ok {
 		return node{name: name, virtual: true}, nil
+	}
+	if finderHints[name] {
+		return node{name: name, entry: drivers.Entry{Name: path.Base(name), ModTime: fs.started}, local: &localFile{mod: fs.started}}, nil
 	}
 	m, rel := fs.locate(name)
 	if m == nil {

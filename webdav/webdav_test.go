@@ -505,3 +505,18 @@ func TestConditionalGetNeedsNoLink(t *testing.T) {
 		t.Fatalf("304s cost %d link calls", n)
 	}
 }
+
+func TestFinderHints(t *testing.T) {
+	e := newEnv(t)
+	for _, p := range []string{"/.metadata_never_index", "/.ql_disablethumbnails"} {
+		if resp := e.do(t, "PROPFIND", p, map[string]string{"Depth": "0"}, ""); resp.StatusCode != http.StatusMultiStatus {
+			t.Fatalf("PROPFIND %s: %d", p, resp.StatusCode)
+		}
+		if resp := e.do(t, "GET", p, nil, ""); resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %d", p, resp.StatusCode)
+		}
+	}
+	if body := readAll(t, e.do(t, "PROPFIND", "/", map[string]string{"Depth": "1"}, "")); strings.Contains(body, "metadata_never_index") {
+		t.Fatalf("hints are listed: %s", body)
+	}
+}

@@ -51,8 +51,25 @@ func TestStreamFaults(t *testing.T) {
 			})
 			t.Run("5 s links, slow reader", func(t *testing.T) {
 				links := cl.Counters.Get(linkEP(cl))
+				// Socket buffers let a reader run seconds ahead of its
+				// rate limit, so links are also expired every 2 s to be
+				// sure the read outlives several.
+				stop := make(chan struct{})
+				go func() {
+					tick := time.NewTicker(2 * time.Second)
+					defer tick.Stop()
+					for {
+						select {
+						case <-stop:
+							return
+						case <-tick.C:
+							c.expireLinks(cl)
+						}
+					}
+				}()
 				sum, n, stderr, err := rcloneCatSHA1(t, rclone, rcloneRemote(p, cl.Mount)+strings.TrimPrefix(slowPath, "/"),
 					"--bwlimit", "3M", "--low-level-retries", "1")
+				close(stop)
 				if err != nil {
 					t.Fatalf("rclone cat: %v\n%s", err, tail(stderr, 2000))
 				}

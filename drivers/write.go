@@ -54,6 +54,13 @@ type UploadSource interface {
 	ModTime() time.Time
 }
 
+// ModTimeKeeper is an Uploader that stores UploadSource.ModTime and lists
+// it back as the entry's ModTime, so a client's X-OC-Mtime can be
+// answered "accepted".
+type ModTimeKeeper interface {
+	KeepsModTime() bool
+}
+
 // Renamer changes an entry's name in place, to exactly newName.
 type Renamer interface {
 	Rename(ctx context.Context, e Entry, newName string) (Entry, error)

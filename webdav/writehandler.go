@@ -129,6 +129,13 @@ func (h *Handler) write(w *recorder, r *http.Request) {
 		}
 		r = r.WithContext(withPutInfo(r.Context(), pi))
 		r.Body = pi.body
+		if m, _ := h.fs.locate(cleanPath(r.URL.Path)); !pi.mtime.IsZero() && m != nil {
+			if k, ok := m.drive.(drivers.ModTimeKeeper); ok && k.KeepsModTime() {
+				// rclone and Nextcloud clients then skip a PROPPATCH of
+				// getlastmodified after each upload.
+				w.Header().Set("X-OC-Mtime", "accepted")
+			}
+		}
 	case "PROPPATCH":
 		h.proppatch(w, r, st)
 		return

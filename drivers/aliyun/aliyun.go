@@ -375,10 +375,16 @@ func toEntry(it fileItem) drivers.Entry {
 			e.SHA1 = strings.ToUpper(it.ContentHash)
 		}
 	}
-	if t, err := time.Parse(time.RFC3339Nano, it.UpdatedAt); err == nil {
+	if t, err := time.Parse(time.RFC3339Nano, it.LocalModifiedAt); err == nil && it.Type != "folder" {
+		e.ModTime = t // the time the uploading client gave, which is what it compares
+	} else if t, err := time.Parse(time.RFC3339Nano, it.UpdatedAt); err == nil {
 		e.ModTime = t
 	} else if t, err := time.Parse(time.RFC3339Nano, it.CreatedAt); err == nil {
 		e.ModTime = t
 	}
 	return e
 }
+
+// KeepsModTime implements drivers.ModTimeKeeper: an upload's
+// local_modified_at comes back in listings.
+func (d *Drive) KeepsModTime() bool { return true }

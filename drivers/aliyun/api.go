@@ -58,6 +58,7 @@ type fileItem struct {
 	Category        string `json:"category"`
 	Status          string `json:"status"`
 	CreatedAt       string `json:"created_at"`
+	LocalModifiedAt string `json:"local_modified_at"`
 	UpdatedAt       string `json:"updated_at"`
 	// FileName stands in for Name in the answers of create and complete.
 	FileName string `json:"file_name"`

@@ -26,8 +26,11 @@ type Node struct {
 	Blob     Blob // nil for folders
 	Created  time.Time
 	Modified time.Time
-	Trashed  bool
-	seq      int64 // creation order, the clouds' default listing order
+	// ClientModified is the modification time an uploading client gave
+	// (Aliyun's local_modified_at); zero when none was given.
+	ClientModified time.Time
+	Trashed        bool
+	seq            int64 // creation order, the clouds' default listing order
 }
 
 // Size is the blob's size, 0 for a folder.
@@ -349,6 +352,18 @@ func (t *Tree) SetModified(id string, mtime time.Time) error {
 		return ErrNotFound
 	}
 	n.Modified = mtime
+	return nil
+}
+
+// SetClientModified records the time an uploading client gave.
+func (t *Tree) SetClientModified(id string, mtime time.Time) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n, ok := t.nodes[id]
+	if !ok {
+		return ErrNotFound
+	}
+	n.ClientModified = mtime
 	return nil
 }
 

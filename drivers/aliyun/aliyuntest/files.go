@@ -162,6 +162,10 @@ func item(driveID string, t *fakecloud.Tree, n fakecloud.Node) fileItem {
 	if n.IsDir {
 		return it
 	}
+	it.LocalModifiedAt = it.UpdatedAt
+	if !n.ClientModified.IsZero() {
+		it.LocalModifiedAt = n.ClientModified.UTC().Format(timeFormat)
+	}
 	size := n.Size()
 	ext := strings.ToLower(strings.TrimPrefix(path.Ext(n.Name), "."))
 	it.Type, it.Size, it.FileExtension = "file", &size, ext

@@ -66,6 +66,7 @@ type fileItem struct {
 	Starred         bool   `json:"starred"`
 	PunishFlag      int    `json:"punish_flag"`
 	CreatedAt       string `json:"created_at"`
+	LocalModifiedAt string `json:"local_modified_at,omitempty"`
 	UpdatedAt       string `json:"updated_at"`
 	// ShareID is set on the items of a share's listing.
 	ShareID string `json:"share_id,omitempty"`

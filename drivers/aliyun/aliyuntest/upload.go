@@ -222,6 +222,7 @@ func (s *Server) createFile(w http.ResponseWriter, r *http.Request, req createRe
 			return
 		}
 		t.SetModified(n.ID, s.stamp())
+		t.SetClientModified(n.ID, clientTime(req.LocalModifiedAt))
 		u := &upload{id: randHex(16), driveID: req.DriveID, fileID: n.ID, tree: t, size: req.Size, done: true}
 		s.mu.Lock()
 		s.uploads[u.id] = u
@@ -237,6 +238,7 @@ func (s *Server) createFile(w http.ResponseWriter, r *http.Request, req createRe
 		notFoundFileID(w, parent.ID)
 		return
 	}
+	t.SetClientModified(n.ID, clientTime(req.LocalModifiedAt))
 	u := &upload{
 		id: strings.ToUpper(randHex(16)), driveID: req.DriveID, fileID: n.ID, tree: t, size: req.Size,
 		nParts: nParts, blob: blob, parts: map[int]storedPart{},
@@ -405,3 +407,12 @@ func (s *Server) assemble(u *upload) (fakecloud.Blob, error) {
 
 // partETag is the part's ETag, as OSS gives it: the quoted MD5.
 func partETag(sum []byte) string { return `"` + strings.ToUpper(hex.EncodeToString(sum)) + `"` }
+
+// clientTime is the local_modified_at a client sent, or zero (now).
+func clientTime(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}

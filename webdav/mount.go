@@ -43,6 +43,8 @@ type caches struct {
 
 	ttl, negativeTTL, linkMargin time.Duration
 
+	patchMu sync.Mutex // serialises patchListing's read-modify-write
+
 	// gen counts our own writes. A listing that was in flight across a
 	// write may predate it, so it is handed to its callers but not cached.
 	gen atomic.Uint64
@@ -239,6 +241,10 @@ func (m *mount) forget(rel string) {
 // patchListing replaces (or with e nil, removes) name in dir's cached
 // listing. Listings are shared with readers, so it copies.
 func (m *mount) patchListing(dirRel, name string, e *drivers.Entry) {
+	// Uploads into one folder finish together: without this lock two
+	// patches read the same listing and the second drops the first's file.
+	m.c.patchMu.Lock()
+	defer m.c.patchMu.Unlock()
 	key := m.key(dirRel)
 	kids, ok := m.c.listings.Get(key)
 	if !ok {

@@ -2,6 +2,7 @@ package webdav
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -425,5 +426,33 @@ func TestOldFileRemovedLaterAfterOverwrite(t *testing.T) {
 	e.do(t, "DELETE", "/fake/o.txt", nil, "")
 	if resp := e.do(t, "GET", "/fake/o.txt", nil, ""); resp.StatusCode != 404 {
 		t.Fatalf("the old content resurfaced: %d", resp.StatusCode)
+	}
+}
+
+// Uploads finishing together in one folder must all stay in its cached
+// listing (rclone copies 4 files at a time).
+func TestConcurrentUploadsAllListed(t *testing.T) {
+	e := newEnv(t)
+	e.d.tree.MkdirAll("/many")
+	e.do(t, "PROPFIND", "/fake/many/", map[string]string{"Depth": "1"}, "") // empty: not cached
+	e.do(t, "PUT", "/fake/many/first.txt", nil, "x")
+	e.do(t, "PROPFIND", "/fake/many/", map[string]string{"Depth": "1"}, "") // now cached
+	var wg sync.WaitGroup
+	for i := 0; i < 40; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest("PUT", fmt.Sprintf("%s/fake/many/f%02d.txt", e.srv.URL, i), strings.NewReader("data"))
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	body := readAll(t, e.do(t, "PROPFIND", "/fake/many/", map[string]string{"Depth": "1"}, ""))
+	for i := 0; i < 40; i++ {
+		if !strings.Contains(body, fmt.Sprintf("f%02d.txt", i)) {
+			t.Fatalf("f%02d.txt missing from the listing after concurrent uploads", i)
+		}
 	}
 }

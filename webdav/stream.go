@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"pandav/drivers"
+	"pandav/internal/httpclient"
 )
 
 // StreamOptions tune how file bytes are fetched from the CDN.
@@ -438,7 +438,7 @@ func (f *remoteFile) fetchOnce(ctx context.Context, c *chunk, filled int) (int, 
 	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", start, c.end-1))
 	resp, err := f.fs.streams.client.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("%w: %v", drivers.ErrUpstream, redactURL(err))
+		return 0, fmt.Errorf("%w: %v", drivers.ErrUpstream, httpclient.Redact(err))
 	}
 	defer resp.Body.Close()
 	switch {
@@ -532,16 +532,6 @@ func rangeStartsAt(contentRange string, off int64) bool {
 func drain(resp *http.Response) {
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
-}
-
-// redactURL strips the signed URL from a transport error: *url.Error
-// prints it, query and all.
-func redactURL(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
-	}
-	return err
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {

@@ -8,13 +8,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"pandav/drivers"
 	"pandav/drivers/internal/upstream"
+	"pandav/internal/httpclient"
 )
 
 // apiTimeout bounds one API attempt; a CDN body is not an API call.
@@ -161,13 +161,7 @@ func doJSON(ctx context.Context, hc *http.Client, method, rawURL, op string, h h
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		// url.Error repeats the URL, and a renew URL carries the refresh
-		// token in its query: keep only the cause.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return upstream.Transient(fmt.Errorf("aliyun %s: %v", op, err))
+		return upstream.Transient(fmt.Errorf("aliyun %s: %v", op, httpclient.Redact(err)))
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))

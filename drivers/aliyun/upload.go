@@ -19,6 +19,7 @@ import (
 
 	"pandav/drivers"
 	"pandav/drivers/internal/upstream"
+	"pandav/internal/httpclient"
 )
 
 const (
@@ -372,12 +373,7 @@ func (pu *partUploader) put(ctx context.Context, op, rawURL string, ln int64, bo
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		// url.Error repeats the signed URL: keep only the cause.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return upstream.Transient(fmt.Errorf("%s: %v", op, err))
+		return upstream.Transient(fmt.Errorf("%s: %v", op, httpclient.Redact(err)))
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))

@@ -11,6 +11,7 @@ import (
 
 	"pandav/drivers"
 	"pandav/drivers/internal/upstream"
+	"pandav/internal/httpclient"
 )
 
 // refresh trades a refresh token at passportapi. 115's refresh tokens are
@@ -30,7 +31,7 @@ func (d *Drive) refresh(ctx context.Context, refreshToken string) (upstream.Toke
 		form := url.Values{"refresh_token": {refreshToken}}
 		req, err := http.NewRequestWithContext(actx, http.MethodPost, d.passportURL+"/open/refreshToken", strings.NewReader(form.Encode()))
 		if err != nil {
-			return fmt.Errorf("%s: %v", op, stripURL(err))
+			return fmt.Errorf("%s: %v", op, httpclient.Redact(err))
 		}
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Accept", "application/json")

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -16,6 +15,7 @@ import (
 
 	"pandav/drivers"
 	"pandav/drivers/internal/upstream"
+	"pandav/internal/httpclient"
 )
 
 // Error codes with a meaning for the driver (pan115.md §1, §6).
@@ -134,7 +134,7 @@ func (d *Drive) attempt(ctx context.Context, op string, r request, out any) erro
 	defer cancel()
 	req, err := http.NewRequestWithContext(actx, r.method, u, body)
 	if err != nil {
-		return fmt.Errorf("%s: %v", op, stripURL(err))
+		return fmt.Errorf("%s: %v", op, httpclient.Redact(err))
 	}
 	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("Accept", "application/json")
@@ -182,7 +182,7 @@ func (d *Drive) roundTrip(ctx context.Context, op string, req *http.Request) (in
 		if ctx.Err() != nil {
 			return 0, nil, ctx.Err()
 		}
-		return 0, nil, upstream.Transient(fmt.Errorf("%s: %v", op, stripURL(err)))
+		return 0, nil, upstream.Transient(fmt.Errorf("%s: %v", op, httpclient.Redact(err)))
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
@@ -190,7 +190,7 @@ func (d *Drive) roundTrip(ctx context.Context, op string, req *http.Request) (in
 		if ctx.Err() != nil {
 			return 0, nil, ctx.Err()
 		}
-		return 0, nil, upstream.Transient(fmt.Errorf("%s: reading answer: %v", op, stripURL(err)))
+		return 0, nil, upstream.Transient(fmt.Errorf("%s: reading answer: %v", op, httpclient.Redact(err)))
 	}
 	if resp.StatusCode == http.StatusTooManyRequests {
 		return 0, nil, upstream.Throttled(fmt.Errorf("%s: HTTP 429", op), retryAfter(resp.Header.Get("Retry-After")))
@@ -231,26 +231,4 @@ func retryAfter(v string) time.Duration {
 		return time.Duration(s) * time.Second
 	}
 	return 0
-}
-
-// stripURL drops the *url.Error wrapper, whose text holds the full URL,
-// and the addresses a *net.OpError names.
-func stripURL(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	var ops []string
-	for {
-		var oe *net.OpError
-		if !errors.As(err, &oe) || oe.Err == nil {
-			break
-		}
-		ops = append(ops, oe.Op)
-		err = oe.Err
-	}
-	if len(ops) > 0 {
-		return fmt.Errorf("%s: %v", strings.Join(ops, ": "), err)
-	}
-	return err
 }

@@ -19,6 +19,7 @@ import (
 
 	"pandav/drivers"
 	"pandav/drivers/internal/upstream"
+	"pandav/internal/httpclient"
 )
 
 // Aliyun OSS, the way 115 hands it out: STS credentials from get_token,
@@ -219,7 +220,7 @@ func (d *Drive) ossDo(ctx context.Context, op string, r ossReq) (ossAnswer, erro
 		}
 		req, err := http.NewRequestWithContext(actx, r.method, u.String(), body)
 		if err != nil {
-			return fmt.Errorf("%s: %v", op, stripURL(err))
+			return fmt.Errorf("%s: %v", op, httpclient.Redact(err))
 		}
 		if r.body != nil {
 			req.ContentLength = r.size
@@ -242,7 +243,7 @@ func (d *Drive) ossDo(ctx context.Context, op string, r ossReq) (ossAnswer, erro
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return upstream.Transient(fmt.Errorf("%s: %v", op, stripURL(err)))
+			return upstream.Transient(fmt.Errorf("%s: %v", op, httpclient.Redact(err)))
 		}
 		defer resp.Body.Close()
 		raw, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
@@ -250,7 +251,7 @@ func (d *Drive) ossDo(ctx context.Context, op string, r ossReq) (ossAnswer, erro
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return upstream.Transient(fmt.Errorf("%s: reading answer: %v", op, stripURL(err)))
+			return upstream.Transient(fmt.Errorf("%s: reading answer: %v", op, httpclient.Redact(err)))
 		}
 		st := resp.StatusCode
 		switch {

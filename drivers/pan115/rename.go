@@ -9,6 +9,7 @@ import (
 
 	"pandav/drivers"
 	"pandav/drivers/internal/upstream"
+	"pandav/internal/httpclient"
 )
 
 // renameByReupload gives cur (a file that 115's update named curName,
@@ -106,7 +107,7 @@ func (r *linkReader) ReadAt(p []byte, off int64) (int, error) {
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, l.URL, nil)
 		if err != nil {
-			return fmt.Errorf("%s: %v", op, stripURL(err))
+			return fmt.Errorf("%s: %v", op, httpclient.Redact(err))
 		}
 		for k, vs := range l.Header {
 			req.Header[k] = vs
@@ -117,7 +118,7 @@ func (r *linkReader) ReadAt(p []byte, off int64) (int, error) {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return upstream.Transient(fmt.Errorf("%s: %v", op, stripURL(err)))
+			return upstream.Transient(fmt.Errorf("%s: %v", op, httpclient.Redact(err)))
 		}
 		defer resp.Body.Close()
 		switch {
@@ -131,7 +132,7 @@ func (r *linkReader) ReadAt(p []byte, off int64) (int, error) {
 		}
 		n, err = io.ReadFull(resp.Body, want)
 		if err != nil {
-			return upstream.Transient(fmt.Errorf("%s: %v", op, stripURL(err)))
+			return upstream.Transient(fmt.Errorf("%s: %v", op, httpclient.Redact(err)))
 		}
 		return nil
 	})

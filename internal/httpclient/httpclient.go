@@ -3,8 +3,12 @@
 package httpclient
 
 import (
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 )
 
@@ -29,4 +33,28 @@ func NewTransport() *http.Transport {
 		ResponseHeaderTimeout: 30 * time.Second,
 		ExpectContinueTimeout: time.Second,
 	}
+}
+
+// Redact strips what a transport error prints that must not reach a log
+// or a client: the *url.Error wrapper, whose text holds the full URL (a
+// signed link, a renew URL with a refresh token in its query), and the
+// addresses a *net.OpError names.
+func Redact(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var ops []string
+	for {
+		var oe *net.OpError
+		if !errors.As(err, &oe) || oe.Err == nil {
+			break
+		}
+		ops = append(ops, oe.Op)
+		err = oe.Err
+	}
+	if len(ops) > 0 {
+		return fmt.Errorf("%s: %v", strings.Join(ops, ": "), err)
+	}
+	return err
 }

@@ -193,21 +193,8 @@ func (s *Server) handleMove(w http.ResponseWriter, r *http.Request) {
 		fail(w, 20009, "目标目录不存在")
 		return
 	}
-	var nodes []fakecloud.Node
-	for _, id := range ids(r.PostFormValue("file_ids")) {
-		n, found := s.visible(id)
-		if !found || n.ID == s.Tree.RootID() {
-			fail(w, 430004, "文件（夹）不存在或已删除")
-			return
-		}
-		if s.within(to, n.ID) {
-			fail(w, 91002, "不能移动到自身或其子目录")
-			return
-		}
-		nodes = append(nodes, n)
-	}
-	if len(nodes) == 0 {
-		fail(w, 40100000, "参数缺失")
+	nodes, valid := s.sources(w, r.PostFormValue("file_ids"), to, "不能移动到自身或其子目录")
+	if !valid {
 		return
 	}
 	for _, n := range nodes {
@@ -239,21 +226,8 @@ func (s *Server) handleCopy(w http.ResponseWriter, r *http.Request) {
 		fail(w, 20009, "目标目录不存在")
 		return
 	}
-	var nodes []fakecloud.Node
-	for _, id := range ids(r.PostFormValue("file_id")) {
-		n, found := s.visible(id)
-		if !found || n.ID == s.Tree.RootID() {
-			fail(w, 430004, "文件（夹）不存在或已删除")
-			return
-		}
-		if s.within(pid, n.ID) {
-			fail(w, 91002, "不能复制到自身或其子目录")
-			return
-		}
-		nodes = append(nodes, n)
-	}
-	if len(nodes) == 0 {
-		fail(w, 40100000, "参数缺失")
+	nodes, valid := s.sources(w, r.PostFormValue("file_id"), pid, "不能复制到自身或其子目录")
+	if !valid {
 		return
 	}
 	for _, n := range nodes {
@@ -321,4 +295,28 @@ func (s *Server) handleRBDel(w http.ResponseWriter, r *http.Request) {
 		s.Tree.Delete(id)
 	}
 	ok(w, []any{})
+}
+
+// sources resolves the comma-separated ids a move or copy names into
+// target, answering the service's error (with loopMsg for a move into the
+// item's own subtree) when one cannot go.
+func (s *Server) sources(w http.ResponseWriter, list, target, loopMsg string) ([]fakecloud.Node, bool) {
+	var nodes []fakecloud.Node
+	for _, id := range ids(list) {
+		n, found := s.visible(id)
+		if !found || n.ID == s.Tree.RootID() {
+			fail(w, 430004, "文件（夹）不存在或已删除")
+			return nil, false
+		}
+		if s.within(target, n.ID) {
+			fail(w, 91002, loopMsg)
+			return nil, false
+		}
+		nodes = append(nodes, n)
+	}
+	if len(nodes) == 0 {
+		fail(w, 40100000, "参数缺失")
+		return nil, false
+	}
+	return nodes, true
 }

@@ -17,6 +17,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("&a [*a]"))
 	f.Add([]byte("mounts:\n  - path: /a\n    driver: x\n    options: &o {k: *o}\n"))
 	f.Add([]byte("{SECRETVALUE}\n"))
+	f.Add([]byte("cache: {SECRET0: SECRET}\nmounts: [{path: /a, driver: x}]\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, err := Parse(b)
 		if err == nil {
@@ -29,7 +30,7 @@ func FuzzParse(f *testing.F) {
 		keys, values := map[string]bool{}, map[string]bool{}
 		collectScalars(&doc, keys, values)
 		for v := range values {
-			if strings.Contains(v, "SECRET") && !keys[v] && strings.Contains(err.Error(), v) {
+			if strings.Contains(v, "SECRET") && !withinAny(v, keys) && strings.Contains(err.Error(), v) {
 				t.Fatalf("error echoes the value %q: %v", v, err)
 			}
 		}
@@ -51,4 +52,15 @@ func collectScalars(n *yaml.Node, keys, values map[string]bool) {
 			collectScalars(c, keys, values)
 		}
 	}
+}
+
+// withinAny says whether v is part of some key name, which a message may
+// rightly show.
+func withinAny(v string, keys map[string]bool) bool {
+	for k := range keys {
+		if strings.Contains(k, v) {
+			return true
+		}
+	}
+	return false
 }

@@ -80,6 +80,14 @@ type LinkKeyer interface {
 	LinkKey(req LinkRequest) string
 }
 
+// Closer is told that pandav is stopping. A driver waits there for work
+// that must not be cut short, above all a token refresh in flight, whose
+// answer holds the only copy of the next single-use refresh token, and
+// starts no more of it.
+type Closer interface {
+	Close(ctx context.Context) error
+}
+
 // StreamNotifier is told when the WebDAV layer starts and stops reading a
 // file, for drivers whose links cost something to keep (a share link's
 // temporary copy) and can be released once nobody reads. Calls come in

@@ -25,6 +25,7 @@ type serveOptions struct {
 	Users      string // YAML flow sequence for users:, "" for none
 	Locks      string // YAML flow mapping for locks:, "" for the default
 	MountExtra string // mount-level keys added to both mounts, e.g. "no_trash: true"
+	TopExtra   string // top-level keys, one "key: value" per line
 	// Extra driver options, one "key: value" per line.
 	AliyunOptions, P115Options []string
 }
@@ -43,6 +44,9 @@ func (c *clouds) ConfigWith(stateDir string, o serveOptions) string {
 	}
 	if o.Locks != "" {
 		fmt.Fprintf(&b, "locks: %s\n", o.Locks)
+	}
+	if o.TopExtra != "" {
+		fmt.Fprintf(&b, "%s\n", o.TopExtra)
 	}
 	b.WriteString("mounts:\n")
 	mount := func(path, driver string, opts []string) {

@@ -120,6 +120,22 @@ func (p *pandavProc) Stop() bool {
 	return false
 }
 
+// Terminate sends SIGTERM and waits up to 20 s for pandav to exit,
+// failing the test if it does not; it returns how long the exit took.
+func (p *pandavProc) Terminate(t testing.TB) time.Duration {
+	t.Helper()
+	start := time.Now()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("pandav did not exit within 20 s of SIGTERM")
+	}
+	took := time.Since(start)
+	t.Logf("pandav exited %s after SIGTERM (%v)", took.Round(100*time.Millisecond), p.waitErr)
+	return took
+}
+
 // Kill sends SIGKILL and waits for the process to go.
 func (p *pandavProc) Kill() {
 	p.cmd.Process.Kill()

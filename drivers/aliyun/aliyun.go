@@ -121,11 +121,11 @@ func newDrive(env drivers.Env, o Options, t tuning) (*Drive, error) {
 		d.web = w
 	}
 	store := upstream.NewTokenStore(env.StateDir, "aliyun", o.RefreshToken)
-	r := &refresher{d: d}
-	ts, err := t.newTokenSource(store, upstream.Token{Refresh: o.RefreshToken}, r.refresh)
+	ts, err := t.newTokenSource(store, upstream.Token{Refresh: o.RefreshToken}, d.refresh)
 	if err != nil {
 		return nil, fmt.Errorf("aliyun: %w", err)
 	}
+	ts.SetLog(d.log)
 	d.tokens = ts
 	d.limits = upstream.SharedLimiters("aliyun-open:"+store.Path(), o.RateLimits.rates(t.rates))
 	return d, nil
@@ -350,6 +350,18 @@ func linkExpiry(out downloadURLResponse) time.Time {
 		return t
 	}
 	return time.Time{}
+}
+
+// Close waits for a refresh of either login in flight; see drivers.Closer.
+func (d *Drive) Close(ctx context.Context) error {
+	var errs []error
+	if d.tokens != nil {
+		errs = append(errs, d.tokens.Close(ctx))
+	}
+	if d.web != nil {
+		errs = append(errs, d.web.tokens.Close(ctx))
+	}
+	return errors.Join(errs...)
 }
 
 // Quota reports the account's space.

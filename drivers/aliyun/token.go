@@ -9,50 +9,28 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"pandav/drivers"
 	"pandav/drivers/internal/upstream"
 )
 
-// refresher trades refresh tokens for new ones, through the Open API's
-// token endpoint or a renew service. It remembers a refresh token the
-// service rejected, so that a dead login is not retried on every call.
-type refresher struct {
-	d *Drive
-
-	mu      sync.Mutex
-	deadRT  string
-	deadErr error
-}
-
-func (r *refresher) refresh(ctx context.Context, rt string) (upstream.Token, error) {
-	r.mu.Lock()
-	if r.deadRT == rt {
-		err := r.deadErr
-		r.mu.Unlock()
-		return upstream.Token{}, err
-	}
-	r.mu.Unlock()
+// refresh trades an Open API refresh token for a new pair, through the
+// token endpoint when the config has the app's own client_id, else through
+// a renew service. The TokenSource remembers a refused token, so a dead
+// login is not retried on every call.
+func (d *Drive) refresh(ctx context.Context, rt string) (upstream.Token, error) {
 	var (
 		tok upstream.Token
 		err error
 	)
-	if r.d.o.ClientID != "" {
-		tok, err = r.d.oauthRefresh(ctx, rt)
+	if d.o.ClientID != "" {
+		tok, err = d.oauthRefresh(ctx, rt)
 	} else {
-		tok, err = r.d.renewRefresh(ctx, rt)
-	}
-	if errors.Is(err, drivers.ErrAuth) {
-		r.mu.Lock()
-		r.deadRT, r.deadErr = rt, err
-		r.mu.Unlock()
-		r.d.log.Error().Err(err).Msg("the login was rejected")
-		return upstream.Token{}, err
+		tok, err = d.renewRefresh(ctx, rt)
 	}
 	if err == nil {
-		r.d.log.Debug().Time("expiry", tok.Expiry).Msg("access token refreshed")
+		d.log.Debug().Time("expiry", tok.Expiry).Msg("access token refreshed")
 	}
 	return tok, err
 }

@@ -63,6 +63,7 @@ func newWebLogin(d *Drive, env drivers.Env, refreshToken string) (*webLogin, err
 	if err != nil {
 		return nil, fmt.Errorf("aliyun: %w", err)
 	}
+	ts.SetLog(d.log)
 	w.tokens = ts
 	w.limits = upstream.SharedLimiters("aliyun-web:"+store.Path(), d.o.RateLimits.rates(d.t.rates))
 	p := "/adrive/v3/file/list"
@@ -70,25 +71,13 @@ func newWebLogin(d *Drive, env drivers.Env, refreshToken string) (*webLogin, err
 	return w, nil
 }
 
-// webRefresher trades web refresh tokens at auth_url, remembering a
-// token the service refused so that a dead login is not retried on
-// every call.
+// webRefresher trades web refresh tokens at auth_url. The TokenSource
+// remembers a refused token, so a dead login is not retried on every call.
 type webRefresher struct {
 	w *webLogin
-
-	mu      sync.Mutex
-	deadRT  string
-	deadErr error
 }
 
 func (r *webRefresher) refresh(ctx context.Context, rt string) (upstream.Token, error) {
-	r.mu.Lock()
-	if r.deadRT == rt {
-		err := r.deadErr
-		r.mu.Unlock()
-		return upstream.Token{}, err
-	}
-	r.mu.Unlock()
 	d := r.w.d
 	const op = "v2/account/token"
 	var out webTokenResponse
@@ -97,11 +86,7 @@ func (r *webRefresher) refresh(ctx context.Context, rt string) (upstream.Token, 
 			webTokenRequest{RefreshToken: rt, GrantType: "refresh_token"}, &out)
 	})
 	if err = authError(err); errors.Is(err, drivers.ErrAuth) {
-		r.mu.Lock()
-		r.deadRT, r.deadErr = rt, err
-		r.mu.Unlock()
-		d.log.Error().Err(err).Msg("the web login was rejected; copy a new refresh_token from www.alipan.com")
-		return upstream.Token{}, err
+		return upstream.Token{}, fmt.Errorf("%w (a web login's refresh_token is copied from www.alipan.com)", err)
 	}
 	if err != nil {
 		return upstream.Token{}, err

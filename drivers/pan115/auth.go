@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"pandav/drivers"
 	"pandav/drivers/internal/upstream"
 	"pandav/internal/httpclient"
 )
@@ -66,7 +65,7 @@ func (d *Drive) refresh(ctx context.Context, refreshToken string) (upstream.Toke
 		err = classifyCode(op, code, r.message())
 		if _, final := err.(*apiError); final {
 			// No token, no access: any other refusal is an auth failure.
-			return fmt.Errorf("%s: %w: 115 error %d: %s", op, drivers.ErrAuth, code, r.message())
+			return reauthError(op, code, r.message())
 		}
 		return err
 	})

@@ -175,12 +175,16 @@ func New(ctx context.Context, env drivers.Env, o Options) (*Drive, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pan115: %w", err)
 	}
+	ts.SetLog(env.Log.With().Str("mount", env.MountPath).Logger())
 	d.ts = ts
 	// 115 counts calls per account, so every mount of this login shares
 	// one pace.
 	d.lim = upstream.SharedLimiters("pan115:"+store.Path(), map[string]float64{limitClass: o.QPS})
 	return d, nil
 }
+
+// Close waits for a token refresh in flight; see drivers.Closer.
+func (d *Drive) Close(ctx context.Context) error { return d.ts.Close(ctx) }
 
 // Root returns the configured root folder, looking its path up once.
 func (d *Drive) Root(ctx context.Context) (drivers.Entry, error) {

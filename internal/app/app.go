@@ -30,6 +30,8 @@ type App struct {
 	FS      *webdav.FileSystem
 	Handler http.Handler
 	Log     zerolog.Logger
+
+	drives []drivers.Drive
 }
 
 // New opens every mount. A mistake in a mount's options is a
@@ -42,6 +44,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, err
 		return nil, &config.Error{Msg: fmt.Sprintf("listen: %s is reachable from other machines and no users are configured; add users, or set allow_anonymous: true", cfg.Listen)}
 	}
 	opened := map[string]drivers.Drive{}
+	var drives []drivers.Drive
 	var specs []webdav.MountSpec
 	for i := range cfg.Mounts {
 		m := &cfg.Mounts[i]
@@ -71,6 +74,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, err
 			return nil, &config.Error{Msg: fmt.Sprintf("%s: %v", where, err)}
 		}
 		opened[m.Path] = d
+		drives = append(drives, d)
 		specs = append(specs, webdav.MountSpec{Path: m.Path, Drive: d, ReadOnly: m.ReadOnly, NoTrash: m.NoTrash, Redirect: m.Redirect})
 	}
 	fs, err := webdav.NewFileSystem(specs, webdav.Options{
@@ -104,7 +108,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, err
 		}
 		h = webdav.RequireAuth(h, users, log, webdav.AuthOptions{})
 	}
-	return &App{Config: cfg, FS: fs, Handler: h, Log: log}, nil
+	return &App{Config: cfg, FS: fs, Handler: h, Log: log, drives: drives}, nil
 }
 
 // readAhead maps the config's 0 ("none") to StreamOptions' "off".
@@ -171,6 +175,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener, grace time.Duration) e
 	defer cancel()
 	err := srv.Shutdown(sctx)
 	a.FS.Flush()
+	defer a.closeDrives()
 	if errors.Is(err, context.DeadlineExceeded) {
 		if left := a.FS.InFlightUploads(); len(left) > 0 {
 			// The clouds keep an unfinished upload invisible, and the old
@@ -185,6 +190,25 @@ func (a *App) Serve(ctx context.Context, ln net.Listener, grace time.Duration) e
 		a.Log.Info().Msg("drained")
 	}
 	return err
+}
+
+// closeWait bounds how long a stopping pandav waits for a token refresh
+// in flight. It does not depend on shutdown_grace, which is for clients:
+// exiting before the cloud's answer arrives can cost the login itself.
+const closeWait = 30 * time.Second
+
+// closeDrives lets each driver finish what must not be cut short (a token
+// refresh in flight) before the process exits.
+func (a *App) closeDrives() {
+	ctx, cancel := context.WithTimeout(context.Background(), closeWait)
+	defer cancel()
+	for _, d := range a.drives {
+		if c, ok := d.(drivers.Closer); ok {
+			if err := c.Close(ctx); err != nil {
+				a.Log.Error().Err(err).Msg("stopping a drive")
+			}
+		}
+	}
 }
 
 // NewLogger builds the logger the config asks for, writing to w.

@@ -1,6 +1,9 @@
 package fakecloud
 
 import (
+	"bytes"
+	"io"
+	"net/http"
 	"sync"
 	"time"
 )
@@ -42,6 +45,7 @@ type Faults struct {
 	rules      []*faultRule
 	calls      map[string]int
 	latency    time.Duration
+	transit    time.Duration // of a token request, see SetRequestTransit
 	resetEvery int64
 	served     int64 // CDN body bytes since SetResetEvery, across responses
 	connRate   int64 // CDN bytes per second per response; 0: unlimited
@@ -62,7 +66,7 @@ func (f *Faults) Inject(endpoint string, kind FaultKind, every, count int) {
 func (f *Faults) Clear() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.rules, f.calls, f.latency, f.resetEvery = nil, nil, 0, 0
+	f.rules, f.calls, f.latency, f.transit, f.resetEvery = nil, nil, 0, 0, 0
 }
 
 // Next is called by an emulator once per call of endpoint, and says which
@@ -99,6 +103,38 @@ func (f *Faults) Latency() time.Duration {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.latency
+}
+
+// SetRequestTransit makes a token refresh take d to reach the cloud. A
+// client that dies meanwhile is never heard, so its token is not spent;
+// SetLatency, by contrast, holds back the answer to a request the cloud
+// acts on anyway, as when the answer is what is lost on the way.
+func (f *Faults) SetRequestTransit(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.transit = d
+}
+
+// Arrive is called by a token endpoint before it acts on r. It waits out
+// the request transit and reports whether the client is still there; when
+// it is not, the endpoint must drop the request untouched.
+func (f *Faults) Arrive(r *http.Request) bool {
+	f.mu.Lock()
+	d := f.transit
+	f.mu.Unlock()
+	if d <= 0 {
+		return true
+	}
+	// Reading the body to its end is what lets net/http notice a client
+	// that hangs up, which cancels r's context.
+	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	select {
+	case <-time.After(d):
+		return r.Context().Err() == nil
+	case <-r.Context().Done():
+		return false
+	}
 }
 
 // SetResetEvery makes the CDN drop the connection each time another n

@@ -91,6 +91,9 @@ func (s *Server) handleAccessToken(w http.ResponseWriter, r *http.Request) {
 	if !s.begin(w, "oauth/access_token") {
 		return
 	}
+	if !s.Faults.Arrive(r) {
+		return
+	}
 	var req tokenRequest
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 		writeErr(w, http.StatusBadRequest, "InvalidParameter", "request body is not valid JSON")
@@ -125,6 +128,9 @@ func (s *Server) handleAccessToken(w http.ResponseWriter, r *http.Request) {
 // back as HTTP 200 with the reason in text, as such services answer.
 func (s *Server) handleRenew(w http.ResponseWriter, r *http.Request) {
 	if !s.begin(w, "renew") {
+		return
+	}
+	if !s.Faults.Arrive(r) {
 		return
 	}
 	if !s.allow(s.userID, "auth") {

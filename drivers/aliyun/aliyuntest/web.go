@@ -110,6 +110,9 @@ func (s *Server) handleWebToken(w http.ResponseWriter, r *http.Request) {
 	if !s.begin(w, endpointOf(r)) {
 		return
 	}
+	if !s.Faults.Arrive(r) {
+		return
+	}
 	var req struct {
 		RefreshToken string `json:"refresh_token"`
 		GrantType    string `json:"grant_type"`

@@ -11,6 +11,10 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/rs/zerolog"
+
+	"pandav/drivers"
 )
 
 // Token is one login's current credentials.
@@ -18,6 +22,11 @@ type Token struct {
 	Access  string    `json:"access_token"`
 	Refresh string    `json:"refresh_token"`
 	Expiry  time.Time `json:"expiry"` // of Access; zero means unknown
+	// RefreshSentAt is the refresh journal: it is on disk while Refresh is
+	// being traded, and cleared by the save of the answer. Found set after
+	// a crash, it says the cloud may have spent Refresh without pandav ever
+	// seeing the new one, which is then the reason given if it is refused.
+	RefreshSentAt time.Time `json:"refresh_sent_at,omitzero"`
 }
 
 // TokenStore keeps an account's newest refresh token on disk. The file is
@@ -102,13 +111,16 @@ type TokenSource struct {
 	// waiting behind a slow refresh can give up with their own context.
 	turn    chan struct{}
 	cur     Token
-	unsaved bool // cur holds a rotated token the store could not take
+	unsaved bool  // cur holds a rotated token the store could not take
+	refused error // the cloud refused cur.Refresh; it is never sent again
+	closed  bool  // shutting down: no new refresh may start
+	log     zerolog.Logger
 }
 
 // NewTokenSource starts from the stored token when there is one, else from
 // the configured refresh and access tokens.
 func NewTokenSource(store *TokenStore, configured Token, refresh RefreshFunc) (*TokenSource, error) {
-	ts := &TokenSource{store: store, refresh: refresh, early: time.Minute, cur: configured, turn: make(chan struct{}, 1)}
+	ts := &TokenSource{store: store, refresh: refresh, early: time.Minute, cur: configured, turn: make(chan struct{}, 1), log: zerolog.Nop()}
 	stored, ok, err := store.Load()
 	if err != nil {
 		return nil, err
@@ -183,6 +195,12 @@ func (ts *TokenSource) Refresh(ctx context.Context, stale string) (string, error
 const refreshTimeout = 2 * time.Minute
 
 func (ts *TokenSource) refreshLocked(ctx context.Context) error {
+	if ts.refused != nil {
+		return ts.refused
+	}
+	if ts.closed {
+		return errors.New("shutting down: no token refresh starts now")
+	}
 	if ts.unsaved {
 		if err := ts.store.Save(ts.cur); err != nil {
 			return fmt.Errorf("the rotated refresh token still cannot be saved: %w", err)
@@ -192,9 +210,23 @@ func (ts *TokenSource) refreshLocked(ctx context.Context) error {
 	if ts.cur.Refresh == "" {
 		return errors.New("no refresh token configured")
 	}
+	// The journal goes to disk first: a disk that cannot take it could not
+	// take the rotated token either, so the token is not spent at all.
+	earlier := ts.cur.RefreshSentAt
+	journal := ts.cur
+	journal.RefreshSentAt = time.Now()
+	if err := ts.store.Save(journal); err != nil {
+		return fmt.Errorf("the refresh token is not traded, because its successor could not be saved: %w", err)
+	}
+	ts.cur = journal
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
 	defer cancel()
 	tok, err := ts.refresh(ctx, ts.cur.Refresh)
+	if errors.Is(err, drivers.ErrAuth) {
+		ts.refused = fmt.Errorf("%w; %s", err, refusalReason(earlier))
+		ts.log.Error().Err(ts.refused).Msg("the cloud refused the login; pandav will not send this refresh token again")
+		return ts.refused
+	}
 	if err != nil {
 		return err
 	}
@@ -211,6 +243,39 @@ func (ts *TokenSource) refreshLocked(ctx context.Context) error {
 		return fmt.Errorf("the rotated refresh token could not be saved, so pandav will not use it until it can: %w", err)
 	}
 	return nil
+}
+
+// refusalReason says how a refresh token the cloud refused was most
+// likely lost. earlier is the journal entry this attempt found: a trade of
+// the same token that never completed, in this process or before a crash.
+// How to log in again is the driver's to say, in its error.
+func refusalReason(earlier time.Time) string {
+	if !earlier.IsZero() {
+		return fmt.Sprintf("why: an earlier refresh of this token, sent at %s, never completed (pandav was stopped, or the answer was lost on the way), and the cloud most likely spent the token then",
+			earlier.UTC().Format(time.RFC3339))
+	}
+	return "why: the token was spent or revoked elsewhere; another program, or another copy of this state_dir, may use the same login"
+}
+
+// Close waits for a refresh in flight to finish and be saved, then lets no
+// other start: a refresh cut short by the process exiting could spend the
+// token with its successor nowhere.
+func (ts *TokenSource) Close(ctx context.Context) error {
+	select {
+	case ts.turn <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("a token refresh still running: %w", ctx.Err())
+	}
+	ts.closed = true
+	<-ts.turn
+	return nil
+}
+
+// SetLog sets where a refused login is reported.
+func (ts *TokenSource) SetLog(l zerolog.Logger) {
+	ts.turn <- struct{}{}
+	ts.log = l
+	<-ts.turn
 }
 
 // Current returns the token held now, for tests and diagnostics.

@@ -31,6 +31,9 @@ func (s *Server) issueRefreshLocked() string {
 // authorize again. Its envelope differs from proapi's: state is a number.
 func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request) {
 	s.Counters.Inc(EndpointRefresh)
+	if !s.Faults.Arrive(r) {
+		return
+	}
 	if d := s.Faults.Latency(); d > 0 {
 		time.Sleep(d)
 	}

@@ -191,6 +191,11 @@ func testRename(t *testing.T, f *Fixture) {
 			t.Fatalf("rename to %q returned %+v", name, got)
 		}
 		checkContent(t, f, "rn/"+name, []byte("aaa"))
+		// Read-after-write: a cloud that lists changes late must not
+		// show the old name next to the new one.
+		if _, err := Resolve(ctx, f.Drive, "rn/"+e.Name); !errors.Is(err, drivers.ErrNotFound) {
+			t.Fatalf("after renaming %q to %q, the old name is still listed (%v)", e.Name, name, err)
+		}
 		e = got
 	}
 	d := mustMkdir(t, f, "rn/folder")

@@ -74,6 +74,7 @@ type Drive struct {
 	passportURL string
 	hc          *http.Client
 	ts          *upstream.TokenSource
+	recent      recentChanges // ours, until 115's listings show them
 	lim         *upstream.Limiters
 	// policy bounds retries; tests shorten it.
 	policy upstream.Policy

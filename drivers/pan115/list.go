@@ -50,6 +50,7 @@ func (d *Drive) List(ctx context.Context, dir drivers.Entry) ([]drivers.Entry, e
 		}
 		offset += int64(len(r.Data))
 		if len(r.Data) == 0 || offset >= int64(r.Count) {
+			out = d.recent.apply(dir.ID, out)
 			newestFirst(out)
 			return out, nil
 		}

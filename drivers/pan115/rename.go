@@ -58,8 +58,7 @@ func (d *Drive) renameByReupload(ctx context.Context, op string, cur drivers.Ent
 		restore()
 		return drivers.Entry{}, err
 	}
-	e, err := uploadedEntry(op, string(in.FileID), cur.ParentID, newName, cur.Size, cur.SHA1, string(in.PickCode))
-	return e, err
+	return d.uploaded(op, string(in.FileID), cur.ParentID, newName, cur.Size, cur.SHA1, string(in.PickCode))
 }
 
 // linkReader reads a file of the drive at any offset through its download

@@ -56,7 +56,7 @@ func (d *Drive) Upload(ctx context.Context, parent drivers.Entry, name string, s
 		return drivers.Entry{}, err
 	}
 	if in.Status == initDone {
-		return uploadedEntry(op, string(in.FileID), parent.ID, name, size, sum, string(in.PickCode))
+		return d.uploaded(op, string(in.FileID), parent.ID, name, size, sum, string(in.PickCode))
 	}
 	cb, err := d.ossUpload(ctx, op, &in, ra, size)
 	if err != nil {
@@ -72,17 +72,21 @@ func (d *Drive) Upload(ctx context.Context, parent drivers.Entry, name string, s
 	if v.SHA1 != "" {
 		sum = strings.ToUpper(string(v.SHA1))
 	}
-	return uploadedEntry(op, string(v.FileID), parent.ID, name, size, sum, string(v.PickCode))
+	return d.uploaded(op, string(v.FileID), parent.ID, name, size, sum, string(v.PickCode))
 }
 
-func uploadedEntry(op, id, parent, name string, size int64, sum, pickCode string) (drivers.Entry, error) {
+// uploaded is the entry an upload created, from 115's answer rather than a
+// listing, which would not show it yet.
+func (d *Drive) uploaded(op, id, parent, name string, size int64, sum, pickCode string) (drivers.Entry, error) {
 	if id == "" {
 		return drivers.Entry{}, fmt.Errorf("%s: %w: 115 named no new file", op, drivers.ErrUpstream)
 	}
-	return drivers.Entry{
+	e := drivers.Entry{
 		ID: id, ParentID: parent, Name: name, Size: size, SHA1: sum,
 		ModTime: time.Now().UTC().Truncate(time.Second), Extra: pickCode,
-	}, nil
+	}
+	d.recent.placed(e)
+	return e, nil
 }
 
 // initUpload runs /open/upload/init until it says "done" (status 2) or

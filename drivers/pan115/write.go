@@ -66,7 +66,9 @@ func (d *Drive) Mkdir(ctx context.Context, parent drivers.Entry, name string) (d
 	if v.FileName != "" {
 		name = v.FileName
 	}
-	return drivers.Entry{ID: string(v.FileID), ParentID: parent.ID, Name: name, IsDir: true, ModTime: time.Now().UTC().Truncate(time.Second)}, nil
+	e := drivers.Entry{ID: string(v.FileID), ParentID: parent.ID, Name: name, IsDir: true, ModTime: time.Now().UTC().Truncate(time.Second)}
+	d.recent.placed(e)
+	return e, nil
 }
 
 // update asks 115 to rename id and returns the name it chose, which is
@@ -103,6 +105,7 @@ func (d *Drive) Rename(ctx context.Context, e drivers.Entry, newName string) (dr
 	}
 	if final == newName {
 		e.Name = newName
+		d.recent.placed(e)
 		return e, nil
 	}
 	stem, _ := splitExt(newName)
@@ -168,14 +171,22 @@ func (d *Drive) Move(ctx context.Context, e drivers.Entry, newParent drivers.Ent
 			undo(got.Name)
 			return drivers.Entry{}, fmt.Errorf("%s: %w: %q", op, drivers.ErrExist, want)
 		}
+		d.recent.left(e.ParentID, e.ID)
+		d.recent.placed(got)
 		return got, nil
 	}
 	r, err := d.Rename(ctx, moved, want)
 	if errors.Is(err, drivers.ErrExist) {
 		undo(e.Name)
 	}
+	if err == nil {
+		d.recent.left(e.ParentID, e.ID)
+	}
 	return r, err
 }
+
+// copyShowTimeout bounds how long Copy waits for 115 to list the copy.
+const copyShowTimeout = 20 * time.Second
 
 // isCopyName says whether name is orig or a suffixed copy of it,
 // stem(N).ext.
@@ -223,10 +234,16 @@ func (d *Drive) Copy(ctx context.Context, e drivers.Entry, newParent drivers.Ent
 		return drivers.Entry{}, err
 	}
 	var found *drivers.Entry
-	// 115 can take a moment to show what it just made.
-	for try := 0; found == nil && try < 3; try++ {
+	// 115 shows what it just made only after a while (eventual
+	// consistency), and its copy answer names nothing, so the target is
+	// listed until the copy shows.
+	deadline := time.Now().Add(copyShowTimeout)
+	for try := 0; found == nil; try++ {
 		if try > 0 {
-			if err := sleep(ctx, d.policy.BaseDelay<<try); err != nil {
+			if time.Now().After(deadline) {
+				break
+			}
+			if err := sleep(ctx, min(d.policy.BaseDelay<<try, 2*time.Second)); err != nil {
 				return drivers.Entry{}, err
 			}
 		}
@@ -245,6 +262,7 @@ func (d *Drive) Copy(ctx context.Context, e drivers.Entry, newParent drivers.Ent
 		return drivers.Entry{}, fmt.Errorf("%s: %w: the copy does not show in the target folder", op, drivers.ErrUpstream)
 	}
 	if found.Name == want {
+		d.recent.placed(*found)
 		return *found, nil
 	}
 	out, err := d.Rename(ctx, *found, want)
@@ -285,6 +303,7 @@ func (d *Drive) remove(ctx context.Context, op, id, parentID string, permanent b
 	if err := d.post(ctx, op, "/open/ufile/delete", form, &r); err != nil {
 		return err
 	}
+	d.recent.left(parentID, id)
 	if !permanent {
 		return nil
 	}

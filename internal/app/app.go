@@ -184,6 +184,12 @@ func (a *App) Serve(ctx context.Context, ln net.Listener, grace time.Duration) e
 			a.Log.Warn().Strs("paths", left).Msg("grace period over: abandoning unfinished uploads; the old files are untouched")
 		}
 		srv.Close()
+		// Closing the connections fails the uploads' bodies; give them a
+		// moment to clean up (spool files, the cloud's half uploads) and
+		// say so in the log before the process is gone.
+		for end := time.Now().Add(abandonWait); len(a.FS.InFlightUploads()) > 0 && time.Now().Before(end); {
+			time.Sleep(20 * time.Millisecond)
+		}
 		return nil
 	}
 	if err == nil {
@@ -191,6 +197,10 @@ func (a *App) Serve(ctx context.Context, ln net.Listener, grace time.Duration) e
 	}
 	return err
 }
+
+// abandonWait bounds how long uploads cut off at the end of the grace
+// period get to clean up.
+const abandonWait = 3 * time.Second
 
 // closeWait bounds how long a stopping pandav waits for a token refresh
 // in flight. It does not depend on shutdown_grace, which is for clients:

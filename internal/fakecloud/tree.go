@@ -44,7 +44,17 @@ func (n *Node) Size() int64 {
 // Tree is a concurrency-safe, ID-addressed folder tree. Duplicate names in
 // one folder are allowed, as both clouds allow them; callers that must
 // refuse them check with ChildByName first.
+//
+// A Tree is a handle on the tree's state; Changes returns a second handle
+// on the same state whose changes lag (SetLag), for an emulator's API
+// handlers, while a test's direct seeding through the first is the world
+// as it was before the test began.
 type Tree struct {
+	*treeState
+	lagsChanges bool
+}
+
+type treeState struct {
 	mu       sync.RWMutex
 	rootID   string
 	nodes    map[string]*Node
@@ -52,18 +62,41 @@ type Tree struct {
 	newID    func() string
 	seq      int64
 	now      func() time.Time
+	// lag and lagging are the lagging view (SetLag): lagging holds, for
+	// each node created or placed elsewhere within lag, when that happened
+	// and where a lagging reader still sees it. Empty while lag is zero.
+	lag     time.Duration
+	lagging map[string]lagRec
+	// pruneAt is the size of lagging at which settled records are next
+	// dropped, so that pruning costs O(1) per change amortized.
+	pruneAt int
+}
+
+// Changes returns a handle on the same tree whose creations, renames and
+// moves lag behind in VisibleChildren and VisibleLookup, as changes made
+// through a cloud's API do.
+func (t *Tree) Changes() *Tree { return &Tree{treeState: t.treeState, lagsChanges: true} }
+
+// lagRec is how a lagging reader sees a node that changed less than the
+// lag ago.
+type lagRec struct {
+	at time.Time // the latest change
+	// isNew: the node did not exist, as far as the reader knows, so it is
+	// hidden; otherwise it is shown in parent under name.
+	isNew        bool
+	parent, name string
 }
 
 // NewTree returns a tree holding only its root folder. newID makes IDs in
 // the emulated cloud's format.
 func NewTree(rootID string, newID func() string) *Tree {
-	t := &Tree{
+	t := &Tree{treeState: &treeState{
 		rootID:   rootID,
 		nodes:    map[string]*Node{},
 		children: map[string][]string{},
 		newID:    newID,
 		now:      func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) },
-	}
+	}}
 	now := t.now()
 	t.nodes[rootID] = &Node{ID: rootID, Name: "", IsDir: true, Created: now, Modified: now}
 	return t
@@ -88,6 +121,20 @@ func (t *Tree) Get(id string) (Node, error) {
 func (t *Tree) Children(id string) ([]Node, error) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
+	return t.sortedKids(id, false)
+}
+
+// VisibleChildren is Children as a lagging reader sees it (SetLag): a node
+// changed less than the lag ago is shown where it was before, with that
+// ParentID and Name, or not at all if it is new. Folder id itself is
+// found by ID, which the clouds answer exactly.
+func (t *Tree) VisibleChildren(id string) ([]Node, error) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.sortedKids(id, t.lag > 0)
+}
+
+func (t *Tree) sortedKids(id string, view bool) ([]Node, error) {
 	n, ok := t.nodes[id]
 	if !ok || n.Trashed {
 		return nil, ErrNotFound
@@ -95,14 +142,41 @@ func (t *Tree) Children(id string) ([]Node, error) {
 	if !n.IsDir {
 		return nil, ErrNotDir
 	}
-	out := make([]Node, 0, len(t.children[id]))
-	for _, cid := range t.children[id] {
-		if c := t.nodes[cid]; !c.Trashed {
-			out = append(out, *c)
-		}
-	}
+	out := t.kids(id, view)
 	sort.SliceStable(out, func(i, j int) bool { return out[i].seq < out[j].seq })
 	return out, nil
+}
+
+// kids returns the live children of id in the order they arrived there;
+// with view, as a lagging reader sees them: lagging nodes are left out,
+// and those whose earlier placement is id follow, under their earlier
+// name, in creation order.
+func (t *Tree) kids(id string, view bool) []Node {
+	var now time.Time
+	if view {
+		now = t.now()
+	}
+	out := make([]Node, 0, len(t.children[id]))
+	for _, cid := range t.children[id] {
+		c := t.nodes[cid]
+		if c.Trashed || view && t.lags(t.lagging[cid], now) {
+			continue
+		}
+		out = append(out, *c)
+	}
+	if !view {
+		return out
+	}
+	var old []Node
+	for cid, rec := range t.lagging {
+		if c := t.nodes[cid]; !rec.isNew && rec.parent == id && !c.Trashed && t.lags(rec, now) {
+			n := *c
+			n.ParentID, n.Name = rec.parent, rec.name
+			old = append(old, n)
+		}
+	}
+	sort.Slice(old, func(i, j int) bool { return old[i].seq < old[j].seq })
+	return append(out, old...)
 }
 
 // ChildByName returns the first live child of parent called name.
@@ -125,18 +199,98 @@ func (t *Tree) childByName(parent, name string) (Node, error) {
 func (t *Tree) Lookup(p string) (Node, error) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
+	return t.lookup(p, t.childByName)
+}
+
+// VisibleLookup is Lookup as a lagging reader sees it (SetLag): a path
+// that exists only because of a change less than the lag ago is not
+// found, and the path a lagging node had before still resolves to it.
+func (t *Tree) VisibleLookup(p string) (Node, error) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if t.lag <= 0 {
+		return t.lookup(p, t.childByName)
+	}
+	return t.lookup(p, func(parent, name string) (Node, error) {
+		for _, c := range t.kids(parent, true) {
+			if c.Name == name {
+				return c, nil
+			}
+		}
+		return Node{}, ErrNotFound
+	})
+}
+
+func (t *Tree) lookup(p string, child func(parent, name string) (Node, error)) (Node, error) {
 	cur := *t.nodes[t.rootID]
 	for _, part := range strings.Split(strings.Trim(path.Clean("/"+p), "/"), "/") {
 		if part == "" {
 			continue
 		}
-		next, err := t.childByName(cur.ID, part)
+		next, err := child(cur.ID, part)
 		if err != nil {
 			return Node{}, err
 		}
 		cur = next
 	}
 	return cur, nil
+}
+
+// SetLag makes the lagging view (VisibleChildren, VisibleLookup) lag d
+// behind changes made through a Changes handle, as the listings and path
+// lookups of an eventually consistent cloud do: from now on a node that is
+// created, renamed or moved there is seen where it was before, or not at all if it is new, until d
+// has passed since its latest change. Deletes and Trash stay immediate, as
+// they are on the clouds. A new d also applies to the changes already
+// recorded; zero or negative turns the lag off and settles them all.
+func (t *Tree) SetLag(d time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if d <= 0 {
+		t.lag, t.lagging = 0, nil
+		return
+	}
+	t.lag = d
+	if t.lagging == nil {
+		t.lagging = map[string]lagRec{}
+	}
+}
+
+// Settle makes every change so far visible at once, as if the lag had
+// passed, for a test that seeds content and then lists it. The lag
+// applies again to later changes.
+func (t *Tree) Settle() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	clear(t.lagging)
+}
+
+// record notes, before it happens, that n is created (isNew) or placed
+// elsewhere. A node still lagging from an earlier change keeps the
+// placement readers see: a node renamed twice in quick succession is
+// still seen under its first name, and a new one stays hidden.
+func (t *Tree) record(n *Node, isNew bool) {
+	now := t.now()
+	rec, ok := t.lagging[n.ID]
+	if !ok || !t.lags(rec, now) {
+		rec = lagRec{isNew: isNew, parent: n.ParentID, name: n.Name}
+	}
+	rec.at = now
+	t.lagging[n.ID] = rec
+	if len(t.lagging) >= t.pruneAt {
+		for id, r := range t.lagging {
+			if !t.lags(r, now) {
+				delete(t.lagging, id)
+			}
+		}
+		t.pruneAt = 2*len(t.lagging) + 64
+	}
+}
+
+// lags says whether the change recorded in rec is still hidden at now;
+// the zero lagRec (no change recorded) is not.
+func (t *Tree) lags(rec lagRec, now time.Time) bool {
+	return !rec.at.IsZero() && now.Sub(rec.at) < t.lag
 }
 
 // Path returns the slash-separated path of id from the root.
@@ -172,6 +326,9 @@ func (t *Tree) add(parent, name string, isDir bool, blob Blob, mtime time.Time) 
 	t.nodes[n.ID] = n
 	t.children[parent] = append(t.children[parent], n.ID)
 	p.Modified = now
+	if t.lagsChanges && t.lag > 0 {
+		t.record(n, true)
+	}
 	return *n, nil
 }
 
@@ -228,6 +385,9 @@ func (t *Tree) Rename(id, name string) (Node, error) {
 	if !ok || n.Trashed || id == t.rootID {
 		return Node{}, ErrNotFound
 	}
+	if t.lagsChanges && t.lag > 0 {
+		t.record(n, false)
+	}
 	n.Name = name
 	n.Modified = t.now()
 	return *n, nil
@@ -261,6 +421,9 @@ func (t *Tree) Move(id, newParent string) (Node, error) {
 	}
 	if t.isWithin(newParent, id) {
 		return Node{}, ErrLoop
+	}
+	if t.lagsChanges && t.lag > 0 {
+		t.record(n, false)
 	}
 	t.unlink(n)
 	n.ParentID = newParent
@@ -341,6 +504,7 @@ func (t *Tree) deleteRec(id string) {
 	}
 	delete(t.children, id)
 	delete(t.nodes, id)
+	delete(t.lagging, id)
 }
 
 // SetModified sets a node's modification time.

@@ -171,14 +171,15 @@ func atoiDefault(s string, def int) int {
 
 // handleFiles is GET /open/ufile/files. An unknown or unlistable cid is
 // served as the root listing, as 115 does, so a client must compare the
-// returned cid with the one it asked for.
+// returned cid with the one it asked for. The cid is found by ID, exactly,
+// but its entries lag (Options.Lag).
 func (s *Server) handleFiles(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	dir, found := s.visible(q.Get("cid"))
 	if !found || !dir.IsDir {
 		dir, _ = s.Tree.Get(s.Tree.RootID())
 	}
-	kids, err := s.Tree.Children(dir.ID)
+	kids, err := s.Tree.VisibleChildren(dir.ID)
 	if err != nil {
 		fail(w, 990002, "参数错误")
 		return
@@ -274,7 +275,9 @@ func cmpInt(a, b int64) int {
 }
 
 // handleGetInfo is GET ?file_id= or POST form path=. Not found is code
-// 430004 by ID but an empty data array (state true) by path.
+// 430004 by ID but an empty data array (state true) by path. By ID it is
+// exact; by path it lags (Options.Lag), and finds a renamed or moved entry
+// at its old path for a while.
 func (s *Server) handleGetInfo(w http.ResponseWriter, r *http.Request) {
 	id := r.FormValue("file_id")
 	p := r.FormValue("path")
@@ -291,7 +294,7 @@ func (s *Server) handleGetInfo(w http.ResponseWriter, r *http.Request) {
 			ok(w, []any{})
 			return
 		}
-		n, err := s.Tree.Lookup(strings.ReplaceAll(p, ">", "/"))
+		n, err := s.Tree.VisibleLookup(strings.ReplaceAll(p, ">", "/"))
 		if err != nil {
 			ok(w, []any{})
 			return

@@ -425,7 +425,7 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request, key string, sess
 		s.callbackFailed(w, "target folder is gone")
 		return false
 	}
-	n, err := s.Tree.Put(sess.cid, sess.name, blob, time.Time{})
+	n, err := s.changes.Put(sess.cid, sess.name, blob, time.Time{})
 	if err != nil {
 		s.callbackFailed(w, "target folder is gone")
 		return false

@@ -43,7 +43,17 @@ type Options struct {
 	// LinkConns is the `c=` concurrency in CDN links; default 2; negative
 	// means c=0 (unlimited).
 	LinkConns int
+	// Lag is how long new, renamed and moved entries take to show in
+	// listings and path lookups, which on 115 are eventually consistent
+	// (pan115.md §2 get_info, §4 Upload, §7 item 7); lookups by ID are exact,
+	// deletes immediate. Zero means DefaultLag; negative turns lag off.
+	// Content a test seeds through Tree does not lag; what the API
+	// changes does.
+	Lag time.Duration
 }
+
+// DefaultLag is the Lag of the zero Options.
+const DefaultLag = time.Second
 
 // Endpoint names under which calls are counted and faults injected.
 const (
@@ -86,6 +96,9 @@ type Server struct {
 	Tree     *fakecloud.Tree
 	Faults   *fakecloud.Faults
 	Counters *fakecloud.Counters
+
+	// changes is Tree as the API changes it: those changes lag.
+	changes *fakecloud.Tree
 
 	o        Options
 	api      *httptest.Server
@@ -149,6 +162,11 @@ func NewServer(o Options) *Server {
 		pickCodes:  map[string]string{},
 		spaceTotal: 2 << 40,
 	}
+	if o.Lag == 0 {
+		o.Lag = DefaultLag
+	}
+	s.Tree.SetLag(o.Lag)
+	s.changes = s.Tree.Changes()
 	s.api = httptest.NewServer(s.apiHandler())
 	s.passport = httptest.NewServer(s.passportHandler())
 	s.cdn = httptest.NewServer(http.HandlerFunc(s.serveCDN))
@@ -234,6 +252,11 @@ func (s *Server) SetLinkTTL(d time.Duration) {
 	defer s.mu.Unlock()
 	s.linkTTL = d
 }
+
+// SetLag sets how long changes from now on, and those still lagging,
+// take to show in listings and path lookups; zero or negative turns lag
+// off and shows every change at once.
+func (s *Server) SetLag(d time.Duration) { s.Tree.SetLag(d) }
 
 // SetSpace sets the account's total space; used space is Tree.Usage().
 func (s *Server) SetSpace(total int64) {

@@ -248,7 +248,7 @@ func (s *Server) handleUploadInit(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	// Duplicates are allowed: the new file sits beside any namesake.
-	n, err := s.Tree.Put(cid, name, src.Blob, time.Time{})
+	n, err := s.changes.Put(cid, name, src.Blob, time.Time{})
 	if err != nil {
 		fail(w, 20009, "目标目录不存在")
 		return

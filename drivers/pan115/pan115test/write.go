@@ -131,7 +131,7 @@ func (s *Server) handleFolderAdd(w http.ResponseWriter, r *http.Request) {
 		fail(w, 20004, "该目录名称已存在。")
 		return
 	}
-	n, err := s.Tree.Mkdir(pid, name)
+	n, err := s.changes.Mkdir(pid, name)
 	if err != nil {
 		fail(w, 20009, "父目录不存在")
 		return
@@ -170,7 +170,7 @@ func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request) {
 		final = stem + oldExt
 	}
 	final = s.freeName(n.ParentID, final, n.ID)
-	if _, err := s.Tree.Rename(n.ID, final); err != nil {
+	if _, err := s.changes.Rename(n.ID, final); err != nil {
 		fail(w, 430004, "文件（夹）不存在或已删除")
 		return
 	}
@@ -201,12 +201,12 @@ func (s *Server) handleMove(w http.ResponseWriter, r *http.Request) {
 		if n.ParentID == to {
 			continue
 		}
-		if _, err := s.Tree.Move(n.ID, to); err != nil {
+		if _, err := s.changes.Move(n.ID, to); err != nil {
 			fail(w, 91002, "不能移动到自身或其子目录")
 			return
 		}
 		if name := s.freeName(to, n.Name, n.ID); name != n.Name {
-			s.Tree.Rename(n.ID, name)
+			s.changes.Rename(n.ID, name)
 		}
 	}
 	ok(w, []any{})
@@ -236,7 +236,7 @@ func (s *Server) handleCopy(w http.ResponseWriter, r *http.Request) {
 			fail(w, 20004, "目标目录存在同名文件")
 			return
 		}
-		if _, err := s.Tree.Copy(n.ID, pid, name); err != nil {
+		if _, err := s.changes.Copy(n.ID, pid, name); err != nil {
 			if errors.Is(err, fakecloud.ErrLoop) {
 				fail(w, 91002, "不能复制到自身或其子目录")
 			} else {

@@ -21,8 +21,10 @@ type client struct {
 	tok string
 }
 
-func newClient(t *testing.T) *client {
-	s := NewServer(Options{QPS: -1})
+func newClient(t *testing.T) *client { return newClientWith(t, Options{QPS: -1}) }
+
+func newClientWith(t *testing.T, o Options) *client {
+	s := NewServer(o)
 	t.Cleanup(s.Close)
 	r := post(t, s.PassportURL()+"/open/refreshToken", url.Values{"refresh_token": {s.NewRefreshToken()}})
 	return &client{t: t, s: s, tok: r["data"].(map[string]any)["access_token"].(string)}

@@ -240,28 +240,50 @@ func (d *Drive) List(ctx context.Context, dir drivers.Entry) ([]drivers.Entry, e
 		kids, err := d.webList(ctx, driveID, dir)
 		return hideTempFolder(dir, kids), err
 	}
-	var out []drivers.Entry
-	seen := map[string]bool{}
 	req := listRequest{DriveID: driveID, ParentFileID: dir.ID, Limit: d.o.PageSize}
-	for {
-		var page listResponse
-		if err := d.call(ctx, "list", "openFile/list", req, &page); err != nil {
-			return nil, fmt.Errorf("list %q: %w", dir.Name, err)
-		}
-		for _, it := range page.Items {
-			out = append(out, toEntry(it))
-		}
-		if page.NextMarker == "" {
-			break
-		}
-		if seen[page.NextMarker] {
-			return nil, fmt.Errorf("aliyun openFile/list %q: %w: the service repeated a page marker", dir.Name, drivers.ErrUpstream)
-		}
-		seen[page.NextMarker] = true
-		req.Marker = page.NextMarker
+	out, err := listEntries(dir, "openFile/list", func(marker string) (page listResponse, err error) {
+		req.Marker = marker
+		err = d.call(ctx, "list", "openFile/list", req, &page)
+		return page, err
+	})
+	if err != nil {
+		return nil, err
 	}
 	d.orderDuplicates(dir, out)
 	return hideTempFolder(dir, out), nil
+}
+
+// listPages follows next_marker from the first page (marker "") to the
+// last, with page fetching one. A marker the service repeats would loop
+// for ever, so it is an error.
+func listPages(dir drivers.Entry, endpoint string, page func(marker string) (listResponse, error)) ([]fileItem, error) {
+	var items []fileItem
+	seen := map[string]bool{}
+	for marker := ""; ; {
+		p, err := page(marker)
+		if err != nil {
+			return nil, fmt.Errorf("list %q: %w", dir.Name, err)
+		}
+		items = append(items, p.Items...)
+		if p.NextMarker == "" {
+			return items, nil
+		}
+		if seen[p.NextMarker] {
+			return nil, fmt.Errorf("aliyun %s %q: %w: the service repeated a page marker", endpoint, dir.Name, drivers.ErrUpstream)
+		}
+		seen[p.NextMarker] = true
+		marker = p.NextMarker
+	}
+}
+
+// listEntries is listPages, as entries.
+func listEntries(dir drivers.Entry, endpoint string, page func(marker string) (listResponse, error)) ([]drivers.Entry, error) {
+	items, err := listPages(dir, endpoint, page)
+	out := make([]drivers.Entry, len(items))
+	for i, it := range items {
+		out[i] = toEntry(it)
+	}
+	return out, err
 }
 
 // orderDuplicates makes a listing's order deterministic: by name, and

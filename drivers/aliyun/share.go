@@ -332,35 +332,28 @@ func (s *Share) Root(ctx context.Context) (drivers.Entry, error) {
 
 // List returns every child of dir in the share.
 func (s *Share) List(ctx context.Context, dir drivers.Entry) ([]drivers.Entry, error) {
-	var out []drivers.Entry
-	seen := map[string]bool{}
 	req := shareListRequest{ShareID: s.o.ShareID, ParentFileID: dir.ID, Limit: s.o.PageSize, OrderBy: "name", OrderDirection: "ASC"}
-	for {
-		var page listResponse
-		if err := s.call(ctx, "list", "/adrive/v3/file/list", req, &page); err != nil {
-			return nil, fmt.Errorf("list %q: %w", dir.Name, err)
+	items, err := listPages(dir, "share file/list", func(marker string) (page listResponse, err error) {
+		req.Marker = marker
+		err = s.call(ctx, "list", "/adrive/v3/file/list", req, &page)
+		return page, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]drivers.Entry, len(items))
+	for i, it := range items {
+		e := toEntry(it)
+		e.Extra = it.DriveID
+		if e.ParentID == "" {
+			e.ParentID = dir.ID
 		}
-		for _, it := range page.Items {
-			e := toEntry(it)
-			e.Extra = it.DriveID
-			if e.ParentID == "" {
-				e.ParentID = dir.ID
-			}
-			out = append(out, e)
-			if it.DriveID != "" {
-				s.mu.Lock()
-				s.driveID = it.DriveID
-				s.mu.Unlock()
-			}
+		out[i] = e
+		if it.DriveID != "" {
+			s.mu.Lock()
+			s.driveID = it.DriveID
+			s.mu.Unlock()
 		}
-		if page.NextMarker == "" {
-			break
-		}
-		if seen[page.NextMarker] {
-			return nil, fmt.Errorf("aliyun share file/list %q: %w: the service repeated a page marker", dir.Name, drivers.ErrUpstream)
-		}
-		seen[page.NextMarker] = true
-		req.Marker = page.NextMarker
 	}
 	orderEntries(s.log, &s.dupLogged, dir, out)
 	return out, nil

@@ -242,34 +242,23 @@ func (d *Drive) webGetByPath(ctx context.Context, driveID, p string, out *fileIt
 // webList lists through /adrive/v3/file/list, or /v2/file/list where the
 // former is not routed (a Spring-style 404 without an API code).
 func (d *Drive) webList(ctx context.Context, driveID string, dir drivers.Entry) ([]drivers.Entry, error) {
-	var out []drivers.Entry
-	seen := map[string]bool{}
 	req := webListRequest{DriveID: driveID, ParentFileID: dir.ID, Limit: d.o.PageSize, Fields: "*",
 		OrderBy: "name", OrderDirection: "ASC", URLExpireSec: 14400}
-	for {
-		var page listResponse
+	out, err := listEntries(dir, "file/list", func(marker string) (page listResponse, err error) {
+		req.Marker = marker
 		path := *d.web.listPath.Load()
-		err := d.web.call(ctx, "list", path, nil, req, &page)
+		err = d.web.call(ctx, "list", path, nil, req, &page)
 		var ae *apiError
 		if errors.As(err, &ae) && ae.Status == http.StatusNotFound && ae.Code == "" && path != "/v2/file/list" {
 			p := "/v2/file/list"
 			d.web.listPath.Store(&p)
-			continue
+			page = listResponse{}
+			err = d.web.call(ctx, "list", p, nil, req, &page)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("list %q: %w", dir.Name, err)
-		}
-		for _, it := range page.Items {
-			out = append(out, toEntry(it))
-		}
-		if page.NextMarker == "" {
-			break
-		}
-		if seen[page.NextMarker] {
-			return nil, fmt.Errorf("aliyun file/list %q: %w: the service repeated a page marker", dir.Name, drivers.ErrUpstream)
-		}
-		seen[page.NextMarker] = true
-		req.Marker = page.NextMarker
+		return page, err
+	})
+	if err != nil {
+		return nil, err
 	}
 	d.orderDuplicates(dir, out)
 	return out, nil

@@ -29,7 +29,12 @@ type RateLimitedError struct {
 }
 
 func (e *RateLimitedError) Error() string {
-	return fmt.Sprintf("%s: rate limited by the cloud, retry after %s", e.Op, e.RetryAfter.Round(time.Second))
+	// Whole seconds, rounded up as the Retry-After header is.
+	wait := e.RetryAfter
+	if r := wait % time.Second; r > 0 {
+		wait += time.Second - r
+	}
+	return fmt.Sprintf("%s: rate limited by the cloud, retry after %s", e.Op, wait)
 }
 
 // Is makes errors.Is(err, ErrRateLimited) true.

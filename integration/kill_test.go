@@ -158,13 +158,14 @@ func TestKillDuringRefresh(t *testing.T) {
 // token can be lost: the cloud has spent the old refresh token and its
 // answer, which holds the only copy of the new one, is still on its way
 // (pan115.md: p115client warns of exactly this). The emulator holds the
-// answer 150 ms. The next start must say what happened, with the time of
+// answer 1 s, and pandav dies in its first half. The next start must say what happened, with the time of
 // the interrupted refresh and how to log in again, send the spent token at
 // most once (it cannot know the request had arrived), keep the other
 // mount serving, and work again once a new login is configured.
 func TestKillWhileRefreshAnswered(t *testing.T) {
 	t.Parallel()
-	const answerDelay = 150 * time.Millisecond
+	// A second, so that a loaded machine cannot make the kill miss it.
+	const answerDelay = time.Second
 	c := startClouds(t, cloudOptions{})
 	cfg, stateDir := c.WriteConfigWith(t, serveOptions{})
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
@@ -175,7 +176,7 @@ func TestKillWhileRefreshAnswered(t *testing.T) {
 		}
 		cl.Faults.SetLatency(answerDelay)
 		p, list0 := refreshRound(t, c, cl, cfg)
-		time.Sleep(10*time.Millisecond + time.Duration(rng.Int64N(int64(120*time.Millisecond))))
+		time.Sleep(10*time.Millisecond + time.Duration(rng.Int64N(int64(490*time.Millisecond))))
 		p.Kill()
 		time.Sleep(answerDelay + 100*time.Millisecond)
 		cl.Faults.SetLatency(0)

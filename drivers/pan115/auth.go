@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"pandav/drivers"
 	"pandav/drivers/internal/upstream"
 	"pandav/internal/httpclient"
 )
@@ -64,8 +65,9 @@ func (d *Drive) refresh(ctx context.Context, refreshToken string) (upstream.Toke
 		}
 		err = classifyCode(op, code, r.message())
 		if _, final := err.(*apiError); final {
-			// No token, no access: any other refusal is an auth failure.
-			return reauthError(op, code, r.message())
+			// Not a refusal of the token (those are reauthCodes, an auth
+			// error already), so the token is kept for the next try.
+			return fmt.Errorf("%s: %w: 115 error %d: %s", op, drivers.ErrUpstream, code, r.message())
 		}
 		return err
 	})

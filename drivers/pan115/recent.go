@@ -8,21 +8,25 @@ import (
 	"pandav/drivers"
 )
 
-// settleCap bounds how long a change of ours is laid over 115's listings.
+// settleTime is how long a change of ours is laid over 115's listings.
 // 115 shows new, renamed and moved entries in listings only after a while
-// (pan115.md, eventual consistency); a change is dropped as soon as a
-// listing shows it, so the cap only matters for a change the cloud never
-// confirms, such as a file someone else deleted meanwhile.
-const settleCap = 2 * time.Minute
+// (pan115.md, eventual consistency), and a listing that already shows a
+// change proves nothing: after a move from A to B and back, a lagging
+// listing of A can look right and a later one wrong. So a change is kept
+// for settleTime whatever the listings say; the cost is that someone
+// else's change to the same entry in that time is hidden.
+const settleTime = time.Minute
 
-// recentChanges remembers what this driver changed, per folder, until a
-// listing of the cloud shows it, so that a listing 115 answers from before
+// recentChanges remembers what this driver changed, per folder, for
+// settleTime, so that a listing 115 answers from before
 // the change is corrected with what we know: without it a file just
 // uploaded, or the new file of an overwrite whose old one is already in
 // the recycle bin, would be missing from the folder until 115 catches up.
 type recentChanges struct {
 	mu       sync.Mutex
 	byParent map[string][]change
+	n        int // changes held
+	pruneAt  int // n at which expired changes are next dropped
 }
 
 // change is one entry arriving in (placed) or leaving (gone) a folder.
@@ -52,16 +56,39 @@ func (r *recentChanges) add(parent string, c change) {
 		r.byParent = map[string][]change{}
 	}
 	// A newer change of the same entry in this folder replaces the older.
-	cs := slices.DeleteFunc(r.byParent[parent], func(o change) bool { return o.e.ID == c.e.ID })
+	cs := r.byParent[parent]
+	before := len(cs)
+	cs = slices.DeleteFunc(cs, func(o change) bool { return o.e.ID == c.e.ID })
 	r.byParent[parent] = append(cs, c)
+	r.n += len(cs) + 1 - before
+	// Folders that are never listed again would keep their changes for
+	// ever; drop what expired, at a cost that stays O(1) per change.
+	if r.n >= r.pruneAt {
+		for p := range r.byParent {
+			r.expire(p)
+		}
+		r.pruneAt = 2*r.n + 64
+	}
 }
 
-// apply lays the unconfirmed changes of parent over a fresh listing of it,
-// and forgets those the listing already shows.
+// expire drops the changes of parent older than settleTime; r.mu is held.
+func (r *recentChanges) expire(parent string) []change {
+	cs := r.byParent[parent]
+	kept := slices.DeleteFunc(cs, func(c change) bool { return time.Since(c.at) > settleTime })
+	r.n -= len(cs) - len(kept)
+	if len(kept) == 0 {
+		delete(r.byParent, parent)
+		return nil
+	}
+	r.byParent[parent] = kept
+	return kept
+}
+
+// apply lays the changes of parent over a fresh listing of it.
 func (r *recentChanges) apply(parent string, listed []drivers.Entry) []drivers.Entry {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	cs := r.byParent[parent]
+	cs := r.expire(parent)
 	if len(cs) == 0 {
 		return listed
 	}
@@ -69,29 +96,19 @@ func (r *recentChanges) apply(parent string, listed []drivers.Entry) []drivers.E
 	for i, e := range listed {
 		at[e.ID] = i
 	}
-	var pending []change
 	removed := map[string]bool{}
 	for _, c := range cs {
 		i, shown := at[c.e.ID]
 		switch {
-		case time.Since(c.at) > settleCap:
-		case c.gone && !shown, !c.gone && shown && listed[i].Name == c.e.Name:
-			// The cloud has caught up.
 		case c.gone:
 			removed[c.e.ID] = true
-			pending = append(pending, c)
 		case shown:
-			listed[i] = c.e
-			pending = append(pending, c)
+			// The listing's own figures (time, pick code) are newer.
+			listed[i].Name, listed[i].ParentID = c.e.Name, c.e.ParentID
 		default:
+			at[c.e.ID] = len(listed)
 			listed = append(listed, c.e)
-			pending = append(pending, c)
 		}
-	}
-	if len(pending) == 0 {
-		delete(r.byParent, parent)
-	} else {
-		r.byParent[parent] = pending
 	}
 	if len(removed) > 0 {
 		listed = slices.DeleteFunc(listed, func(e drivers.Entry) bool { return removed[e.ID] })

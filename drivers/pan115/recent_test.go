@@ -1,6 +1,7 @@
 package pan115
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -23,18 +24,22 @@ func TestRecentChangesOverLaggingListings(t *testing.T) {
 		record  func(r *recentChanges)
 		listed  []drivers.Entry
 		want    []string
-		pending int // changes of D still laid over later listings
+		pending int // changes of D still held for later listings
 	}{
 		{"upload not listed yet", func(r *recentChanges) { r.placed(f("2", "new.txt")) },
 			[]drivers.Entry{f("1", "a.txt")}, []string{"1:a.txt", "2:new.txt"}, 1},
 		{"upload listed", func(r *recentChanges) { r.placed(f("2", "new.txt")) },
-			[]drivers.Entry{f("1", "a.txt"), f("2", "new.txt")}, []string{"1:a.txt", "2:new.txt"}, 0},
+			[]drivers.Entry{f("1", "a.txt"), f("2", "new.txt")}, []string{"1:a.txt", "2:new.txt"}, 1},
 		{"rename listed under the old name", func(r *recentChanges) { r.placed(f("1", "b.txt")) },
 			[]drivers.Entry{f("1", "a.txt")}, []string{"1:b.txt"}, 1},
 		{"removal still listed", func(r *recentChanges) { r.left("D", "1") },
 			[]drivers.Entry{f("1", "a.txt"), f("3", "c.txt")}, []string{"3:c.txt"}, 1},
 		{"removal no longer listed", func(r *recentChanges) { r.left("D", "1") },
-			[]drivers.Entry{f("3", "c.txt")}, []string{"3:c.txt"}, 0},
+			[]drivers.Entry{f("3", "c.txt")}, []string{"3:c.txt"}, 1},
+		{"moved away and back, a lagging listing still without it", func(r *recentChanges) {
+			r.left("D", "5")
+			r.placed(f("5", "m.txt"))
+		}, []drivers.Entry{f("1", "a.txt")}, []string{"1:a.txt", "5:m.txt"}, 1},
 		{"overwrite: new file unlisted, old one gone", func(r *recentChanges) {
 			r.placed(f("9", "a.txt"))
 			r.left("D", "1")
@@ -42,10 +47,10 @@ func TestRecentChangesOverLaggingListings(t *testing.T) {
 		{"moved in, then out again", func(r *recentChanges) {
 			r.placed(f("5", "m.txt"))
 			r.left("D", "5")
-		}, nil, nil, 0},
+		}, nil, nil, 1},
 		{"too old to lay over", func(r *recentChanges) {
 			r.placed(f("2", "new.txt"))
-			r.byParent["D"][0].at = time.Now().Add(-settleCap - time.Second)
+			r.byParent["D"][0].at = time.Now().Add(-settleTime - time.Second)
 		}, []drivers.Entry{f("1", "a.txt")}, []string{"1:a.txt"}, 0},
 	}
 	for _, tt := range tests {
@@ -63,5 +68,18 @@ func TestRecentChangesOverLaggingListings(t *testing.T) {
 				t.Errorf("another folder's listing changed: %v", other)
 			}
 		})
+	}
+}
+
+func TestRecentChangesExpireUnlisted(t *testing.T) {
+	var r recentChanges
+	for i := range 1000 {
+		r.placed(drivers.Entry{ID: fmt.Sprint(i), ParentID: fmt.Sprint("folder", i), Name: "x"})
+		for _, cs := range r.byParent {
+			cs[len(cs)-1].at = time.Now().Add(-settleTime - time.Second)
+		}
+	}
+	if len(r.byParent) > 200 || r.n > 200 {
+		t.Fatalf("%d folders, %d changes held for folders never listed again", len(r.byParent), r.n)
 	}
 }

@@ -133,6 +133,8 @@ func isLoopback(listen string) bool {
 
 // Serve answers on ln until ctx ends, then drains for up to grace.
 func (a *App) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
+	// Last of all, on every way out.
+	defer a.closeDrives()
 	srv := &http.Server{
 		Handler: a.Handler,
 		// No WriteTimeout: a film streams for hours. Slow clients are
@@ -175,7 +177,6 @@ func (a *App) Serve(ctx context.Context, ln net.Listener, grace time.Duration) e
 	defer cancel()
 	err := srv.Shutdown(sctx)
 	a.FS.Flush()
-	defer a.closeDrives()
 	if errors.Is(err, context.DeadlineExceeded) {
 		if left := a.FS.InFlightUploads(); len(left) > 0 {
 			// The clouds keep an unfinished upload invisible, and the old
@@ -203,9 +204,10 @@ func (a *App) Serve(ctx context.Context, ln net.Listener, grace time.Duration) e
 const abandonWait = 3 * time.Second
 
 // closeWait bounds how long a stopping pandav waits for a token refresh
-// in flight. It does not depend on shutdown_grace, which is for clients:
-// exiting before the cloud's answer arrives can cost the login itself.
-const closeWait = 30 * time.Second
+// in flight: as long as a refresh may take (upstream's refreshTimeout). It
+// does not depend on shutdown_grace, which is for clients: exiting before
+// the cloud's answer arrives can cost the login itself.
+const closeWait = time.Minute
 
 // closeDrives lets each driver finish what must not be cut short (a token
 // refresh in flight) before the process exits.

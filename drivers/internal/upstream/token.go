@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -114,13 +115,13 @@ type TokenSource struct {
 	unsaved bool  // cur holds a rotated token the store could not take
 	refused error // the cloud refused cur.Refresh; it is never sent again
 	closed  bool  // shutting down: no new refresh may start
-	log     zerolog.Logger
+	log     atomic.Pointer[zerolog.Logger]
 }
 
 // NewTokenSource starts from the stored token when there is one, else from
 // the configured refresh and access tokens.
 func NewTokenSource(store *TokenStore, configured Token, refresh RefreshFunc) (*TokenSource, error) {
-	ts := &TokenSource{store: store, refresh: refresh, early: time.Minute, cur: configured, turn: make(chan struct{}, 1), log: zerolog.Nop()}
+	ts := &TokenSource{store: store, refresh: refresh, early: time.Minute, cur: configured, turn: make(chan struct{}, 1)}
 	stored, ok, err := store.Load()
 	if err != nil {
 		return nil, err
@@ -192,7 +193,9 @@ func (ts *TokenSource) Refresh(ctx context.Context, stale string) (string, error
 // refreshTimeout bounds one refresh, which runs detached from the caller:
 // a client that hangs up must not drop the cloud's answer, because the
 // answer carries the only copy of the rotated refresh token.
-const refreshTimeout = 2 * time.Minute
+//
+// Stopping pandav waits as long for a refresh in flight (app.closeWait).
+const refreshTimeout = time.Minute
 
 func (ts *TokenSource) refreshLocked(ctx context.Context) error {
 	if ts.refused != nil {
@@ -224,7 +227,7 @@ func (ts *TokenSource) refreshLocked(ctx context.Context) error {
 	tok, err := ts.refresh(ctx, ts.cur.Refresh)
 	if errors.Is(err, drivers.ErrAuth) {
 		ts.refused = fmt.Errorf("%w; %s", err, refusalReason(earlier))
-		ts.log.Error().Err(ts.refused).Msg("the cloud refused the login; pandav will not send this refresh token again")
+		ts.logger().Error().Err(ts.refused).Msg("the cloud refused the login; pandav will not send this refresh token again")
 		return ts.refused
 	}
 	if err != nil {
@@ -254,7 +257,7 @@ func refusalReason(earlier time.Time) string {
 		return fmt.Sprintf("why: an earlier refresh of this token, sent at %s, never completed (pandav was stopped, or the answer was lost on the way), and the cloud most likely spent the token then",
 			earlier.UTC().Format(time.RFC3339))
 	}
-	return "why: the token was spent or revoked elsewhere; another program, or another copy of this state_dir, may use the same login"
+	return "why: the token was spent or revoked: by another program or another copy of this state_dir using the same login, by a revocation, or by an attempt of this refresh whose answer was lost"
 }
 
 // Close waits for a refresh in flight to finish and be saved, then lets no
@@ -271,11 +274,18 @@ func (ts *TokenSource) Close(ctx context.Context) error {
 	return nil
 }
 
-// SetLog sets where a refused login is reported.
+func (ts *TokenSource) logger() *zerolog.Logger {
+	if l := ts.log.Load(); l != nil {
+		return l
+	}
+	nop := zerolog.Nop()
+	return &nop
+}
+
+// SetLog sets where a refused login is reported. A login shared by
+// several mounts reports under the first that set it.
 func (ts *TokenSource) SetLog(l zerolog.Logger) {
-	ts.turn <- struct{}{}
-	ts.log = l
-	<-ts.turn
+	ts.log.CompareAndSwap(nil, &l)
 }
 
 // Current returns the token held now, for tests and diagnostics.

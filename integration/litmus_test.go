@@ -13,8 +13,7 @@ import (
 // litmusBudget is every failure litmus may report against a cloud mount,
 // with the reason it is accepted. Anything else fails the test.
 var litmusBudget = map[string]string{
-	"lock_shared":           "x/net/webdav implements exclusive write locks only",
-	"fail_complex_cond_put": "x/net/webdav does not evaluate ETag conditions in If headers",
+	"lock_shared": "x/net/webdav implements exclusive write locks only",
 }
 
 // litmusFail matches litmus's FAIL lines (as webdav/litmus_test.go's

@@ -17,6 +17,8 @@ import (
 // file: players drop "missing" files from their libraries.
 func statusOf(err error) int {
 	switch {
+	case errors.Is(err, errPreconditionFailed):
+		return http.StatusPreconditionFailed
 	case errors.Is(err, drivers.ErrRateLimited):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, drivers.ErrNotFound), errors.Is(err, os.ErrNotExist):

@@ -53,6 +53,10 @@ func FuzzHeaders(f *testing.F) {
 	f.Add(`((<`, "ftp://x")
 	f.Add(`<<>>`, "/aliyun/../115")
 	f.Fuzz(func(t *testing.T, ifHdr, dest string) {
+		if lists, ok := parseIfHeader(ifHdr); ok && len(lists) == 0 {
+			t.Fatalf("%q parsed to no lists", ifHdr)
+		}
+		ifHeaderETags(ifHdr, "/aliyun/a", true, `"x"`)
 		for _, tok := range ifTokens(ifHdr) {
 			if strings.ContainsAny(tok, "<>") {
 				t.Fatalf("token %q keeps brackets", tok)

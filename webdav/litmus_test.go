@@ -14,7 +14,6 @@ import (
 // WebDAV layer, by test name, with the reason each is accepted.
 var litmusBudget = map[string]string{
 	"lock_shared":            "x/net/webdav implements exclusive write locks only (501)",
-	"fail_complex_cond_put":  "x/net/webdav does not evaluate ETag conditions in If headers",
 	"cond_put_corrupt_token": "warning only: 412 rather than 423, as x/net/webdav chose",
 }
 

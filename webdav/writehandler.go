@@ -83,6 +83,17 @@ func (h *Handler) write(w *recorder, r *http.Request) {
 		writeError(w, fmt.Errorf("%s: %w", m.path, errReadOnly))
 		return
 	}
+	if r.Method != "UNLOCK" {
+		failed, err := h.checkWritePreconditions(r)
+		if err != nil || failed {
+			drainBody(r)
+			if err == nil {
+				err = errPreconditionFailed
+			}
+			writeError(w, err)
+			return
+		}
+	}
 	switch r.Method {
 	case http.MethodDelete:
 		if h.fs.isVirtualOrMount(cleanPath(r.URL.Path)) {

@@ -1,0 +1,118 @@
+package webdav
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestConditionalWrites: a write whose RFC 7232 or If-header ETag
+// condition is false gets 412 and changes nothing; one whose condition
+// holds goes through.
+func TestConditionalWrites(t *testing.T) {
+	e := newEnv(t)
+	put := func(p, body string) string {
+		t.Helper()
+		resp := e.do(t, "PUT", p, nil, body)
+		if resp.StatusCode >= 300 {
+			t.Fatalf("PUT %s: %d", p, resp.StatusCode)
+		}
+		return resp.Header.Get("ETag")
+	}
+	etag := put("/fake/c.txt", "v1")
+	past := time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat)
+	future := time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)
+	wrong := `"` + strings.Repeat("0", 40) + `"`
+	tests := []struct {
+		name, method, path string
+		hdr                func() map[string]string // read when the case runs: etag changes
+		want               int                      // 412, or 0 for "goes through"
+	}{
+		{"If-Match current", "PUT", "/fake/c.txt", func() map[string]string { return map[string]string{"If-Match": etag} }, 0},
+		{"If-Match stale", "PUT", "/fake/c.txt", func() map[string]string { return map[string]string{"If-Match": wrong} }, 412},
+		{"If-Match weak never matches", "PUT", "/fake/c.txt", func() map[string]string { return map[string]string{"If-Match": "W/" + etag} }, 412},
+		{"If-Match * on a missing file", "PUT", "/fake/new.txt", func() map[string]string { return map[string]string{"If-Match": "*"} }, 412},
+		{"If-None-Match * on an existing file", "PUT", "/fake/c.txt", func() map[string]string { return map[string]string{"If-None-Match": "*"} }, 412},
+		{"If-None-Match * creates", "PUT", "/fake/created.txt", func() map[string]string { return map[string]string{"If-None-Match": "*"} }, 0},
+		{"If-None-Match current", "DELETE", "/fake/c.txt", func() map[string]string { return map[string]string{"If-None-Match": etag} }, 412},
+		{"If-Unmodified-Since past", "PUT", "/fake/c.txt", func() map[string]string { return map[string]string{"If-Unmodified-Since": past} }, 412},
+		{"If-Unmodified-Since future", "PROPPATCH", "/fake/c.txt", func() map[string]string { return map[string]string{"If-Unmodified-Since": future} }, 0},
+		{"If ETag stale", "PUT", "/fake/c.txt", func() map[string]string { return map[string]string{"If": "([" + wrong + "])"} }, 412},
+		{"If Not current ETag", "DELETE", "/fake/c.txt", func() map[string]string { return map[string]string{"If": "(Not [" + etag + "])"} }, 412},
+		{"If one list holds", "PUT", "/fake/c.txt", func() map[string]string { return map[string]string{"If": "([" + wrong + "]) ([" + etag + "])"} }, 0},
+		{"If tagged with this resource, stale", "MOVE", "/fake/c.txt",
+			func() map[string]string {
+				return map[string]string{"If": "<http://x/fake/c.txt> ([" + wrong + "])", "Destination": "/fake/d.txt"}
+			}, 412},
+		{"If-Match stale on COPY", "COPY", "/fake/c.txt", func() map[string]string { return map[string]string{"If-Match": wrong, "Destination": "/fake/e.txt"} }, 412},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before, _ := e.d.tree.Lookup("/c.txt")
+			body := ""
+			switch tt.method {
+			case "PUT":
+				body = "v2"
+			case "PROPPATCH":
+				body = `<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:x"><D:set><D:prop><Z:p>1</Z:p></D:prop></D:set></D:propertyupdate>`
+			}
+			resp := e.do(t, tt.method, tt.path, tt.hdr(), body)
+			switch {
+			case tt.want == 412 && resp.StatusCode != 412:
+				t.Fatalf("%s: %d, want 412", tt.method, resp.StatusCode)
+			case tt.want == 412:
+				if after, err := e.d.tree.Lookup("/c.txt"); err != nil || after.ID != before.ID {
+					t.Fatalf("a refused %s changed c.txt (%v)", tt.method, err)
+				}
+				if _, err := e.d.tree.Lookup("/new.txt"); err == nil {
+					t.Fatal("a refused PUT created new.txt")
+				}
+			case resp.StatusCode >= 300:
+				t.Fatalf("%s: %d, want success", tt.method, resp.StatusCode)
+			}
+			etag = e.do(t, "HEAD", "/fake/c.txt", nil, "").Header.Get("ETag")
+		})
+	}
+}
+
+func TestParseIfHeader(t *testing.T) {
+	tests := []struct {
+		in    string
+		lists int
+		ok    bool
+	}{
+		{`(<opaquelocktoken:a> ["x"]) (Not <DAV:no-lock> ["x"])`, 2, true},
+		{`<http://h/a> (<t1>) <http://h/b> (Not ["e"])`, 2, true},
+		{`(`, 0, false},
+		{`()`, 0, false},
+		{`(Not)`, 0, false},
+		{`(["unterminated)`, 0, false},
+		{`x`, 0, false},
+	}
+	for _, tt := range tests {
+		lists, ok := parseIfHeader(tt.in)
+		if ok != tt.ok || len(lists) != tt.lists {
+			t.Errorf("%q: %d lists, ok %v; want %d, %v", tt.in, len(lists), ok, tt.lists, tt.ok)
+		}
+	}
+}
+
+// TestETagConditionOnLockedFile: an If header whose ETag holds must still
+// submit the lock token of a locked file.
+func TestETagConditionOnLockedFile(t *testing.T) {
+	e := newEnv(t)
+	etag := e.do(t, "PUT", "/fake/l.txt", nil, "v1").Header.Get("ETag")
+	lock := e.do(t, "LOCK", "/fake/l.txt", map[string]string{"Timeout": "Second-60"},
+		`<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>`)
+	tok := strings.Trim(lock.Header.Get("Lock-Token"), "<>")
+	if tok == "" {
+		t.Fatalf("LOCK: %d", lock.StatusCode)
+	}
+	if r := e.do(t, "PUT", "/fake/l.txt", map[string]string{"If": "([" + etag + "])"}, "v2"); r.StatusCode != http.StatusLocked {
+		t.Fatalf("PUT with the right ETag but no token: %d, want 423", r.StatusCode)
+	}
+	if r := e.do(t, "PUT", "/fake/l.txt", map[string]string{"If": "(<" + tok + "> [" + etag + "])"}, "v2"); r.StatusCode >= 300 {
+		t.Fatalf("PUT with token and ETag: %d", r.StatusCode)
+	}
+}

@@ -55,6 +55,7 @@ type Stream struct {
 	ChunkSize    ByteSize `yaml:"chunk_size"`    // one ranged upstream request
 	ReadAhead    int      `yaml:"read_ahead"`    // chunks fetched ahead of the reader
 	MemoryBudget ByteSize `yaml:"memory_budget"` // chunk memory of all streams together
+	StallTimeout Duration `yaml:"stall_timeout"` // a CDN silent this long is reconnected
 }
 
 // ByteSize is a size written as 4MiB, 512KiB, 1GiB or plain bytes.
@@ -150,7 +151,7 @@ func Defaults() Config {
 			NegativeTTL: Duration(10 * time.Second),
 			LinkMargin:  Duration(60 * time.Second),
 		},
-		Stream:        Stream{ChunkSize: 4 << 20, ReadAhead: 3, MemoryBudget: 192 << 20},
+		Stream:        Stream{ChunkSize: 4 << 20, ReadAhead: 3, MemoryBudget: 192 << 20, StallTimeout: Duration(10 * time.Second)},
 		Locks:         Locks{MaxTimeout: Duration(time.Hour), MaxPerUser: 1000},
 		ShutdownGrace: Duration(10 * time.Second),
 	}
@@ -274,6 +275,9 @@ func (c *Config) validate() error {
 	}
 	if c.Stream.ReadAhead < 0 || c.Stream.ReadAhead > 16 {
 		return errorf("stream.read_ahead: want 0 to 16")
+	}
+	if c.Stream.StallTimeout <= 0 {
+		return errorf("stream.stall_timeout: must be more than 0")
 	}
 	if c.Stream.MemoryBudget < c.Stream.ChunkSize {
 		return errorf("stream.memory_budget: must hold at least one chunk")

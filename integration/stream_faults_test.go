@@ -22,20 +22,24 @@ import (
 //   - a 5 s link lifetime under a slow reader;
 //   - a 429 burst on the link call;
 //   - ffmpeg seeking to 5 random points of the video while the CDN cuts
-//     every response after 32 KiB.
+//     every response after 32 KiB;
+//   - a CDN that goes silent, connection open, every 64 MiB of a 256 MiB
+//     stream, with stream.stall_timeout at 2 s.
 func TestStreamFaults(t *testing.T) {
 	t.Parallel()
 	rclone := needTool(t, "rclone")
 	ffmpeg := needTool(t, "ffmpeg")
-	const bigPath, slowPath = "/Faults/reset-1GiB.bin", "/Faults/slow-40MiB.bin"
+	const bigPath, slowPath, stallPath = "/Faults/reset-1GiB.bin", "/Faults/slow-40MiB.bin", "/Faults/stall-256MiB.bin"
 	big := fakecloud.NewSeededBlob(0xfa17, 1<<30, "")
 	slow := fakecloud.NewSeededBlob(0x510e, 40<<20, "")
+	stalling := fakecloud.NewSeededBlob(0x57a1, 256<<20, "")
 	c := startClouds(t, cloudOptions{
 		Aliyun: aliyunOpts(time.Hour, 5*time.Second),
 		Pan115: pan115Opts(time.Hour, 5*time.Second),
-		Extra:  map[string]fakecloud.Blob{bigPath: big, slowPath: slow},
+		Extra:  map[string]fakecloud.Blob{bigPath: big, slowPath: slow, stallPath: stalling},
 	})
-	cfg, _ := c.WriteConfig(t)
+	const stallTimeout = 2 * time.Second
+	cfg, _ := c.WriteConfigWith(t, serveOptions{TopExtra: fmt.Sprintf("stream: {stall_timeout: %s}", stallTimeout)})
 	p := startServe(t, cfg)
 	for _, cl := range c.Each() {
 		t.Run(cl.Name, func(t *testing.T) {
@@ -48,6 +52,22 @@ func TestStreamFaults(t *testing.T) {
 					t.Fatalf("got %d bytes, SHA1 %s; want %d, %s", n, sum, big.Size(), big.SHA1())
 				}
 				t.Logf("%d CDN requests for 1 GiB cut every 50 MiB", cl.Counters.Get("cdn")-cdn)
+			})
+			t.Run("CDN silent every 64 MiB of 256 MiB", func(t *testing.T) {
+				cl.Faults.SetStallEvery(64 << 20)
+				defer cl.Faults.SetStallEvery(0)
+				start := time.Now()
+				sum, n := httpSHA1(t, p.URL(cl.Mount+stallPath))
+				took := time.Since(start)
+				if n != stalling.Size() || sum != stalling.SHA1() {
+					t.Fatalf("got %d bytes, SHA1 %s; want %d, %s", n, sum, stalling.Size(), stalling.SHA1())
+				}
+				t.Logf("256 MiB with 4 silent CDN responses: %s", took.Round(100*time.Millisecond))
+				// Each silence costs one stall_timeout; waiting on the CDN
+				// (it holds a silent response two minutes) would hang here.
+				if took > 4*stallTimeout+30*time.Second {
+					t.Errorf("the stream took %s: silent CDN connections were not cut after %s", took, stallTimeout)
+				}
 			})
 			t.Run("5 s links, slow reader", func(t *testing.T) {
 				links := cl.Counters.Get(linkEP(cl))

@@ -29,9 +29,17 @@ type StreamOptions struct {
 	// MemoryBudget caps the bytes held in chunk buffers by all streams
 	// together. Read-ahead is skipped, never waited for, when it is spent.
 	MemoryBudget int64
+	// StallTimeout is how long a CDN connection may send nothing, headers
+	// or body, before it is dropped and the chunk resumed on a new one.
+	// Players give up after 15 to 30 s of no data, and read-ahead holds a
+	// few seconds of a film, so it must be well under that. 0 means 10 s.
+	StallTimeout time.Duration
 }
 
 func (o *StreamOptions) defaults() {
+	if o.StallTimeout <= 0 {
+		o.StallTimeout = 10 * time.Second
+	}
 	if o.ChunkSize <= 0 {
 		o.ChunkSize = 4 << 20
 	}
@@ -56,10 +64,6 @@ const (
 	resumeDelay = 100 * time.Millisecond
 	readPiece   = 256 << 10 // bytes made visible to the reader at a time
 )
-
-// stallTimeout is how long a CDN body may send nothing before the
-// connection is dropped and the chunk resumed. A variable for tests.
-var stallTimeout = 30 * time.Second
 
 // streams is the machinery shared by every open file: the memory budget,
 // the chunk buffer pool and the per-link connection limits.
@@ -436,6 +440,11 @@ func (f *remoteFile) fetchOnce(ctx context.Context, c *chunk, filled int) (int, 
 		req.Header.Set("User-Agent", "pandav")
 	}
 	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", start, c.end-1))
+	// A CDN that goes silent, before its headers or in the body, is cut
+	// after StallTimeout, so the chunk resumes on a fresh connection.
+	stallTimeout := f.fs.streams.o.StallTimeout
+	stall := time.AfterFunc(stallTimeout, cancelReq)
+	defer stall.Stop()
 	resp, err := f.fs.streams.client.Do(req)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %v", drivers.ErrUpstream, httpclient.Redact(err))
@@ -457,10 +466,7 @@ func (f *remoteFile) fetchOnce(ctx context.Context, c *chunk, filled int) (int, 
 		drain(resp)
 		return 0, fmt.Errorf("%w: the CDN answered HTTP %d", drivers.ErrUpstream, resp.StatusCode)
 	}
-	// A CDN that stops sending but keeps the connection open is cut after
-	// stallTimeout, so the chunk resumes on a fresh connection.
-	stall := time.AfterFunc(stallTimeout, cancelReq)
-	defer stall.Stop()
+	stall.Reset(stallTimeout)
 	got := 0
 	for filled+got < len(c.buf) {
 		end := min(filled+got+readPiece, len(c.buf))

@@ -87,6 +87,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, err
 			ChunkSize:    int64(cfg.Stream.ChunkSize),
 			ReadAhead:    readAhead(cfg.Stream.ReadAhead),
 			MemoryBudget: int64(cfg.Stream.MemoryBudget),
+			StallTimeout: cfg.Stream.StallTimeout.D(),
 		},
 		Log:               log,
 		StateDir:          cfg.StateDir,

@@ -20,6 +20,9 @@ func ServeBlob(w http.ResponseWriter, r *http.Request, blob Blob, faults *Faults
 	if faults != nil && faults.ResetEvery() > 0 {
 		rs = &cuttingReader{ReadSeeker: rs, f: faults}
 	}
+	if faults != nil && faults.StallEvery() > 0 {
+		rs = &stallingReader{ReadSeeker: rs, f: faults, gone: r.Context().Done()}
+	}
 	if faults != nil && faults.ConnRate() > 0 {
 		rs = &pacedReader{ReadSeeker: rs, rate: faults.ConnRate(), start: time.Now()}
 	}
@@ -40,13 +43,39 @@ func (c *cuttingReader) Read(p []byte) (int, error) {
 	if c.cut {
 		panic(http.ErrAbortHandler)
 	}
-	if left, ok := c.f.untilReset(); ok && int64(len(p)) > left {
+	if left, ok := c.f.untilNext(&c.f.reset); ok && int64(len(p)) > left {
 		p = p[:left]
 	}
 	n, err := c.ReadSeeker.Read(p)
-	if c.f.addServed(int64(n)) {
+	if c.f.served(&c.f.reset, int64(n)) {
 		c.cut = true // what was read still goes out; the next read drops
 	}
+	return n, err
+}
+
+// stallingReader goes silent when the Faults' stall boundary is reached:
+// what was read still goes out, then the response hangs, connection open,
+// until the client leaves (or two minutes pass), and is dropped.
+type stallingReader struct {
+	io.ReadSeeker
+	f     *Faults
+	gone  <-chan struct{}
+	stall bool
+}
+
+func (s *stallingReader) Read(p []byte) (int, error) {
+	if s.stall {
+		select {
+		case <-s.gone:
+		case <-time.After(2 * time.Minute):
+		}
+		panic(http.ErrAbortHandler)
+	}
+	if left, ok := s.f.untilNext(&s.f.stall); ok && int64(len(p)) > left {
+		p = p[:left]
+	}
+	n, err := s.ReadSeeker.Read(p)
+	s.stall = s.f.served(&s.f.stall, int64(n))
 	return n, err
 }
 

@@ -41,14 +41,14 @@ type faultRule struct {
 // Faults holds the fault knobs of one emulator. The zero value injects
 // nothing. Endpoints are the names the emulator counts calls under.
 type Faults struct {
-	mu         sync.Mutex
-	rules      []*faultRule
-	calls      map[string]int
-	latency    time.Duration
-	transit    time.Duration // of a token request, see SetRequestTransit
-	resetEvery int64
-	served     int64 // CDN body bytes since SetResetEvery, across responses
-	connRate   int64 // CDN bytes per second per response; 0: unlimited
+	mu       sync.Mutex
+	rules    []*faultRule
+	calls    map[string]int
+	latency  time.Duration
+	transit  time.Duration // of a token request, see SetRequestTransit
+	reset    everyBytes    // SetResetEvery
+	stall    everyBytes    // SetStallEvery
+	connRate int64         // CDN bytes per second per response; 0: unlimited
 }
 
 // Inject makes endpoint ("" for all) fail with kind on every every-th call
@@ -66,7 +66,7 @@ func (f *Faults) Inject(endpoint string, kind FaultKind, every, count int) {
 func (f *Faults) Clear() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.rules, f.calls, f.latency, f.transit, f.resetEvery = nil, nil, 0, 0, 0
+	f.rules, f.calls, f.latency, f.transit, f.reset, f.stall = nil, nil, 0, 0, everyBytes{}, everyBytes{}
 }
 
 // Next is called by an emulator once per call of endpoint, and says which
@@ -141,17 +141,57 @@ func (f *Faults) Arrive(r *http.Request) bool {
 // body bytes have been served, counted across responses, as a flaky
 // network does to a long stream whatever its requests look like (0:
 // never).
-func (f *Faults) SetResetEvery(n int64) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.resetEvery, f.served = n, 0
-}
+func (f *Faults) SetResetEvery(n int64) { f.setEvery(&f.reset, n) }
 
 // ResetEvery is the value set by SetResetEvery.
-func (f *Faults) ResetEvery() int64 {
+func (f *Faults) ResetEvery() int64 { return f.every(&f.reset) }
+
+// SetStallEvery makes the CDN go silent each time another n body bytes
+// have been served, counted across responses: the response sends nothing
+// more but keeps its connection open, as a throttled or overloaded CDN
+// does, until the client gives up on it (0: never).
+func (f *Faults) SetStallEvery(n int64) { f.setEvery(&f.stall, n) }
+
+// StallEvery is the value set by SetStallEvery.
+func (f *Faults) StallEvery() int64 { return f.every(&f.stall) }
+
+// everyBytes is a fault that strikes each time another every CDN body
+// bytes have been served; count is the bytes served since it was set.
+type everyBytes struct{ every, count int64 }
+
+func (f *Faults) setEvery(e *everyBytes, n int64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.resetEvery
+	*e = everyBytes{every: n}
+}
+
+func (f *Faults) every(e *everyBytes) int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return e.every
+}
+
+// untilNext says how many more body bytes may be served before e strikes
+// again; ok is false when e is off.
+func (f *Faults) untilNext(e *everyBytes) (left int64, ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if e.every <= 0 {
+		return 0, false
+	}
+	return e.every - e.count%e.every, true
+}
+
+// served counts n more body bytes against e and says whether e strikes.
+func (f *Faults) served(e *everyBytes, n int64) (strikes bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if e.every <= 0 || n == 0 {
+		return false
+	}
+	before := e.count / e.every
+	e.count += n
+	return e.count/e.every != before
 }
 
 // SetConnRate caps each CDN response at n bytes per second, as real CDNs
@@ -167,30 +207,6 @@ func (f *Faults) ConnRate() int64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.connRate
-}
-
-// untilReset says how many more body bytes may be served before the next
-// reset; ok is false when resets are off.
-func (f *Faults) untilReset() (left int64, ok bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.resetEvery <= 0 {
-		return 0, false
-	}
-	return f.resetEvery - f.served%f.resetEvery, true
-}
-
-// addServed counts served body bytes; it says whether a reset boundary
-// was reached.
-func (f *Faults) addServed(n int64) (boundary bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.resetEvery <= 0 || n == 0 {
-		return false
-	}
-	before := f.served / f.resetEvery
-	f.served += n
-	return f.served/f.resetEvery != before
 }
 
 // Counters counts calls per endpoint, so tests can assert what an action

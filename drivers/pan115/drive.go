@@ -74,7 +74,7 @@ type Drive struct {
 	passportURL string
 	hc          *http.Client
 	ts          *upstream.TokenSource
-	recent      recentChanges // ours, until 115's listings show them
+	recent      *recentChanges // this login's changes, laid over 115's lagging listings
 	lim         *upstream.Limiters
 	// policy bounds retries; tests shorten it.
 	policy upstream.Policy
@@ -178,6 +178,10 @@ func New(ctx context.Context, env drivers.Env, o Options) (*Drive, error) {
 	}
 	ts.SetLog(env.Log.With().Str("mount", env.MountPath).Logger())
 	d.ts = ts
+	// Two mounts of one login can show the same folder, so they share
+	// what either changed.
+	rc, _ := recentByLogin.LoadOrStore(store.Path(), &recentChanges{})
+	d.recent = rc.(*recentChanges)
 	// 115 counts calls per account, so every mount of this login shares
 	// one pace.
 	d.lim = upstream.SharedLimiters("pan115:"+store.Path(), map[string]float64{limitClass: o.QPS})

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"pandav/drivers"
+	"pandav/drivers/pan115/pan115test"
 )
 
 func TestRecentChangesOverLaggingListings(t *testing.T) {
@@ -82,4 +83,26 @@ func TestRecentChangesExpireUnlisted(t *testing.T) {
 	if len(r.byParent) > 200 || r.n > 200 {
 		t.Fatalf("%d folders, %d changes held for folders never listed again", len(r.byParent), r.n)
 	}
+}
+
+// TestTwoMountsOfOneLoginShareRecentChanges: a file uploaded through one
+// mount shows at once in another mount of the same login, although 115
+// lists it only after its lag.
+func TestTwoMountsOfOneLoginShareRecentChanges(t *testing.T) {
+	f := setup(t, pan115test.Options{PageCap: 100, QPS: -1, Lag: time.Hour}, nil)
+	other := open(t, f.srv, f.d.o, f.stateDir)
+	root := dirEntry(rootID)
+	if _, err := f.d.Upload(ctxT(t), root, "shared.txt", drivers.NewBytesSource([]byte("x"), time.Time{})); err != nil {
+		t.Fatal(err)
+	}
+	kids, err := other.d.List(ctxT(t), root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range kids {
+		if k.Name == "shared.txt" {
+			return
+		}
+	}
+	t.Fatalf("the other mount lists %d entries, without the file just uploaded", len(kids))
 }

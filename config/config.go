@@ -55,7 +55,7 @@ type Stream struct {
 	ChunkSize    ByteSize `yaml:"chunk_size"`    // one ranged upstream request
 	ReadAhead    int      `yaml:"read_ahead"`    // chunks fetched ahead of the reader
 	MemoryBudget ByteSize `yaml:"memory_budget"` // chunk memory of all streams together
-	StallTimeout Duration `yaml:"stall_timeout"` // a CDN silent this long is reconnected
+	StallTimeout Duration `yaml:"stall_timeout"` // a CDN body silent this long is reconnected
 }
 
 // ByteSize is a size written as 4MiB, 512KiB, 1GiB or plain bytes.

@@ -75,7 +75,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// drainBody reads what is left of a refused request's body, so that the
+// connection can serve the next request; not when the client waits for
+// "100 Continue" before sending it, since reading would ask for it.
 func drainBody(r *http.Request) {
+	if strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
+		return
+	}
 	io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
 }
 
@@ -93,6 +99,9 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request) {
 	}
 	if n.local != nil {
 		w.Header().Set("Content-Type", contentType(fi.Name()))
+		if etag, err := fi.ETag(ctx); err == nil {
+			w.Header().Set("ETag", etag)
+		}
 		http.ServeContent(w, r, fi.Name(), fi.ModTime(), bytes.NewReader(n.local.data))
 		return
 	}

@@ -1,6 +1,7 @@
 package webdav
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -93,7 +94,8 @@ type ifList struct {
 }
 
 // parseIfHeader reads an If header into its lists; ok is false when it is
-// malformed, which x/net/webdav then answers.
+// malformed, which x/net/webdav then answers. Tokens and entity tags are
+// read whole, so a ")" inside one does not end its list.
 func parseIfHeader(h string) (lists []ifList, ok bool) {
 	s := strings.TrimSpace(h)
 	resource := ""
@@ -106,16 +108,36 @@ func parseIfHeader(h string) (lists []ifList, ok bool) {
 			}
 			resource, s = s[1:end], strings.TrimSpace(s[end+1:])
 		case '(':
-			end := strings.IndexByte(s, ')')
-			if end < 0 {
+			var l ifList
+			l.resource, s = resource, strings.TrimSpace(s[1:])
+			for {
+				if s == "" {
+					return nil, false
+				}
+				if s[0] == ')' {
+					s = strings.TrimSpace(s[1:])
+					break
+				}
+				var c ifCondition
+				if rest, found := strings.CutPrefix(s, "Not"); found {
+					c.not, s = true, strings.TrimSpace(rest)
+				}
+				var item string
+				if item, s, ok = cutBracketed(s); !ok {
+					return nil, false
+				}
+				if item[0] == '[' {
+					c.etag = item[1 : len(item)-1]
+				} else {
+					c.token = item[1 : len(item)-1]
+				}
+				l.conds = append(l.conds, c)
+				s = strings.TrimSpace(s)
+			}
+			if len(l.conds) == 0 {
 				return nil, false
 			}
-			conds, ok := parseIfConditions(s[1:end])
-			if !ok {
-				return nil, false
-			}
-			lists = append(lists, ifList{resource: resource, conds: conds})
-			s = strings.TrimSpace(s[end+1:])
+			lists = append(lists, l)
 		default:
 			return nil, false
 		}
@@ -123,35 +145,29 @@ func parseIfHeader(h string) (lists []ifList, ok bool) {
 	return lists, len(lists) > 0
 }
 
-func parseIfConditions(s string) ([]ifCondition, bool) {
-	var conds []ifCondition
-	for s = strings.TrimSpace(s); s != ""; s = strings.TrimSpace(s) {
-		var c ifCondition
-		if rest, found := strings.CutPrefix(s, "Not"); found {
-			c.not, s = true, strings.TrimSpace(rest)
-		}
-		if s == "" {
-			return nil, false
-		}
-		closer := byte('>')
-		if s[0] == '[' {
-			closer = ']'
-		} else if s[0] != '<' {
-			return nil, false
-		}
-		end := strings.IndexByte(s, closer)
-		if end < 0 {
-			return nil, false
-		}
-		if closer == ']' {
-			c.etag = s[1:end]
-		} else {
-			c.token = s[1:end]
-		}
-		conds = append(conds, c)
-		s = s[end+1:]
+// cutBracketed splits "<token>rest" or "[etag]rest" after the bracket
+// that closes the first; an entity tag's quotes may hold a "]".
+func cutBracketed(s string) (item, rest string, ok bool) {
+	if s == "" {
+		return "", "", false
 	}
-	return conds, len(conds) > 0
+	switch s[0] {
+	case '<':
+		if end := strings.IndexByte(s, '>'); end > 0 {
+			return s[:end+1], s[end+1:], true
+		}
+	case '[':
+		inQuote := false
+		for i := 1; i < len(s); i++ {
+			switch {
+			case s[i] == '"':
+				inQuote = !inQuote
+			case s[i] == ']' && !inQuote:
+				return s[:i+1], s[i+1:], true
+			}
+		}
+	}
+	return "", "", false
 }
 
 // ifHeaderETags judges an If header by its entity tags only. fails: no
@@ -203,21 +219,24 @@ func sameResource(tag, path string) bool {
 	return cleanPath(u.Path) == cleanPath(path)
 }
 
-// checkWritePreconditions looks the resource of r up, only when r is
+// writePreconditionsFail looks the resource of r up, only when r is
 // conditional, and reports whether it must be refused with 412. A lookup
-// that fails for another reason than absence is returned as err.
-func (h *Handler) checkWritePreconditions(r *http.Request) (failed bool, err error) {
-	if !hasWriteConditions(r) {
+// that fails for another reason than absence is returned as err. A PUT is
+// checked twice: here, before its body is read, and again by create under
+// the path's lock, so that two PUTs with the same If-Match cannot both
+// pass.
+func (fs *FileSystem) writePreconditionsFail(ctx context.Context, r *http.Request) (failed bool, err error) {
+	if r == nil || !hasWriteConditions(r) {
 		return false, nil
 	}
-	n, err := h.fs.resolve(r.Context(), cleanPath(r.URL.Path))
+	n, err := fs.resolve(ctx, cleanPath(r.URL.Path))
 	if errors.Is(err, drivers.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
 		return writePreconditionFailed(r, false, "", time.Time{}), nil
 	}
 	if err != nil {
 		return false, err
 	}
-	fi := h.fs.info(n)
-	etag, _ := fi.ETag(r.Context())
+	fi := fs.info(n)
+	etag, _ := fi.ETag(ctx)
 	return writePreconditionFailed(r, true, etag, fi.ModTime()), nil
 }

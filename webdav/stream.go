@@ -29,8 +29,8 @@ type StreamOptions struct {
 	// MemoryBudget caps the bytes held in chunk buffers by all streams
 	// together. Read-ahead is skipped, never waited for, when it is spent.
 	MemoryBudget int64
-	// StallTimeout is how long a CDN connection may send nothing, headers
-	// or body, before it is dropped and the chunk resumed on a new one.
+	// StallTimeout is how long a CDN body may send nothing before the
+	// connection is dropped and the chunk resumed on a new one.
 	// Players give up after 15 to 30 s of no data, and read-ahead holds a
 	// few seconds of a film, so it must be well under that. 0 means 10 s.
 	StallTimeout time.Duration
@@ -64,6 +64,9 @@ const (
 	resumeDelay = 100 * time.Millisecond
 	readPiece   = 256 << 10 // bytes made visible to the reader at a time
 )
+
+// headerTimeout bounds the wait for a CDN's response headers.
+const headerTimeout = 30 * time.Second
 
 // streams is the machinery shared by every open file: the memory budget,
 // the chunk buffer pool and the per-link connection limits.
@@ -440,10 +443,11 @@ func (f *remoteFile) fetchOnce(ctx context.Context, c *chunk, filled int) (int, 
 		req.Header.Set("User-Agent", "pandav")
 	}
 	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", start, c.end-1))
-	// A CDN that goes silent, before its headers or in the body, is cut
-	// after StallTimeout, so the chunk resumes on a fresh connection.
+	// A CDN that goes silent in the body is cut after StallTimeout, so the
+	// chunk resumes on a fresh connection. Its headers get longer (dialing,
+	// TLS and a slow first byte are not a stall), but not for ever.
 	stallTimeout := f.fs.streams.o.StallTimeout
-	stall := time.AfterFunc(stallTimeout, cancelReq)
+	stall := time.AfterFunc(max(stallTimeout, headerTimeout), cancelReq)
 	defer stall.Stop()
 	resp, err := f.fs.streams.client.Do(req)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"net/http"
 	"os"
 	"path"
 	"path/filepath"
@@ -29,6 +30,9 @@ type putInfo struct {
 	sha1  string
 	mtime time.Time
 	body  *bodyWatch
+	// conditional is the request, checked again for its preconditions
+	// under the path's lock (see writePreconditionsFail).
+	conditional *http.Request
 }
 
 type putInfoKey struct{}
@@ -135,6 +139,15 @@ func (fs *FileSystem) create(ctx context.Context, name string) (webdav.File, err
 		unlock()
 		return nil, fs.fail(ctx, "open", name, err)
 	}
+	if pi != nil {
+		if failed, err := fs.writePreconditionsFail(ctx, pi.conditional); failed || err != nil {
+			unlock()
+			if err == nil {
+				err = errPreconditionFailed
+			}
+			return nil, fs.fail(ctx, "open", name, err)
+		}
+	}
 	up, ok := m.drive.(drivers.Uploader)
 	if !ok {
 		unlock()
@@ -234,7 +247,7 @@ func (w *memWriter) Read([]byte) (int, error)           { return 0, os.ErrInvali
 func (w *memWriter) Seek(int64, int) (int64, error)     { return 0, nil }
 func (w *memWriter) Readdir(int) ([]os.FileInfo, error) { return nil, os.ErrInvalid }
 func (w *memWriter) Stat() (os.FileInfo, error) {
-	return &FileInfo{name: path.Base(w.name), entry: drivers.Entry{Size: int64(len(w.buf)), ModTime: time.Now().UTC()}}, nil
+	return &FileInfo{name: path.Base(w.name), entry: drivers.Entry{Size: int64(len(w.buf)), ModTime: time.Now().UTC(), SHA1: contentSHA1(w.buf)}}, nil
 }
 
 // uploadFile streams or spools a PUT body into the cloud. Nothing is

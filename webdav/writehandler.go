@@ -38,7 +38,7 @@ func noteError(ctx context.Context, err error) {
 func overrides(err error) bool {
 	switch statusOf(err) {
 	case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout,
-		http.StatusBadRequest, http.StatusForbidden, http.StatusNotImplemented:
+		http.StatusBadRequest, http.StatusForbidden, http.StatusNotImplemented, http.StatusPreconditionFailed:
 		return true
 	}
 	return false
@@ -49,6 +49,12 @@ type statusWriter struct {
 	*recorder
 	st       *opState
 	replaced bool
+}
+
+// ReadFrom keeps a replaced body out, as Write does (recorder's ReadFrom
+// would write past it).
+func (s *statusWriter) ReadFrom(src io.Reader) (int64, error) {
+	return io.Copy(struct{ io.Writer }{s}, src)
 }
 
 func (s *statusWriter) WriteHeader(code int) {
@@ -84,7 +90,7 @@ func (h *Handler) write(w *recorder, r *http.Request) {
 		return
 	}
 	if r.Method != "UNLOCK" {
-		failed, err := h.checkWritePreconditions(r)
+		failed, err := h.fs.writePreconditionsFail(r.Context(), r)
 		if err != nil || failed {
 			drainBody(r)
 			if err == nil {
@@ -138,6 +144,7 @@ func (h *Handler) write(w *recorder, r *http.Request) {
 			writeError(w, err)
 			return
 		}
+		pi.conditional = r
 		r = r.WithContext(withPutInfo(r.Context(), pi))
 		r.Body = pi.body
 		if m, _ := h.fs.locate(cleanPath(r.URL.Path)); !pi.mtime.IsZero() && m != nil {

@@ -21,7 +21,11 @@ func ServeBlob(w http.ResponseWriter, r *http.Request, blob Blob, faults *Faults
 		rs = &cuttingReader{ReadSeeker: rs, f: faults}
 	}
 	if faults != nil && faults.StallEvery() > 0 {
-		rs = &stallingReader{ReadSeeker: rs, f: faults, gone: r.Context().Done()}
+		flush := func() {}
+		if fl, ok := w.(http.Flusher); ok {
+			flush = fl.Flush
+		}
+		rs = &stallingReader{ReadSeeker: rs, f: faults, gone: r.Context().Done(), flush: flush}
 	}
 	if faults != nil && faults.ConnRate() > 0 {
 		rs = &pacedReader{ReadSeeker: rs, rate: faults.ConnRate(), start: time.Now()}
@@ -60,11 +64,13 @@ type stallingReader struct {
 	io.ReadSeeker
 	f     *Faults
 	gone  <-chan struct{}
+	flush func() // sends what was read before the silence
 	stall bool
 }
 
 func (s *stallingReader) Read(p []byte) (int, error) {
 	if s.stall {
+		s.flush()
 		select {
 		case <-s.gone:
 		case <-time.After(2 * time.Minute):

@@ -37,6 +37,22 @@ type Options func(v any) error
 // mount does not stop the others.
 type Factory func(ctx context.Context, env Env, opts Options) (Drive, error)
 
+// FactoryOf is the Factory of a driver whose constructor takes its options
+// as a struct: the mount's options block is decoded into O, then open runs.
+func FactoryOf[O any, D Drive](open func(context.Context, Env, O) (D, error)) Factory {
+	return func(ctx context.Context, env Env, opts Options) (Drive, error) {
+		var o O
+		if err := opts(&o); err != nil {
+			return nil, err
+		}
+		d, err := open(ctx, env, o)
+		if err != nil {
+			return nil, err // not a typed nil *D inside the interface
+		}
+		return d, nil
+	}
+}
+
 var (
 	registryMu sync.RWMutex
 	registry   = map[string]Factory{}

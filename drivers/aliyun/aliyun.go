@@ -28,15 +28,7 @@ import (
 	"pandav/drivers/internal/upstream"
 )
 
-func init() { drivers.Register("aliyun", factory) }
-
-func factory(ctx context.Context, env drivers.Env, opts drivers.Options) (drivers.Drive, error) {
-	var o Options
-	if err := opts(&o); err != nil {
-		return nil, err
-	}
-	return New(ctx, env, o)
-}
+func init() { drivers.Register("aliyun", drivers.FactoryOf(New)) }
 
 // Rates per API class, just under the Open API's documented per-user
 // limits (list 4/s, getDownloadUrl 1/s, others 15/s), as OpenList runs.

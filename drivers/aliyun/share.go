@@ -23,15 +23,7 @@ import (
 // the file is saved into a hidden folder of the account's drive and
 // played from there (sharecopy.go).
 
-func init() { drivers.Register("aliyun-share", shareFactory) }
-
-func shareFactory(ctx context.Context, env drivers.Env, opts drivers.Options) (drivers.Drive, error) {
-	var o ShareOptions
-	if err := opts(&o); err != nil {
-		return nil, err
-	}
-	return NewShare(ctx, env, o)
-}
+func init() { drivers.Register("aliyun-share", drivers.FactoryOf(NewShare)) }
 
 const (
 	shareCanary = "client=web,app=share,version=v2.3.1"

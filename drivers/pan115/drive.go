@@ -101,15 +101,7 @@ var (
 	_ drivers.Remover        = (*Drive)(nil)
 )
 
-func init() { drivers.Register("pan115", factory) }
-
-func factory(ctx context.Context, env drivers.Env, opts drivers.Options) (drivers.Drive, error) {
-	var o Options
-	if err := opts(&o); err != nil {
-		return nil, err
-	}
-	return New(ctx, env, o)
-}
+func init() { drivers.Register("pan115", drivers.FactoryOf(New)) }
 
 // New checks o and builds the drive. It makes no network call: a cloud that
 // is down at start fails at first use, not at start.

@@ -1,10 +1,7 @@
 package integration
 
 import (
-	"crypto/sha1"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -159,26 +156,12 @@ func TestFaultsInvisible(t *testing.T) {
 func curlSHA1(t *testing.T, curl, u string, flags ...string) (code string, n int64, sum, stderr string) {
 	t.Helper()
 	cmd := exec.Command(curl, append(append([]string{"-sS", "-w", "%{stderr}%{http_code}"}, flags...), u)...)
-	var errb strings.Builder
-	cmd.Stderr = &errb
-	out, err := cmd.StdoutPipe()
+	sum, n, stderr, err := outputSHA1(t, cmd, 2*time.Minute)
+	code = stderr[max(0, len(stderr)-3):]
 	if err != nil {
-		t.Fatal(err)
+		stderr += " (" + err.Error() + ")"
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	timer := time.AfterFunc(2*time.Minute, func() { cmd.Process.Kill() })
-	defer timer.Stop()
-	h := sha1.New()
-	n, _ = io.Copy(h, out)
-	werr := cmd.Wait()
-	s := errb.String()
-	code = s[max(0, len(s)-3):]
-	if werr != nil {
-		s += " (" + werr.Error() + ")"
-	}
-	return code, n, strings.ToUpper(hex.EncodeToString(h.Sum(nil))), s
+	return code, n, sum, stderr
 }
 
 // regexp503Why is what a 503's log line must say: the cloud throttled.

@@ -94,16 +94,11 @@ type auth struct {
 const verifiedFor = 5 * time.Minute
 
 func (a *auth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodOptions {
-		if name, pass, ok := r.BasicAuth(); ok {
-			if u, good := a.check(name, pass); good {
-				a.next.ServeHTTP(w, r.WithContext(withUser(r.Context(), &u)))
-				return
-			}
-		}
+	if r.Method == http.MethodOptions && r.Header.Get("Authorization") == "" {
 		// Windows asks OPTIONS before it authenticates. The anonymous
 		// answer is the same for every path, so it tells nobody what
-		// exists, and costs no cloud call.
+		// exists, and costs no cloud call. An OPTIONS with credentials
+		// takes the normal path below, failed-login limit included.
 		w.Header().Set("DAV", "1, 2")
 		w.Header().Set("MS-Author-Via", "DAV")
 		w.Header().Set("Allow", "OPTIONS, GET, HEAD, POST, DELETE, PUT, MKCOL, COPY, MOVE, LOCK, UNLOCK, PROPFIND, PROPPATCH")

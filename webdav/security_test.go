@@ -138,12 +138,18 @@ func TestAuth(t *testing.T) {
 	if r := do("MKCOL", "/b/x", "bob", "plain"); r.StatusCode != 403 {
 		t.Fatalf("read-only bob wrote: %d", r.StatusCode)
 	}
+	// OPTIONS with credentials is a login like any other: a wrong
+	// password is refused and counts toward the limit.
 	for i := 0; i < 10; i++ {
-		if r := do("PROPFIND", "/", "alice", "wrong"); r.StatusCode != 401 {
-			t.Fatalf("wrong password %d: %d", i, r.StatusCode)
+		method := "PROPFIND"
+		if i%2 == 1 {
+			method = "OPTIONS"
+		}
+		if r := do(method, "/", "alice", "wrong"); r.StatusCode != 401 {
+			t.Fatalf("wrong password %d (%s): %d", i, method, r.StatusCode)
 		}
 	}
-	if r := do("PROPFIND", "/", "alice", "s3cret"); r.StatusCode != 429 || r.Header.Get("Retry-After") == "" {
+	if r := do("OPTIONS", "/", "alice", "s3cret"); r.StatusCode != 429 || r.Header.Get("Retry-After") == "" {
 		t.Fatalf("after 10 failures: %d", r.StatusCode)
 	}
 }

@@ -98,8 +98,11 @@ func NewBytesSource(b []byte, mtime time.Time) *BytesSource {
 
 func (s *BytesSource) Size() int64        { return int64(len(s.data)) }
 func (s *BytesSource) ModTime() time.Time { return s.mtime }
-func (s *BytesSource) SHA1() string {
-	sum := sha1.Sum(s.data)
+func (s *BytesSource) SHA1() string       { return SHA1Of(s.data) }
+
+// SHA1Of is b's SHA1 as the drivers write it: uppercase hex.
+func SHA1Of(b []byte) string {
+	sum := sha1.Sum(b)
 	return strings.ToUpper(hex.EncodeToString(sum[:]))
 }
 

@@ -226,7 +226,7 @@ func (fs *FileSystem) resolve(ctx context.Context, name string) (node, error) {
 		return node{}, fmt.Errorf("%s: %w", name, drivers.ErrNotFound)
 	}
 	if lf, ok := fs.local.get(name); ok {
-		e := drivers.Entry{ID: "local:" + name, Name: path.Base(name), Size: int64(len(lf.data)), ModTime: lf.mod, SHA1: contentSHA1(lf.data)}
+		e := drivers.Entry{ID: "local:" + name, Name: path.Base(name), Size: int64(len(lf.data)), ModTime: lf.mod, SHA1: lf.sum}
 		return node{name: name, m: m, entry: e, local: lf}, nil
 	}
 	e, err := m.resolve(ctx, rel)
@@ -324,7 +324,7 @@ func (fs *FileSystem) readdir(ctx context.Context, n node) ([]os.FileInfo, error
 	}
 	for name, lf := range fs.local.children(n.name) {
 		if !seen[name] {
-			out = append(out, &FileInfo{name: name, entry: drivers.Entry{Name: name, Size: int64(len(lf.data)), ModTime: lf.mod, SHA1: contentSHA1(lf.data)}, mod: fs.started})
+			out = append(out, &FileInfo{name: name, entry: drivers.Entry{Name: name, Size: int64(len(lf.data)), ModTime: lf.mod, SHA1: lf.sum}, mod: fs.started})
 		}
 	}
 	return out, nil

@@ -171,7 +171,7 @@ func boundedRangeEnd(h string) (int64, bool) {
 // is fetched for it.
 func notModified(r *http.Request, etag string, mod time.Time) bool {
 	if inm := r.Header.Get("If-None-Match"); inm != "" {
-		return inm == "*" || strings.Contains(inm, etag)
+		return inm == "*" || etagListHas(inm, etag, true)
 	}
 	if ims, err := http.ParseTime(r.Header.Get("If-Modified-Since")); err == nil && !mod.IsZero() {
 		return !mod.Truncate(time.Second).After(ims)

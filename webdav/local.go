@@ -1,8 +1,6 @@
 package webdav
 
 import (
-	"crypto/sha1"
-	"encoding/hex"
 	"path"
 	"strings"
 	"sync"
@@ -26,19 +24,14 @@ type localFiles struct {
 }
 
 type localFile struct {
-	data        []byte
+	data []byte
+	// sum is data's SHA1, its ETag as for a cloud file: the same before
+	// and after a placeholder is uploaded, and the same in the PUT's
+	// answer as in the next request, which davfs2's If-Match relies on.
+	sum         string
 	mod         time.Time
 	placeholder bool
 	idleSince   time.Time // placeholders: last touch
-}
-
-// contentSHA1 is a local file's content hash, its ETag as for a cloud
-// file: the same before and after a placeholder is uploaded, and the same
-// in the PUT's answer as in the next request, which davfs2's If-Match
-// relies on.
-func contentSHA1(data []byte) string {
-	sum := sha1.Sum(data)
-	return strings.ToUpper(hex.EncodeToString(sum[:]))
 }
 
 const maxSystemFile = 1 << 20 // bytes of one system file kept in memory

@@ -238,7 +238,7 @@ func (w *memWriter) Close() error {
 		return nil
 	}
 	now := time.Now().UTC()
-	w.fs.local.put(w.name, &localFile{data: w.buf, mod: now, placeholder: w.placeholder, idleSince: now})
+	w.fs.local.put(w.name, &localFile{data: w.buf, sum: drivers.SHA1Of(w.buf), mod: now, placeholder: w.placeholder, idleSince: now})
 	w.fs.forgetMiss(w.name)
 	return nil
 }
@@ -247,7 +247,7 @@ func (w *memWriter) Read([]byte) (int, error)           { return 0, os.ErrInvali
 func (w *memWriter) Seek(int64, int) (int64, error)     { return 0, nil }
 func (w *memWriter) Readdir(int) ([]os.FileInfo, error) { return nil, os.ErrInvalid }
 func (w *memWriter) Stat() (os.FileInfo, error) {
-	return &FileInfo{name: path.Base(w.name), entry: drivers.Entry{Size: int64(len(w.buf)), ModTime: time.Now().UTC(), SHA1: contentSHA1(w.buf)}}, nil
+	return &FileInfo{name: path.Base(w.name), entry: drivers.Entry{Size: int64(len(w.buf)), ModTime: time.Now().UTC(), SHA1: drivers.SHA1Of(w.buf)}}, nil
 }
 
 // uploadFile streams or spools a PUT body into the cloud. Nothing is

@@ -111,16 +111,16 @@ func (w *webLogin) access(ctx context.Context) (string, device, error) {
 	if err != nil {
 		return "", device{}, err
 	}
-	acct, ok := webAccounts.Load(w.storePath)
+	acct, ok := w.account()
 	if !ok {
 		if at, err = w.tokens.Refresh(ctx, at); err != nil {
 			return "", device{}, err
 		}
-		if acct, ok = webAccounts.Load(w.storePath); !ok {
+		if acct, ok = w.account(); !ok {
 			return "", device{}, fmt.Errorf("aliyun web login: %w: the token service named no user", drivers.ErrUpstream)
 		}
 	}
-	user := acct.(webAccount).UserID
+	user := acct.UserID
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.dev == nil || w.dev.User != user {
@@ -130,6 +130,7 @@ func (w *webLogin) access(ctx context.Context) (string, device, error) {
 	return at, *w.dev, nil
 }
 
+// account is the user and drive the login's last refresh named.
 func (w *webLogin) account() (webAccount, bool) {
 	a, ok := webAccounts.Load(w.storePath)
 	if !ok {

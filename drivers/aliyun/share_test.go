@@ -450,3 +450,29 @@ func TestShareRegistered(t *testing.T) {
 		t.Fatalf("bad options: %v", err)
 	}
 }
+
+// TestShareLinkAfterLoginExpiryKeepsShareToken: AccessTokenExpired on the
+// share download call names the account's login, never the share token,
+// so only the login is refreshed.
+func TestShareLinkAfterLoginExpiryKeepsShareToken(t *testing.T) {
+	r := newShareRig(t, rigOptions{})
+	r.srv.SetShareTokenTTL(time.Hour)
+	r.srv.SetShareDownloadDead(false)
+	r.srv.Sharer.PutPath("/分享 films/a.mkv", fakecloud.BytesBlob([]byte("a")))
+	ctx := ctxT(t)
+	f, err := drivertest.Resolve(ctx, r.share, "a.mkv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.share.Link(ctx, f, drivers.LinkRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	tokens := r.srv.Counters.Get("v2/share_link/get_share_token")
+	r.srv.ExpireAccessTokens()
+	if _, err := r.share.Link(ctx, f, drivers.LinkRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.srv.Counters.Get("v2/share_link/get_share_token") - tokens; n != 0 {
+		t.Fatalf("an expired login cost %d share token fetches", n)
+	}
+}

@@ -191,6 +191,10 @@ func (s *Server) createFile(w http.ResponseWriter, r *http.Request, req createRe
 		writeErr(w, http.StatusBadRequest, "InvalidParameter.PartInfoList", "part_info_list is not valid. it is empty")
 		return
 	}
+	if _, ok := clientTime(req.LocalModifiedAt); !ok {
+		writeErr(w, http.StatusBadRequest, "InvalidParameter.LocalModifiedAt", "The input parameter local_modified_at is not valid.")
+		return
+	}
 	name := req.Name
 	if old, taken := sibling(t, parent.ID, name, ""); taken {
 		switch mode {
@@ -222,7 +226,7 @@ func (s *Server) createFile(w http.ResponseWriter, r *http.Request, req createRe
 			return
 		}
 		t.SetModified(n.ID, s.stamp())
-		t.SetClientModified(n.ID, clientTime(req.LocalModifiedAt))
+		t.SetClientModified(n.ID, mustClientTime(req.LocalModifiedAt))
 		u := &upload{id: randHex(16), driveID: req.DriveID, fileID: n.ID, tree: t, size: req.Size, done: true}
 		s.mu.Lock()
 		s.uploads[u.id] = u
@@ -238,7 +242,7 @@ func (s *Server) createFile(w http.ResponseWriter, r *http.Request, req createRe
 		notFoundFileID(w, parent.ID)
 		return
 	}
-	t.SetClientModified(n.ID, clientTime(req.LocalModifiedAt))
+	t.SetClientModified(n.ID, mustClientTime(req.LocalModifiedAt))
 	u := &upload{
 		id: strings.ToUpper(randHex(16)), driveID: req.DriveID, fileID: n.ID, tree: t, size: req.Size,
 		nParts: nParts, blob: blob, parts: map[int]storedPart{},
@@ -408,11 +412,23 @@ func (s *Server) assemble(u *upload) (fakecloud.Blob, error) {
 // partETag is the part's ETag, as OSS gives it: the quoted MD5.
 func partETag(sum []byte) string { return `"` + strings.ToUpper(hex.EncodeToString(sum)) + `"` }
 
-// clientTime is the local_modified_at a client sent, or zero (now).
-func clientTime(s string) time.Time {
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}
+// mustClientTime is clientTime of a value the create call already checked.
+func mustClientTime(s string) time.Time {
+	t, _ := clientTime(s)
+	return t
+}
+
+// clientTimeLayout is the one form the Open API takes local_modified_at
+// in (aliyun.md, upload step 1): UTC, milliseconds, a Z.
+const clientTimeLayout = "2006-01-02T15:04:05.000Z"
+
+// clientTime reads the local_modified_at a client sent; "" is none (the
+// zero time, so now). ok is false for any other form, which the service
+// refuses.
+func clientTime(s string) (t time.Time, ok bool) {
+	if s == "" {
+		return time.Time{}, true
 	}
-	return t.UTC()
+	t, err := time.Parse(clientTimeLayout, s)
+	return t.UTC(), err == nil
 }

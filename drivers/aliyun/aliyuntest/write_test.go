@@ -361,3 +361,20 @@ func TestWritesAreThrottledAndFaulted(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+func TestLocalModifiedAtFormat(t *testing.T) {
+	c := newClient(t, Options{})
+	for _, tc := range []struct {
+		at   string
+		want int
+	}{
+		{"2024-05-06T07:08:09.123Z", 200},
+		{"", 200},
+		{"2024-05-06T07:08:09Z", 400},
+		{"2024-05-06T07:08:09.123+08:00", 400},
+	} {
+		if st, out := c.createFile("root", "t.txt", 0, map[string]any{"local_modified_at": tc.at}); st != tc.want {
+			t.Errorf("local_modified_at %q: %d %v, want %d", tc.at, st, out, tc.want)
+		}
+	}
+}

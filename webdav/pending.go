@@ -14,7 +14,9 @@ import (
 
 // pendingRemovals are old files an overwrite replaced but could not
 // remove (the cloud failed at that moment). They are kept in state_dir,
-// so a restart still removes them, and retried on every Tick.
+// so a restart still removes them, and retried from Tick, each after a
+// wait that doubles with every failure, so a cloud that keeps refusing is
+// not asked every five seconds for ever.
 type pendingRemovals struct {
 	path string
 	mu   sync.Mutex
@@ -24,7 +26,16 @@ type pendingRemovals struct {
 type pendingRemoval struct {
 	Mount string        `json:"mount"`
 	Entry drivers.Entry `json:"entry"`
+
+	next time.Time     // not before then
+	wait time.Duration // after the last failure
 }
+
+// Bounds of the wait between tries of one removal.
+const (
+	pendingFirstWait = 5 * time.Second
+	pendingMaxWait   = 10 * time.Minute
+)
 
 func newPendingRemovals(stateDir string) *pendingRemovals {
 	p := &pendingRemovals{path: filepath.Join(stateDir, "pending-removals.json")}
@@ -51,7 +62,12 @@ func (p *pendingRemovals) retry(fs *FileSystem) {
 		return
 	}
 	var left []pendingRemoval
+	now := time.Now()
 	for _, r := range todo {
+		if now.Before(r.next) {
+			left = append(left, r)
+			continue
+		}
 		m := fs.mountAt(r.Mount)
 		if m == nil {
 			continue // the mount is gone from the config: nothing to do
@@ -64,6 +80,8 @@ func (p *pendingRemovals) retry(fs *FileSystem) {
 		err := rm.Remove(ctx, r.Entry, m.noTrash)
 		cancel()
 		if err != nil && !errors.Is(err, drivers.ErrNotFound) {
+			r.wait = min(max(2*r.wait, pendingFirstWait), pendingMaxWait)
+			r.next = time.Now().Add(r.wait)
 			left = append(left, r)
 		}
 	}

@@ -439,6 +439,30 @@ func TestOldFileRemovedLaterAfterOverwrite(t *testing.T) {
 	}
 }
 
+// A removal the cloud keeps refusing is retried after a growing wait, not
+// on every Tick.
+func TestPendingRemovalBacksOff(t *testing.T) {
+	e := newEnv(t)
+	e.do(t, "PUT", "/fake/o.txt", nil, "old")
+	e.d.faults.Inject("remove", fakecloud.ServerError, 1, 2) // the overwrite's, then the first retry's
+	e.do(t, "PUT", "/fake/o.txt", nil, "new")
+	e.fs.Tick() // fails: next try in 5 s
+	e.fs.Tick() // too soon: not tried, though the cloud would now say yes
+	if kids, _ := e.d.tree.Children(e.d.tree.RootID()); len(kids) != 2 {
+		t.Fatalf("%d files: the removal was retried at once after failing", len(kids))
+	}
+	e.fs.pending.mu.Lock()
+	if w := e.fs.pending.list[0].wait; w != pendingFirstWait {
+		t.Errorf("wait after one failure: %v", w)
+	}
+	e.fs.pending.list[0].next = time.Time{} // as if the wait had passed
+	e.fs.pending.mu.Unlock()
+	e.fs.Tick()
+	if kids, _ := e.d.tree.Children(e.d.tree.RootID()); len(kids) != 1 {
+		t.Fatalf("%d files after the wait", len(kids))
+	}
+}
+
 // Uploads finishing together in one folder must all stay in its cached
 // listing (rclone copies 4 files at a time).
 func TestConcurrentUploadsAllListed(t *testing.T) {

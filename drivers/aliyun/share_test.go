@@ -39,6 +39,17 @@ type rigOptions struct {
 	tn    tuning
 }
 
+// put adds name to the shared folder and resolves it through the share.
+func (r *shareRig) put(t *testing.T, name string, blob fakecloud.Blob) drivers.Entry {
+	t.Helper()
+	r.srv.Sharer.PutPath("/分享 films/"+name, blob)
+	f, err := drivertest.Resolve(ctxT(t), r.share, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 func newShareRig(t *testing.T, ro rigOptions) *shareRig {
 	t.Helper()
 	eo := aliyuntest.Options{}
@@ -215,12 +226,8 @@ func TestShareDeadShares(t *testing.T) {
 	}
 	// A share that dies while mounted fails its listings and links too.
 	r := newShareRig(t, rigOptions{})
-	r.srv.Sharer.PutPath("/分享 films/a.mkv", fakecloud.BytesBlob([]byte("a")))
 	ctx := ctxT(t)
-	f, err := drivertest.Resolve(ctx, r.share, "a.mkv")
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := r.put(t, "a.mkv", fakecloud.BytesBlob([]byte("a")))
 	r.srv.CancelShare(testShareID)
 	r.srv.ExpireShareTokens()
 	root, _ := r.share.Root(ctx)
@@ -343,12 +350,8 @@ func TestShareCopyOncePerFile(t *testing.T) {
 
 func TestShareCopyMaxAge(t *testing.T) {
 	r := newShareRig(t, rigOptions{share: func(o *ShareOptions) { o.TempCopyMaxAge = Duration(50 * time.Millisecond) }})
-	r.srv.Sharer.PutPath("/分享 films/a.mkv", fakecloud.BytesBlob([]byte("a")))
 	ctx := ctxT(t)
-	f, err := drivertest.Resolve(ctx, r.share, "a.mkv")
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := r.put(t, "a.mkv", fakecloud.BytesBlob([]byte("a")))
 	// Linked without a reader (as for a redirect), the copy lives its
 	// max age, and the link no longer than that.
 	l, err := r.share.Link(ctx, f, drivers.LinkRequest{})
@@ -364,12 +367,8 @@ func TestShareCopyMaxAge(t *testing.T) {
 func TestShareDirectDownloadWhenAlive(t *testing.T) {
 	r := newShareRig(t, rigOptions{})
 	r.srv.SetShareDownloadDead(false)
-	r.srv.Sharer.PutPath("/分享 films/a.mkv", fakecloud.BytesBlob([]byte("direct")))
 	ctx := ctxT(t)
-	f, err := drivertest.Resolve(ctx, r.share, "a.mkv")
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := r.put(t, "a.mkv", fakecloud.BytesBlob([]byte("direct")))
 	l, err := r.share.Link(ctx, f, drivers.LinkRequest{})
 	if err != nil {
 		t.Fatal(err)
@@ -416,12 +415,8 @@ func TestShareThroughWebAccount(t *testing.T) {
 	r := newShareRig(t, rigOptions{acct: func(o *Options) {
 		*o = Options{API: "web", RefreshToken: o.WebRefreshToken, WebAPIURL: o.WebAPIURL, AuthURL: o.AuthURL}
 	}})
-	r.srv.Sharer.PutPath("/分享 films/a.mkv", fakecloud.BytesBlob([]byte("via web")))
 	ctx := ctxT(t)
-	f, err := drivertest.Resolve(ctx, r.share, "a.mkv")
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := r.put(t, "a.mkv", fakecloud.BytesBlob([]byte("via web")))
 	r.share.StreamOpened(f)
 	l, err := r.share.Link(ctx, f, drivers.LinkRequest{})
 	if err != nil {
@@ -458,12 +453,8 @@ func TestShareLinkAfterLoginExpiryKeepsShareToken(t *testing.T) {
 	r := newShareRig(t, rigOptions{})
 	r.srv.SetShareTokenTTL(time.Hour)
 	r.srv.SetShareDownloadDead(false)
-	r.srv.Sharer.PutPath("/分享 films/a.mkv", fakecloud.BytesBlob([]byte("a")))
 	ctx := ctxT(t)
-	f, err := drivertest.Resolve(ctx, r.share, "a.mkv")
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := r.put(t, "a.mkv", fakecloud.BytesBlob([]byte("a")))
 	if _, err := r.share.Link(ctx, f, drivers.LinkRequest{}); err != nil {
 		t.Fatal(err)
 	}

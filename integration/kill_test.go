@@ -157,7 +157,7 @@ func TestKillDuringRefresh(t *testing.T) {
 // TestKillWhileRefreshAnswered kills pandav in the one window where a
 // token can be lost: the cloud has spent the old refresh token and its
 // answer, which holds the only copy of the new one, is still on its way
-// (pan115.md: p115client warns of exactly this). The emulator holds the
+// (docs/protocols/pan115.md: p115client warns of exactly this). The emulator holds the
 // answer 1 s, and pandav dies in its first half. The next start must say what happened, with the time of
 // the interrupted refresh and how to log in again, send the spent token at
 // most once (it cannot know the request had arrived), keep the other

@@ -1,7 +1,7 @@
 package aliyun
 
 // JSON shapes of the Aliyundrive Open API, as the driver reads them. Field
-// names follow the service (see the protocol notes, §1–§3).
+// names follow the service (see docs/protocols/aliyun.md §1–§3).
 
 import "encoding/json"
 
@@ -99,7 +99,7 @@ type downloadURLResponse struct {
 	Size       int64  `json:"size"`
 }
 
-// The write side (protocol notes §5).
+// The write side (docs/protocols/aliyun.md §5).
 
 type partInfo struct {
 	PartNumber int    `json:"part_number"`
@@ -188,7 +188,7 @@ type asyncTaskResponse struct {
 	Message string `json:"message"`
 }
 
-// The web API (protocol notes §1–§3, seed 003).
+// The web API (docs/protocols/aliyun.md §1–§3).
 
 type webTokenRequest struct {
 	RefreshToken string `json:"refresh_token"`
@@ -226,7 +226,7 @@ type webListRequest struct {
 	URLExpireSec   int    `json:"url_expire_sec"`
 }
 
-// Share links (protocol notes §4, seed 002).
+// Share links (docs/protocols/aliyun.md §4).
 
 type shareFileInfo struct {
 	Type     string `json:"type"`

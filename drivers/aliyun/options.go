@@ -9,7 +9,7 @@ import (
 )
 
 // Options is a mount's `options:` block; the yaml keys are the contract in
-// DESIGN.md's configuration sketch.
+// docs/DESIGN.md's configuration sketch.
 type Options struct {
 	API          string `yaml:"api"`           // "open" (default) | "web"
 	RefreshToken string `yaml:"refresh_token"` // required; a web refresh token with api: web

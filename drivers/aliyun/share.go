@@ -17,7 +17,7 @@ import (
 )
 
 // The aliyun-share driver mounts someone else's share link read-only
-// (protocol notes §4). Listing needs only the share token. Playback needs
+// (docs/protocols/aliyun.md §4). Listing needs only the share token. Playback needs
 // an account's login: the share's own download URL is tried first, and
 // when it answers as it has since 2024 (410, or 429 ParamFlowException),
 // the file is saved into a hidden folder of the account's drive and

@@ -8,7 +8,7 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 )
 
-// The web API's device signature (protocol notes §1). As OpenList does,
+// The web API's device signature (docs/protocols/aliyun.md §1). As OpenList does,
 // the device id is hex(SHA256(user_id)) and the same 32 bytes are the
 // secp256k1 private key, so one user always signs as one device and a
 // restart does not count as another of the ten devices allowed.

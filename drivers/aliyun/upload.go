@@ -55,7 +55,7 @@ func partCount(size, ps int64) int {
 }
 
 // proofCode is the rapid-upload proof for content r of size bytes, bound
-// to the access token the request carries (protocol notes §5.3).
+// to the access token the request carries (docs/protocols/aliyun.md §5, upload step 3).
 func proofCode(accessToken string, r io.ReaderAt, size int64) (string, error) {
 	if size <= 0 {
 		return "", nil

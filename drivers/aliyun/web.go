@@ -22,7 +22,7 @@ import (
 // registered device (signature.go), and download links demand a Referer.
 
 const (
-	// webReferer is what the web API's links demand (protocol notes §3).
+	// webReferer is what the web API's links demand (docs/protocols/aliyun.md §3).
 	webReferer = "https://www.alipan.com/"
 	webCanary  = "client=Android,app=adrive,version=v4.1.0"
 	// maxSessionRenewals caps create_session calls for one API call, as

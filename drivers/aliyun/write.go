@@ -20,7 +20,7 @@ var (
 )
 
 const (
-	maxNameBytes    = 1024 // the service's limit (protocol notes §6)
+	maxNameBytes    = 1024 // the service's limit (docs/protocols/aliyun.md §6)
 	defaultTaskPoll = 250 * time.Millisecond
 	maxTaskPoll     = 4 * time.Second
 	// maxTaskWait bounds the wait for one folder move, copy or removal.

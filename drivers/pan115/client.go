@@ -18,7 +18,7 @@ import (
 	"pandav/internal/httpclient"
 )
 
-// Error codes with a meaning for the driver (pan115.md §1, §6).
+// Error codes with a meaning for the driver (docs/protocols/pan115.md §1, §6).
 var (
 	// tokenCodes ask for a refresh and one more try.
 	tokenCodes = map[int64]bool{40140123: true, 40140124: true, 40140125: true, 40140126: true}

@@ -2,7 +2,7 @@
 // (proapi.115.com, passportapi.115.com): listing, lookups, download links
 // bound to the requesting User-Agent, quota, and writes (folders, uploads
 // through OSS with rapid upload, rename, move, copy, remove). See
-// /work/shared/protocols/pan115.md for the protocol it copes with.
+// docs/protocols/pan115.md for the protocol it copes with.
 package pan115
 
 import (

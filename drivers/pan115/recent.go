@@ -10,7 +10,7 @@ import (
 
 // settleTime is how long a change of ours is laid over 115's listings.
 // 115 shows new, renamed and moved entries in listings only after a while
-// (pan115.md, eventual consistency), and a listing that already shows a
+// (docs/protocols/pan115.md, eventual consistency), and a listing that already shows a
 // change proves nothing: after a move from A to B and back, a lagging
 // listing of A can look right and a later one wrong. So a change is kept
 // for settleTime whatever the listings say; the cost is that someone

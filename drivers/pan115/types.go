@@ -10,7 +10,7 @@ import (
 )
 
 // The 115 API types one field differently from call to call and release to
-// release (pan115.md §6): numbers arrive as strings, flags as numbers or
+// release (docs/protocols/pan115.md §6): numbers arrive as strings, flags as numbers or
 // bools, IDs above 2^53 as bare JSON numbers, objects as []. The lenient
 // types below accept every form seen, and never route an ID through a
 // float64.
@@ -197,7 +197,7 @@ type pathItem struct {
 	PID  ID     `json:"pid"`
 }
 
-// fileItem is one entry of a listing (pan115.md §2 item table).
+// fileItem is one entry of a listing (docs/protocols/pan115.md §2 item table).
 type fileItem struct {
 	FID      ID     `json:"fid"`
 	CID      ID     `json:"cid"` // cookie-API folders carry their ID here

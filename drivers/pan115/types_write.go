@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 )
 
-// The answers of the write and upload endpoints (pan115.md §4). Like the
+// The answers of the write and upload endpoints (docs/protocols/pan115.md §4). Like the
 // read types in types.go they are lenient: upload callbacks, get_token and
 // resume send an object or an array of one.
 

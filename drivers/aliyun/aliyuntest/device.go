@@ -10,7 +10,7 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 )
 
-// The web API's device session (protocol notes §1): a client registers a
+// The web API's device session (docs/protocols/aliyun.md §1): a client registers a
 // secp256k1 public key for its X-Device-Id with create_session, then signs
 // "<app id>:<device id>:<user id>:<nonce>" and sends the signature as
 // X-Signature on every call.

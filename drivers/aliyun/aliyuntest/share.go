@@ -11,7 +11,7 @@ import (
 	"pandav/internal/fakecloud"
 )
 
-// Share links (protocol notes §4): a folder of the Sharer's drive shared
+// Share links (docs/protocols/aliyun.md §4): a folder of the Sharer's drive shared
 // under an id and an optional password, share tokens that die before
 // their stated expires_in, listings without Authorization, a direct
 // download that is dead by default (410 Gone or 429 ParamFlowException,

@@ -3,7 +3,7 @@ package aliyuntest
 import "encoding/json"
 
 // The Open API's JSON shapes, as the real service sends them (field names
-// from the protocol notes, §1–§3 and §6).
+// from docs/protocols/aliyun.md §1–§3 and §6).
 
 type apiError struct {
 	Code      string `json:"code"`
@@ -111,7 +111,7 @@ type listMarker struct {
 	Offset int    `json:"o"`
 }
 
-// The write side (protocol notes §5).
+// The write side (docs/protocols/aliyun.md §5).
 
 type partInfo struct {
 	PartNumber        int    `json:"part_number"`
@@ -216,7 +216,7 @@ type asyncTaskResponse struct {
 	State       string `json:"state"` // Running | Succeed | Failed
 }
 
-// The web API and share links (protocol notes §1–§4, seeds 002 and 003).
+// The web API and share links (docs/protocols/aliyun.md §1–§4).
 
 type webTokenResponse struct {
 	TokenType          string `json:"token_type"`

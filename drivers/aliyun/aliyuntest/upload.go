@@ -419,7 +419,7 @@ func mustClientTime(s string) time.Time {
 }
 
 // clientTimeLayout is the one form the Open API takes local_modified_at
-// in (aliyun.md, upload step 1): UTC, milliseconds, a Z.
+// in (docs/protocols/aliyun.md §5, upload step 1): UTC, milliseconds, a Z.
 const clientTimeLayout = "2006-01-02T15:04:05.000Z"
 
 // clientTime reads the local_modified_at a client sent; "" is none (the

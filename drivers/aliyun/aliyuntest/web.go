@@ -10,7 +10,7 @@ import (
 	"pandav/internal/fakecloud"
 )
 
-// The web API (api.alipan.com and auth.alipan.com, protocol notes §1–§4):
+// The web API (api.alipan.com and auth.alipan.com, docs/protocols/aliyun.md §1–§4):
 // a token endpoint of its own, device-signed calls, listings, links that
 // demand a Referer, and the share-link endpoints (share.go). Counters and
 // faults are named by path without the leading slash, as
@@ -75,7 +75,7 @@ func (s *Server) webRoutes(mux *http.ServeMux) {
 func endpointOf(r *http.Request) string { return strings.TrimPrefix(r.URL.Path, "/") }
 
 // NewWebRefreshToken logs in on the web (as copying the refresh token from
-// the browser does, seed 001) and returns the web refresh token.
+// the browser's local storage after a web login does) and returns the web refresh token.
 func (s *Server) NewWebRefreshToken() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -10,7 +10,7 @@ import (
 	"pandav/internal/fakecloud"
 )
 
-// maxNameBytes is the service's limit on a name (protocol notes §6).
+// maxNameBytes is the service's limit on a name (docs/protocols/aliyun.md §6).
 const maxNameBytes = 1024
 
 // writeAPI serves the endpoints that change the drive; false means

@@ -72,7 +72,7 @@ var videoExt = map[string]bool{"mp4": true, "mkv": true, "avi": true, "mov": tru
 func ext(name string) string { return strings.ToLower(strings.TrimPrefix(path.Ext(name), ".")) }
 
 // item is one entry of /open/ufile/files with the field types the real
-// API uses (pan115.md §2): IDs and flags as strings, times and sizes as
+// API uses (docs/protocols/pan115.md §2): IDs and flags as strings, times and sizes as
 // numbers, size and media fields absent on folders.
 type item struct {
 	Fid      string          `json:"fid"`

@@ -45,7 +45,7 @@ type Options struct {
 	LinkConns int
 	// Lag is how long new, renamed and moved entries take to show in
 	// listings and path lookups, which on 115 are eventually consistent
-	// (pan115.md §2 get_info, §4 Upload, §7 item 7); lookups by ID are exact,
+	// (docs/protocols/pan115.md §2 get_info, §4 Upload, §7 item 7); lookups by ID are exact,
 	// deletes immediate. Zero means DefaultLag; negative turns lag off.
 	// Content a test seeds through Tree does not lag; what the API
 	// changes does.

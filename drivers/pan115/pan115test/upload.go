@@ -19,7 +19,7 @@ import (
 	"pandav/internal/fakecloud"
 )
 
-// Upload facts the emulator enforces (pan115.md §4 Upload).
+// Upload facts the emulator enforces (docs/protocols/pan115.md §4 Upload).
 const (
 	// SignCheckMin is the size from which a rapid upload must prove it
 	// holds the content (status 7, sign_check).

@@ -26,7 +26,7 @@ func (s *Server) writeRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("/open/rb/del", s.busyEndpoint(EndpointRBDel, CodeBusy, s.handleRBDel))
 }
 
-// checkName applies 115's name rules (pan115.md §6) and returns the error
+// checkName applies 115's name rules (docs/protocols/pan115.md §6) and returns the error
 // code for a bad name, 0 for a good one.
 func checkName(name string) (int, string) {
 	switch {

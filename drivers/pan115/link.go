@@ -87,17 +87,3 @@ func linkConns(u *url.URL) int {
 	}
 	return int(c)
 }
-
-// Quota reads the account's space from /open/user/info.
-func (d *Drive) Quota(ctx context.Context) (drivers.Quota, error) {
-	var r userResp
-	if err := d.call(ctx, "pan115 quota", request{method: http.MethodGet, path: "/open/user/info"}, &r); err != nil {
-		return drivers.Quota{}, err
-	}
-	sp := r.Data.SpaceInfo
-	q := drivers.Quota{Used: int64(sp.Use.Size), Total: int64(sp.Total.Size)}
-	if q.Total == 0 && sp.Remain.Size > 0 {
-		q.Total = q.Used + int64(sp.Remain.Size)
-	}
-	return q, nil
-}

@@ -169,3 +169,29 @@ func idLess(a, b string) bool {
 	}
 	return a < b
 }
+
+// Root returns the configured root folder, looking its path up once.
+func (d *Drive) Root(ctx context.Context) (drivers.Entry, error) {
+	if d.o.Root == "/" {
+		return drivers.Entry{ID: rootID, IsDir: true}, nil
+	}
+	d.rootMu.Lock()
+	defer d.rootMu.Unlock()
+	if d.root != nil {
+		return *d.root, nil
+	}
+	op := fmt.Sprintf("pan115 root %q", d.o.Root)
+	var r infoResp
+	if err := d.call(ctx, op, request{method: http.MethodPost, path: "/open/folder/get_info", form: url.Values{"path": {d.o.Root}}}, &r); err != nil {
+		return drivers.Entry{}, err
+	}
+	if r.Data.Missing || r.Data.FileID == "" {
+		return drivers.Entry{}, fmt.Errorf("%s: %w", op, drivers.ErrNotFound)
+	}
+	e := infoEntry(&r.Data)
+	if !e.IsDir {
+		return drivers.Entry{}, fmt.Errorf("%s: is a file, not a folder", op)
+	}
+	d.root = &e
+	return e, nil
+}

@@ -20,27 +20,6 @@ import (
 	"pandav/drivers/internal/upstream"
 )
 
-// Options is the mount's `options:` block.
-type Options struct {
-	RefreshToken string `yaml:"refresh_token"` // required
-	AccessToken  string `yaml:"access_token"`  // optional starting access token
-	Root         string `yaml:"root"`          // folder path, default "/"
-	APIURL       string `yaml:"api_url"`       // default https://proapi.115.com
-	PassportURL  string `yaml:"passport_url"`  // default https://passportapi.115.com
-	// PageSize is the listing limit asked for; the server caps it silently
-	// (1150) and the driver pages by what it got.
-	PageSize int `yaml:"page_size"`
-	// QPS paces every call of the account; 115 throttles above about 5.
-	QPS float64 `yaml:"qps"`
-	// UserAgent is used for downurl when the WebDAV client sent none, and
-	// for every other call.
-	UserAgent string `yaml:"user_agent"`
-	// UploadPartSize is the OSS part size in bytes; a file no larger goes
-	// in one PutObject. It grows for files that would need more than
-	// 10,000 parts.
-	UploadPartSize int64 `yaml:"upload_part_size"`
-}
-
 const (
 	defaultAPIURL      = "https://proapi.115.com"
 	defaultPassportURL = "https://passportapi.115.com"
@@ -183,28 +162,16 @@ func New(ctx context.Context, env drivers.Env, o Options) (*Drive, error) {
 // Close waits for a token refresh in flight; see drivers.Closer.
 func (d *Drive) Close(ctx context.Context) error { return d.ts.Close(ctx) }
 
-// Root returns the configured root folder, looking its path up once.
-func (d *Drive) Root(ctx context.Context) (drivers.Entry, error) {
-	if d.o.Root == "/" {
-		return drivers.Entry{ID: rootID, IsDir: true}, nil
+// Quota reads the account's space from /open/user/info.
+func (d *Drive) Quota(ctx context.Context) (drivers.Quota, error) {
+	var r userResp
+	if err := d.call(ctx, "pan115 quota", request{method: http.MethodGet, path: "/open/user/info"}, &r); err != nil {
+		return drivers.Quota{}, err
 	}
-	d.rootMu.Lock()
-	defer d.rootMu.Unlock()
-	if d.root != nil {
-		return *d.root, nil
+	sp := r.Data.SpaceInfo
+	q := drivers.Quota{Used: int64(sp.Use.Size), Total: int64(sp.Total.Size)}
+	if q.Total == 0 && sp.Remain.Size > 0 {
+		q.Total = q.Used + int64(sp.Remain.Size)
 	}
-	op := fmt.Sprintf("pan115 root %q", d.o.Root)
-	var r infoResp
-	if err := d.call(ctx, op, request{method: http.MethodPost, path: "/open/folder/get_info", form: url.Values{"path": {d.o.Root}}}, &r); err != nil {
-		return drivers.Entry{}, err
-	}
-	if r.Data.Missing || r.Data.FileID == "" {
-		return drivers.Entry{}, fmt.Errorf("%s: %w", op, drivers.ErrNotFound)
-	}
-	e := infoEntry(&r.Data)
-	if !e.IsDir {
-		return drivers.Entry{}, fmt.Errorf("%s: is a file, not a folder", op)
-	}
-	d.root = &e
-	return e, nil
+	return q, nil
 }

@@ -291,9 +291,6 @@ func (c *Config) validate() error {
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		return errorf("tls: cert and key go together")
 	}
-	if len(c.Mounts) == 0 {
-		return errorf("mounts: at least one mount is required")
-	}
 	seen := map[string]bool{}
 	for i := range c.Mounts {
 		m := &c.Mounts[i]
@@ -306,6 +303,9 @@ func (c *Config) validate() error {
 			return errorf("%s: path must be an absolute path below /, such as /aliyun", where)
 		}
 		m.Path = clean
+		if reserved(clean) {
+			return errorf("%s: path %s is pandav's own (its health check and pages); mount the drive elsewhere, such as /drive", where, clean)
+		}
 		if seen[clean] {
 			return errorf("%s: path %s is mounted twice", where, clean)
 		}
@@ -332,6 +332,19 @@ func (c *Config) validate() error {
 		names[u.Name] = true
 	}
 	return nil
+}
+
+// reservedPaths are served by pandav itself, before WebDAV (see
+// internal/app/health.go), so no mount may sit there.
+var reservedPaths = []string{"/healthz", "/.pandav"}
+
+func reserved(p string) bool {
+	for _, r := range reservedPaths {
+		if p == r || strings.HasPrefix(p, r+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // IsError says whether err is a configuration mistake.

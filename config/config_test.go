@@ -52,7 +52,8 @@ func TestParseErrors(t *testing.T) {
 		{"wrong type", "cache: {entries: lots}\nmounts: [{path: /a, driver: x}]\n", []string{"line 1", "cache.entries", "int"}},
 		{"alias as a value", "mounts: [{path: /a, driver: x, options: {refresh_token: *tok}}]\n", []string{"anchor"}},
 		{"bad duration", "cache: {ttl: soon}\nmounts: [{path: /a, driver: x}]\n", []string{"line 1", "duration"}},
-		{"no mounts", "listen: 127.0.0.1:1\n", []string{"mounts"}},
+		{"mount on the health check", "mounts: [{path: /healthz, driver: x}]\n", []string{"mounts[0]", "/healthz", "pandav's own"}},
+		{"mount on pandav's pages", "mounts: [{path: /.pandav/x, driver: x}]\n", []string{"mounts[0]", "/.pandav/x", "pandav's own"}},
 		{"missing env", "mounts: [{path: /a, driver: x, options: {refresh_token: '${PANDAV_NOPE_X}'}}]\n", []string{"PANDAV_NOPE_X", "mounts[0].options.refresh_token"}},
 		{"nested mounts", "mounts: [{path: /a, driver: x}, {path: /a/b, driver: y}]\n", []string{"inside mount"}},
 		{"bad listen", "listen: nope\nmounts: [{path: /a, driver: x}]\n", []string{"listen"}},
@@ -76,5 +77,20 @@ func TestErrorsNeverEchoValues(t *testing.T) {
 	_, err := Parse([]byte("cache: {entries: hunter2-secret}\nmounts: [{path: /a, driver: x}]\n"))
 	if err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("error %v echoes the value", err)
+	}
+}
+
+// TestNoMounts: a config without mounts is valid, so that a first start
+// (the Docker image's starter config) serves an empty root instead of
+// exiting; mounts are added later.
+func TestNoMounts(t *testing.T) {
+	for _, text := range []string{"listen: 127.0.0.1:1\n", "mounts: []\n"} {
+		c, err := Parse([]byte(text))
+		if err != nil {
+			t.Fatalf("%q: %v", text, err)
+		}
+		if len(c.Mounts) != 0 {
+			t.Fatalf("%q: %d mounts", text, len(c.Mounts))
+		}
 	}
 }

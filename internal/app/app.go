@@ -43,6 +43,9 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, err
 	if len(cfg.Users) == 0 && !cfg.AllowAnonymous && !isLoopback(cfg.Listen) {
 		return nil, &config.Error{Msg: fmt.Sprintf("listen: %s is reachable from other machines and no users are configured; add users, or set allow_anonymous: true", cfg.Listen)}
 	}
+	if len(cfg.Mounts) == 0 {
+		log.Warn().Msg("no mounts are configured, so the WebDAV root is empty: add your drives under mounts: in the config file and restart (config.example.yaml shows each driver)")
+	}
 	opened := map[string]drivers.Drive{}
 	var drives []drivers.Drive
 	var specs []webdav.MountSpec
@@ -137,7 +140,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener, grace time.Duration) e
 	// Last of all, on every way out.
 	defer a.closeDrives()
 	srv := &http.Server{
-		Handler: a.Handler,
+		Handler: withHealth(a.Handler),
 		// No WriteTimeout: a film streams for hours. Slow clients are
 		// bounded by the header timeout and each request's own context.
 		ReadHeaderTimeout: 10 * time.Second,
@@ -232,7 +235,7 @@ func NewLogger(c config.Log, w *os.File) zerolog.Logger {
 	}
 	var out = zerolog.New(w)
 	if c.Format == "console" {
-		out = zerolog.New(zerolog.ConsoleWriter{Out: w, TimeFormat: time.DateTime})
+		out = zerolog.New(zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339, NoColor: !colorWanted(w)})
 	}
 	return out.Level(level).With().Timestamp().Logger()
 }

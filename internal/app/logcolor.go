@@ -1,0 +1,18 @@
+package app
+
+import (
+	"os"
+
+	"github.com/mattn/go-isatty"
+)
+
+// colorWanted says whether console logs to w may carry ANSI colours: only
+// on a terminal, and never with NO_COLOR set. `docker logs` and NAS log
+// viewers read a pipe or a file, where escape codes show as garbage.
+func colorWanted(w *os.File) bool {
+	if os.Getenv("NO_COLOR") != "" {
+		return false
+	}
+	fd := w.Fd()
+	return isatty.IsTerminal(fd) || isatty.IsCygwinTerminal(fd)
+}

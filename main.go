@@ -16,7 +16,6 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
-	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -34,7 +33,8 @@ Usage:
   pandav serve -c config.yaml [--listen ADDR] [--log-level LEVEL]
   pandav demo [--listen ADDR]        serve emulated drives filled with samples
   pandav hash-password               read a password on stdin, print its bcrypt hash
-  pandav healthcheck [--url URL]     exit 0 when the server answers
+  pandav healthcheck -c config.yaml  exit 0 when the server the config describes answers
+  pandav entrypoint COMMAND [ARGS]   the Docker image's entry point (see README.md)
   pandav --version
 `
 
@@ -64,6 +64,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdHashPassword(stdout, stderr)
 	case "healthcheck":
 		return cmdHealthcheck(args[1:], stderr)
+	case "entrypoint":
+		return cmdEntrypoint(args[1:], stdout, stderr)
 	case "--version", "-version", "version":
 		fmt.Fprintln(stdout, "pandav", version)
 		return 0
@@ -201,27 +203,5 @@ func cmdHashPassword(stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintln(stdout, string(h))
-	return 0
-}
-
-func cmdHealthcheck(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	url := fs.String("url", "http://127.0.0.1:8080/", "server URL")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	req, _ := http.NewRequest(http.MethodOptions, *url, nil)
-	client := &http.Client{Timeout: 5 * time.Second}
-	resp, err := client.Do(req)
-	if err != nil {
-		fmt.Fprintf(stderr, "unhealthy: %v\n", err)
-		return 1
-	}
-	resp.Body.Close()
-	if resp.StatusCode >= 500 {
-		fmt.Fprintf(stderr, "unhealthy: %s\n", resp.Status)
-		return 1
-	}
 	return 0
 }

@@ -306,29 +306,8 @@ func (s imageSpec) command(ctx context.Context, data string, user *syscall.Crede
 // start runs the container and waits until it listens on addr.
 func (s imageSpec) start(t *testing.T, data, addr string, user *syscall.Credential, extra ...string) *pandavProc {
 	t.Helper()
-	f, err := os.CreateTemp(t.TempDir(), "container-*.log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	args := append(append(append([]string{}, s.entrypoint...), s.cmd...), extra...)
-	cmd := s.command(context.Background(), data, user, args)
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &pandavProc{Addr: loopback(addr), cmd: cmd, stderr: f.Name(), done: make(chan struct{})}
-	go func() {
-		p.waitErr = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		p.Stop()
-		recordLog(t.Name(), p.Stderr())
-		if t.Failed() {
-			t.Logf("container log (tail):\n%s", tail(p.Stderr(), 4000))
-		}
-	})
+	p := track(t, s.command(context.Background(), data, user, args), loopback(addr), "container")
 	if err := waitListening(p); err != nil {
 		t.Fatal(err)
 	}

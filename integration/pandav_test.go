@@ -52,12 +52,19 @@ func startPandav(t testing.TB, args ...string) *pandavProc {
 func launch(t testing.TB, args []string) *pandavProc {
 	t.Helper()
 	addr := freeAddr(t)
+	return track(t, exec.Command(pandavBin, append(args, "--listen", addr)...), addr, fmt.Sprintf("pandav %v", args))
+}
+
+// track starts cmd, a pandav that will listen on addr, with its output in
+// a file, and stops it when the test ends; label names it in a failed
+// test's log.
+func track(t testing.TB, cmd *exec.Cmd, addr, label string) *pandavProc {
+	t.Helper()
 	f, err := os.CreateTemp(t.TempDir(), "pandav-stderr-*.log")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	cmd := exec.Command(pandavBin, append(args, "--listen", addr)...)
 	cmd.Stdout = f
 	cmd.Stderr = f
 	if err := cmd.Start(); err != nil {
@@ -72,7 +79,7 @@ func launch(t testing.TB, args []string) *pandavProc {
 		p.Stop()
 		recordLog(t.Name(), p.Stderr())
 		if t.Failed() {
-			t.Logf("pandav %v stderr (tail):\n%s", args, tail(p.Stderr(), 6000))
+			t.Logf("%s stderr (tail):\n%s", label, tail(p.Stderr(), 6000))
 		}
 	})
 	return p

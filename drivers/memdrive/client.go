@@ -71,10 +71,10 @@ func (d *Drive) newRequest(ctx context.Context, op, method, path string, query u
 }
 
 // classify is the one place that reads what an answer means, and so
-// decides what is retried (memdrive.md §5): a 5xx or an answer that is
-// not the cloud's JSON may pass, a 401 wants a fresh token, and the
-// cloud's own refusals are final. Send has already made a 429 Throttled,
-// with its Retry-After, and a transport failure Transient.
+// decides what is retried (memdrive.md §5): a 5xx, or an answer that is
+// not the cloud's JSON, is worth another try; a 401 wants a fresh token;
+// the cloud's own refusals are final. Send has already made a 429
+// Throttled, with its Retry-After, and a transport failure Transient.
 func classify(op string, a upstream.Answer, out any) error {
 	switch {
 	case a.Status >= 500:

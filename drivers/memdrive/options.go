@@ -1,0 +1,61 @@
+package memdrive
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// Options is a mount's `options:` block. The config loader refuses a key
+// not listed here (drivers.Options); normalize refuses a value that
+// cannot work, naming its key, so a mistake stops pandav at start.
+type Options struct {
+	// RefreshToken is the login; required. After the first refresh the
+	// rotated successor lives in state_dir, because the cloud spends each
+	// refresh token once (memdrive.md §1).
+	RefreshToken string `yaml:"refresh_token"`
+	// APIURL is the cloud's base URL, overridable for tests and proxies.
+	APIURL string `yaml:"api_url"`
+	// PageSize is the listing limit asked for; the cloud may cap it lower.
+	PageSize int `yaml:"page_size"`
+	// QPS paces the mount's calls.
+	QPS float64 `yaml:"qps"`
+}
+
+const (
+	defaultAPIURL = "https://api.memdrive.example"
+	// maxPageSize is the largest limit the cloud takes (memdrive.md §2),
+	// and the default: the fewer pages, the fewer calls.
+	maxPageSize = 200
+	// defaultQPS is half the cloud's 20 a second per token (memdrive.md
+	// §5), so that throttling stays the exception.
+	defaultQPS = 10
+)
+
+// normalize fills in the defaults and checks every value.
+func (o *Options) normalize() error {
+	o.RefreshToken = strings.TrimSpace(o.RefreshToken)
+	if o.RefreshToken == "" {
+		return errors.New("memdrive: options.refresh_token is required (log in to memdrive and paste its refresh token)")
+	}
+	if o.APIURL == "" {
+		o.APIURL = defaultAPIURL
+	}
+	if u, err := url.Parse(o.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("memdrive: options.api_url %q is not an http(s) URL", o.APIURL)
+	}
+	switch {
+	case o.PageSize == 0:
+		o.PageSize = maxPageSize
+	case o.PageSize < 0 || o.PageSize > maxPageSize:
+		return fmt.Errorf("memdrive: options.page_size %d is not between 1 and %d", o.PageSize, maxPageSize)
+	}
+	switch {
+	case o.QPS == 0:
+		o.QPS = defaultQPS
+	case o.QPS < 0:
+		return fmt.Errorf("memdrive: options.qps %v must be positive", o.QPS)
+	}
+	return nil
+}

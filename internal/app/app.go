@@ -44,6 +44,8 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, err
 		return nil, &config.Error{Msg: fmt.Sprintf("listen: %s is reachable from other machines and no users are configured; add users, or set allow_anonymous: true", cfg.Listen)}
 	}
 	opened := map[string]drivers.Drive{}
+	// Mounts of one login share its token source and pacing through it.
+	shared := drivers.NewShared()
 	var drives []drivers.Drive
 	var specs []webdav.MountSpec
 	for i := range cfg.Mounts {
@@ -62,6 +64,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, err
 				d, ok := opened[p]
 				return d, ok
 			},
+			Shared: shared,
 		}
 		opts := func(v any) error {
 			return config.Decode(&m.Options, v, fmt.Sprintf("mounts[%d].options", i))

@@ -67,7 +67,6 @@ type Drive struct {
 
 var (
 	_ drivers.Drive     = (*Drive)(nil)
-	_ drivers.Getter    = (*Drive)(nil)
 	_ drivers.Quotaer   = (*Drive)(nil)
 	_ drivers.LinkKeyer = (*Drive)(nil)
 

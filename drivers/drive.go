@@ -57,11 +57,6 @@ type Drive interface {
 	Link(ctx context.Context, f Entry, req LinkRequest) (Link, error)
 }
 
-// Getter fetches one entry by ID.
-type Getter interface {
-	Get(ctx context.Context, id string) (Entry, error)
-}
-
 // Quota is a drive's space figures, in bytes.
 type Quota struct {
 	Used  int64

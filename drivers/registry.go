@@ -26,6 +26,10 @@ type Env struct {
 	// Mount finds another mounted drive by its mount path, for drivers that
 	// borrow an account's login (share links play through an account).
 	Mount func(path string) (Drive, bool)
+	// Shared is where mounts of one account meet (token sources, rate
+	// limiters); internal/app passes one per pandav to every mount. nil
+	// shares nothing, which suits a driver opened on its own.
+	Shared *Shared
 }
 
 // Options decodes the mount's `options:` block into v, rejecting unknown

@@ -14,7 +14,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"sync"
 	"time"
 
@@ -32,24 +31,25 @@ var defaultRates = map[string]float64{"list": 3.9, "link": 0.9, "other": 14.9}
 
 // tuning is what tests may change; production uses defaultTuning.
 type tuning struct {
-	rates          map[string]float64
-	policy         upstream.Policy
-	newTokenSource func(*upstream.TokenStore, upstream.Token, upstream.RefreshFunc) (*upstream.TokenSource, error)
+	rates  map[string]float64
+	policy upstream.Policy
 	// taskPoll is the first wait between polls of an async task; 0 means
 	// defaultTaskPoll.
 	taskPoll time.Duration
 }
 
-var defaultTuning = tuning{rates: defaultRates, policy: upstream.DefaultPolicy, newTokenSource: upstream.SharedTokenSource}
+var defaultTuning = tuning{rates: defaultRates, policy: upstream.DefaultPolicy}
 
 // Drive is one mounted Aliyundrive drive.
 type Drive struct {
-	o      Options
-	t      tuning
-	log    zerolog.Logger
-	hc     *http.Client
-	tokens *upstream.TokenSource // the Open API login; nil with api: web
-	limits *upstream.Limiters
+	o    Options
+	t    tuning
+	log  zerolog.Logger
+	send upstream.Sender
+	// tokens is the Open API login, and openAPI makes its calls; nil and
+	// unused with api: web.
+	tokens  *upstream.TokenSource
+	openAPI upstream.Caller
 	// web is the web-API login: the drive's own with api: web, or the
 	// web_refresh_token an Open API account holds for share playback.
 	web *webLogin
@@ -67,7 +67,6 @@ type Drive struct {
 
 var (
 	_ drivers.Drive   = (*Drive)(nil)
-	_ drivers.Getter  = (*Drive)(nil)
 	_ drivers.Quotaer = (*Drive)(nil)
 )
 
@@ -85,20 +84,17 @@ func newDrive(env drivers.Env, o Options, t tuning) (*Drive, error) {
 		return nil, errors.New("aliyun: no state_dir: rotated refresh tokens must be kept on disk")
 	}
 	d := &Drive{
-		o:   o,
-		t:   t,
-		log: env.Log.With().Str("driver", "aliyun").Str("mount", env.MountPath).Logger(),
-		hc:  env.HTTPClient,
-	}
-	if d.hc == nil {
-		d.hc = upstream.NewHTTPClient()
+		o:    o,
+		t:    t,
+		log:  env.Log.With().Str("driver", "aliyun").Str("mount", env.MountPath).Logger(),
+		send: newSender(env.HTTPClient),
 	}
 	if o.API == "web" {
 		w, err := newWebLogin(d, env, o.RefreshToken)
 		if err != nil {
 			return nil, err
 		}
-		d.web, d.limits = w, w.limits
+		d.web = w
 		return d, nil
 	}
 	if o.WebRefreshToken != "" {
@@ -109,14 +105,29 @@ func newDrive(env drivers.Env, o Options, t tuning) (*Drive, error) {
 		d.web = w
 	}
 	store := upstream.NewTokenStore(env.StateDir, "aliyun", o.RefreshToken)
-	ts, err := t.newTokenSource(store, upstream.Token{Refresh: o.RefreshToken}, d.refresh)
+	l, err := drivers.SharedValue(env.Shared, "aliyun-open:"+store.Path(), func() (*openLogin, error) {
+		ts, err := upstream.NewTokenSource(store, upstream.Token{Refresh: o.RefreshToken}, d.refresh)
+		if err != nil {
+			return nil, err
+		}
+		return &openLogin{tokens: ts, limits: upstream.NewLimiters(o.RateLimits.rates(t.rates))}, nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("aliyun: %w", err)
 	}
-	ts.SetLog(d.log)
-	d.tokens = ts
-	d.limits = upstream.SharedLimiters("aliyun-open:"+store.Path(), o.RateLimits.rates(t.rates))
+	l.tokens.SetLog(d.log)
+	d.tokens = l.tokens
+	d.openAPI = upstream.Caller{Policy: t.policy, Limits: l.limits, Cred: l.tokens}
 	return d, nil
+}
+
+// openLogin is what every mount of one Open API login shares
+// (drivers.Shared): the token source, whose single-use refresh token no
+// two mounts may spend, and the pace, as the service counts per user.
+// Refreshes go through the first mount's refresher.
+type openLogin struct {
+	tokens *upstream.TokenSource
+	limits *upstream.Limiters
 }
 
 // drive returns the id of the drive the mount serves, asking the service
@@ -174,7 +185,7 @@ func (d *Drive) Close(ctx context.Context) error {
 		errs = append(errs, d.tokens.Close(ctx))
 	}
 	if d.web != nil {
-		errs = append(errs, d.web.tokens.Close(ctx))
+		errs = append(errs, d.web.auth.tokens.Close(ctx))
 	}
 	return errors.Join(errs...)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -35,28 +34,31 @@ func (d *Drive) refresh(ctx context.Context, rt string) (upstream.Token, error) 
 	return tok, err
 }
 
-// authError makes any client-side rejection of a refresh a login failure:
-// the token endpoints have no other 4xx a retry would cure.
-func authError(err error) error {
-	var ae *apiError
-	if errors.As(err, &ae) && ae.kind == nil && ae.Status >= 400 && ae.Status < 500 {
-		ae.kind = drivers.ErrAuth
-	}
-	return err
+// The ops of the token endpoints, which classify treats as such.
+const (
+	opOAuth    = "oauth/access_token"
+	opRenew    = "renew"
+	opWebToken = "v2/account/token"
+)
+
+// tokenCall makes an anonymous call to a token endpoint, with retries of
+// what may pass the next time. No limiter paces it: it runs inside a
+// call that waited its turn already.
+func (d *Drive) tokenCall(ctx context.Context, method, rawURL, op string, in, out any) error {
+	c := upstream.Caller{Policy: d.t.policy}
+	return c.Call(ctx, "aliyun "+op, "", func(ctx context.Context, _ string) error {
+		return exchange(ctx, &d.send, method, rawURL, op, nil, in, out)
+	})
 }
 
 func (d *Drive) oauthRefresh(ctx context.Context, rt string) (upstream.Token, error) {
-	const op = "oauth/access_token"
 	in := tokenRequest{ClientID: d.o.ClientID, ClientSecret: d.o.ClientSecret, GrantType: "refresh_token", RefreshToken: rt}
 	var out tokenResponse
-	err := upstream.Do(ctx, d.t.policy, "aliyun "+op, func(ctx context.Context) error {
-		return d.roundTrip(ctx, http.MethodPost, d.o.OpenAPIURL+"/oauth/access_token", op, "", in, &out)
-	})
-	if err != nil {
-		return upstream.Token{}, authError(err)
+	if err := d.tokenCall(ctx, http.MethodPost, d.o.OpenAPIURL+"/oauth/access_token", opOAuth, in, &out); err != nil {
+		return upstream.Token{}, err
 	}
 	if out.AccessToken == "" {
-		return upstream.Token{}, fmt.Errorf("aliyun %s: %w: the answer holds no access token", op, drivers.ErrUpstream)
+		return upstream.Token{}, fmt.Errorf("aliyun %s: %w: the answer holds no access token", opOAuth, drivers.ErrUpstream)
 	}
 	tok := upstream.Token{Access: out.AccessToken, Refresh: out.RefreshToken}
 	if out.ExpiresIn > 0 {
@@ -68,7 +70,6 @@ func (d *Drive) oauthRefresh(ctx context.Context, rt string) (upstream.Token, er
 }
 
 func (d *Drive) renewRefresh(ctx context.Context, rt string) (upstream.Token, error) {
-	const op = "renew"
 	u, err := url.Parse(d.o.RenewURL)
 	if err != nil {
 		return upstream.Token{}, fmt.Errorf("aliyun: options.renew_url: %v", err)
@@ -79,11 +80,8 @@ func (d *Drive) renewRefresh(ctx context.Context, rt string) (upstream.Token, er
 	q.Set("driver_txt", "alicloud_qr")
 	u.RawQuery = q.Encode()
 	var out renewResponse
-	err = upstream.Do(ctx, d.t.policy, "aliyun "+op, func(ctx context.Context) error {
-		return d.roundTrip(ctx, http.MethodGet, u.String(), op, "", nil, &out)
-	})
-	if err != nil {
-		return upstream.Token{}, authError(err)
+	if err := d.tokenCall(ctx, http.MethodGet, u.String(), opRenew, nil, &out); err != nil {
+		return upstream.Token{}, err
 	}
 	if out.AccessToken == "" || out.RefreshToken == "" {
 		// The service states why in text, which must not repeat the token.

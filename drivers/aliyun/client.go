@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -14,18 +15,22 @@ import (
 
 	"pandav/drivers"
 	"pandav/drivers/internal/upstream"
-	"pandav/internal/httpclient"
 )
 
 // apiTimeout bounds one API attempt; a CDN body is not an API call.
 const apiTimeout = 60 * time.Second
 
-// errStaleToken marks a 401 that a token refresh cures.
-var errStaleToken = errors.New("access token expired or invalid")
+// maxAnswer bounds the bytes of one API answer read.
+const maxAnswer = 32 << 20
 
 // errDeviceSession marks a web-API call refused for its device signature,
 // which registering the device again cures.
 var errDeviceSession = errors.New("device session signature refused")
+
+// errShareToken marks a share token the service refused; only a call
+// signed with the share token treats it as stale (see shareStale), since
+// a call signed by an account may carry a share token too.
+var errShareToken = errors.New("share token expired or refused")
 
 const reauthorize = "authorize pandav with Aliyundrive again and put the new refresh_token in the config"
 
@@ -41,15 +46,22 @@ type apiError struct {
 }
 
 func (e *apiError) Error() string {
-	s := fmt.Sprintf("aliyun %s: HTTP %d", e.Op, e.Status)
-	if e.Code != "" {
-		s += " " + e.Code
-	}
-	if e.Message != "" {
-		s += ": " + e.Message
-	}
+	s := answerText("aliyun "+e.Op, e.Status, e.Code, e.Message)
 	if e.kind == drivers.ErrAuth {
 		s += "; " + reauthorize
+	}
+	return s
+}
+
+// answerText is how an error answer reads: the operation, the status,
+// and the service's code and message.
+func answerText(op string, status int, code, message string) string {
+	s := fmt.Sprintf("%s: HTTP %d", op, status)
+	if code != "" {
+		s += " " + code
+	}
+	if message != "" {
+		s += ": " + message
 	}
 	return s
 }
@@ -64,26 +76,38 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// classify turns a non-2xx answer into an error: Retryable for throttling
-// and server trouble, a sentinel-wrapping apiError otherwise.
-func classify(op string, resp *http.Response, body []byte) error {
+// classify decides what one answer means: nil with out decoded, an
+// apiError wrapping upstream.ErrStaleToken for a token a refresh cures,
+// *upstream.Retryable for throttling and server trouble, or a final
+// apiError wrapping the sentinel its code maps to.
+func classify(op string, a upstream.Answer, out any) error {
+	if a.Status >= 200 && a.Status <= 299 {
+		if out != nil && len(bytes.TrimSpace(a.Body)) > 0 {
+			if err := json.Unmarshal(a.Body, out); err != nil {
+				return upstream.Transient(fmt.Errorf("aliyun %s: answer is not JSON: %q", op, truncate(string(a.Body), 80)))
+			}
+		}
+		return nil
+	}
 	var eb apiErrorBody
-	isJSON := json.Unmarshal(body, &eb) == nil
-	e := &apiError{Op: op, Status: resp.StatusCode, Code: eb.Code, Message: truncate(eb.Message, 200)}
+	isJSON := json.Unmarshal(a.Body, &eb) == nil
+	e := &apiError{Op: op, Status: a.Status, Code: eb.Code, Message: truncate(eb.Message, 200)}
 	if !isJSON {
-		e.Message = truncate(string(body), 80)
+		e.Message = truncate(string(a.Body), 80)
 	}
 	switch {
-	case resp.StatusCode == http.StatusTooManyRequests || eb.Code == "TooManyRequests" || eb.Code == "ParamFlowException":
-		return upstream.Throttled(e, retryAfter(resp.Header))
-	case resp.StatusCode >= 500 || !isJSON:
+	case a.Status == http.StatusTooManyRequests || eb.Code == "TooManyRequests" || eb.Code == "ParamFlowException":
+		return upstream.Throttled(e, retryAfter(a.Header))
+	case a.Status >= 500 || !isJSON:
 		// A proxy's plain "Bad Gateway" or an HTML page is the path to
 		// the service failing, not an answer from it.
 		return upstream.Transient(e)
 	}
 	switch e.Code {
 	case "AccessTokenExpired", "AccessTokenInvalid":
-		e.kind = errStaleToken
+		e.kind = upstream.ErrStaleToken
+	case "ShareLinkTokenInvalid":
+		e.kind = errShareToken
 	case "DeviceSessionSignatureInvalid":
 		e.kind = errDeviceSession
 	case "UserDeviceIllegality", "UserDeviceOffline":
@@ -98,11 +122,57 @@ func classify(op string, resp *http.Response, body []byte) error {
 	case "RefreshTokenInvalid", "RefreshTokenExpired", "PermissionDenied", "InvalidParameter.RefreshToken":
 		e.kind = drivers.ErrAuth
 	default:
-		if resp.StatusCode == http.StatusUnauthorized {
+		if a.Status == http.StatusUnauthorized {
 			e.kind = drivers.ErrAuth
 		}
 	}
+	if tokenEndpoints[op] {
+		// The token endpoints have no 4xx a retry or a refresh would
+		// cure: it is the login they refuse.
+		e.kind = drivers.ErrAuth
+	}
 	return e
+}
+
+// tokenEndpoints are the ops of the calls that trade a refresh token.
+var tokenEndpoints = map[string]bool{opOAuth: true, opRenew: true, opWebToken: true}
+
+// ossError is the object store's XML answer to a part PUT. Its text has
+// the code and message, never the signed URL.
+type ossError struct {
+	Op      string
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *ossError) Error() string { return answerText(e.Op, e.Status, e.Code, e.Message) }
+
+// classifyPart is classify for the object store's answer to a part PUT:
+// 409 PartAlreadyExist means an earlier try got through; a timeout and
+// server trouble are retried; any other failure is a final *ossError,
+// whose 403 the part loop cures with a fresh URL.
+func classifyPart(op string, a upstream.Answer) error {
+	if a.Status >= 200 && a.Status <= 299 {
+		return nil
+	}
+	var x struct {
+		Code    string `xml:"Code"`
+		Message string `xml:"Message"`
+	}
+	oe := &ossError{Op: op, Status: a.Status}
+	if xml.Unmarshal(a.Body, &x) == nil {
+		oe.Code, oe.Message = x.Code, truncate(x.Message, 200)
+	} else {
+		oe.Message = truncate(string(a.Body), 80)
+	}
+	switch {
+	case a.Status == http.StatusConflict && oe.Code == "PartAlreadyExist":
+		return nil
+	case a.Status >= 500 || a.Status == http.StatusRequestTimeout:
+		return upstream.Transient(oe)
+	}
+	return oe
 }
 
 // retryAfter reads the Open API's x-retry-after (milliseconds), falling
@@ -111,33 +181,22 @@ func retryAfter(h http.Header) time.Duration {
 	if ms, err := strconv.ParseInt(strings.TrimSpace(h.Get("x-retry-after")), 10, 64); err == nil && ms > 0 {
 		return time.Duration(ms) * time.Millisecond
 	}
-	if s, err := strconv.ParseInt(strings.TrimSpace(h.Get("Retry-After")), 10, 64); err == nil && s > 0 {
-		return time.Duration(s) * time.Second
+	return upstream.RetryAfterHeader(h)
+}
+
+// newSender makes the attempts of every API call and part upload: a
+// minute each, answers up to maxAnswer, and a 429's wait read from
+// x-retry-after. A nil hc means a default client.
+func newSender(hc *http.Client) upstream.Sender {
+	if hc == nil {
+		hc = upstream.NewHTTPClient()
 	}
-	return 0
+	return upstream.Sender{Client: hc, Timeout: apiTimeout, MaxAnswer: maxAnswer, RetryAfter: retryAfter}
 }
 
-// roundTrip makes one HTTP attempt and decodes a 2xx JSON answer into out.
-// accessToken may be empty (token endpoints).
-func (d *Drive) roundTrip(ctx context.Context, method, rawURL, op, accessToken string, in, out any) error {
-	var h http.Header
-	if accessToken != "" {
-		h = http.Header{"Authorization": {"Bearer " + accessToken}}
-	}
-	return d.roundTripH(ctx, method, rawURL, op, h, in, out)
-}
-
-// roundTripH is roundTrip with the request headers given whole, for the
-// web API's device signature and share tokens. An answer without a body
-// (204) leaves out untouched.
-func (d *Drive) roundTripH(ctx context.Context, method, rawURL, op string, h http.Header, in, out any) error {
-	return doJSON(ctx, d.hc, method, rawURL, op, h, in, out)
-}
-
-// doJSON is one JSON API attempt with client hc.
-func doJSON(ctx context.Context, hc *http.Client, method, rawURL, op string, h http.Header, in, out any) error {
-	actx, cancel := context.WithTimeout(ctx, apiTimeout)
-	defer cancel()
+// exchange is one JSON API attempt: it sends in (nil for no body) with
+// the headers h, and classifies the answer into out.
+func exchange(ctx context.Context, s *upstream.Sender, method, rawURL, op string, h http.Header, in, out any) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -146,7 +205,7 @@ func doJSON(ctx context.Context, hc *http.Client, method, rawURL, op string, h h
 		}
 		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(actx, method, rawURL, body)
+	req, err := http.NewRequestWithContext(ctx, method, rawURL, body)
 	if err != nil {
 		return fmt.Errorf("aliyun %s: bad request URL", op)
 	}
@@ -156,30 +215,25 @@ func doJSON(ctx context.Context, hc *http.Client, method, rawURL, op string, h h
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := hc.Do(req)
+	a, err := s.Send(req, "aliyun "+op)
 	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return upstream.Transient(fmt.Errorf("aliyun %s: %v", op, httpclient.Redact(err)))
+		return err
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return upstream.Transient(fmt.Errorf("aliyun %s: reading the answer: %v", op, err))
+	return classify(op, a, out)
+}
+
+func bearer(accessToken string) http.Header {
+	return http.Header{"Authorization": {"Bearer " + accessToken}}
+}
+
+// loginRefused adds what to do to a login failure that Call made of an
+// access token refused again right after its refresh.
+func loginRefused(err error) error {
+	var ae *apiError
+	if errors.Is(err, drivers.ErrAuth) && errors.As(err, &ae) && ae.kind == upstream.ErrStaleToken {
+		return fmt.Errorf("%w; %s", err, reauthorize)
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return classify(op, resp, b)
-	}
-	if out != nil && len(bytes.TrimSpace(b)) > 0 {
-		if err := json.Unmarshal(b, out); err != nil {
-			return upstream.Transient(fmt.Errorf("aliyun %s: answer is not JSON: %q", op, truncate(string(b), 80)))
-		}
-	}
-	return nil
+	return err
 }
 
 // call makes an Open API call under the class's limiter, with retries,
@@ -192,38 +246,12 @@ func (d *Drive) call(ctx context.Context, class, endpoint string, in, out any) e
 // sent with (a rapid upload's proof_code): build makes it for each try.
 func (d *Drive) callWith(ctx context.Context, class, endpoint string, build func(accessToken string) (any, error), out any) error {
 	u := d.o.OpenAPIURL + "/adrive/v1.0/" + endpoint
-	return upstream.Do(ctx, d.t.policy, "aliyun "+endpoint, func(ctx context.Context) error {
-		if err := d.limits.Wait(ctx, class); err != nil {
-			return err
-		}
-		at, err := d.tokens.Access(ctx)
-		if err != nil {
-			return err
-		}
+	err := d.openAPI.Call(ctx, "aliyun "+endpoint, class, func(ctx context.Context, at string) error {
 		in, err := build(at)
 		if err != nil {
 			return err
 		}
-		err = d.roundTrip(ctx, http.MethodPost, u, endpoint, at, in, out)
-		if !errors.Is(err, errStaleToken) {
-			return err
-		}
-		// Refresh with the stale token, so that of many callers seeing
-		// the same 401 only one spends the refresh token.
-		if at, err = d.tokens.Refresh(ctx, at); err != nil {
-			return err
-		}
-		if err := d.limits.Wait(ctx, class); err != nil {
-			return err
-		}
-		if in, err = build(at); err != nil {
-			return err
-		}
-		err = d.roundTrip(ctx, http.MethodPost, u, endpoint, at, in, out)
-		var ae *apiError
-		if errors.As(err, &ae) && ae.kind == errStaleToken {
-			ae.kind = drivers.ErrAuth
-		}
-		return err
+		return exchange(ctx, &d.send, http.MethodPost, u, endpoint, bearer(at), in, out)
 	})
+	return loginRefused(err)
 }

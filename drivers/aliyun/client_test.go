@@ -25,8 +25,8 @@ func TestClassify(t *testing.T) {
 		{status: 500, body: `{"code":"InternalError","message":"x"}`, retry: true},
 		{status: 502, body: "Bad Gateway", retry: true},
 		{status: 405, body: "<html>nope</html>", retry: true},
-		{status: 401, body: `{"code":"AccessTokenExpired"}`, want: errStaleToken},
-		{status: 401, body: `{"code":"AccessTokenInvalid"}`, want: errStaleToken},
+		{status: 401, body: `{"code":"AccessTokenExpired"}`, want: upstream.ErrStaleToken},
+		{status: 401, body: `{"code":"AccessTokenInvalid"}`, want: upstream.ErrStaleToken},
 		{status: 401, body: `{"code":"RefreshTokenExpired"}`, want: drivers.ErrAuth},
 		{status: 401, body: `{"code":"RefreshTokenInvalid"}`, want: drivers.ErrAuth},
 		{status: 403, body: `{"code":"PermissionDenied"}`, want: drivers.ErrAuth},
@@ -38,18 +38,18 @@ func TestClassify(t *testing.T) {
 		{status: 404, body: `{"code":"NotFound.Drive"}`},
 	}
 	for _, tc := range cases {
-		resp := &http.Response{StatusCode: tc.status, Header: tc.header}
-		if resp.Header == nil {
-			resp.Header = http.Header{}
+		a := upstream.Answer{Status: tc.status, Header: tc.header, Body: []byte(tc.body)}
+		if a.Header == nil {
+			a.Header = http.Header{}
 		}
-		err := classify("op", resp, []byte(tc.body))
+		err := classify("op", a, nil)
 		var r *upstream.Retryable
 		isRetry := errors.As(err, &r)
 		if isRetry != tc.retry || (isRetry && (r.Throttled != tc.throttled || r.After != tc.after)) {
 			t.Errorf("%d %s: %#v, want retry=%v throttled=%v after=%v", tc.status, tc.body, err, tc.retry, tc.throttled, tc.after)
 			continue
 		}
-		for _, s := range []error{errStaleToken, drivers.ErrAuth, drivers.ErrNotFound, drivers.ErrIsDir} {
+		for _, s := range []error{upstream.ErrStaleToken, drivers.ErrAuth, drivers.ErrNotFound, drivers.ErrIsDir} {
 			if errors.Is(err, s) != (s == tc.want) {
 				t.Errorf("%d %s: %v; errors.Is(%v) = %v", tc.status, tc.body, err, s, !(s == tc.want))
 			}

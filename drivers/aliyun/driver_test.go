@@ -23,14 +23,9 @@ import (
 // fast paces nothing and retries quickly: these tests count calls, and
 // the real rates are exercised by TestConformanceRead.
 var fast = tuning{
-	rates:          map[string]float64{},
-	policy:         upstream.Policy{Attempts: 6, BaseDelay: 5 * time.Millisecond, MaxDelay: 50 * time.Millisecond, GiveUpAfter: time.Second},
-	newTokenSource: upstream.SharedTokenSource,
+	rates:  map[string]float64{},
+	policy: upstream.Policy{Attempts: 6, BaseDelay: 5 * time.Millisecond, MaxDelay: 50 * time.Millisecond, GiveUpAfter: time.Second},
 }
-
-// restarted behaves as a new process would: no token source shared with
-// drivers opened before.
-var restarted = tuning{rates: fast.rates, policy: fast.policy, newTokenSource: upstream.NewTokenSource}
 
 // syncBuf is a log sink tests can read back.
 type syncBuf struct {
@@ -118,7 +113,9 @@ func TestRotationPersistedBeforeUse(t *testing.T) {
 	// A restart on the same state dir, with the now spent token still in
 	// the config, must use the stored one.
 	srv.ExpireAccessTokens()
-	d2 := mustDrive(t, env, o, restarted)
+	// testEnv has no drivers.Shared, so d2 shares nothing with d, as a
+	// new process would not.
+	d2 := mustDrive(t, env, o, fast)
 	kids, err := d2.List(ctxT(t), rootEntry(t, d2))
 	if err != nil || len(kids) != 1 {
 		t.Fatalf("after restart: %v %v", kids, err)
@@ -131,6 +128,37 @@ func TestRotationPersistedBeforeUse(t *testing.T) {
 	}
 	if got := storedRefresh(t, env, o.RefreshToken); got != srv.LatestRefreshToken() {
 		t.Fatalf("state does not hold the newest token after the second refresh")
+	}
+}
+
+// TestMountsOfOneLoginShareItsToken: two mounts of one login in one
+// pandav (one drivers.Shared) refresh through one token source, so the
+// single-use refresh token is spent once, not once per mount.
+func TestMountsOfOneLoginShareItsToken(t *testing.T) {
+	srv := newEmulator(t, aliyuntest.Options{RateOther: -1})
+	srv.Tree.PutPath("/a.txt", fakecloud.BytesBlob([]byte("a")))
+	env := testEnv(t)
+	env.Shared = drivers.NewShared()
+	o := openOptions(srv)
+	a := mustDrive(t, env, o, fast)
+	env.MountPath = "/aliyun2"
+	b := mustDrive(t, env, o, fast)
+	for _, d := range []*Drive{a, b} {
+		if _, err := d.List(ctxT(t), rootEntry(t, d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.ExpireAccessTokens()
+	for _, d := range []*Drive{a, b} {
+		if _, err := d.List(ctxT(t), rootEntry(t, d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := srv.Counters.Get("oauth/access_token"); n != 2 {
+		t.Fatalf("%d refreshes for two mounts, one start and one expiry, want 2", n)
+	}
+	if n := srv.RefreshTokenReuses(); n != 0 {
+		t.Fatalf("a refresh token was spent %d times more", n)
 	}
 }
 

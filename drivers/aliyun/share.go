@@ -45,7 +45,7 @@ type Share struct {
 	o     ShareOptions
 	t     tuning
 	log   zerolog.Logger
-	hc    *http.Client
+	send  upstream.Sender
 	mount func(string) (drivers.Drive, bool)
 
 	limits    *upstream.Limiters
@@ -98,15 +98,19 @@ func newShare(env drivers.Env, o ShareOptions, t tuning) (*Share, error) {
 		o:     o,
 		t:     t,
 		log:   env.Log.With().Str("driver", "aliyun-share").Str("mount", env.MountPath).Logger(),
-		hc:    env.HTTPClient,
+		send:  newSender(env.HTTPClient),
 		mount: env.Mount,
 	}
-	if s.hc == nil {
-		s.hc = upstream.NewHTTPClient()
+	// Share calls are anonymous and counted by address, so every share
+	// mount of the service shares one pace: the account rates, which the
+	// service has tolerated.
+	lim, err := drivers.SharedValue(env.Shared, "aliyun-share:"+o.WebAPIURL, func() (*upstream.Limiters, error) {
+		return upstream.NewLimiters(t.rates), nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("aliyun-share: %w", err)
 	}
-	// Share calls are anonymous and counted by address; list at the
-	// account rates, which the service has tolerated.
-	s.limits = upstream.SharedLimiters("aliyun-share:"+o.WebAPIURL, t.rates)
+	s.limits = lim
 	return s, nil
 }
 
@@ -215,13 +219,8 @@ func (s *Share) shareToken(ctx context.Context, stale string) (string, error) {
 	}
 	const op = "share_link/get_share_token"
 	var out shareTokenResponse
-	err := upstream.Do(ctx, s.t.policy, "aliyun "+op, func(ctx context.Context) error {
-		if err := s.limits.Wait(ctx, "other"); err != nil {
-			return err
-		}
-		return doJSON(ctx, s.hc, http.MethodPost, s.o.WebAPIURL+"/v2/share_link/get_share_token", op, s.headers(""),
-			shareTokenRequest{ShareID: s.o.ShareID, SharePwd: s.o.SharePwd}, &out)
-	})
+	err := s.anonymous(ctx, "other", "/v2/share_link/get_share_token",
+		shareTokenRequest{ShareID: s.o.ShareID, SharePwd: s.o.SharePwd}, &out)
 	if err != nil {
 		return "", s.noteDead(s.shareFailure(err))
 	}
@@ -249,30 +248,49 @@ func (s *Share) headers(shareToken string) http.Header {
 	return h
 }
 
+// shareCred is the share token as the credential of the calls signed
+// with it.
+type shareCred struct{ s *Share }
+
+func (c shareCred) Access(ctx context.Context) (string, error) { return c.s.shareToken(ctx, "") }
+
+func (c shareCred) Refresh(ctx context.Context, stale string) (string, error) {
+	return c.s.shareToken(ctx, stale)
+}
+
+// shareStale makes a refused share token the stale token of a call
+// signed with it. classify leaves ShareLinkTokenInvalid alone, since a
+// call signed by an account may carry a share token too; the AccessToken
+// codes it calls stale already, and the service answers those for a
+// share token as well (docs/protocols/aliyun.md §4).
+func shareStale(err error) error {
+	var ae *apiError
+	if errors.As(err, &ae) && ae.kind == errShareToken {
+		ae.kind = upstream.ErrStaleToken
+	}
+	return err
+}
+
 // call makes an anonymous share call with the share token, fetching a
 // new token once when the service says the token is invalid, which it
 // does well before the token's stated expiry.
 func (s *Share) call(ctx context.Context, class, path string, in, out any) error {
 	op := strings.TrimPrefix(path, "/")
-	err := upstream.Do(ctx, s.t.policy, "aliyun "+op, func(ctx context.Context) error {
-		stale := ""
-		for try := 0; ; try++ {
-			tok, err := s.shareToken(ctx, stale)
-			if err != nil {
-				return err
-			}
-			if err := s.limits.Wait(ctx, class); err != nil {
-				return err
-			}
-			err = doJSON(ctx, s.hc, http.MethodPost, s.o.WebAPIURL+path, op, s.headers(tok), in, out)
-			if isTokenInvalid(err) && try == 0 {
-				stale = tok
-				continue
-			}
-			return err
-		}
+	c := upstream.Caller{Policy: s.t.policy, Limits: s.limits, Cred: shareCred{s}}
+	err := c.Call(ctx, "aliyun "+op, class, func(ctx context.Context, tok string) error {
+		return shareStale(exchange(ctx, &s.send, http.MethodPost, s.o.WebAPIURL+path, op, s.headers(tok), in, out))
 	})
 	return s.noteDead(s.shareFailure(err))
+}
+
+// anonymous makes a share call that needs no share token, with retries.
+// Its errors are the caller's to judge.
+func (s *Share) anonymous(ctx context.Context, class, path string, in, out any) error {
+	op, _, _ := strings.Cut(strings.TrimPrefix(path, "/"), "?")
+	c := upstream.Caller{Policy: s.t.policy, Limits: s.limits}
+	return c.Call(ctx, "aliyun "+op, class, func(ctx context.Context, _ string) error {
+		return exchange(ctx, &s.send, http.MethodPost, s.o.WebAPIURL+path, op, s.headers(""), in, out)
+	})
 }
 
 // isTokenInvalid says the share token was refused; the service has also
@@ -294,15 +312,9 @@ func (s *Share) Root(ctx context.Context) (drivers.Entry, error) {
 	if err := s.recentlyDead(); err != nil {
 		return drivers.Entry{}, err
 	}
-	const op = "share_link/get_share_by_anonymous"
 	var info shareInfoResponse
-	err := upstream.Do(ctx, s.t.policy, "aliyun "+op, func(ctx context.Context) error {
-		if err := s.limits.Wait(ctx, "other"); err != nil {
-			return err
-		}
-		return doJSON(ctx, s.hc, http.MethodPost, s.o.WebAPIURL+"/adrive/v3/share_link/get_share_by_anonymous?share_id="+s.o.ShareID,
-			op, s.headers(""), shareIDRequest{ShareID: s.o.ShareID}, &info)
-	})
+	err := s.anonymous(ctx, "other", "/adrive/v3/share_link/get_share_by_anonymous?share_id="+s.o.ShareID,
+		shareIDRequest{ShareID: s.o.ShareID}, &info)
 	if err != nil {
 		return drivers.Entry{}, s.noteDead(s.shareFailure(err))
 	}
@@ -449,18 +461,19 @@ func (s *Share) directPlan() (try, probing bool) {
 	return true, true
 }
 
-// isDirectDead says get_share_link_download_url answered as it does
+// errDirectDead marks get_share_link_download_url answering as it does
 // since 2024: 410 Gone, or 429 / ParamFlowException.
-func isDirectDead(err error) bool {
-	var ae *apiError
-	if errors.As(err, &ae) {
-		return ae.Status == http.StatusGone || ae.Status == http.StatusTooManyRequests || ae.Code == "ParamFlowException"
-	}
-	return false
-}
+var errDirectDead = errors.New("the share's own download URL is dead")
+
+func isDirectDead(err error) bool { return errors.Is(err, errDirectDead) }
+
+// singleTry is the policy of calls whose failures are not retried.
+var singleTry = upstream.Policy{Attempts: 1}
 
 // directLink asks the share's own download URL, once: a dead answer must
-// not be retried, so no backoff runs here.
+// not be retried, so no backoff runs here. The call is signed by the
+// account's web login, whose stale token Call refreshes, and carries the
+// share token, which is replaced here, once.
 func (s *Share) directLink(ctx context.Context, acct *Drive, f drivers.Entry) (drivers.Link, error) {
 	const op = "v2/file/get_share_link_download_url"
 	driveID, _ := f.Extra.(string)
@@ -469,46 +482,44 @@ func (s *Share) directLink(ctx context.Context, acct *Drive, f drivers.Entry) (d
 		driveID = s.driveID
 		s.mu.Unlock()
 	}
-	stale, refreshed := "", false
-	for {
-		tok, err := s.shareToken(ctx, stale)
-		if err != nil {
-			return drivers.Link{}, err
-		}
-		at, _, err := acct.web.access(ctx)
-		if err != nil {
-			return drivers.Link{}, err
-		}
-		if err := s.limits.Wait(ctx, "link"); err != nil {
-			return drivers.Link{}, err
-		}
-		h := s.headers(tok)
-		h.Set("Authorization", "Bearer "+at)
-		var out shareLinkResponse
-		in := shareLinkRequest{DriveID: driveID, FileID: f.ID, ShareID: s.o.ShareID, ExpireSec: shareLinkExpiry}
-		err = doJSON(ctx, s.hc, http.MethodPost, s.o.WebAPIURL+"/v2/file/get_share_link_download_url", op, h, in, &out)
-		switch {
-		case isTokenInvalid(err) && stale == "":
-			stale = tok
-			continue
-		case errors.Is(err, errStaleToken) && !refreshed:
-			refreshed = true
-			if _, err := acct.web.tokens.Refresh(ctx, at); err != nil {
-				return drivers.Link{}, err
+	in := shareLinkRequest{DriveID: driveID, FileID: f.ID, ShareID: s.o.ShareID, ExpireSec: shareLinkExpiry}
+	var out shareLinkResponse
+	stale := ""
+	c := upstream.Caller{Policy: singleTry, Limits: s.limits, Cred: acct.web.auth}
+	err := c.Call(ctx, "aliyun "+op, "link", func(ctx context.Context, at string) error {
+		for {
+			tok, err := s.shareToken(ctx, stale)
+			if err != nil {
+				return err
 			}
-			continue
+			h := s.headers(tok)
+			h.Set("Authorization", "Bearer "+at)
+			err = exchange(ctx, &s.send, http.MethodPost, s.o.WebAPIURL+"/v2/file/get_share_link_download_url", op, h, in, &out)
+			if isTokenInvalid(err) && stale == "" {
+				stale = tok
+				if err := s.limits.Wait(ctx, "link"); err != nil {
+					return err
+				}
+				continue
+			}
+			var r *upstream.Retryable
+			var ae *apiError
+			if (errors.As(err, &r) && r.Throttled) || (errors.As(err, &ae) && ae.Status == http.StatusGone) {
+				return fmt.Errorf("%w: %v", errDirectDead, err)
+			}
+			return err
 		}
-		if err != nil {
-			return drivers.Link{}, s.noteDead(s.shareFailure(err))
-		}
-		u := out.DownloadURL
-		if u == "" {
-			u = out.URL
-		}
-		if u == "" {
-			return drivers.Link{}, fmt.Errorf("aliyun %s: %w: no URL in the answer", op, drivers.ErrUpstream)
-		}
-		return drivers.Link{URL: u, Header: http.Header{"Referer": {webReferer}},
-			Expires: linkExpiry(downloadURLResponse{URL: u, Expiration: out.Expiration})}, nil
+	})
+	if err != nil {
+		return drivers.Link{}, s.noteDead(s.shareFailure(err))
 	}
+	u := out.DownloadURL
+	if u == "" {
+		u = out.URL
+	}
+	if u == "" {
+		return drivers.Link{}, fmt.Errorf("aliyun %s: %w: no URL in the answer", op, drivers.ErrUpstream)
+	}
+	return drivers.Link{URL: u, Header: http.Header{"Referer": {webReferer}},
+		Expires: linkExpiry(downloadURLResponse{URL: u, Expiration: out.Expiration})}, nil
 }

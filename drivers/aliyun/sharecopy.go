@@ -2,7 +2,6 @@ package aliyun
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"pandav/drivers"
+	"pandav/drivers/internal/upstream"
 )
 
 // Temporary copies: a shared file is saved into a hidden folder of the
@@ -320,39 +320,36 @@ func (s *Share) saveShared(ctx context.Context, acct *Drive, f drivers.Entry) (d
 	if err != nil {
 		return drivers.Entry{}, err
 	}
-	stale := ""
-	for {
-		tok, err := s.shareToken(ctx, stale)
-		if err != nil {
-			return drivers.Entry{}, err
-		}
+	// The batch call is the account's (web.call), and carries the share
+	// token, whose refusal comes back in the sub-answer: the outer Call
+	// replaces it, once.
+	const op = "batch file/copy"
+	var got taskResponse
+	c := upstream.Caller{Policy: singleTry, Cred: shareCred{s}}
+	err = c.Call(ctx, "aliyun "+op, "", func(ctx context.Context, tok string) error {
 		in := batchRequest{Resource: "file", Requests: []batchSubRequest{{
 			ID: "0", Method: "POST", URL: "/file/copy", Headers: map[string]string{"Content-Type": "application/json"},
 			Body: shareCopyBody{FileID: f.ID, ShareID: s.o.ShareID, AutoRename: true, ToParentFileID: folder, ToDriveID: driveID},
 		}}}
 		var out batchResponse
 		if err := acct.web.call(ctx, "other", "/adrive/v2/batch", http.Header{"X-Share-Token": {tok}}, in, &out); err != nil {
-			return drivers.Entry{}, fmt.Errorf("save %q from the share: %w", f.Name, err)
+			return err
 		}
 		if len(out.Responses) != 1 {
-			return drivers.Entry{}, fmt.Errorf("aliyun batch file/copy: %w: %d answers to one request", drivers.ErrUpstream, len(out.Responses))
+			return fmt.Errorf("aliyun %s: %w: %d answers to one request", op, drivers.ErrUpstream, len(out.Responses))
 		}
 		r := out.Responses[0]
-		if r.Status < 200 || r.Status > 299 {
-			err := classify("batch file/copy", &http.Response{StatusCode: r.Status, Header: http.Header{}}, r.Body)
-			if isTokenInvalid(err) && stale == "" {
-				stale = tok
-				continue
-			}
-			return drivers.Entry{}, fmt.Errorf("save %q from the share: %w", f.Name, s.noteDead(s.shareFailure(err)))
-		}
-		var got taskResponse
-		if err := json.Unmarshal(r.Body, &got); err != nil || got.FileID == "" {
-			return drivers.Entry{}, fmt.Errorf("aliyun batch file/copy: %w: no file_id in the answer", drivers.ErrUpstream)
-		}
-		s.log.Debug().Str("name", f.Name).Msg("saved a temporary copy of a shared file")
-		return drivers.Entry{ID: got.FileID, ParentID: folder, Name: f.Name, Size: f.Size, SHA1: f.SHA1, ModTime: f.ModTime}, nil
+		got = taskResponse{}
+		return shareStale(classify(op, upstream.Answer{Status: r.Status, Header: http.Header{}, Body: r.Body}, &got))
+	})
+	if err != nil {
+		return drivers.Entry{}, fmt.Errorf("save %q from the share: %w", f.Name, s.noteDead(s.shareFailure(err)))
 	}
+	if got.FileID == "" {
+		return drivers.Entry{}, fmt.Errorf("aliyun %s: %w: no file_id in the answer", op, drivers.ErrUpstream)
+	}
+	s.log.Debug().Str("name", f.Name).Msg("saved a temporary copy of a shared file")
+	return drivers.Entry{ID: got.FileID, ParentID: folder, Name: f.Name, Size: f.Size, SHA1: f.SHA1, ModTime: f.ModTime}, nil
 }
 
 // copyLink plays f through its temporary copy, made at most once while

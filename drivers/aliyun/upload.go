@@ -7,7 +7,6 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -19,7 +18,6 @@ import (
 
 	"pandav/drivers"
 	"pandav/drivers/internal/upstream"
-	"pandav/internal/httpclient"
 )
 
 const (
@@ -333,70 +331,23 @@ func expiresSoon(raw string) bool {
 	return false
 }
 
-// ossError is the object store's XML answer to a part PUT. Its text has
-// the code and message, never the signed URL.
-type ossError struct {
-	Op      string
-	Status  int
-	Code    string
-	Message string
-}
-
-func (e *ossError) Error() string {
-	s := fmt.Sprintf("%s: HTTP %d", e.Op, e.Status)
-	if e.Code != "" {
-		s += " " + e.Code
-	}
-	if e.Message != "" {
-		s += ": " + e.Message
-	}
-	return s
-}
-
 // put makes one PUT of a part. The URL is presigned without a
-// Content-Type, so none may be sent; 409 PartAlreadyExist means an
-// earlier try got through.
+// Content-Type, so none may be sent.
 func (pu *partUploader) put(ctx context.Context, op, rawURL string, ln int64, body io.Reader) error {
-	pctx, cancel := context.WithTimeout(ctx, partTimeout)
-	defer cancel()
 	if ln == 0 {
 		body = http.NoBody
 	}
-	req, err := http.NewRequestWithContext(pctx, http.MethodPut, rawURL, body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, rawURL, body)
 	if err != nil {
 		return fmt.Errorf("%s: bad upload URL", op)
 	}
 	req.ContentLength = ln
 	delete(req.Header, "Content-Type")
-	resp, err := pu.d.hc.Do(req)
+	send := pu.d.send
+	send.Timeout, send.MaxAnswer = partTimeout, 64<<10
+	a, err := send.Send(req, op)
 	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return upstream.Transient(fmt.Errorf("%s: %v", op, httpclient.Redact(err)))
+		return err
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
-		return nil
-	}
-	var x struct {
-		Code    string `xml:"Code"`
-		Message string `xml:"Message"`
-	}
-	oe := &ossError{Op: op, Status: resp.StatusCode}
-	if xml.Unmarshal(b, &x) == nil {
-		oe.Code, oe.Message = x.Code, truncate(x.Message, 200)
-	} else {
-		oe.Message = truncate(string(b), 80)
-	}
-	switch {
-	case resp.StatusCode == http.StatusConflict && oe.Code == "PartAlreadyExist":
-		return nil
-	case resp.StatusCode == http.StatusTooManyRequests:
-		return upstream.Throttled(oe, retryAfter(resp.Header))
-	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusRequestTimeout:
-		return upstream.Transient(oe)
-	}
-	return oe
+	return classifyPart(op, a)
 }

@@ -37,18 +37,49 @@ type webAccount struct {
 	DefaultDriveID string
 }
 
-// webAccounts holds the account of each web login by token store path.
-// It is process-wide because a TokenSource is shared by every mount of a
-// login and refreshes through the first mount's refresher.
-var webAccounts sync.Map
+// webAuth is what every mount of one web login shares (drivers.Shared):
+// the token source, whose single-use refresh token no two mounts may
+// spend, the pace, and the account the last refresh named. It is the
+// upstream.Credential that web calls are signed with. Refreshes go
+// through the first mount's refresher.
+type webAuth struct {
+	tokens  *upstream.TokenSource
+	limits  *upstream.Limiters
+	account atomic.Pointer[webAccount]
+}
 
-// webLogin is one web-API login with its device session.
+// Access returns a usable access token. The user is known only from a
+// refresh, so a process that starts from a stored access token refreshes
+// once first.
+func (a *webAuth) Access(ctx context.Context) (string, error) {
+	at, err := a.tokens.Access(ctx)
+	if err != nil {
+		return "", err
+	}
+	if a.account.Load() != nil {
+		return at, nil
+	}
+	if at, err = a.tokens.Refresh(ctx, at); err != nil {
+		return "", err
+	}
+	if a.account.Load() == nil {
+		return "", fmt.Errorf("aliyun web login: %w: the token service named no user", drivers.ErrUpstream)
+	}
+	return at, nil
+}
+
+// Refresh replaces stale unless another call has already.
+func (a *webAuth) Refresh(ctx context.Context, stale string) (string, error) {
+	return a.tokens.Refresh(ctx, stale)
+}
+
+// webLogin is one mount's use of a web login: its calls and its device
+// session.
 type webLogin struct {
-	d         *Drive
-	tokens    *upstream.TokenSource
-	limits    *upstream.Limiters
-	storePath string
-	listPath  atomic.Pointer[string]
+	d        *Drive
+	auth     *webAuth
+	caller   upstream.Caller
+	listPath atomic.Pointer[string]
 
 	mu      sync.Mutex
 	dev     *device
@@ -57,44 +88,43 @@ type webLogin struct {
 
 func newWebLogin(d *Drive, env drivers.Env, refreshToken string) (*webLogin, error) {
 	store := upstream.NewTokenStore(env.StateDir, "aliyun-web", refreshToken)
-	w := &webLogin{d: d, storePath: store.Path()}
-	r := &webRefresher{w: w}
-	ts, err := d.t.newTokenSource(store, upstream.Token{Refresh: refreshToken}, r.refresh)
+	auth, err := drivers.SharedValue(env.Shared, "aliyun-web:"+store.Path(), func() (*webAuth, error) {
+		a := &webAuth{limits: upstream.NewLimiters(d.o.RateLimits.rates(d.t.rates))}
+		refresh := func(ctx context.Context, rt string) (upstream.Token, error) { return d.webRefresh(ctx, a, rt) }
+		ts, err := upstream.NewTokenSource(store, upstream.Token{Refresh: refreshToken}, refresh)
+		if err != nil {
+			return nil, err
+		}
+		a.tokens = ts
+		return a, nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("aliyun: %w", err)
 	}
-	ts.SetLog(d.log)
-	w.tokens = ts
-	w.limits = upstream.SharedLimiters("aliyun-web:"+store.Path(), d.o.RateLimits.rates(d.t.rates))
+	auth.tokens.SetLog(d.log)
+	w := &webLogin{d: d, auth: auth, caller: upstream.Caller{Policy: d.t.policy, Limits: auth.limits, Cred: auth}}
 	p := "/adrive/v3/file/list"
 	w.listPath.Store(&p)
 	return w, nil
 }
 
-// webRefresher trades web refresh tokens at auth_url. The TokenSource
-// remembers a refused token, so a dead login is not retried on every call.
-type webRefresher struct {
-	w *webLogin
-}
-
-func (r *webRefresher) refresh(ctx context.Context, rt string) (upstream.Token, error) {
-	d := r.w.d
-	const op = "v2/account/token"
+// webRefresh trades a web refresh token at auth_url, and notes in a the
+// account the answer names. The TokenSource remembers a refused token, so
+// a dead login is not retried on every call.
+func (d *Drive) webRefresh(ctx context.Context, a *webAuth, rt string) (upstream.Token, error) {
 	var out webTokenResponse
-	err := upstream.Do(ctx, d.t.policy, "aliyun "+op, func(ctx context.Context) error {
-		return d.roundTrip(ctx, http.MethodPost, d.o.AuthURL+"/v2/account/token", op, "",
-			webTokenRequest{RefreshToken: rt, GrantType: "refresh_token"}, &out)
-	})
-	if err = authError(err); errors.Is(err, drivers.ErrAuth) {
+	err := d.tokenCall(ctx, http.MethodPost, d.o.AuthURL+"/v2/account/token", opWebToken,
+		webTokenRequest{RefreshToken: rt, GrantType: "refresh_token"}, &out)
+	if errors.Is(err, drivers.ErrAuth) {
 		return upstream.Token{}, fmt.Errorf("%w (a web login's refresh_token is copied from www.alipan.com)", err)
 	}
 	if err != nil {
 		return upstream.Token{}, err
 	}
 	if out.AccessToken == "" || out.UserID == "" {
-		return upstream.Token{}, fmt.Errorf("aliyun %s: %w: the answer holds no access token or user", op, drivers.ErrUpstream)
+		return upstream.Token{}, fmt.Errorf("aliyun %s: %w: the answer holds no access token or user", opWebToken, drivers.ErrUpstream)
 	}
-	webAccounts.Store(r.w.storePath, webAccount{UserID: out.UserID, DefaultDriveID: out.DefaultDriveID})
+	a.account.Store(&webAccount{UserID: out.UserID, DefaultDriveID: out.DefaultDriveID})
 	tok := upstream.Token{Access: out.AccessToken, Refresh: out.RefreshToken, Expiry: jwtExpiry(out.AccessToken)}
 	if out.ExpiresIn > 0 {
 		tok.Expiry = time.Now().Add(time.Duration(out.ExpiresIn) * time.Second)
@@ -103,40 +133,20 @@ func (r *webRefresher) refresh(ctx context.Context, rt string) (upstream.Token, 
 	return tok, nil
 }
 
-// access returns a usable access token and the login's device. The user
-// is known only from a refresh, so a process that starts from a stored
-// access token refreshes once first.
-func (w *webLogin) access(ctx context.Context) (string, device, error) {
-	at, err := w.tokens.Access(ctx)
-	if err != nil {
-		return "", device{}, err
+// device returns the login's device, made from the user the last refresh
+// named; webAuth.Access has made sure there is one.
+func (w *webLogin) device() (device, error) {
+	acct := w.auth.account.Load()
+	if acct == nil {
+		return device{}, fmt.Errorf("aliyun web login: %w: no user known yet", drivers.ErrUpstream)
 	}
-	acct, ok := w.account()
-	if !ok {
-		if at, err = w.tokens.Refresh(ctx, at); err != nil {
-			return "", device{}, err
-		}
-		if acct, ok = w.account(); !ok {
-			return "", device{}, fmt.Errorf("aliyun web login: %w: the token service named no user", drivers.ErrUpstream)
-		}
-	}
-	user := acct.UserID
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.dev == nil || w.dev.User != user {
-		dev := newDevice(user)
+	if w.dev == nil || w.dev.User != acct.UserID {
+		dev := newDevice(acct.UserID)
 		w.dev, w.session = &dev, false
 	}
-	return at, *w.dev, nil
-}
-
-// account is the user and drive the login's last refresh named.
-func (w *webLogin) account() (webAccount, bool) {
-	a, ok := webAccounts.Load(w.storePath)
-	if !ok {
-		return webAccount{}, false
-	}
-	return a.(webAccount), true
+	return *w.dev, nil
 }
 
 // headers are what every signed call carries.
@@ -162,8 +172,8 @@ func (w *webLogin) ensureSession(ctx context.Context, at string, dev device) err
 	}
 	const op = "create_session"
 	in := createSessionRequest{DeviceName: "pandav", ModelName: "pandav WebDAV", Nonce: 0, PubKey: dev.PubKey,
-		RefreshToken: w.tokens.Current().Refresh}
-	err := w.d.roundTripH(ctx, http.MethodPost, w.d.o.WebAPIURL+"/users/v1/users/device/create_session", op,
+		RefreshToken: w.auth.tokens.Current().Refresh}
+	err := exchange(ctx, &w.d.send, http.MethodPost, w.d.o.WebAPIURL+"/users/v1/users/device/create_session", op,
 		w.headers(at, dev), in, nil)
 	if err != nil {
 		return err
@@ -191,13 +201,10 @@ func (w *webLogin) dropSession(dev device) {
 // extra adds headers (a share token).
 func (w *webLogin) call(ctx context.Context, class, path string, extra http.Header, in, out any) error {
 	op := strings.TrimPrefix(path, "/")
-	return upstream.Do(ctx, w.d.t.policy, "aliyun "+op, func(ctx context.Context) error {
-		refreshed, renewals := false, 0
+	renewals := 0
+	err := w.caller.Call(ctx, "aliyun "+op, class, func(ctx context.Context, at string) error {
 		for {
-			if err := w.limits.Wait(ctx, class); err != nil {
-				return err
-			}
-			at, dev, err := w.access(ctx)
+			dev, err := w.device()
 			if err == nil {
 				err = w.ensureSession(ctx, at, dev)
 			}
@@ -206,28 +213,29 @@ func (w *webLogin) call(ctx context.Context, class, path string, extra http.Head
 				for k, vs := range extra {
 					h[k] = vs
 				}
-				err = w.d.roundTripH(ctx, http.MethodPost, w.d.o.WebAPIURL+path, op, h, in, out)
+				err = exchange(ctx, &w.d.send, http.MethodPost, w.d.o.WebAPIURL+path, op, h, in, out)
 			}
-			switch {
-			case errors.Is(err, errStaleToken) && !refreshed:
-				refreshed = true
-				if _, err := w.tokens.Refresh(ctx, at); err != nil {
-					return err
+			if !errors.Is(err, errDeviceSession) {
+				return err
+			}
+			if renewals >= maxSessionRenewals {
+				// A signature refused whatever is done: only a new
+				// login might mend it.
+				var ae *apiError
+				if errors.As(err, &ae) {
+					ae.kind = drivers.ErrAuth
 				}
-				continue
-			case errors.Is(err, errDeviceSession) && renewals < maxSessionRenewals:
-				renewals++
-				w.dropSession(dev)
-				w.d.log.Info().Int("attempt", renewals).Msg("the web API refused the device signature; registering the device again")
-				continue
+				return err
 			}
-			var ae *apiError
-			if errors.As(err, &ae) && (ae.kind == errStaleToken || ae.kind == errDeviceSession) {
-				ae.kind = drivers.ErrAuth
+			renewals++
+			w.dropSession(dev)
+			w.d.log.Info().Int("attempt", renewals).Msg("the web API refused the device signature; registering the device again")
+			if err := w.auth.limits.Wait(ctx, class); err != nil {
+				return err
 			}
-			return err
 		}
 	})
+	return loginRefused(err)
 }
 
 // The Drive's read methods under api: web.

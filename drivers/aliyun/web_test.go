@@ -156,7 +156,7 @@ func TestWebRotationAndLink(t *testing.T) {
 		t.Fatalf("quota under api: web: %v", err)
 	}
 	// A spent token, in another install, is refused and said so.
-	d2 := mustDrive(t, testEnv(t), o, restarted)
+	d2 := mustDrive(t, testEnv(t), o, fast)
 	if _, err := d2.List(ctx, rootEntry(t, d2)); !errors.Is(err, drivers.ErrAuth) {
 		t.Fatalf("spent web token: %v", err)
 	}

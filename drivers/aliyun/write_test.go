@@ -26,7 +26,7 @@ const testPartSize = 64 << 10
 // writeTuning paces nothing and polls async tasks quickly: the write
 // suite resolves paths by listing, and the rates are exercised by
 // TestConformanceRead.
-var writeTuning = tuning{rates: map[string]float64{}, policy: defaultTuning.policy, newTokenSource: defaultTuning.newTokenSource, taskPoll: 5 * time.Millisecond}
+var writeTuning = tuning{rates: map[string]float64{}, policy: defaultTuning.policy, taskPoll: 5 * time.Millisecond}
 
 var unpaced = aliyuntest.Options{RateList: -1, RateLink: -1, RateOther: -1}
 

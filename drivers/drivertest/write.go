@@ -291,7 +291,7 @@ func testRemove(t *testing.T, f *Fixture) {
 			if _, err := Resolve(ctx, f.Drive, rel); !errors.Is(err, drivers.ErrNotFound) {
 				t.Fatalf("%s still listed: %v", rel, err)
 			}
-			if g, ok := f.Drive.(drivers.Getter); ok {
+			if g, ok := f.Drive.(getter); ok {
 				if got, err := g.Get(ctx, e.ID); err == nil {
 					t.Fatalf("Get finds removed %s: %+v", rel, got)
 				}

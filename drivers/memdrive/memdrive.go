@@ -35,7 +35,6 @@ type Drive struct {
 // fails the build instead of silently dropping out of a type assertion.
 var (
 	_ drivers.Drive   = (*Drive)(nil)
-	_ drivers.Getter  = (*Drive)(nil)
 	_ drivers.Quotaer = (*Drive)(nil)
 	_ drivers.Closer  = (*Drive)(nil)
 
@@ -71,19 +70,30 @@ func New(_ context.Context, env drivers.Env, o Options) (*Drive, error) {
 	d := &Drive{o: o, api: strings.TrimRight(o.APIURL, "/"), send: upstream.Sender{Client: hc}}
 	// The store is named after the configured token: the saved successor
 	// of that token wins on restart, and pasting a new one starts afresh.
+	// Mounts of one login share its token source and pacing through
+	// env.Shared, because the cloud spends refresh tokens and counts calls
+	// per account, not per mount.
 	store := upstream.NewTokenStore(env.StateDir, "memdrive", o.RefreshToken)
-	ts, err := upstream.NewTokenSource(store, upstream.Token{Refresh: o.RefreshToken}, d.refresh)
+	l, err := drivers.SharedValue(env.Shared, "memdrive:"+store.Path(), func() (*login, error) {
+		ts, err := upstream.NewTokenSource(store, upstream.Token{Refresh: o.RefreshToken}, d.refresh)
+		if err != nil {
+			return nil, err
+		}
+		ts.SetLog(env.Log.With().Str("mount", env.MountPath).Logger())
+		return &login{ts: ts, limits: upstream.NewLimiters(map[string]float64{apiClass: o.QPS})}, nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("memdrive: %w", err)
 	}
-	ts.SetLog(env.Log.With().Str("mount", env.MountPath).Logger())
-	d.ts = ts
-	d.caller = upstream.Caller{
-		Policy: upstream.DefaultPolicy,
-		Limits: upstream.NewLimiters(map[string]float64{apiClass: o.QPS}),
-		Cred:   ts,
-	}
+	d.ts = l.ts
+	d.caller = upstream.Caller{Policy: upstream.DefaultPolicy, Limits: l.limits, Cred: l.ts}
 	return d, nil
+}
+
+// login is what the mounts of one account share.
+type login struct {
+	ts     *upstream.TokenSource
+	limits *upstream.Limiters
 }
 
 // Close waits for a token refresh in flight: its answer holds the only

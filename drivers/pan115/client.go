@@ -9,9 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
-	"time"
 
 	"pandav/drivers"
 	"pandav/drivers/internal/upstream"
@@ -25,8 +23,9 @@ var (
 	// reauthCodes mean the refresh token is dead: only the user can fix it.
 	reauthCodes = map[int64]bool{40140114: true, 40140115: true, 40140116: true, 40140119: true, 40140120: true}
 	// throttleCodes are 115's rate (770004) and daily quota (406) answers,
-	// sent with HTTP 200.
-	throttleCodes = map[int64]bool{770004: true, 406: true}
+	// sent with HTTP 200, and passportapi's "refreshing too often"
+	// (40140117), after which the refresh token is still unspent.
+	throttleCodes = map[int64]bool{770004: true, 406: true, 40140117: true}
 	// retryCodes are "try again" answers; 990009 and 990019 are the batch
 	// operations' "the last one is still running".
 	retryCodes = map[int64]bool{40110000: true, 40140121: true, 990009: true, 990019: true}
@@ -68,16 +67,6 @@ func (e *apiError) Is(target error) bool {
 	return false
 }
 
-// staleToken is proapi rejecting an access token that a refresh may fix.
-type staleToken struct {
-	token string
-	code  int64
-}
-
-func (e *staleToken) Error() string {
-	return fmt.Sprintf("access token rejected (code %d)", e.code)
-}
-
 func reauthError(op string, code int64, msg string) error {
 	return fmt.Errorf("%s: %w: 115 error %d: %s; authorize again: run the 115 open-app authorization and paste the new refresh token into refresh_token", op, drivers.ErrAuth, code, msg)
 }
@@ -94,34 +83,18 @@ type request struct {
 // call runs r with pacing, retries and one refresh on a stale token, and
 // decodes a successful answer into out.
 func (d *Drive) call(ctx context.Context, op string, r request, out any) error {
-	refreshed := false
-	return upstream.Do(ctx, d.policy, op, func(ctx context.Context) error {
-		for {
-			err := d.attempt(ctx, op, r, out)
-			var st *staleToken
-			if !errors.As(err, &st) {
-				return err
-			}
-			if refreshed {
-				return fmt.Errorf("%s: %w: access token still rejected after a refresh (code %d)", op, drivers.ErrAuth, st.code)
-			}
-			refreshed = true
-			d.env.Log.Debug().Str("mount", d.env.MountPath).Int64("code", st.code).Msg("pan115: access token rejected, refreshing")
-			if _, err := d.ts.Refresh(ctx, st.token); err != nil {
-				return err
-			}
+	c := upstream.Caller{Policy: d.policy, Limits: d.lim, Cred: d.ts}
+	return c.Call(ctx, op, limitClass, func(ctx context.Context, token string) error {
+		err := d.attempt(ctx, op, token, r, out)
+		if errors.Is(err, upstream.ErrStaleToken) {
+			d.env.Log.Debug().Str("mount", d.env.MountPath).Err(err).Msg("pan115: access token rejected, refreshing")
 		}
+		return err
 	})
 }
 
-func (d *Drive) attempt(ctx context.Context, op string, r request, out any) error {
-	tok, err := d.ts.Access(ctx)
-	if err != nil {
-		return err
-	}
-	if err := d.lim.Wait(ctx, limitClass); err != nil {
-		return err
-	}
+// attempt sends r once, signed with token.
+func (d *Drive) attempt(ctx context.Context, op, token string, r request, out any) error {
 	u := d.apiURL + r.path
 	if len(r.query) > 0 {
 		u += "?" + r.query.Encode()
@@ -130,13 +103,11 @@ func (d *Drive) attempt(ctx context.Context, op string, r request, out any) erro
 	if r.form != nil {
 		body = strings.NewReader(r.form.Encode())
 	}
-	actx, cancel := context.WithTimeout(ctx, attemptTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(actx, r.method, u, body)
+	req, err := http.NewRequestWithContext(ctx, r.method, u, body)
 	if err != nil {
 		return fmt.Errorf("%s: %v", op, httpclient.Redact(err))
 	}
-	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Accept", "application/json")
 	if r.form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -146,75 +117,60 @@ func (d *Drive) attempt(ctx context.Context, op string, r request, out any) erro
 		ua = d.o.UserAgent
 	}
 	req.Header.Set("User-Agent", ua)
-	status, raw, err := d.roundTrip(ctx, op, req)
+	a, err := d.send.Send(req, op)
 	if err != nil {
 		return err
 	}
-	if status == http.StatusUnauthorized {
+	return classify(op, a, out)
+}
+
+// newSender makes the attempts of every call to 115: a minute each,
+// answers up to maxBody. Transport failures are worth another try; their
+// text leaves out the URL, which carries the query.
+func newSender(hc *http.Client) upstream.Sender {
+	return upstream.Sender{Client: hc, Timeout: attemptTimeout, MaxAnswer: maxBody}
+}
+
+// errStale is 115 refusing an access token in a way a refresh cures:
+// 40140123-40140126, or HTTP 401.
+func errStale(op string, code int64) error {
+	return fmt.Errorf("%s: %w (code %d)", op, upstream.ErrStaleToken, code)
+}
+
+// classify decides what one answer of proapi or passportapi means: nil
+// with out decoded, a stale access token, *upstream.Retryable for what
+// may pass the next time, or a final error wrapping the drivers
+// sentinels. Gateway failures and HTML error pages (the 405 page of
+// 115's risk control) are retried a bounded number of times, and so are
+// 115's HTTP-200 rate answers.
+func classify(op string, a upstream.Answer, out any) error {
+	if a.Status == http.StatusUnauthorized {
 		// Not 115's way of saying it, but a refresh is the right answer.
-		return &staleToken{token: tok, code: http.StatusUnauthorized}
+		return errStale(op, http.StatusUnauthorized)
 	}
-	if err := classifyHTTP(op, status, raw); err != nil {
-		return err
+	raw := bytes.TrimSpace(a.Body)
+	switch {
+	case a.Status >= 500:
+		return upstream.Transient(fmt.Errorf("%s: HTTP %d", op, a.Status))
+	case len(raw) == 0 || raw[0] != '{':
+		return upstream.Transient(fmt.Errorf("%s: HTTP %d with a non-JSON answer", op, a.Status))
 	}
 	var env envelope
 	if err := json.Unmarshal(raw, &env); err != nil {
 		return upstream.Transient(fmt.Errorf("%s: unreadable answer: %v", op, err))
 	}
-	code := env.code()
-	if bool(env.State) && code == 0 {
+	code, msg := env.code(), env.message()
+	switch {
+	case bool(env.State) && code == 0:
+		if out == nil {
+			return nil
+		}
 		if err := json.Unmarshal(raw, out); err != nil {
 			return fmt.Errorf("%s: %w: unexpected answer: %v", op, drivers.ErrUpstream, err)
 		}
 		return nil
-	}
-	if tokenCodes[code] {
-		return &staleToken{token: tok, code: code}
-	}
-	return classifyCode(op, code, env.message())
-}
-
-// roundTrip sends req and reads the body. Transport failures are worth
-// another try; their text leaves out the URL, which carries the query.
-func (d *Drive) roundTrip(ctx context.Context, op string, req *http.Request) (int, []byte, error) {
-	resp, err := d.hc.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return 0, nil, ctx.Err()
-		}
-		return 0, nil, upstream.Transient(fmt.Errorf("%s: %v", op, httpclient.Redact(err)))
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	if err != nil {
-		if ctx.Err() != nil {
-			return 0, nil, ctx.Err()
-		}
-		return 0, nil, upstream.Transient(fmt.Errorf("%s: reading answer: %v", op, httpclient.Redact(err)))
-	}
-	if resp.StatusCode == http.StatusTooManyRequests {
-		return 0, nil, upstream.Throttled(fmt.Errorf("%s: HTTP 429", op), retryAfter(resp.Header.Get("Retry-After")))
-	}
-	return resp.StatusCode, raw, nil
-}
-
-// classifyHTTP turns answers that are not 115's JSON envelope into
-// errors: gateway failures and HTML error pages (the 405 page of 115's
-// risk control) are retried a bounded number of times.
-func classifyHTTP(op string, status int, raw []byte) error {
-	isJSON := len(bytes.TrimSpace(raw)) > 0 && bytes.TrimSpace(raw)[0] == '{'
-	switch {
-	case status >= 500:
-		return upstream.Transient(fmt.Errorf("%s: HTTP %d", op, status))
-	case !isJSON:
-		return upstream.Transient(fmt.Errorf("%s: HTTP %d with a non-JSON answer", op, status))
-	}
-	return nil
-}
-
-// classifyCode maps a failed envelope's code to the driver's errors.
-func classifyCode(op string, code int64, msg string) error {
-	switch {
+	case tokenCodes[code]:
+		return errStale(op, code)
 	case throttleCodes[code], code == -1 && strings.Contains(msg, "频率"):
 		return upstream.Throttled(fmt.Errorf("%s: 115 error %d: %s", op, code, msg), 0)
 	case code == 0, retryCodes[code]:
@@ -226,9 +182,29 @@ func classifyCode(op string, code int64, msg string) error {
 	return &apiError{Op: op, Code: code, Message: msg}
 }
 
-func retryAfter(v string) time.Duration {
-	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s > 0 {
-		return time.Duration(s) * time.Second
+// classifyOSS decides what an object store answer to one upload request
+// means, as classify does for the API: a refused STS credential (it
+// expires after about an hour, mid-upload) is retried after refused
+// drops it, throttling and server trouble are retried, any other
+// failure is final. Errors name OSS's code, never the URL, the
+// credential or the signature.
+func classifyOSS(op string, a upstream.Answer, refused func()) error {
+	st := a.Status
+	switch {
+	case st == http.StatusForbidden:
+		code := ossErrorCode(a.Body)
+		switch code {
+		case "SecurityTokenExpired", "InvalidAccessKeyId", "InvalidSecurityToken":
+			refused()
+			return upstream.Transient(fmt.Errorf("%s: OSS refused the upload credential: %s", op, code))
+		}
+		return fmt.Errorf("%s: %w: OSS refused: %s", op, drivers.ErrUpstream, code)
+	case st == http.StatusServiceUnavailable && ossErrorCode(a.Body) == "SlowDown":
+		return upstream.Throttled(fmt.Errorf("%s: OSS asks to slow down (HTTP %d)", op, st), upstream.RetryAfterHeader(a.Header))
+	case st >= 500, st == http.StatusConflict, st == http.StatusRequestTimeout:
+		return upstream.Transient(fmt.Errorf("%s: OSS HTTP %d: %s", op, st, ossErrorCode(a.Body)))
+	case st < 200 || st >= 300:
+		return fmt.Errorf("%s: %w: OSS HTTP %d: %s", op, drivers.ErrUpstream, st, ossErrorCode(a.Body))
 	}
-	return 0
+	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/base64"
-	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -195,11 +194,9 @@ func ossErrorCode(raw []byte) string {
 	return e.Code
 }
 
-// ossDo sends r, signed afresh at every attempt, and retries what may
-// pass the next time: 5xx, throttling, transport failures, and a refused
-// STS credential (it expires after about an hour, mid-upload), which is
-// replaced first. Errors name the operation and OSS's code, never the URL,
-// the credential or the signature.
+// ossDo sends r, signed afresh at every attempt, and retries what
+// classifyOSS calls retryable; a refused STS credential is replaced
+// first.
 func (d *Drive) ossDo(ctx context.Context, op string, r ossReq) (ossAnswer, error) {
 	var ans ossAnswer
 	err := upstream.Do(ctx, d.policy, op, func(ctx context.Context) error {
@@ -211,14 +208,11 @@ func (d *Drive) ossDo(ctx context.Context, op string, r ossReq) (ossAnswer, erro
 		if err != nil {
 			return fmt.Errorf("%s: %w: %v", op, drivers.ErrUpstream, err)
 		}
-		// A part may be large; allow it time at a slow 128 KiB/s.
-		actx, cancel := context.WithTimeout(ctx, attemptTimeout+time.Duration(r.size/(128<<10))*time.Second)
-		defer cancel()
 		var body io.Reader
 		if r.body != nil {
 			body = r.body()
 		}
-		req, err := http.NewRequestWithContext(actx, r.method, u.String(), body)
+		req, err := http.NewRequestWithContext(ctx, r.method, u.String(), body)
 		if err != nil {
 			return fmt.Errorf("%s: %v", op, httpclient.Redact(err))
 		}
@@ -238,44 +232,23 @@ func (d *Drive) ossDo(ctx context.Context, op string, r ossReq) (ossAnswer, erro
 		}
 		sts := ossStringToSign(r.method, req.Header, ossCanonicalResource(r.bucket, r.object, r.sub))
 		req.Header.Set("Authorization", "OSS "+cred.keyID+":"+ossSignature(cred.secret, sts))
-		resp, err := d.hc.Do(req)
+		// A part may be large; allow it time at a slow 128 KiB/s.
+		send := d.send
+		send.Timeout = attemptTimeout + time.Duration(r.size/(128<<10))*time.Second
+		send.MaxAnswer = 4 << 20
+		a, err := send.Send(req, op)
 		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return upstream.Transient(fmt.Errorf("%s: %v", op, httpclient.Redact(err)))
+			return err
 		}
-		defer resp.Body.Close()
-		raw, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return upstream.Transient(fmt.Errorf("%s: reading answer: %v", op, httpclient.Redact(err)))
-		}
-		st := resp.StatusCode
-		switch {
-		case st == http.StatusForbidden:
-			code := ossErrorCode(raw)
-			switch code {
-			case "SecurityTokenExpired", "InvalidAccessKeyId", "InvalidSecurityToken":
-				d.dropSTS(cred)
-				return upstream.Transient(fmt.Errorf("%s: OSS refused the upload credential: %s", op, code))
-			}
-			return fmt.Errorf("%s: %w: OSS refused: %s", op, drivers.ErrUpstream, code)
-		case st == http.StatusTooManyRequests, st == http.StatusServiceUnavailable && ossErrorCode(raw) == "SlowDown":
-			return upstream.Throttled(fmt.Errorf("%s: OSS asks to slow down (HTTP %d)", op, st), retryAfter(resp.Header.Get("Retry-After")))
-		case st >= 500, st == http.StatusConflict, st == http.StatusRequestTimeout:
-			return upstream.Transient(fmt.Errorf("%s: OSS HTTP %d: %s", op, st, ossErrorCode(raw)))
-		case st < 200 || st >= 300:
-			return fmt.Errorf("%s: %w: OSS HTTP %d: %s", op, drivers.ErrUpstream, st, ossErrorCode(raw))
+		if err := classifyOSS(op, a, func() { d.dropSTS(cred) }); err != nil {
+			return err
 		}
 		if r.check != nil {
-			if err := r.check(st, resp.Header, raw); err != nil {
+			if err := r.check(a.Status, a.Header, a.Body); err != nil {
 				return err
 			}
 		}
-		ans = ossAnswer{status: st, header: resp.Header, raw: raw}
+		ans = ossAnswer{status: a.Status, header: a.Header, raw: a.Body}
 		return nil
 	})
 	return ans, err
@@ -384,16 +357,11 @@ type completePart struct {
 
 // parseCallback reads the answer 115's callback gave through OSS. OSS
 // says 203 when it stored the object but the callback refused it: the
-// content did not match what init was told.
+// content did not match what init was told. Any other answer is 115's
+// own envelope.
 func parseCallback(op string, status int, raw []byte, out *callbackResp) error {
 	if status == http.StatusNonAuthoritativeInfo {
 		return fmt.Errorf("%s: %w: 115 refused the uploaded content (OSS %s)", op, drivers.ErrUpstream, ossErrorCode(raw))
 	}
-	if err := json.Unmarshal(raw, out); err != nil {
-		return upstream.Transient(fmt.Errorf("%s: unreadable callback answer", op))
-	}
-	if !bool(out.State) {
-		return classifyCode(op, out.code(), out.message())
-	}
-	return nil
+	return classify(op, upstream.Answer{Status: status, Body: raw}, out)
 }

@@ -51,7 +51,8 @@ type Drive struct {
 	env         drivers.Env
 	apiURL      string
 	passportURL string
-	hc          *http.Client
+	hc          *http.Client // also reads a file back for a rename by re-upload (rename.go)
+	send        upstream.Sender
 	ts          *upstream.TokenSource
 	recent      *recentChanges // this login's changes, laid over 115's lagging listings
 	lim         *upstream.Limiters
@@ -67,7 +68,6 @@ type Drive struct {
 
 var (
 	_ drivers.Drive     = (*Drive)(nil)
-	_ drivers.Getter    = (*Drive)(nil)
 	_ drivers.Quotaer   = (*Drive)(nil)
 	_ drivers.LinkKeyer = (*Drive)(nil)
 
@@ -142,21 +142,31 @@ func New(ctx context.Context, env drivers.Env, o Options) (*Drive, error) {
 	if d.hc == nil {
 		d.hc = upstream.NewHTTPClient()
 	}
+	d.send = newSender(d.hc)
 	store := upstream.NewTokenStore(env.StateDir, "pan115", o.RefreshToken)
-	ts, err := upstream.SharedTokenSource(store, upstream.Token{Access: o.AccessToken, Refresh: o.RefreshToken}, d.refresh)
+	l, err := drivers.SharedValue(env.Shared, "pan115:"+store.Path(), func() (*login, error) {
+		ts, err := upstream.NewTokenSource(store, upstream.Token{Access: o.AccessToken, Refresh: o.RefreshToken}, d.refresh)
+		if err != nil {
+			return nil, err
+		}
+		return &login{ts: ts, lim: upstream.NewLimiters(map[string]float64{limitClass: o.QPS}), recent: &recentChanges{}}, nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("pan115: %w", err)
 	}
-	ts.SetLog(env.Log.With().Str("mount", env.MountPath).Logger())
-	d.ts = ts
-	// Two mounts of one login can show the same folder, so they share
-	// what either changed.
-	rc, _ := recentByLogin.LoadOrStore(store.Path(), &recentChanges{})
-	d.recent = rc.(*recentChanges)
-	// 115 counts calls per account, so every mount of this login shares
-	// one pace.
-	d.lim = upstream.SharedLimiters("pan115:"+store.Path(), map[string]float64{limitClass: o.QPS})
+	l.ts.SetLog(env.Log.With().Str("mount", env.MountPath).Logger())
+	d.ts, d.lim, d.recent = l.ts, l.lim, l.recent
 	return d, nil
+}
+
+// login is what every mount of one 115 login shares (drivers.Shared):
+// the token source, whose single-use refresh token no two mounts may
+// spend; the pace, as 115 counts per account; and the recent changes,
+// as two mounts of one login can show the same folder.
+type login struct {
+	ts     *upstream.TokenSource
+	lim    *upstream.Limiters
+	recent *recentChanges
 }
 
 // Close waits for a token refresh in flight; see drivers.Closer.

@@ -29,6 +29,7 @@ type fixture struct {
 	srv      *pan115test.Server
 	d        *Drive
 	stateDir string
+	shared   *drivers.Shared // the pandav the mount is in
 }
 
 // quiet is the emulator for most tests: small pages, no rate check.
@@ -48,17 +49,18 @@ func setup(t *testing.T, so pan115test.Options, mod func(*Options)) *fixture {
 	if mod != nil {
 		mod(&o)
 	}
-	return open(t, srv, o, t.TempDir())
+	return open(t, srv, o, t.TempDir(), drivers.NewShared())
 }
 
-func open(t *testing.T, srv *pan115test.Server, o Options, stateDir string) *fixture {
+// open mounts o in the pandav whose store is shared.
+func open(t *testing.T, srv *pan115test.Server, o Options, stateDir string, shared *drivers.Shared) *fixture {
 	t.Helper()
-	d, err := New(context.Background(), drivers.Env{MountPath: "/115", StateDir: stateDir, Log: zerolog.Nop()}, o)
+	d, err := New(context.Background(), drivers.Env{MountPath: "/115", StateDir: stateDir, Log: zerolog.Nop(), Shared: shared}, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	d.policy = testPolicy
-	return &fixture{srv: srv, d: d, stateDir: stateDir}
+	return &fixture{srv: srv, d: d, stateDir: stateDir, shared: shared}
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -435,7 +437,7 @@ func TestSpentRefreshTokenAsksToReauthorize(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A second process with its own state spends the same token again.
-	b := open(t, a.srv, a.d.o, t.TempDir())
+	b := open(t, a.srv, a.d.o, t.TempDir(), drivers.NewShared())
 	_, err := b.d.List(ctx, dirEntry("0"))
 	if !errors.Is(err, drivers.ErrAuth) {
 		t.Fatalf("spent refresh token gave %v, want ErrAuth", err)

@@ -29,9 +29,6 @@ type recentChanges struct {
 	pruneAt  int // n at which expired changes are next dropped
 }
 
-// recentByLogin holds one recentChanges per login (token store path).
-var recentByLogin sync.Map
-
 // change is one entry arriving in (placed) or leaving (gone) a folder.
 type change struct {
 	at   time.Time

@@ -90,7 +90,7 @@ func TestRecentChangesExpireUnlisted(t *testing.T) {
 // lists it only after its lag.
 func TestTwoMountsOfOneLoginShareRecentChanges(t *testing.T) {
 	f := setup(t, pan115test.Options{PageCap: 100, QPS: -1, Lag: time.Hour}, nil)
-	other := open(t, f.srv, f.d.o, f.stateDir)
+	other := open(t, f.srv, f.d.o, f.stateDir, f.shared)
 	root := dirEntry(rootID)
 	if _, err := f.d.Upload(ctxT(t), root, "shared.txt", drivers.NewBytesSource([]byte("x"), time.Time{})); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package pan115
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"pandav/drivers"
 	"pandav/drivers/drivertest"
+	"pandav/drivers/internal/upstream"
 	"pandav/drivers/pan115/pan115test"
 	"pandav/internal/fakecloud"
 )
@@ -261,7 +263,8 @@ func TestNamesCheckedBeforeAnyCall(t *testing.T) {
 	}
 	// 115's own refusals map the same way.
 	for code, want := range map[int64]error{20001: drivers.ErrInvalidName, 20002: drivers.ErrInvalidName, 20003: drivers.ErrInvalidName, 20004: drivers.ErrExist, 20009: drivers.ErrNotFound} {
-		if err := classifyCode("op", code, "msg"); !errors.Is(err, want) {
+		body := fmt.Sprintf(`{"state":false,"code":%d,"message":"msg"}`, code)
+		if err := classify("op", upstream.Answer{Status: http.StatusOK, Body: []byte(body)}, nil); !errors.Is(err, want) {
 			t.Fatalf("code %d: %v, want %v", code, err, want)
 		}
 	}

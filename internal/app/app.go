@@ -47,6 +47,8 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, err
 		log.Warn().Msg("no mounts are configured, so the WebDAV root is empty: add your drives under mounts: in the config file and restart (config.example.yaml shows each driver)")
 	}
 	opened := map[string]drivers.Drive{}
+	// Mounts of one login share its token source and pacing through it.
+	shared := drivers.NewShared()
 	var drives []drivers.Drive
 	var specs []webdav.MountSpec
 	for i := range cfg.Mounts {
@@ -65,6 +67,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, err
 				d, ok := opened[p]
 				return d, ok
 			},
+			Shared: shared,
 		}
 		opts := func(v any) error {
 			return config.Decode(&m.Options, v, fmt.Sprintf("mounts[%d].options", i))

@@ -75,15 +75,22 @@ func (c *Caller) Call(ctx context.Context, op, class string, attempt func(ctx co
 
 // staleAfterRefresh is a token refused again right after a refresh: only
 // a new login mends that, so it is a login failure.
+//
+// It has no Unwrap, so that it is no longer a stale token: a Call made
+// inside the attempt of another (a share's call signed by an account's
+// login) must not have the outer one refresh its own credential for it.
+// The driver's error is still reachable with errors.As.
 type staleAfterRefresh struct{ err error }
 
 func (e *staleAfterRefresh) Error() string {
 	return e.err.Error() + " (again, right after a token refresh)"
 }
-func (e *staleAfterRefresh) Unwrap() error { return e.err }
 
-// Is makes it a login failure, and no longer a stale token.
+// Is makes it a login failure.
 func (e *staleAfterRefresh) Is(target error) bool { return target == drivers.ErrAuth }
+
+// As finds the driver's own error types in the refusal.
+func (e *staleAfterRefresh) As(target any) bool { return errors.As(e.err, target) }
 
 // Answer is a whole HTTP answer, read by Send.
 type Answer struct {

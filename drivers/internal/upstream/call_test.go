@@ -90,6 +90,37 @@ func TestCall(t *testing.T) {
 	}
 }
 
+// driverError stands for a driver's own error type.
+type driverError struct{ code string }
+
+func (e *driverError) Error() string { return "cloud says " + e.code }
+func (e *driverError) Unwrap() error { return ErrStaleToken }
+
+// TestStaleTwiceIsNoLongerStale: a call made inside another's attempt
+// (a share's call signed by an account) ends in a login failure; the
+// outer call must not take it for its own stale token.
+func TestStaleTwiceIsNoLongerStale(t *testing.T) {
+	inner := &fakeCred{}
+	outer := &fakeCred{}
+	in := &Caller{Policy: quick, Limits: NewLimiters(nil), Cred: inner}
+	out := &Caller{Policy: quick, Limits: NewLimiters(nil), Cred: outer}
+	err := out.Call(context.Background(), "outer", "other", func(ctx context.Context, _ string) error {
+		return in.Call(ctx, "inner", "other", func(context.Context, string) error {
+			return &driverError{code: "AccessTokenInvalid"}
+		})
+	})
+	if !errors.Is(err, drivers.ErrAuth) || errors.Is(err, ErrStaleToken) {
+		t.Fatalf("got %v: want a login failure that is no longer a stale token", err)
+	}
+	var de *driverError
+	if !errors.As(err, &de) || de.code != "AccessTokenInvalid" {
+		t.Fatalf("the driver's error is not reachable in %v", err)
+	}
+	if inner.refreshes.Load() != 1 || outer.refreshes.Load() != 0 {
+		t.Fatalf("%d inner and %d outer refreshes, want 1 and 0", inner.refreshes.Load(), outer.refreshes.Load())
+	}
+}
+
 func TestSend(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {

@@ -7,9 +7,9 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Limiters paces calls per API class ("list", "link", "other", ...). One
-// Limiters is shared by every mount of the same account, because the
-// clouds count per account, not per mount.
+// Limiters paces calls per API class ("list", "link", "other", ...). The
+// clouds count per account, not per mount, so a driver keeps one Limiters
+// per account in drivers.Shared.
 type Limiters struct {
 	mu      sync.Mutex
 	byClass map[string]*rate.Limiter
@@ -46,22 +46,4 @@ func (l *Limiters) Wait(ctx context.Context, class string) error {
 	}
 	l.mu.Unlock()
 	return lim.Wait(ctx)
-}
-
-var (
-	sharedMu       sync.Mutex
-	sharedLimiters = map[string]*Limiters{}
-)
-
-// SharedLimiters returns the process-wide Limiters for account key,
-// creating it with rates on first use.
-func SharedLimiters(key string, rates map[string]float64) *Limiters {
-	sharedMu.Lock()
-	defer sharedMu.Unlock()
-	if l, ok := sharedLimiters[key]; ok {
-		return l
-	}
-	l := NewLimiters(rates)
-	sharedLimiters[key] = l
-	return l
 }

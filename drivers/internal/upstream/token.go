@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -130,23 +129,6 @@ func NewTokenSource(store *TokenStore, configured Token, refresh RefreshFunc) (*
 		ts.cur = stored
 	}
 	return ts, nil
-}
-
-var sharedSources sync.Map // TokenStore path -> *TokenSource
-
-// SharedTokenSource returns the one TokenSource for an account in this
-// process, so two mounts of the same login never spend the same
-// single-use refresh token twice.
-func SharedTokenSource(store *TokenStore, configured Token, refresh RefreshFunc) (*TokenSource, error) {
-	if ts, ok := sharedSources.Load(store.Path()); ok {
-		return ts.(*TokenSource), nil
-	}
-	ts, err := NewTokenSource(store, configured, refresh)
-	if err != nil {
-		return nil, err
-	}
-	actual, _ := sharedSources.LoadOrStore(store.Path(), ts)
-	return actual.(*TokenSource), nil
 }
 
 // Access returns a usable access token, refreshing first when needed.

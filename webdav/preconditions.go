@@ -153,7 +153,8 @@ func cutBracketed(s string) (item, rest string, ok bool) {
 	}
 	switch s[0] {
 	case '<':
-		if end := strings.IndexByte(s, '>'); end > 0 {
+		// A Coded-URL holds a URI, which has no "<" (RFC 4918 §10.4).
+		if end := strings.IndexByte(s, '>'); end > 0 && !strings.Contains(s[1:end], "<") {
 			return s[:end+1], s[end+1:], true
 		}
 	case '[':

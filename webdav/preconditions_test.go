@@ -151,7 +151,7 @@ func TestConcurrentConditionalPuts(t *testing.T) {
 		go func() {
 			req, _ := http.NewRequest("PUT", "/fake/shared.txt", nil)
 			req.Header.Set("If-Match", etag)
-			ctx := withPutInfo(context.Background(), &putInfo{size: -1, conditional: req})
+			ctx := withRequest(context.Background(), &request{put: &putInfo{size: -1, conditional: req}})
 			f, err := e.fs.OpenFile(ctx, "/fake/shared.txt", os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 			if err == nil {
 				f.Write([]byte(body))

@@ -112,7 +112,7 @@ func (fs *FileSystem) create(ctx context.Context, name string) (webdav.File, err
 	}
 	put := requestOf(ctx).put
 	if isSystemFile(base) && !fs.o.UploadSystemFiles {
-		return &memWriter{fs: fs, name: name}, nil
+		return &heldWriter{fs: fs, name: name}, nil
 	}
 	// Two PUTs of one path (a client retrying a slow upload) take turns, so
 	// the second sees the first's file as the one it replaces instead of
@@ -144,12 +144,12 @@ func (fs *FileSystem) create(ctx context.Context, name string) (webdav.File, err
 	}
 	if existing == nil && (put == nil || put.size == 0) {
 		unlock()
-		return &memWriter{fs: fs, name: name, placeholder: true}, nil
+		return &heldWriter{fs: fs, name: name, placeholder: true}, nil
 	}
 	if put == nil {
 		// LOCK on an existing file truncates nothing in the cloud.
 		unlock()
-		return &memWriter{fs: fs, name: name, noop: true}, nil
+		return &heldWriter{fs: fs, name: name, noop: true}, nil
 	}
 	u, err := fs.newUpload(ctx, m, rel, parent, existing, put)
 	if err != nil {
@@ -201,8 +201,8 @@ func (fs *FileSystem) fail(ctx context.Context, op, name string, err error) erro
 	return asPathError(op, name, err)
 }
 
-// memWriter takes a body that stays in memory (see heldFiles).
-type memWriter struct {
+// heldWriter takes a body that stays in memory (see heldFiles).
+type heldWriter struct {
 	fs          *FileSystem
 	name        string
 	placeholder bool
@@ -211,7 +211,7 @@ type memWriter struct {
 	overflow    bool
 }
 
-func (w *memWriter) Write(p []byte) (int, error) {
+func (w *heldWriter) Write(p []byte) (int, error) {
 	if !w.overflow {
 		if len(w.buf)+len(p) > maxSystemFile {
 			w.buf, w.overflow = nil, true
@@ -222,7 +222,7 @@ func (w *memWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (w *memWriter) Close() error {
+func (w *heldWriter) Close() error {
 	if w.noop {
 		return nil
 	}
@@ -232,10 +232,10 @@ func (w *memWriter) Close() error {
 	return nil
 }
 
-func (w *memWriter) Read([]byte) (int, error)           { return 0, os.ErrInvalid }
-func (w *memWriter) Seek(int64, int) (int64, error)     { return 0, nil }
-func (w *memWriter) Readdir(int) ([]os.FileInfo, error) { return nil, os.ErrInvalid }
-func (w *memWriter) Stat() (os.FileInfo, error) {
+func (w *heldWriter) Read([]byte) (int, error)           { return 0, os.ErrInvalid }
+func (w *heldWriter) Seek(int64, int) (int64, error)     { return 0, nil }
+func (w *heldWriter) Readdir(int) ([]os.FileInfo, error) { return nil, os.ErrInvalid }
+func (w *heldWriter) Stat() (os.FileInfo, error) {
 	return &FileInfo{name: path.Base(w.name), entry: drivers.Entry{Size: int64(len(w.buf)), ModTime: time.Now().UTC(), SHA1: drivers.SHA1Of(w.buf)}}, nil
 }
 

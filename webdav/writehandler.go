@@ -19,9 +19,10 @@ import (
 	"pandav/internal/auth"
 )
 
-// overrides says whether err's own status should replace x/net/webdav's.
+// replacesDavStatus says whether err's own status should replace
+// x/net/webdav's.
 // Not-found and exists keep x/net/webdav's per-method codes (409, 405...).
-func overrides(err error) bool {
+func replacesDavStatus(err error) bool {
 	switch statusOf(err) {
 	case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout,
 		http.StatusBadRequest, http.StatusForbidden, http.StatusNotImplemented, http.StatusPreconditionFailed:
@@ -47,7 +48,7 @@ func (s *statusWriter) ReadFrom(src io.Reader) (int64, error) {
 }
 
 func (s *statusWriter) WriteHeader(code int) {
-	if code >= 400 && s.q.cause != nil && overrides(s.q.cause) {
+	if code >= 400 && s.q.cause != nil && replacesDavStatus(s.q.cause) {
 		s.replaced = true
 		writeError(s.logRecorder, s.q.cause)
 		return
@@ -340,11 +341,11 @@ func (h *Handler) confirmLocks(r *http.Request, src, dst string) (release func()
 	for _, l := range lists {
 		resources := untagged
 		if l.resource != "" {
-			u, err := url.Parse(l.resource)
-			if err != nil {
+			p, ok := resourcePath(l.resource)
+			if !ok {
 				continue
 			}
-			resources = []string{cleanPath(u.Path)}
+			resources = []string{p}
 		}
 		for _, res := range resources {
 			holds = holds || h.fs.locks.tokensHold(now, l.conds, res)

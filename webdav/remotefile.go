@@ -21,47 +21,65 @@ type remoteFile struct {
 	fs     *FileSystem
 	n      node
 	source linkSource
-	r      *stream.Reader
 
-	// mu orders the drive's StreamOpened and StreamClosed: a Read that
-	// starts after Close must not announce a stream nobody will close.
+	// mu guards the reader's opening and closing, and orders the drive's
+	// StreamOpened and StreamClosed: a Read that starts after Close must
+	// not announce a stream nobody will close.
 	mu     sync.Mutex
-	opened bool // the drive was told a stream opened
+	r      *stream.Reader // nil until the first Read, Seek or limitTo
+	opened bool           // the drive was told a stream opened
 	closed bool
 }
 
 func newRemoteFile(ctx context.Context, fs *FileSystem, n node, req drivers.LinkRequest) *remoteFile {
-	f := &remoteFile{ctx: ctx, fs: fs, n: n, source: linkSource{m: n.m, entry: n.entry, req: req}}
-	f.r = fs.streams.Open(ctx, &f.source, n.entry.Size, n.name)
+	f := &remoteFile{ctx: ctx, fs: fs, n: n}
+	f.source = linkSource{m: n.m, entry: &f.n.entry, req: req}
 	return f
+}
+
+// reader returns the file's stream, opened on first use: x/net/webdav
+// opens every file of a PROPFIND, some twice, and reads none of them. It
+// is nil once the file is closed without having been read. reading says
+// the caller is about to Read, which a drive that wants to know
+// (drivers.StreamNotifier) is told once per open file.
+func (f *remoteFile) reader(reading bool) *stream.Reader {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return f.r
+	}
+	if f.r == nil {
+		f.r = f.fs.streams.Open(f.ctx, &f.source, f.n.entry.Size, f.n.name)
+	}
+	if notifier := f.n.m.can.streamNotifier; reading && notifier != nil && !f.opened {
+		notifier.StreamOpened(f.n.entry)
+		f.opened = true
+	}
+	return f.r
 }
 
 // limitTo tells the file the client wants bytes up to end only, so the
 // first chunk is no longer than the request and nothing is read ahead.
-func (f *remoteFile) limitTo(end int64) { f.r.LimitTo(end) }
+func (f *remoteFile) limitTo(end int64) {
+	if r := f.reader(false); r != nil {
+		r.LimitTo(end)
+	}
+}
 
 func (f *remoteFile) Read(p []byte) (int, error) {
-	f.announce()
-	return f.r.Read(p)
+	r := f.reader(true)
+	if r == nil {
+		return 0, os.ErrClosed
+	}
+	return r.Read(p)
 }
 
 func (f *remoteFile) Seek(offset int64, whence int) (int64, error) {
-	return f.r.Seek(offset, whence)
-}
-
-// announce tells a drive that wants to know (drivers.StreamNotifier) that
-// its file is being read, once per open file.
-func (f *remoteFile) announce() {
-	notifier := f.n.m.can.streamNotifier
-	if notifier == nil {
-		return
+	r := f.reader(false)
+	if r == nil {
+		return 0, os.ErrClosed
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if !f.opened && !f.closed {
-		notifier.StreamOpened(f.n.entry)
-		f.opened = true
-	}
+	return r.Seek(offset, whence)
 }
 
 func (f *remoteFile) Close() error {
@@ -71,7 +89,9 @@ func (f *remoteFile) Close() error {
 		return nil
 	}
 	f.closed = true
-	f.r.Close()
+	if f.r != nil {
+		f.r.Close()
+	}
 	if f.opened {
 		f.opened = false
 		f.n.m.can.streamNotifier.StreamClosed(f.n.entry)
@@ -101,14 +121,14 @@ func (f *remoteFile) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error
 // the mount's link cache, under the key of what binds them.
 type linkSource struct {
 	m     *mount
-	entry drivers.Entry
+	entry *drivers.Entry
 	req   drivers.LinkRequest
 }
 
 func (s *linkSource) Link(ctx context.Context) (drivers.Link, error) {
-	return s.m.link(ctx, s.entry, s.req)
+	return s.m.link(ctx, *s.entry, s.req)
 }
 
-func (s *linkSource) Refused(url string) { s.m.dropLink(s.entry, s.req, url) }
+func (s *linkSource) Refused(url string) { s.m.dropLink(*s.entry, s.req, url) }
 
-func (s *linkSource) Key() string { return s.m.linkKey(s.entry, s.req) }
+func (s *linkSource) Key() string { return s.m.linkKey(*s.entry, s.req) }

@@ -6,5 +6,7 @@
 // work in Open/Stat/Seek, finite PROPFIND depth, status codes that tell
 // throttling from absence, quota, and one log line per request.
 //
-// It knows drivers only through the drivers package interfaces.
+// It knows drivers only through the drivers package interfaces. A file's
+// bytes come through internal/stream, and who is logged in from
+// internal/auth.
 package webdav

@@ -42,7 +42,7 @@ func statusOf(err error) int {
 // writeError answers with err's status and a one-line reason. The reason
 // comes from our own error texts, which never carry tokens or signed URLs.
 func writeError(w http.ResponseWriter, err error) {
-	if rec, ok := w.(*recorder); ok {
+	if rec, ok := w.(*logRecorder); ok {
 		rec.err = err
 	}
 	code := statusOf(err)

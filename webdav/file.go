@@ -63,28 +63,18 @@ func (d *dirFile) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
 	return d.fs.patchProps(d.n, patches)
 }
 
-// DeadProps implements webdav.DeadPropsHolder.
-func (f *remoteFile) DeadProps() (map[xml.Name]webdav.Property, error) {
-	return f.fs.deadProps(f.ctx, f.n), nil
-}
+// askedProps says which computed properties a PROPFIND named. They are
+// added only when asked for, never to allprop: RFC 4331 keeps quota out
+// of allprop, and every extra property costs XML on each of 10,000
+// entries.
+type askedProps struct{ checksums, quota bool }
 
-// Patch implements webdav.DeadPropsHolder.
-func (f *remoteFile) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
-	return f.fs.patchProps(f.n, patches)
-}
-
-// wanted says which computed properties a PROPFIND named. They are added
-// only when asked for, never to allprop: RFC 4331 keeps quota out of
-// allprop, and every extra property costs XML on each of 10,000 entries.
-type wanted struct{ checksums, quota bool }
-
-type wantedKey struct{}
-
-func withWanted(ctx context.Context, body []byte) context.Context {
-	return context.WithValue(ctx, wantedKey{}, wanted{
+// askedPropsIn reads a PROPFIND body for the computed properties it names.
+func askedPropsIn(body []byte) askedProps {
+	return askedProps{
 		checksums: bytes.Contains(body, []byte("checksums")),
 		quota:     bytes.Contains(body, []byte("quota-")),
-	})
+	}
 }
 
 // deadProps are the stored dead properties plus those x/net/webdav has no
@@ -95,17 +85,17 @@ func (fs *FileSystem) deadProps(ctx context.Context, n node) map[xml.Name]webdav
 		return nil
 	}
 	props := fs.props.get(n.m.path, n.entry.ID)
-	want, _ := ctx.Value(wantedKey{}).(wanted)
-	if !want.checksums && !want.quota {
+	asked := requestOf(ctx).askedProps
+	if !asked.checksums && !asked.quota {
 		return props
 	}
 	if props == nil {
 		props = map[xml.Name]webdav.Property{}
 	}
-	if cs, ok := checksumProp(n.entry.SHA1); ok && !n.entry.IsDir && want.checksums {
+	if cs, ok := checksumProp(n.entry.SHA1); ok && !n.entry.IsDir && asked.checksums {
 		props[cs.XMLName] = cs
 	}
-	if n.name == n.m.path && want.quota {
+	if n.name == n.m.path && asked.quota {
 		q, ok, err := n.m.quota(ctx)
 		if err != nil {
 			fs.o.Log.Warn().Str("mount", n.m.path).Err(err).Msg("quota unavailable")

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/net/webdav"
 
 	"pandav/drivers"
+	"pandav/internal/stream"
 )
 
 // MountSpec puts a drive at a path.
@@ -38,7 +39,7 @@ type Options struct {
 	LinkMargin   time.Duration // drop a cached link this long before it expires
 	// CDNClient fetches file bytes from links.
 	CDNClient *http.Client
-	Stream    StreamOptions
+	Stream    stream.Options
 	Log       zerolog.Logger
 	// StateDir holds dead properties and spooled uploads; "" keeps
 	// properties in memory and spools to the system's temp folder.
@@ -92,9 +93,9 @@ func (o *Options) defaults() {
 type FileSystem struct {
 	mounts    []*mount // longest path first
 	virtual   map[string][]string
-	c         *caches
-	streams   *streams
-	local     *localFiles
+	caches    *caches
+	streams   *stream.Pool
+	held      *heldFiles
 	props     *propStore
 	locks     *lockSystem
 	uploads   sync.Map // *uploadFile -> path, while in flight
@@ -116,8 +117,8 @@ func NewFileSystem(specs []MountSpec, o Options) (*FileSystem, error) {
 	}
 	sweepSpool(o.StateDir)
 	fs := &FileSystem{
-		c: newCaches(o), o: o, virtual: map[string][]string{"/": nil}, started: time.Now().UTC(),
-		streams: newStreams(o.Stream, o.CDNClient), local: newLocalFiles(), props: props, locks: newLockSystem(),
+		caches: newCaches(o), o: o, virtual: map[string][]string{"/": nil}, started: time.Now().UTC(),
+		streams: stream.NewPool(o.Stream, o.CDNClient, o.Log), held: newHeldFiles(), props: props, locks: newLockSystem(),
 		pending: newPendingRemovals(o.StateDir),
 	}
 	seen := map[string]bool{}
@@ -127,7 +128,7 @@ func NewFileSystem(specs []MountSpec, o Options) (*FileSystem, error) {
 			return nil, fmt.Errorf("webdav: bad or duplicate mount %q", s.Path)
 		}
 		seen[p] = true
-		fs.mounts = append(fs.mounts, &mount{path: p, drive: s.Drive, readOnly: s.ReadOnly, noTrash: s.NoTrash, redirect: s.Redirect, c: fs.c})
+		fs.mounts = append(fs.mounts, &mount{path: p, drive: s.Drive, can: capabilitiesOf(s.Drive), readOnly: s.ReadOnly, noTrash: s.NoTrash, redirect: s.Redirect, caches: fs.caches})
 		for child := p; child != "/"; child = path.Dir(child) {
 			parent := path.Dir(child)
 			if !contains(fs.virtual[parent], path.Base(child)) {
@@ -157,13 +158,13 @@ func contains(list []string, s string) bool {
 }
 
 // Purge flushes every cache (SIGHUP).
-func (fs *FileSystem) Purge() { fs.c.Purge() }
+func (fs *FileSystem) Purge() { fs.caches.Purge() }
 
 // Tick does the periodic work: storing idle placeholders. The server calls
 // it every few seconds.
 func (fs *FileSystem) Tick() {
 	fs.materializeIdle(fs.o.PlaceholderGrace, fs.locks.covers)
-	fs.streams.trim(time.Minute)
+	fs.streams.Trim(time.Minute)
 	fs.pending.retry(fs)
 }
 
@@ -177,7 +178,7 @@ func (fs *FileSystem) mountAt(p string) *mount {
 	return nil
 }
 
-func (fs *FileSystem) forgetMiss(name string) { fs.c.misses.Remove(name) }
+func (fs *FileSystem) forgetMiss(name string) { fs.caches.misses.Remove(name) }
 
 // locate splits a cleaned path into its mount and the path inside it.
 // A virtual folder has no mount.
@@ -207,27 +208,27 @@ type node struct {
 	m       *mount // nil for a virtual folder
 	entry   drivers.Entry
 	virtual bool
-	local   *localFile // a file kept in memory (see localFiles)
+	held    *heldFile // a file kept in memory (see heldFiles)
 }
 
 func (fs *FileSystem) resolve(ctx context.Context, name string) (node, error) {
 	name = cleanPath(name)
-	if !userFrom(ctx).canSee(name) {
+	if !requestOf(ctx).user.MaySee(name) {
 		return node{}, fmt.Errorf("%s: %w", name, drivers.ErrNotFound)
 	}
 	if _, ok := fs.virtual[name]; ok {
 		return node{name: name, virtual: true}, nil
 	}
 	if finderHints[name] {
-		return node{name: name, entry: drivers.Entry{Name: path.Base(name), ModTime: fs.started}, local: &localFile{mod: fs.started}}, nil
+		return node{name: name, entry: drivers.Entry{Name: path.Base(name), ModTime: fs.started}, held: &heldFile{mod: fs.started}}, nil
 	}
 	m, rel := fs.locate(name)
 	if m == nil {
 		return node{}, fmt.Errorf("%s: %w", name, drivers.ErrNotFound)
 	}
-	if lf, ok := fs.local.get(name); ok {
-		e := drivers.Entry{ID: "local:" + name, Name: path.Base(name), Size: int64(len(lf.data)), ModTime: lf.mod, SHA1: lf.sum}
-		return node{name: name, m: m, entry: e, local: lf}, nil
+	if hf, ok := fs.held.get(name); ok {
+		e := drivers.Entry{ID: "local:" + name, Name: path.Base(name), Size: int64(len(hf.data)), ModTime: hf.mod, SHA1: hf.sum}
+		return node{name: name, m: m, entry: e, held: hf}, nil
 	}
 	e, err := m.resolve(ctx, rel)
 	if err != nil {
@@ -270,13 +271,13 @@ func (fs *FileSystem) OpenFile(ctx context.Context, name string, flag int, perm 
 	if err != nil {
 		return nil, fs.fail(ctx, "open", name, err)
 	}
-	if n.local != nil {
-		return &localReader{Reader: bytes.NewReader(n.local.data), fi: fs.info(n)}, nil
+	if n.held != nil {
+		return &heldReader{Reader: bytes.NewReader(n.held.data), fi: fs.info(n)}, nil
 	}
 	if n.virtual || n.entry.IsDir {
 		return &dirFile{fs: fs, n: n, ctx: ctx}, nil
 	}
-	return newRemoteFile(ctx, fs, n, drivers.LinkRequest{UserAgent: userAgent(ctx)}), nil
+	return newRemoteFile(ctx, fs, n, drivers.LinkRequest{UserAgent: requestOf(ctx).userAgent}), nil
 }
 
 // errReadOnly is what writes to a read-only mount meet.
@@ -288,7 +289,7 @@ func (fs *FileSystem) readdir(ctx context.Context, n node) ([]os.FileInfo, error
 		var out []os.FileInfo
 		for _, kid := range fs.virtual[n.name] {
 			child := path.Join(n.name, kid)
-			if !userFrom(ctx).canSee(child) {
+			if !requestOf(ctx).user.MaySee(child) {
 				continue
 			}
 			if _, ok := fs.virtual[child]; ok {
@@ -322,9 +323,9 @@ func (fs *FileSystem) readdir(ctx context.Context, n node) ([]os.FileInfo, error
 		out = append(out, &FileInfo{name: k.Name, entry: k, mod: fs.started})
 		seen[k.Name] = true
 	}
-	for name, lf := range fs.local.children(n.name) {
+	for name, hf := range fs.held.children(n.name) {
 		if !seen[name] {
-			out = append(out, &FileInfo{name: name, entry: drivers.Entry{Name: name, Size: int64(len(lf.data)), ModTime: lf.mod, SHA1: lf.sum}, mod: fs.started})
+			out = append(out, &FileInfo{name: name, entry: drivers.Entry{Name: name, Size: int64(len(hf.data)), ModTime: hf.mod, SHA1: hf.sum}, mod: fs.started})
 		}
 	}
 	return out, nil
@@ -338,18 +339,4 @@ func asPathError(op, name string, err error) error {
 		err = os.ErrNotExist
 	}
 	return &os.PathError{Op: op, Path: name, Err: err}
-}
-
-type ctxKey int
-
-const userAgentKey ctxKey = iota
-
-// withUserAgent records the client's User-Agent for links bound to it.
-func withUserAgent(ctx context.Context, ua string) context.Context {
-	return context.WithValue(ctx, userAgentKey, ua)
-}
-
-func userAgent(ctx context.Context) string {
-	ua, _ := ctx.Value(userAgentKey).(string)
-	return ua
 }

@@ -3,7 +3,6 @@ package webdav
 import (
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -50,5 +49,3 @@ func badPath(p, raw string) string {
 	}
 	return ""
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

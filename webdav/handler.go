@@ -18,6 +18,7 @@ import (
 	"golang.org/x/net/webdav"
 
 	"pandav/drivers"
+	"pandav/internal/auth"
 )
 
 // Handler serves the FileSystem over WebDAV. It answers GET, HEAD and the
@@ -38,10 +39,10 @@ func NewHandler(fs *FileSystem) *Handler {
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rec := &recorder{ResponseWriter: w}
+	rec := &logRecorder{ResponseWriter: w}
 	start := time.Now()
 	defer func() { h.logRequest(r, rec, time.Since(start)) }()
-	r = r.WithContext(withUserAgent(r.Context(), r.UserAgent()))
+	r = r.WithContext(withRequest(r.Context(), &request{userAgent: r.UserAgent(), user: auth.FromContext(r.Context())}))
 	if code, reason := guardRequest(r); code != 0 {
 		drainBody(r)
 		http.Error(rec, reason, code)
@@ -75,6 +76,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// AnonymousOptions answers an OPTIONS request that carries no
+// credentials (see auth.Options): Windows sends one before it will
+// authenticate. The answer is the same for every path, so it tells nobody
+// what exists, and it costs no cloud call.
+func AnonymousOptions(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("DAV", "1, 2")
+	w.Header().Set("MS-Author-Via", "DAV")
+	w.Header().Set("Allow", "OPTIONS, GET, HEAD, POST, DELETE, PUT, MKCOL, COPY, MOVE, LOCK, UNLOCK, PROPFIND, PROPPATCH")
+	w.WriteHeader(http.StatusOK)
+}
+
 // drainBody reads what is left of a refused request's body, so that the
 // connection can serve the next request; not when the client waits for
 // "100 Continue" before sending it, since reading would ask for it.
@@ -97,12 +109,12 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request) {
 		h.serveIndex(w, r, n)
 		return
 	}
-	if n.local != nil {
+	if n.held != nil {
 		w.Header().Set("Content-Type", contentType(fi.Name()))
 		if etag, err := fi.ETag(ctx); err == nil {
 			w.Header().Set("ETag", etag)
 		}
-		http.ServeContent(w, r, fi.Name(), fi.ModTime(), bytes.NewReader(n.local.data))
+		http.ServeContent(w, r, fi.Name(), fi.ModTime(), bytes.NewReader(n.held.data))
 		return
 	}
 	etag, _ := fi.ETag(ctx)
@@ -250,8 +262,10 @@ func (h *Handler) propfind(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	r = r.WithContext(withListMemo(withWanted(r.Context(), body)))
 	ctx := r.Context()
+	q := requestOf(ctx)
+	q.askedProps = askedPropsIn(body)
+	q.listMemo = newListMemo()
 	n, err := h.fs.resolve(ctx, r.URL.Path)
 	if err != nil {
 		writeError(w, err)
@@ -313,22 +327,22 @@ func namespacesValid(body []byte) bool {
 	}
 }
 
-// recorder notes what was answered, for the log line.
-type recorder struct {
+// logRecorder notes what was answered, for the request's log line.
+type logRecorder struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
 	err    error // why the request failed, for the log line
 }
 
-func (r *recorder) WriteHeader(code int) {
+func (r *logRecorder) WriteHeader(code int) {
 	if r.status == 0 {
 		r.status = code
 	}
 	r.ResponseWriter.WriteHeader(code)
 }
 
-func (r *recorder) Write(p []byte) (int, error) {
+func (r *logRecorder) Write(p []byte) (int, error) {
 	if r.status == 0 {
 		r.status = http.StatusOK
 	}
@@ -338,29 +352,29 @@ func (r *recorder) Write(p []byte) (int, error) {
 }
 
 // copyBufs holds the buffers ReadFrom copies file bodies through.
-var copyBufs = sync.Pool{New: func() any { b := make([]byte, readPiece); return &b }}
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
 // ReadFrom copies a body (http.ServeContent's, above all) through one
 // large buffer instead of io.Copy's 32 KiB: a stream then costs one write
 // system call per 256 KiB instead of eight, and on a busy server the
 // system calls, not the copying, are what a stream costs.
-func (r *recorder) ReadFrom(src io.Reader) (int64, error) {
+func (r *logRecorder) ReadFrom(src io.Reader) (int64, error) {
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
 	return io.CopyBuffer(struct{ io.Writer }{r}, src, *bp)
 }
 
 // Unwrap lets http.ResponseController reach the real writer.
-func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+func (r *logRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // Flush passes flushes through for streaming.
-func (r *recorder) Flush() {
+func (r *logRecorder) Flush() {
 	if f, ok := r.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
 }
 
-func (h *Handler) logRequest(r *http.Request, rec *recorder, d time.Duration) {
+func (h *Handler) logRequest(r *http.Request, rec *logRecorder, d time.Duration) {
 	status := rec.status
 	if status == 0 {
 		status = http.StatusOK

@@ -26,9 +26,10 @@ type lockSystem struct {
 }
 
 type lockRoot struct {
-	root    string
-	expires time.Time
-	owner   string // who took it: a user name, or the address of an anonymous client
+	root      string
+	zeroDepth bool
+	expires   time.Time
+	owner     string // who took it: a user name, or the address of an anonymous client
 }
 
 func newLockSystem() *lockSystem {
@@ -62,7 +63,7 @@ func (l *lockSystem) Create(now time.Time, details webdav.LockDetails) (string, 
 	tok, err := l.LockSystem.Create(now, details)
 	if err == nil {
 		l.mu.Lock()
-		l.roots[tok] = lockRoot{root: details.Root, expires: now.Add(details.Duration)}
+		l.roots[tok] = lockRoot{root: details.Root, zeroDepth: details.ZeroDepth, expires: now.Add(details.Duration)}
 		l.mu.Unlock()
 	}
 	return tok, err
@@ -72,7 +73,7 @@ func (l *lockSystem) Refresh(now time.Time, token string, duration time.Duration
 	ld, err := l.LockSystem.Refresh(now, token, duration)
 	if err == nil {
 		l.mu.Lock()
-		l.roots[token] = lockRoot{root: ld.Root, expires: now.Add(ld.Duration), owner: l.roots[token].owner}
+		l.roots[token] = lockRoot{root: ld.Root, zeroDepth: ld.ZeroDepth, expires: now.Add(ld.Duration), owner: l.roots[token].owner}
 		l.mu.Unlock()
 	}
 	return ld, err
@@ -102,8 +103,37 @@ func (l *lockSystem) covers(p string) bool {
 	return false
 }
 
-// held is the number of live locks owner holds, for the per-user cap.
-func (l *lockSystem) held(owner string) int {
+// tokensHold says whether the lock-token conditions of an If-header list
+// are true of the resource at p (RFC 4918 §10.4.2): each token is that of
+// a live lock on p, or, under Not, is not. Entity tags are judged
+// elsewhere (see writePreconditionFailed).
+func (l *lockSystem) tokensHold(now time.Time, conds []ifCondition, p string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range conds {
+		if c.token == "" {
+			continue
+		}
+		r, ok := l.roots[c.token]
+		locks := ok && now.Before(r.expires) && r.locks(p)
+		if locks == c.not {
+			return false
+		}
+	}
+	return true
+}
+
+// locks says whether the lock covers the cleaned path p.
+func (r lockRoot) locks(p string) bool {
+	root := cleanPath(r.root)
+	if p == root {
+		return true
+	}
+	return !r.zeroDepth && (root == "/" || strings.HasPrefix(p, root+"/"))
+}
+
+// ownedBy is the number of live locks owner holds, for the per-user cap.
+func (l *lockSystem) ownedBy(owner string) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := 0
@@ -120,8 +150,8 @@ func (l *lockSystem) held(owner string) int {
 	return n
 }
 
-// own records who took the lock with token.
-func (l *lockSystem) own(token, owner string) {
+// setOwner records who took the lock with token.
+func (l *lockSystem) setOwner(token, owner string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if r, ok := l.roots[token]; ok {

@@ -21,10 +21,59 @@ import (
 type mount struct {
 	path     string // "/aliyun"
 	drive    drivers.Drive
+	can      capabilities
 	readOnly bool
 	noTrash  bool
 	redirect bool
-	c        *caches
+	caches   *caches
+}
+
+// capabilities are the optional interfaces of a mount's drive
+// (docs/DESIGN.md, the driver contract), found once when the mount is
+// made; nil where the drive lacks one.
+type capabilities struct {
+	mkdir          drivers.Mkdirer
+	upload         drivers.Uploader
+	uploadNeeds    drivers.UploadRequirer
+	rename         drivers.Renamer
+	move           drivers.Mover
+	copy           drivers.Copier
+	remove         drivers.Remover
+	quota          drivers.Quotaer
+	linkKey        drivers.LinkKeyer
+	modTimeKeeper  drivers.ModTimeKeeper
+	streamNotifier drivers.StreamNotifier
+}
+
+func capabilitiesOf(d drivers.Drive) capabilities {
+	var c capabilities
+	c.mkdir, _ = d.(drivers.Mkdirer)
+	c.upload, _ = d.(drivers.Uploader)
+	c.uploadNeeds, _ = d.(drivers.UploadRequirer)
+	c.rename, _ = d.(drivers.Renamer)
+	c.move, _ = d.(drivers.Mover)
+	c.copy, _ = d.(drivers.Copier)
+	c.remove, _ = d.(drivers.Remover)
+	c.quota, _ = d.(drivers.Quotaer)
+	c.linkKey, _ = d.(drivers.LinkKeyer)
+	c.modTimeKeeper, _ = d.(drivers.ModTimeKeeper)
+	c.streamNotifier, _ = d.(drivers.StreamNotifier)
+	return c
+}
+
+// keepsModTime says whether the drive stores the modification time an
+// upload names (drivers.ModTimeKeeper).
+func (c capabilities) keepsModTime() bool {
+	return c.modTimeKeeper != nil && c.modTimeKeeper.KeepsModTime()
+}
+
+// needs is what the drive must know of an upload before it starts
+// (drivers.UploadRequirer).
+func (c capabilities) needs() drivers.UploadNeeds {
+	if c.uploadNeeds == nil {
+		return drivers.UploadNeeds{}
+	}
+	return c.uploadNeeds.UploadNeeds()
 }
 
 // caches are shared by all mounts and bounded together. Keys start with
@@ -72,7 +121,8 @@ func (c *caches) Purge() {
 	c.quotas.Purge()
 }
 
-func (m *mount) key(rel string) string {
+// fullPath is the WebDAV path of rel, and its key in the caches.
+func (m *mount) fullPath(rel string) string {
 	if rel == "/" {
 		return m.path
 	}
@@ -81,19 +131,19 @@ func (m *mount) key(rel string) string {
 
 // resolve returns the entry at rel ("/" is the mount's root).
 func (m *mount) resolve(ctx context.Context, rel string) (drivers.Entry, error) {
-	key := m.key(rel)
-	if e, ok := m.c.entries.Get(key); ok {
+	key := m.fullPath(rel)
+	if e, ok := m.caches.entries.Get(key); ok {
 		return e, nil
 	}
 	if rel == "/" {
-		e, err := m.c.rootG.Do(ctx, key, m.drive.Root)
+		e, err := m.caches.rootG.Do(ctx, key, m.drive.Root)
 		if err != nil {
 			return drivers.Entry{}, err
 		}
-		m.c.entries.Add(key, e, m.c.ttl)
+		m.caches.entries.Add(key, e, m.caches.ttl)
 		return e, nil
 	}
-	if _, miss := m.c.misses.Get(key); miss {
+	if _, miss := m.caches.misses.Get(key); miss {
 		return drivers.Entry{}, fmt.Errorf("%s: %w", key, drivers.ErrNotFound)
 	}
 	dir, name := path.Split(rel)
@@ -113,7 +163,7 @@ func (m *mount) resolve(ctx context.Context, rel string) (drivers.Entry, error) 
 			return k, nil
 		}
 	}
-	m.c.misses.Add(key, struct{}{}, m.c.negativeTTL)
+	m.caches.misses.Add(key, struct{}{}, m.caches.negativeTTL)
 	return drivers.Entry{}, fmt.Errorf("%s: %w", key, drivers.ErrNotFound)
 }
 
@@ -121,25 +171,25 @@ func (m *mount) resolve(ctx context.Context, rel string) (drivers.Entry, error) 
 // listings of one folder share one upstream listing; failed and empty
 // listings are not cached.
 func (m *mount) list(ctx context.Context, dir drivers.Entry, rel string) ([]drivers.Entry, error) {
-	key := m.key(rel)
-	if kids, ok := m.c.listings.Get(key); ok {
+	key := m.fullPath(rel)
+	if kids, ok := m.caches.listings.Get(key); ok {
 		return kids, nil
 	}
-	memo := listMemoFrom(ctx)
+	memo := requestOf(ctx).listMemo
 	if kids, ok := memo.get(key); ok {
 		return kids, nil
 	}
-	kids, err := m.c.listG.Do(ctx, key+"\x00"+dir.ID, func(ctx context.Context) ([]drivers.Entry, error) {
-		gen := m.c.gen.Load()
+	kids, err := m.caches.listG.Do(ctx, key+"\x00"+dir.ID, func(ctx context.Context) ([]drivers.Entry, error) {
+		gen := m.caches.gen.Load()
 		kids, err := m.drive.List(ctx, dir)
 		if err != nil {
 			return nil, err
 		}
 		kids = usable(kids)
-		if len(kids) > 0 && m.c.gen.Load() == gen {
-			m.c.listings.Add(key, kids, m.c.ttl)
+		if len(kids) > 0 && m.caches.gen.Load() == gen {
+			m.caches.listings.Add(key, kids, m.caches.ttl)
 			for _, k := range kids {
-				m.c.entries.Add(path.Join(key, k.Name), k, m.c.ttl)
+				m.caches.entries.Add(path.Join(key, k.Name), k, m.caches.ttl)
 			}
 		}
 		return kids, nil
@@ -157,16 +207,7 @@ type listMemo struct {
 	m  map[string][]drivers.Entry
 }
 
-type listMemoKey struct{}
-
-func withListMemo(ctx context.Context) context.Context {
-	return context.WithValue(ctx, listMemoKey{}, &listMemo{m: map[string][]drivers.Entry{}})
-}
-
-func listMemoFrom(ctx context.Context) *listMemo {
-	m, _ := ctx.Value(listMemoKey{}).(*listMemo)
-	return m
-}
+func newListMemo() *listMemo { return &listMemo{m: map[string][]drivers.Entry{}} }
 
 func (l *listMemo) get(key string) ([]drivers.Entry, bool) {
 	if l == nil {
@@ -214,12 +255,12 @@ func usable(in []drivers.Entry) []drivers.Entry {
 // parent's cached listing instead of dropping it: the clouds show new
 // files late, and a relisting would cost a call.
 func (m *mount) learn(rel string, e drivers.Entry) {
-	m.c.gen.Add(1)
-	key := m.key(rel)
-	m.c.misses.Remove(key)
-	m.c.entries.Add(key, e, m.c.ttl)
+	m.caches.gen.Add(1)
+	key := m.fullPath(rel)
+	m.caches.misses.Remove(key)
+	m.caches.entries.Add(key, e, m.caches.ttl)
 	if e.IsDir {
-		m.c.listings.Remove(key)
+		m.caches.listings.Remove(key)
 	}
 	m.patchListing(path.Dir(rel), e.Name, &e)
 }
@@ -227,14 +268,14 @@ func (m *mount) learn(rel string, e drivers.Entry) {
 // forget drops an entry, and everything cached below it, after our own
 // write removed or moved it.
 func (m *mount) forget(rel string) {
-	m.c.gen.Add(1)
-	key := m.key(rel)
-	m.c.entries.Remove(key)
-	m.c.entries.RemovePrefix(key + "/")
-	m.c.listings.Remove(key)
-	m.c.listings.RemovePrefix(key + "/")
-	m.c.misses.Remove(key)
-	m.c.misses.RemovePrefix(key + "/")
+	m.caches.gen.Add(1)
+	key := m.fullPath(rel)
+	m.caches.entries.Remove(key)
+	m.caches.entries.RemovePrefix(key + "/")
+	m.caches.listings.Remove(key)
+	m.caches.listings.RemovePrefix(key + "/")
+	m.caches.misses.Remove(key)
+	m.caches.misses.RemovePrefix(key + "/")
 	m.patchListing(path.Dir(rel), path.Base(rel), nil)
 }
 
@@ -243,10 +284,10 @@ func (m *mount) forget(rel string) {
 func (m *mount) patchListing(dirRel, name string, e *drivers.Entry) {
 	// Uploads into one folder finish together: without this lock two
 	// patches read the same listing and the second drops the first's file.
-	m.c.patchMu.Lock()
-	defer m.c.patchMu.Unlock()
-	key := m.key(dirRel)
-	kids, ok := m.c.listings.Get(key)
+	m.caches.patchMu.Lock()
+	defer m.caches.patchMu.Unlock()
+	key := m.fullPath(dirRel)
+	kids, ok := m.caches.listings.Get(key)
 	if !ok {
 		return
 	}
@@ -260,10 +301,10 @@ func (m *mount) patchListing(dirRel, name string, e *drivers.Entry) {
 		out = append(out, *e)
 	}
 	if len(out) == 0 {
-		m.c.listings.Remove(key)
+		m.caches.listings.Remove(key)
 		return
 	}
-	m.c.listings.Add(key, out, m.c.ttl)
+	m.caches.listings.Add(key, out, m.caches.ttl)
 }
 
 // link returns a usable link for f, from the cache while it is safely
@@ -271,15 +312,15 @@ func (m *mount) patchListing(dirRel, name string, e *drivers.Entry) {
 // User-Agent).
 func (m *mount) link(ctx context.Context, f drivers.Entry, req drivers.LinkRequest) (drivers.Link, error) {
 	key := m.linkKey(f, req)
-	if l, ok := m.c.links.Get(key); ok {
+	if l, ok := m.caches.links.Get(key); ok {
 		return l, nil
 	}
-	return m.c.linkG.Do(ctx, key, func(ctx context.Context) (drivers.Link, error) {
+	return m.caches.linkG.Do(ctx, key, func(ctx context.Context) (drivers.Link, error) {
 		l, err := m.drive.Link(ctx, f, req)
 		if err != nil {
 			return drivers.Link{}, err
 		}
-		m.c.links.AddUntil(key, l, m.linkDeadline(l))
+		m.caches.links.AddUntil(key, l, m.linkDeadline(l))
 		return l, nil
 	})
 }
@@ -288,9 +329,9 @@ func (m *mount) link(ctx context.Context, f drivers.Entry, req drivers.LinkReque
 // before its expiry, shrunk for short-lived links so they are still used.
 func (m *mount) linkDeadline(l drivers.Link) time.Time {
 	if l.Expires.IsZero() {
-		return time.Now().Add(min(m.c.linkMargin, 5*time.Minute))
+		return time.Now().Add(min(m.caches.linkMargin, 5*time.Minute))
 	}
-	margin := m.c.linkMargin
+	margin := m.caches.linkMargin
 	if life := time.Until(l.Expires); life/5 < margin {
 		margin = life / 5
 	}
@@ -302,17 +343,17 @@ func (m *mount) linkDeadline(l drivers.Link) time.Time {
 // together cost one new link, not one each.
 func (m *mount) dropLink(f drivers.Entry, req drivers.LinkRequest, refusedURL string) {
 	key := m.linkKey(f, req)
-	if l, ok := m.c.links.Get(key); ok && l.URL != refusedURL {
+	if l, ok := m.caches.links.Get(key); ok && l.URL != refusedURL {
 		return
 	}
-	m.c.links.Remove(key)
-	m.c.linkG.Forget(key)
+	m.caches.links.Remove(key)
+	m.caches.linkG.Forget(key)
 }
 
 func (m *mount) linkKey(f drivers.Entry, req drivers.LinkRequest) string {
 	bind := ""
-	if k, ok := m.drive.(drivers.LinkKeyer); ok {
-		bind = k.LinkKey(req)
+	if m.can.linkKey != nil {
+		bind = m.can.linkKey.LinkKey(req)
 	}
 	return m.path + "\x00" + f.ID + "\x00" + bind
 }
@@ -320,17 +361,16 @@ func (m *mount) linkKey(f drivers.Entry, req drivers.LinkRequest) string {
 // quota returns the drive's space figures, cached for a minute, or
 // ok=false when the drive cannot say.
 func (m *mount) quota(ctx context.Context) (q drivers.Quota, ok bool, err error) {
-	qd, can := m.drive.(drivers.Quotaer)
-	if !can {
+	if m.can.quota == nil {
 		return drivers.Quota{}, false, nil
 	}
-	if q, hit := m.c.quotas.Get(m.path); hit {
+	if q, hit := m.caches.quotas.Get(m.path); hit {
 		return q, true, nil
 	}
-	q, err = m.c.quotaG.Do(ctx, m.path, func(ctx context.Context) (drivers.Quota, error) {
-		q, err := qd.Quota(ctx)
+	q, err = m.caches.quotaG.Do(ctx, m.path, func(ctx context.Context) (drivers.Quota, error) {
+		q, err := m.can.quota.Quota(ctx)
 		if err == nil {
-			m.c.quotas.Add(m.path, q, time.Minute)
+			m.caches.quotas.Add(m.path, q, time.Minute)
 		}
 		return q, err
 	})

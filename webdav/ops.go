@@ -32,11 +32,10 @@ func (fs *FileSystem) Mkdir(ctx context.Context, name string, perm os.FileMode) 
 	if _, err := m.resolve(ctx, rel); err == nil {
 		return fs.fail(ctx, "mkdir", name, fmt.Errorf("%s: %w", name, drivers.ErrExist))
 	}
-	mk, ok := m.drive.(drivers.Mkdirer)
-	if !ok {
+	if m.can.mkdir == nil {
 		return fs.fail(ctx, "mkdir", name, fmt.Errorf("mkdir: %w", drivers.ErrUnsupported))
 	}
-	e, err := mk.Mkdir(ctx, parent, path.Base(rel))
+	e, err := m.can.mkdir.Mkdir(ctx, parent, path.Base(rel))
 	if err != nil {
 		return fs.fail(ctx, "mkdir", name, err)
 	}
@@ -60,7 +59,7 @@ func (fs *FileSystem) RemoveAll(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if fs.local.remove(name) {
+	if fs.held.remove(name) {
 		if _, err := m.resolve(ctx, rel); err != nil {
 			return nil // it lived here only
 		}
@@ -69,11 +68,10 @@ func (fs *FileSystem) RemoveAll(ctx context.Context, name string) error {
 	if err != nil {
 		return fs.fail(ctx, "remove", name, err)
 	}
-	rm, ok := m.drive.(drivers.Remover)
-	if !ok {
+	if m.can.remove == nil {
 		return fs.fail(ctx, "remove", name, fmt.Errorf("remove: %w", drivers.ErrUnsupported))
 	}
-	if err := rm.Remove(ctx, e, m.noTrash); err != nil && !errors.Is(err, drivers.ErrNotFound) {
+	if err := m.can.remove.Remove(ctx, e, m.noTrash); err != nil && !errors.Is(err, drivers.ErrNotFound) {
 		return fs.fail(ctx, "remove", name, err)
 	}
 	m.forget(rel)
@@ -106,7 +104,7 @@ func (fs *FileSystem) rename(ctx context.Context, oldName, newName string) error
 	if m2 != m {
 		return fs.fail(ctx, "rename", oldName, errCrossMount)
 	}
-	if fs.local.rename(oldName, newName) {
+	if fs.held.rename(oldName, newName) {
 		return nil
 	}
 	e, err := m.resolve(ctx, oldRel)
@@ -123,21 +121,19 @@ func (fs *FileSystem) rename(ctx context.Context, oldName, newName string) error
 	newBase := path.Base(newRel)
 	var moved drivers.Entry
 	if newParent.ID == e.ParentID || path.Dir(newRel) == path.Dir(oldRel) {
-		rn, ok := m.drive.(drivers.Renamer)
-		if !ok {
+		if m.can.rename == nil {
 			return fs.fail(ctx, "rename", oldName, fmt.Errorf("rename: %w", drivers.ErrUnsupported))
 		}
-		moved, err = rn.Rename(ctx, e, newBase)
+		moved, err = m.can.rename.Rename(ctx, e, newBase)
 	} else {
-		mv, ok := m.drive.(drivers.Mover)
-		if !ok {
+		if m.can.move == nil {
 			return fs.fail(ctx, "rename", oldName, fmt.Errorf("move: %w", drivers.ErrUnsupported))
 		}
 		name := ""
 		if newBase != e.Name {
 			name = newBase
 		}
-		moved, err = mv.Move(ctx, e, newParent, name)
+		moved, err = m.can.move.Move(ctx, e, newParent, name)
 	}
 	if err != nil {
 		return fs.fail(ctx, "rename", oldName, err)
@@ -164,9 +160,9 @@ func (fs *FileSystem) copyEntry(ctx context.Context, src, dst string, depth0 boo
 	if m == nil || m2 != m {
 		return false, fs.fail(ctx, "copy", src, errCrossMount)
 	}
-	if lf, ok := fs.local.get(src); ok {
-		c := *lf
-		fs.local.put(dst, &c)
+	if hf, ok := fs.held.get(src); ok {
+		c := *hf
+		fs.held.put(dst, &c)
 		return true, nil
 	}
 	e, err := m.resolve(ctx, srcRel)
@@ -182,11 +178,10 @@ func (fs *FileSystem) copyEntry(ctx context.Context, src, dst string, depth0 boo
 	}
 	if e.IsDir && depth0 {
 		// Depth 0 copies the folder but not what it holds.
-		mk, ok := m.drive.(drivers.Mkdirer)
-		if !ok {
+		if m.can.mkdir == nil {
 			return false, fs.fail(ctx, "copy", dst, fmt.Errorf("mkdir: %w", drivers.ErrUnsupported))
 		}
-		ne, err := mk.Mkdir(ctx, dstParent, path.Base(dstRel))
+		ne, err := m.can.mkdir.Mkdir(ctx, dstParent, path.Base(dstRel))
 		if err != nil {
 			return false, fs.fail(ctx, "copy", dst, err)
 		}
@@ -194,15 +189,14 @@ func (fs *FileSystem) copyEntry(ctx context.Context, src, dst string, depth0 boo
 		fs.props.copy(m.path, e.ID, ne.ID)
 		return true, nil
 	}
-	cp, ok := m.drive.(drivers.Copier)
-	if !ok {
+	if m.can.copy == nil {
 		return false, fs.fail(ctx, "copy", src, fmt.Errorf("copy: %w", drivers.ErrUnsupported))
 	}
 	name := ""
 	if path.Base(dstRel) != e.Name {
 		name = path.Base(dstRel)
 	}
-	ne, err := cp.Copy(ctx, e, dstParent, name)
+	ne, err := m.can.copy.Copy(ctx, e, dstParent, name)
 	if err != nil {
 		return false, fs.fail(ctx, "copy", src, err)
 	}
@@ -255,16 +249,16 @@ func (fs *FileSystem) undo(ctx context.Context, tmp, src string, copied bool) {
 	}
 }
 
-// localReader reads a file kept in memory.
-type localReader struct {
+// heldReader reads a file held in memory (see heldFiles).
+type heldReader struct {
 	*bytes.Reader
 	fi *FileInfo
 }
 
-func (r *localReader) Close() error                       { return nil }
-func (r *localReader) Write([]byte) (int, error)          { return 0, os.ErrPermission }
-func (r *localReader) Readdir(int) ([]os.FileInfo, error) { return nil, os.ErrInvalid }
-func (r *localReader) Stat() (os.FileInfo, error)         { return r.fi, nil }
+func (r *heldReader) Close() error                       { return nil }
+func (r *heldReader) Write([]byte) (int, error)          { return 0, os.ErrPermission }
+func (r *heldReader) Readdir(int) ([]os.FileInfo, error) { return nil, os.ErrInvalid }
+func (r *heldReader) Stat() (os.FileInfo, error)         { return r.fi, nil }
 
 // materializeIdle uploads placeholders nobody wrote to for grace, as the
 // empty files they are, unless a lock still covers them.
@@ -273,14 +267,14 @@ func (fs *FileSystem) materializeIdle(grace time.Duration, locked func(string) b
 	for _, p := range fs.InFlightUploads() {
 		uploading[p] = true
 	}
-	for _, p := range fs.local.idlePlaceholders(time.Now().Add(-grace)) {
+	for _, p := range fs.held.idlePlaceholders(time.Now().Add(-grace)) {
 		if locked != nil && locked(p) || uploading[p] {
-			fs.local.touch(p)
+			fs.held.touch(p)
 			continue
 		}
 		m, rel := fs.locate(p)
 		if m == nil {
-			fs.local.remove(p)
+			fs.held.remove(p)
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -288,10 +282,10 @@ func (fs *FileSystem) materializeIdle(grace time.Duration, locked func(string) b
 		cancel()
 		if err != nil {
 			fs.o.Log.Warn().Str("path", p).Err(err).Msg("could not store an empty file; will retry")
-			fs.local.touch(p)
+			fs.held.touch(p)
 			continue
 		}
-		fs.local.remove(p)
+		fs.held.remove(p)
 	}
 }
 
@@ -302,8 +296,7 @@ func (fs *FileSystem) Flush() {
 }
 
 func (fs *FileSystem) uploadEmpty(ctx context.Context, m *mount, rel string) error {
-	up, ok := m.drive.(drivers.Uploader)
-	if !ok {
+	if m.can.upload == nil {
 		return drivers.ErrUnsupported
 	}
 	if _, err := m.resolve(ctx, rel); err == nil {
@@ -313,7 +306,7 @@ func (fs *FileSystem) uploadEmpty(ctx context.Context, m *mount, rel string) err
 	if err != nil {
 		return err
 	}
-	e, err := up.Upload(ctx, parent, path.Base(rel), drivers.NewBytesSource(nil, time.Time{}))
+	e, err := m.can.upload.Upload(ctx, parent, path.Base(rel), drivers.NewBytesSource(nil, time.Time{}))
 	if err != nil {
 		return err
 	}

@@ -72,12 +72,11 @@ func (p *pendingRemovals) retry(fs *FileSystem) {
 		if m == nil {
 			continue // the mount is gone from the config: nothing to do
 		}
-		rm, ok := m.drive.(drivers.Remover)
-		if !ok {
+		if m.can.remove == nil {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		err := rm.Remove(ctx, r.Entry, m.noTrash)
+		err := m.can.remove.Remove(ctx, r.Entry, m.noTrash)
 		cancel()
 		if err != nil && !errors.Is(err, drivers.ErrNotFound) {
 			r.wait = min(max(2*r.wait, pendingFirstWait), pendingMaxWait)

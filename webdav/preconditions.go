@@ -153,7 +153,8 @@ func cutBracketed(s string) (item, rest string, ok bool) {
 	}
 	switch s[0] {
 	case '<':
-		if end := strings.IndexByte(s, '>'); end > 0 {
+		// A Coded-URL holds a URI, which has no "<" (RFC 4918 §10.4).
+		if end := strings.IndexByte(s, '>'); end > 0 && !strings.Contains(s[1:end], "<") {
 			return s[:end+1], s[end+1:], true
 		}
 	case '[':
@@ -209,14 +210,21 @@ func ifHeaderETags(h, path string, exists bool, etag string) (fails, tokenless b
 	return true, false
 }
 
-// sameResource says whether an If header's resource tag (an absolute URL
-// or a path) names path.
+// sameResource says whether an If header's resource tag names path.
 func sameResource(tag, path string) bool {
+	p, ok := resourcePath(tag)
+	return ok && p == cleanPath(path)
+}
+
+// resourcePath is the path an If header's resource tag (an absolute URL
+// or a path) names. Only the path counts, as for Destination, so that a
+// reverse proxy that rewrites Host does not break the header.
+func resourcePath(tag string) (string, bool) {
 	u, err := url.Parse(tag)
 	if err != nil {
-		return false
+		return "", false
 	}
-	return cleanPath(u.Path) == cleanPath(path)
+	return cleanPath(u.Path), true
 }
 
 // writePreconditionsFail looks the resource of r up, only when r is

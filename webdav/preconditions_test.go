@@ -151,7 +151,7 @@ func TestConcurrentConditionalPuts(t *testing.T) {
 		go func() {
 			req, _ := http.NewRequest("PUT", "/fake/shared.txt", nil)
 			req.Header.Set("If-Match", etag)
-			ctx := withPutInfo(context.Background(), &putInfo{size: -1, conditional: req})
+			ctx := withRequest(context.Background(), &request{put: &putInfo{size: -1, conditional: req}})
 			f, err := e.fs.OpenFile(ctx, "/fake/shared.txt", os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 			if err == nil {
 				f.Write([]byte(body))
@@ -164,5 +164,70 @@ func TestConcurrentConditionalPuts(t *testing.T) {
 	refused := func(err error) bool { return errors.Is(err, errPreconditionFailed) }
 	if !(a == nil && refused(b) || b == nil && refused(a)) {
 		t.Fatalf("two saves with the same If-Match: %v and %v; want one success and one precondition failure", a, b)
+	}
+}
+
+// TestCopyMoveIfLists: COPY and MOVE judge an If header's lists as
+// alternatives (RFC 4918 §10.4), each about its tagged resource, and a
+// lock is unlocked by its token in any list.
+func TestCopyMoveIfLists(t *testing.T) {
+	const stale = "<opaquelocktoken:00000000-0000-0000-0000-000000000000>"
+	tests := []struct {
+		name, method string
+		locked       []string // paths locked before the request, in order
+		ifHeader     func(tokens []string) string
+		want         int
+	}{
+		{"COPY stale then valid", "COPY", []string{"/fake/dst.txt"},
+			func(tok []string) string { return "(" + stale + ") (" + tok[0] + ")" }, 204},
+		{"COPY valid then stale", "COPY", []string{"/fake/dst.txt"},
+			func(tok []string) string { return "(" + tok[0] + ") (" + stale + ")" }, 204},
+		{"MOVE stale then valid", "MOVE", []string{"/fake/src.txt"},
+			func(tok []string) string { return "(" + stale + ") (" + tok[0] + ")" }, 204},
+		{"COPY only stale", "COPY", []string{"/fake/dst.txt"},
+			func([]string) string { return "(" + stale + ")" }, 412},
+		{"MOVE only stale", "MOVE", []string{"/fake/src.txt"},
+			func([]string) string { return "(" + stale + ")" }, 412},
+		{"MOVE only stale, nothing locked", "MOVE", nil,
+			func([]string) string { return "(" + stale + ")" }, 412},
+		{"MOVE between two locks, one list each, tagged", "MOVE", []string{"/fake/src.txt", "/fake/dst.txt"},
+			func(tok []string) string {
+				return "<http://h/fake/src.txt> (" + tok[0] + ") <http://h/fake/dst.txt> (" + tok[1] + ")"
+			}, 204},
+		{"MOVE naming only the destination's token", "MOVE", []string{"/fake/src.txt", "/fake/dst.txt"},
+			func(tok []string) string { return "<http://h/fake/dst.txt> (" + tok[1] + ")" }, 423},
+		{"COPY from a locked source, its token untagged", "COPY", []string{"/fake/src.txt"},
+			func(tok []string) string { return "(" + tok[0] + ")" }, 204},
+		{"a list tagged with another resource", "COPY", []string{"/fake/dst.txt"},
+			func(tok []string) string { return "<http://h/fake/src.txt> (" + tok[0] + ")" }, 412},
+		{"Not no-lock holds, nothing locked", "MOVE", nil,
+			func([]string) string { return "(Not <DAV:no-lock>)" }, 204},
+		{"Not no-lock holds, but the lock's token is missing", "MOVE", []string{"/fake/src.txt"},
+			func([]string) string { return "(Not <DAV:no-lock>)" }, 423},
+		{"malformed", "MOVE", nil,
+			func([]string) string { return "(<unterminated" }, 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.do(t, "PUT", "/fake/src.txt", nil, "new")
+			e.do(t, "PUT", "/fake/dst.txt", nil, "old")
+			var tokens []string
+			for _, p := range tt.locked {
+				lock := e.do(t, "LOCK", p, map[string]string{"Timeout": "Second-60"}, lockBody)
+				if lock.StatusCode != http.StatusOK {
+					t.Fatalf("LOCK %s: %d", p, lock.StatusCode)
+				}
+				tokens = append(tokens, lock.Header.Get("Lock-Token"))
+			}
+			resp := e.do(t, tt.method, "/fake/src.txt", map[string]string{"Destination": "/fake/dst.txt", "If": tt.ifHeader(tokens)}, "")
+			if resp.StatusCode != tt.want {
+				t.Fatalf("%s with If: %s: %d, want %d", tt.method, tt.ifHeader(tokens), resp.StatusCode, tt.want)
+			}
+			got := readAll(t, e.do(t, "GET", "/fake/dst.txt", nil, ""))
+			if moved := got == "new"; moved != (tt.want < 300) {
+				t.Fatalf("the destination holds %q after %d", got, resp.StatusCode)
+			}
+		})
 	}
 }

@@ -23,8 +23,9 @@ import (
 )
 
 // putInfo is what the PUT request says about its body, handed to
-// OpenFile through the context because x/net/webdav passes OpenFile
-// nothing else. It is absent when x/net/webdav creates a file for LOCK.
+// OpenFile in the request (see request) because x/net/webdav passes
+// OpenFile nothing else. It is absent when x/net/webdav creates a file
+// for LOCK.
 type putInfo struct {
 	size  int64 // -1 when unknown
 	sha1  string
@@ -33,17 +34,6 @@ type putInfo struct {
 	// conditional is the request, checked again for its preconditions
 	// under the path's lock (see writePreconditionsFail).
 	conditional *http.Request
-}
-
-type putInfoKey struct{}
-
-func withPutInfo(ctx context.Context, pi *putInfo) context.Context {
-	return context.WithValue(ctx, putInfoKey{}, pi)
-}
-
-func putInfoFrom(ctx context.Context) *putInfo {
-	pi, _ := ctx.Value(putInfoKey{}).(*putInfo)
-	return pi
 }
 
 // bodyWatch remembers whether the request body ended cleanly, because
@@ -67,7 +57,7 @@ func (b *bodyWatch) Read(p []byte) (int, error) {
 
 // writableMount finds the mount for a write and checks it may be written.
 func (fs *FileSystem) writableMount(ctx context.Context, op, name string) (*mount, string, error) {
-	if !userFrom(ctx).canSee(cleanPath(name)) {
+	if !requestOf(ctx).user.MaySee(cleanPath(name)) {
 		return nil, "", &os.PathError{Op: op, Path: name, Err: os.ErrNotExist}
 	}
 	m, rel := fs.locate(cleanPath(name))
@@ -120,9 +110,9 @@ func (fs *FileSystem) create(ctx context.Context, name string) (webdav.File, err
 	if err != nil {
 		return nil, fs.fail(ctx, "open", name, err)
 	}
-	pi := putInfoFrom(ctx)
+	put := requestOf(ctx).put
 	if isSystemFile(base) && !fs.o.UploadSystemFiles {
-		return &memWriter{fs: fs, name: name}, nil
+		return &heldWriter{fs: fs, name: name}, nil
 	}
 	// Two PUTs of one path (a client retrying a slow upload) take turns, so
 	// the second sees the first's file as the one it replaces instead of
@@ -139,8 +129,8 @@ func (fs *FileSystem) create(ctx context.Context, name string) (webdav.File, err
 		unlock()
 		return nil, fs.fail(ctx, "open", name, err)
 	}
-	if pi != nil {
-		if failed, err := fs.writePreconditionsFail(ctx, pi.conditional); failed || err != nil {
+	if put != nil {
+		if failed, err := fs.writePreconditionsFail(ctx, put.conditional); failed || err != nil {
 			unlock()
 			if err == nil {
 				err = errPreconditionFailed
@@ -148,21 +138,20 @@ func (fs *FileSystem) create(ctx context.Context, name string) (webdav.File, err
 			return nil, fs.fail(ctx, "open", name, err)
 		}
 	}
-	up, ok := m.drive.(drivers.Uploader)
-	if !ok {
+	if m.can.upload == nil {
 		unlock()
 		return nil, fs.fail(ctx, "open", name, fmt.Errorf("uploads: %w", drivers.ErrUnsupported))
 	}
-	if existing == nil && (pi == nil || pi.size == 0) {
+	if existing == nil && (put == nil || put.size == 0) {
 		unlock()
-		return &memWriter{fs: fs, name: name, placeholder: true}, nil
+		return &heldWriter{fs: fs, name: name, placeholder: true}, nil
 	}
-	if pi == nil {
+	if put == nil {
 		// LOCK on an existing file truncates nothing in the cloud.
 		unlock()
-		return &memWriter{fs: fs, name: name, noop: true}, nil
+		return &heldWriter{fs: fs, name: name, noop: true}, nil
 	}
-	u, err := fs.newUpload(ctx, m, rel, parent, existing, up, pi)
+	u, err := fs.newUpload(ctx, m, rel, parent, existing, put)
 	if err != nil {
 		unlock()
 		return nil, err
@@ -212,8 +201,8 @@ func (fs *FileSystem) fail(ctx context.Context, op, name string, err error) erro
 	return asPathError(op, name, err)
 }
 
-// memWriter takes a body that stays in memory (see localFiles).
-type memWriter struct {
+// heldWriter takes a body that stays in memory (see heldFiles).
+type heldWriter struct {
 	fs          *FileSystem
 	name        string
 	placeholder bool
@@ -222,7 +211,7 @@ type memWriter struct {
 	overflow    bool
 }
 
-func (w *memWriter) Write(p []byte) (int, error) {
+func (w *heldWriter) Write(p []byte) (int, error) {
 	if !w.overflow {
 		if len(w.buf)+len(p) > maxSystemFile {
 			w.buf, w.overflow = nil, true
@@ -233,20 +222,20 @@ func (w *memWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (w *memWriter) Close() error {
+func (w *heldWriter) Close() error {
 	if w.noop {
 		return nil
 	}
 	now := time.Now().UTC()
-	w.fs.local.put(w.name, &localFile{data: w.buf, sum: drivers.SHA1Of(w.buf), mod: now, placeholder: w.placeholder, idleSince: now})
+	w.fs.held.put(w.name, &heldFile{data: w.buf, sum: drivers.SHA1Of(w.buf), mod: now, placeholder: w.placeholder, idleSince: now})
 	w.fs.forgetMiss(w.name)
 	return nil
 }
 
-func (w *memWriter) Read([]byte) (int, error)           { return 0, os.ErrInvalid }
-func (w *memWriter) Seek(int64, int) (int64, error)     { return 0, nil }
-func (w *memWriter) Readdir(int) ([]os.FileInfo, error) { return nil, os.ErrInvalid }
-func (w *memWriter) Stat() (os.FileInfo, error) {
+func (w *heldWriter) Read([]byte) (int, error)           { return 0, os.ErrInvalid }
+func (w *heldWriter) Seek(int64, int) (int64, error)     { return 0, nil }
+func (w *heldWriter) Readdir(int) ([]os.FileInfo, error) { return nil, os.ErrInvalid }
+func (w *heldWriter) Stat() (os.FileInfo, error) {
 	return &FileInfo{name: path.Base(w.name), entry: drivers.Entry{Size: int64(len(w.buf)), ModTime: time.Now().UTC(), SHA1: drivers.SHA1Of(w.buf)}}, nil
 }
 
@@ -261,8 +250,7 @@ type uploadFile struct {
 	rel      string
 	parent   drivers.Entry
 	existing *drivers.Entry
-	up       drivers.Uploader
-	pi       *putInfo
+	put      *putInfo
 	written  int64
 
 	// streamed: the driver reads the body as it arrives
@@ -282,23 +270,20 @@ type uploadResult struct {
 	err error
 }
 
-func (fs *FileSystem) newUpload(ctx context.Context, m *mount, rel string, parent drivers.Entry, existing *drivers.Entry, up drivers.Uploader, pi *putInfo) (*uploadFile, error) {
-	u := &uploadFile{ctx: ctx, fs: fs, m: m, name: m.key(rel), rel: rel, parent: parent, existing: existing, up: up, pi: pi}
-	var needs drivers.UploadNeeds
-	if r, ok := up.(drivers.UploadRequirer); ok {
-		needs = r.UploadNeeds()
-	}
+func (fs *FileSystem) newUpload(ctx context.Context, m *mount, rel string, parent drivers.Entry, existing *drivers.Entry, put *putInfo) (*uploadFile, error) {
+	u := &uploadFile{ctx: ctx, fs: fs, m: m, name: m.fullPath(rel), rel: rel, parent: parent, existing: existing, put: put}
+	needs := m.can.needs()
 	// A body of known size streams straight through. It is spooled when
 	// its size is unknown (Finder's chunked PUT without a length), when
 	// the driver must see the content first, or when a client-sent hash
 	// makes a rapid upload possible, which may save the whole transfer.
-	if pi.size >= 0 && !needs.SHA1 && !needs.RandomAccess && pi.sha1 == "" {
+	if put.size >= 0 && !needs.SHA1 && !needs.RandomAccess && put.sha1 == "" {
 		pr, pw := io.Pipe()
 		u.pw, u.done = pw, make(chan uploadResult, 1)
 		fs.uploads.Store(u, u.name)
-		src := &drivers.StreamSource{R: pr, N: pi.size, MTime: pi.mtime}
+		src := &drivers.StreamSource{R: pr, N: put.size, MTime: put.mtime}
 		go func() {
-			e, err := up.Upload(ctx, parent, path.Base(rel), src)
+			e, err := m.can.upload.Upload(ctx, parent, path.Base(rel), src)
 			pr.CloseWithError(errUploadEnded)
 			u.done <- uploadResult{e, err}
 		}()
@@ -324,7 +309,7 @@ var (
 
 func (u *uploadFile) Write(p []byte) (int, error) {
 	if u.pw != nil {
-		if u.written+int64(len(p)) > u.pi.size {
+		if u.written+int64(len(p)) > u.put.size {
 			return 0, fmt.Errorf("%w: body longer than its declared length", drivers.ErrInvalidName)
 		}
 		n, err := u.pw.Write(p)
@@ -338,10 +323,10 @@ func (u *uploadFile) Write(p []byte) (int, error) {
 }
 
 func (u *uploadFile) complete() bool {
-	if u.ctx.Err() != nil || u.pi.body != nil && (u.pi.body.err != nil || !u.pi.body.eof && u.pi.size < 0) {
+	if u.ctx.Err() != nil || u.put.body != nil && (u.put.body.err != nil || !u.put.body.eof && u.put.size < 0) {
 		return false
 	}
-	return u.pi.size < 0 || u.written == u.pi.size
+	return u.put.size < 0 || u.written == u.put.size
 }
 
 func (u *uploadFile) Close() error {
@@ -369,11 +354,11 @@ func (u *uploadFile) Close() error {
 			return u.abandon(errUploadAborted)
 		}
 		sum := strings.ToUpper(hex.EncodeToString(u.hasher.Sum(nil)))
-		if u.pi.sha1 != "" && !strings.EqualFold(u.pi.sha1, sum) {
+		if u.put.sha1 != "" && !strings.EqualFold(u.put.sha1, sum) {
 			return u.abandon(fmt.Errorf("%w: the body does not match its OC-Checksum", drivers.ErrInvalidName))
 		}
-		src := &spoolSource{SectionReader: io.NewSectionReader(u.spool, 0, u.written), sum: sum, mtime: u.pi.mtime}
-		e, err := u.up.Upload(u.ctx, u.parent, path.Base(u.rel), src)
+		src := &spoolSource{SectionReader: io.NewSectionReader(u.spool, 0, u.written), sum: sum, mtime: u.put.mtime}
+		e, err := u.m.can.upload.Upload(u.ctx, u.parent, path.Base(u.rel), src)
 		res = uploadResult{e, err}
 	}
 	if res.err != nil {
@@ -426,18 +411,18 @@ func (s *spoolSource) ModTime() time.Time { return s.mtime }
 // files late).
 func (fs *FileSystem) committed(m *mount, rel string, e drivers.Entry, old *drivers.Entry) {
 	if old != nil && old.ID != e.ID {
-		if rm, ok := m.drive.(drivers.Remover); ok {
-			if err := rm.Remove(context.Background(), *old, m.noTrash); err != nil && !errors.Is(err, drivers.ErrNotFound) {
+		if m.can.remove != nil {
+			if err := m.can.remove.Remove(context.Background(), *old, m.noTrash); err != nil && !errors.Is(err, drivers.ErrNotFound) {
 				// The new file is shown (the newest of equal names wins),
 				// but the old one must not resurface after a later
 				// DELETE: its removal is retried until it succeeds.
-				fs.o.Log.Warn().Str("path", m.key(rel)).Err(err).Msg("new content stored, but the old file could not be removed yet; will retry")
+				fs.o.Log.Warn().Str("path", m.fullPath(rel)).Err(err).Msg("new content stored, but the old file could not be removed yet; will retry")
 				fs.pending.add(m.path, *old)
 			}
 		}
 		fs.props.move(m.path, old.ID, e.ID)
 	}
-	fs.local.remove(m.key(rel))
+	fs.held.remove(m.fullPath(rel))
 	m.learn(rel, e)
 }
 

@@ -291,9 +291,13 @@ func TestClampTimeout(t *testing.T) {
 	}
 }
 
-func TestIfTokens(t *testing.T) {
-	got := ifTokens(`<http://h/a> (<opaquelocktoken:1> ["etag"]) (Not <2>)`)
-	if strings.Join(got, ",") != "opaquelocktoken:1,2" {
+func TestSubmittedTokens(t *testing.T) {
+	lists, ok := parseIfHeader(`<http://h/a> (<opaquelocktoken:1> ["etag"]) (Not <2>)`)
+	var got []string
+	for _, c := range submittedTokens(lists) {
+		got = append(got, c.Token)
+	}
+	if !ok || strings.Join(got, ",") != "opaquelocktoken:1,2" {
 		t.Fatalf("%v", got)
 	}
 }
@@ -396,7 +400,7 @@ func TestConcurrentPutsOfOnePathLeaveOneFile(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ctx := withPutInfo(context.Background(), &putInfo{size: -1})
+			ctx := withRequest(context.Background(), &request{put: &putInfo{size: -1}})
 			f, err := e.fs.OpenFile(ctx, "/fake/same.bin", os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 			if err != nil {
 				t.Error(err)

@@ -2,7 +2,6 @@ package webdav
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,25 +16,13 @@ import (
 	"golang.org/x/net/webdav"
 
 	"pandav/drivers"
+	"pandav/internal/auth"
 )
 
-// opState carries the cloud error behind a failed write out of the
-// FileSystem, past x/net/webdav (which answers 403, 404 or 405 whatever
-// the cause), so the client is told 503 with Retry-After when the cloud
-// throttles, and 502 when it fails.
-type opState struct{ err error }
-
-type opStateKey struct{}
-
-func noteError(ctx context.Context, err error) {
-	if st, ok := ctx.Value(opStateKey{}).(*opState); ok && st.err == nil {
-		st.err = err
-	}
-}
-
-// overrides says whether err's own status should replace x/net/webdav's.
+// replacesDavStatus says whether err's own status should replace
+// x/net/webdav's.
 // Not-found and exists keep x/net/webdav's per-method codes (409, 405...).
-func overrides(err error) bool {
+func replacesDavStatus(err error) bool {
 	switch statusOf(err) {
 	case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout,
 		http.StatusBadRequest, http.StatusForbidden, http.StatusNotImplemented, http.StatusPreconditionFailed:
@@ -44,33 +31,36 @@ func overrides(err error) bool {
 	return false
 }
 
-// statusWriter replaces x/net/webdav's error status with the cloud's.
+// statusWriter replaces x/net/webdav's error status with the cloud's:
+// the request's cause, which the FileSystem noted (see request), so the
+// client is told 503 with Retry-After when the cloud throttles, and 502
+// when it fails.
 type statusWriter struct {
-	*recorder
-	st       *opState
+	*logRecorder
+	q        *request
 	replaced bool
 }
 
-// ReadFrom keeps a replaced body out, as Write does (recorder's ReadFrom
-// would write past it).
+// ReadFrom keeps a replaced body out, as Write does (logRecorder's
+// ReadFrom would write past it).
 func (s *statusWriter) ReadFrom(src io.Reader) (int64, error) {
 	return io.Copy(struct{ io.Writer }{s}, src)
 }
 
 func (s *statusWriter) WriteHeader(code int) {
-	if code >= 400 && s.st.err != nil && overrides(s.st.err) {
+	if code >= 400 && s.q.cause != nil && replacesDavStatus(s.q.cause) {
 		s.replaced = true
-		writeError(s.recorder, s.st.err)
+		writeError(s.logRecorder, s.q.cause)
 		return
 	}
-	s.recorder.WriteHeader(code)
+	s.logRecorder.WriteHeader(code)
 }
 
 func (s *statusWriter) Write(p []byte) (int, error) {
 	if s.replaced {
 		return len(p), nil
 	}
-	return s.recorder.Write(p)
+	return s.logRecorder.Write(p)
 }
 
 var writeMethods = map[string]bool{
@@ -81,9 +71,8 @@ var writeMethods = map[string]bool{
 // IsWrite says whether an HTTP method changes anything.
 func IsWrite(method string) bool { return writeMethods[method] }
 
-func (h *Handler) write(w *recorder, r *http.Request) {
-	st := &opState{}
-	r = r.WithContext(context.WithValue(r.Context(), opStateKey{}, st))
+func (h *Handler) write(w *logRecorder, r *http.Request) {
+	q := requestOf(r.Context())
 	if m, _ := h.fs.locate(cleanPath(r.URL.Path)); m != nil && m.readOnly && r.Method != "UNLOCK" {
 		drainBody(r)
 		writeError(w, fmt.Errorf("%s: %w", m.path, errReadOnly))
@@ -122,14 +111,14 @@ func (h *Handler) write(w *recorder, r *http.Request) {
 	case "LOCK":
 		r.Header.Set("Timeout", clampTimeout(r.Header.Get("Timeout"), h.fs.o.MaxLockTimeout))
 		owner := lockOwner(r)
-		if r.ContentLength != 0 && h.fs.locks.held(owner) >= h.fs.o.MaxLocksPerUser {
+		if r.ContentLength != 0 && h.fs.locks.ownedBy(owner) >= h.fs.o.MaxLocksPerUser {
 			drainBody(r)
 			http.Error(w, "too many locks held; unlock some first", http.StatusForbidden)
 			return
 		}
-		h.dav.ServeHTTP(&statusWriter{recorder: w, st: st}, r)
+		h.dav.ServeHTTP(&statusWriter{logRecorder: w, q: q}, r)
 		if tok := strings.Trim(w.Header().Get("Lock-Token"), "<>"); tok != "" {
-			h.fs.locks.own(tok, owner)
+			h.fs.locks.setOwner(tok, owner)
 		}
 		return
 	case http.MethodPut:
@@ -138,34 +127,32 @@ func (h *Handler) write(w *recorder, r *http.Request) {
 			writeError(w, fmt.Errorf("%w: %s is a mount or the root", errNotInMount, cleanPath(r.URL.Path)))
 			return
 		}
-		pi, err := putInfoOf(r)
+		put, err := putInfoOf(r)
 		if err != nil {
 			drainBody(r)
 			writeError(w, err)
 			return
 		}
-		pi.conditional = r
-		r = r.WithContext(withPutInfo(r.Context(), pi))
-		r.Body = pi.body
-		if m, _ := h.fs.locate(cleanPath(r.URL.Path)); !pi.mtime.IsZero() && m != nil {
-			if k, ok := m.drive.(drivers.ModTimeKeeper); ok && k.KeepsModTime() {
-				// rclone and Nextcloud clients then skip a PROPPATCH of
-				// getlastmodified after each upload.
-				w.Header().Set("X-OC-Mtime", "accepted")
-			}
+		put.conditional = r
+		q.put = put
+		r.Body = put.body
+		if m, _ := h.fs.locate(cleanPath(r.URL.Path)); !put.mtime.IsZero() && m != nil && m.can.keepsModTime() {
+			// rclone and Nextcloud clients then skip a PROPPATCH of
+			// getlastmodified after each upload.
+			w.Header().Set("X-OC-Mtime", "accepted")
 		}
 	case "PROPPATCH":
-		h.proppatch(w, r, st)
+		h.proppatch(w, r, q)
 		return
 	}
-	h.dav.ServeHTTP(&statusWriter{recorder: w, st: st}, r)
+	h.dav.ServeHTTP(&statusWriter{logRecorder: w, q: q}, r)
 }
 
 func lockOwner(r *http.Request) string {
-	if u := userFrom(r.Context()); u != nil {
+	if u := requestOf(r.Context()).user; u != nil {
 		return "user:" + u.Name
 	}
-	return "addr:" + clientIP(r)
+	return "addr:" + auth.RemoteHost(r)
 }
 
 // destination checks a MOVE or COPY target and rewrites the header to a
@@ -177,7 +164,7 @@ func (h *Handler) destination(r *http.Request) (string, error) {
 		return "", fmt.Errorf("%w: bad Destination header", drivers.ErrInvalidName)
 	}
 	src, dst := cleanPath(r.URL.Path), cleanPath(u.Path)
-	if !userFrom(r.Context()).canSee(dst) {
+	if !requestOf(r.Context()).user.MaySee(dst) {
 		return "", fmt.Errorf("%w: the destination is outside your mounts", os.ErrPermission)
 	}
 	if h.fs.isVirtualOrMount(src) {
@@ -252,7 +239,7 @@ func clampTimeout(h string, max time.Duration) string {
 // and rename. x/net/webdav's own would download and upload every file
 // again for COPY, and for an overwriting MOVE would delete the
 // destination before knowing the move can succeed.
-func (h *Handler) copyMove(w *recorder, r *http.Request, dst string) {
+func (h *Handler) copyMove(w *logRecorder, r *http.Request, dst string) {
 	drainBody(r)
 	ctx := r.Context()
 	src := cleanPath(r.URL.Path)
@@ -327,68 +314,92 @@ func (h *Handler) copyMove(w *recorder, r *http.Request, dst string) {
 
 func isNotFound(err error) bool { return statusOf(err) == http.StatusNotFound }
 
-// confirmLocks checks the If header against the lock system the way
-// x/net/webdav does for its own methods, for the methods pandav answers
-// itself. It returns a status when the request must be refused.
+// confirmLocks checks the locks on what a COPY or MOVE changes, since
+// pandav answers those itself: src (for MOVE; "" for COPY, which changes
+// only its destination, RFC 4918 §9.8.5) and dst. It holds them for the
+// request, or returns the status to refuse it with.
+//
+// Without an If header, both must be unlocked. With one, the header must
+// hold first (RFC 4918 §10.4): its lists are alternatives, each about the
+// resource its tag names, or, untagged, about the request's own resource
+// or its destination. Then every lock on src and dst must be one whose
+// token the header submits, in any of its lists: so a stale token beside
+// a valid one costs nothing, and a MOVE between two locked resources may
+// name each one's token in a list of its own.
 func (h *Handler) confirmLocks(r *http.Request, src, dst string) (release func(), status int) {
 	now := time.Now()
 	hdr := r.Header.Get("If")
 	if hdr == "" {
-		var toks []string
-		for _, p := range []string{src, dst} {
-			if p == "" {
+		return h.holdUnlocked(now, src, dst)
+	}
+	lists, ok := parseIfHeader(hdr)
+	if !ok {
+		return nil, http.StatusBadRequest
+	}
+	untagged := []string{cleanPath(r.URL.Path), dst}
+	holds := false
+	for _, l := range lists {
+		resources := untagged
+		if l.resource != "" {
+			p, ok := resourcePath(l.resource)
+			if !ok {
 				continue
 			}
-			tok, err := h.fs.locks.Create(now, webdav.LockDetails{Root: p, Duration: time.Minute, ZeroDepth: true})
-			if err != nil {
-				for _, t := range toks {
-					h.fs.locks.Unlock(now, t)
-				}
-				return nil, webdav.StatusLocked
-			}
-			toks = append(toks, tok)
+			resources = []string{p}
 		}
-		return func() {
-			for _, t := range toks {
-				h.fs.locks.Unlock(now, t)
-			}
-		}, 0
+		for _, res := range resources {
+			holds = holds || h.fs.locks.tokensHold(now, l.conds, res)
+		}
 	}
-	var conds []webdav.Condition
-	for _, tok := range ifTokens(hdr) {
-		conds = append(conds, webdav.Condition{Token: tok})
+	if !holds {
+		// RFC 4918 §10.4.1: all lists failed.
+		return nil, http.StatusPreconditionFailed
 	}
 	name0, name1 := src, dst
 	if name0 == "" {
 		name0, name1 = dst, ""
 	}
-	rel, err := h.fs.locks.Confirm(now, name0, name1, conds...)
-	if err != nil {
-		return nil, http.StatusPreconditionFailed
+	if release, err := h.fs.locks.Confirm(now, name0, name1, submittedTokens(lists)...); err == nil {
+		return release, 0
 	}
-	return rel, 0
+	// No submitted token unlocks them, which is fine if they are unlocked.
+	return h.holdUnlocked(now, src, dst)
 }
 
-// ifTokens returns the state tokens of an If header: the <...> inside
-// parentheses (those outside are resource tags).
-func ifTokens(h string) []string {
-	var out []string
-	depth := 0
-	for i := 0; i < len(h); i++ {
-		switch h[i] {
-		case '(':
-			depth++
-		case ')':
-			depth--
-		case '<':
-			end := strings.IndexByte(h[i:], '>')
-			if end < 0 {
-				return out
+// holdUnlocked holds a short lock on each of src and dst ("" is none) for
+// the request, so that nobody locks them meanwhile, or answers 423 if
+// someone holds one already.
+func (h *Handler) holdUnlocked(now time.Time, src, dst string) (release func(), status int) {
+	var toks []string
+	unlock := func() {
+		for _, t := range toks {
+			h.fs.locks.Unlock(now, t)
+		}
+	}
+	for _, p := range []string{src, dst} {
+		if p == "" {
+			continue
+		}
+		tok, err := h.fs.locks.Create(now, webdav.LockDetails{Root: p, Duration: time.Minute, ZeroDepth: true})
+		if err != nil {
+			unlock()
+			return nil, webdav.StatusLocked
+		}
+		toks = append(toks, tok)
+	}
+	return unlock, 0
+}
+
+// submittedTokens are the lock tokens an If header names, in any list
+// and whether or not under Not: each unlocks, for the request, the locks
+// it is the token of.
+func submittedTokens(lists []ifList) []webdav.Condition {
+	var out []webdav.Condition
+	for _, l := range lists {
+		for _, c := range l.conds {
+			if c.token != "" {
+				out = append(out, webdav.Condition{Token: c.token})
 			}
-			if tok := h[i+1 : i+end]; depth > 0 && !strings.Contains(tok, "<") {
-				out = append(out, tok)
-			}
-			i += end
 		}
 	}
 	return out
@@ -400,7 +411,7 @@ var lastModifiedElem = regexp.MustCompile(`(<\s*/?\s*(?:[A-Za-z_][\w.-]*:)?)getl
 // do after an upload: x/net/webdav refuses any live property with 403 and
 // fails the whole PROPPATCH. The property is renamed on the way in and
 // back on the way out, and accepted without being stored.
-func (h *Handler) proppatch(w *recorder, r *http.Request, st *opState) {
+func (h *Handler) proppatch(w *logRecorder, r *http.Request, q *request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxXMLBody+1))
 	if err != nil {
 		writeError(w, fmt.Errorf("%w: %v", drivers.ErrInvalidName, err))
@@ -417,12 +428,12 @@ func (h *Handler) proppatch(w *recorder, r *http.Request, st *opState) {
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
 	if !renamed {
-		h.dav.ServeHTTP(&statusWriter{recorder: w, st: st}, r)
+		h.dav.ServeHTTP(&statusWriter{logRecorder: w, q: q}, r)
 		return
 	}
 	buf := &bufferedWriter{header: http.Header{}}
-	inner := &recorder{ResponseWriter: buf}
-	h.dav.ServeHTTP(&statusWriter{recorder: inner, st: st}, r)
+	inner := &logRecorder{ResponseWriter: buf}
+	h.dav.ServeHTTP(&statusWriter{logRecorder: inner, q: q}, r)
 	for k, v := range buf.header {
 		w.Header()[k] = v
 	}

@@ -16,7 +16,9 @@ import (
 
 	"pandav/config"
 	"pandav/drivers"
+	"pandav/internal/auth"
 	"pandav/internal/httpclient"
+	"pandav/internal/stream"
 	"pandav/webdav"
 
 	// The drivers register themselves.
@@ -89,7 +91,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, err
 		NegativeTTL:  cfg.Cache.NegativeTTL.D(),
 		LinkMargin:   cfg.Cache.LinkMargin.D(),
 		CDNClient:    httpclient.New(),
-		Stream: webdav.StreamOptions{
+		Stream: stream.Options{
 			ChunkSize:    int64(cfg.Stream.ChunkSize),
 			ReadAhead:    readAhead(cfg.Stream.ReadAhead),
 			MemoryBudget: int64(cfg.Stream.MemoryBudget),
@@ -106,19 +108,22 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, err
 	}
 	var h http.Handler = webdav.NewHandler(fs)
 	if len(cfg.Users) > 0 {
-		users := make([]webdav.User, len(cfg.Users))
+		users := make([]auth.User, len(cfg.Users))
 		for i, u := range cfg.Users {
-			users[i] = webdav.User{Name: u.Name, Password: u.Password, ReadOnly: u.ReadOnly, Mounts: u.Mounts}
-			if !webdav.IsHashed(u.Password) {
+			users[i] = auth.User{Name: u.Name, Password: u.Password, ReadOnly: u.ReadOnly, Mounts: u.Mounts}
+			if !auth.IsHashed(u.Password) {
 				log.Warn().Str("user", u.Name).Msg("password is stored in plain text; use `pandav hash-password` to store a bcrypt hash")
 			}
 		}
-		h = webdav.RequireAuth(h, users, log, webdav.AuthOptions{})
+		h = auth.RequireAuth(h, users, log, auth.Options{
+			IsWrite:          webdav.IsWrite,
+			AnonymousOptions: http.HandlerFunc(webdav.AnonymousOptions),
+		})
 	}
 	return &App{Config: cfg, FS: fs, Handler: h, Log: log, drives: drives}, nil
 }
 
-// readAhead maps the config's 0 ("none") to StreamOptions' "off".
+// readAhead maps the config's 0 ("none") to stream.Options' "off".
 func readAhead(n int) int {
 	if n == 0 {
 		return -1

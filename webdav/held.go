@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// localFiles holds files that live in pandav's memory rather than the
+// heldFiles are files pandav holds in its memory rather than in the
 // cloud:
 //   - placeholders: the empty file that Windows Explorer PUTs, or that a
 //     LOCK on an unmapped URL creates, before the real content arrives.
@@ -17,13 +17,13 @@ import (
 //   - system files (.DS_Store, ._*, Thumbs.db, desktop.ini): kept out of
 //     the cloud, but kept here so the client that wrote one can read it
 //     back during the session.
-type localFiles struct {
+type heldFiles struct {
 	mu    sync.Mutex
-	files map[string]*localFile // by full WebDAV path
-	max   int                   // system files kept at most
+	files map[string]*heldFile // by full WebDAV path
+	max   int                  // system files kept at most
 }
 
-type localFile struct {
+type heldFile struct {
 	data []byte
 	// sum is data's SHA1, its ETag as for a cloud file: the same before
 	// and after a placeholder is uploaded, and the same in the PUT's
@@ -36,8 +36,8 @@ type localFile struct {
 
 const maxSystemFile = 1 << 20 // bytes of one system file kept in memory
 
-func newLocalFiles() *localFiles {
-	return &localFiles{files: map[string]*localFile{}, max: 4096}
+func newHeldFiles() *heldFiles {
+	return &heldFiles{files: map[string]*heldFile{}, max: 4096}
 }
 
 // isSystemFile says whether name is OS metadata no cloud should keep.
@@ -46,7 +46,7 @@ func isSystemFile(name string) bool {
 	return strings.HasPrefix(name, "._") || lower == ".ds_store" || lower == "thumbs.db" || lower == "desktop.ini"
 }
 
-func (l *localFiles) get(p string) (*localFile, bool) {
+func (l *heldFiles) get(p string) (*heldFile, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	f, ok := l.files[p]
@@ -57,7 +57,7 @@ func (l *localFiles) get(p string) (*localFile, bool) {
 	return &c, true
 }
 
-func (l *localFiles) put(p string, f *localFile) {
+func (l *heldFiles) put(p string, f *heldFile) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(f.data) > maxSystemFile {
@@ -74,7 +74,7 @@ func (l *localFiles) put(p string, f *localFile) {
 	l.files[p] = f
 }
 
-func (l *localFiles) remove(p string) bool {
+func (l *heldFiles) remove(p string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	_, ok := l.files[p]
@@ -88,7 +88,7 @@ func (l *localFiles) remove(p string) bool {
 	return ok
 }
 
-func (l *localFiles) rename(from, to string) bool {
+func (l *heldFiles) rename(from, to string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	f, ok := l.files[from]
@@ -101,7 +101,7 @@ func (l *localFiles) rename(from, to string) bool {
 }
 
 // touch keeps a placeholder from being materialized for a while.
-func (l *localFiles) touch(p string) {
+func (l *heldFiles) touch(p string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if f, ok := l.files[p]; ok {
@@ -109,11 +109,11 @@ func (l *localFiles) touch(p string) {
 	}
 }
 
-// children returns the local files directly inside dir.
-func (l *localFiles) children(dir string) map[string]localFile {
+// children returns the held files directly inside dir.
+func (l *heldFiles) children(dir string) map[string]heldFile {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := map[string]localFile{}
+	out := map[string]heldFile{}
 	for p, f := range l.files {
 		if path.Dir(p) == dir {
 			out[path.Base(p)] = *f
@@ -123,7 +123,7 @@ func (l *localFiles) children(dir string) map[string]localFile {
 }
 
 // idlePlaceholders returns the placeholders untouched since before t.
-func (l *localFiles) idlePlaceholders(t time.Time) []string {
+func (l *heldFiles) idlePlaceholders(t time.Time) []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var out []string

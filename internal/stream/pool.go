@@ -1,0 +1,201 @@
+// Package stream reads a file from a cloud's CDN: in bounded ranges
+// ("chunks"), a few ahead of the reader, within one memory budget shared
+// by every stream, resuming a broken connection at the exact byte and
+// renewing a link the CDN refuses (docs/DESIGN.md, decision 2).
+//
+// It knows a file only as a Source of links; which drive, mount or
+// protocol the bytes are for is the caller's business.
+package stream
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/semaphore"
+
+	"pandav/drivers"
+)
+
+// Source is the file a Reader streams.
+type Source interface {
+	// Link returns a link to the file's bytes; a cached one is fine while
+	// the CDN has not refused it.
+	Link(ctx context.Context) (drivers.Link, error)
+	// Refused is told a link URL the CDN refused (HTTP 403, 410 or 401),
+	// so the next Link asks for a new one instead of returning it again.
+	Refused(url string)
+	// Key names the link: fetches of sources with the same Key share the
+	// link's connection limit (drivers.Link.MaxConns).
+	Key() string
+}
+
+// Options tune how file bytes are fetched from the CDN.
+type Options struct {
+	// ChunkSize is the length of one ranged upstream request. 0 means
+	// 4 MiB.
+	ChunkSize int64
+	// ReadAhead is how many chunks past the one being read are fetched in
+	// the background, so a CDN hiccup does not reach the player. 0 means
+	// the default (3); a negative value turns read-ahead off.
+	ReadAhead int
+	// MemoryBudget caps the bytes held in chunk buffers by all streams
+	// together. Read-ahead is skipped, never waited for, when it is spent.
+	// 0 means 192 MiB; it is never less than one chunk.
+	MemoryBudget int64
+	// StallTimeout is how long a CDN body may send nothing before the
+	// connection is dropped and the chunk resumed on a new one.
+	// Players give up after 15 to 30 s of no data, and read-ahead holds a
+	// few seconds of a film, so it must be well under that. 0 means 10 s.
+	StallTimeout time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.StallTimeout <= 0 {
+		o.StallTimeout = 10 * time.Second
+	}
+	if o.ChunkSize <= 0 {
+		o.ChunkSize = 4 << 20
+	}
+	switch {
+	case o.ReadAhead < 0:
+		o.ReadAhead = 0
+	case o.ReadAhead == 0:
+		o.ReadAhead = 3
+	}
+	if o.MemoryBudget <= 0 {
+		o.MemoryBudget = 192 << 20
+	}
+	if o.MemoryBudget < o.ChunkSize {
+		o.MemoryBudget = o.ChunkSize
+	}
+}
+
+// Pool is the machinery shared by every stream: the memory budget, the
+// chunk buffers, the per-link connection limits and the CDN client.
+type Pool struct {
+	o        Options
+	budget   *semaphore.Weighted
+	budgeted atomic.Int64 // bytes of the budget chunks hold now
+	conns    connLimits
+	client   *http.Client
+	log      zerolog.Logger
+
+	// free holds chunk buffers for reuse. Unlike a sync.Pool, which the
+	// garbage collector empties, it turns a stream's steady state into no
+	// allocation at all, so the heap, and a NAS's RSS, stay at what the
+	// streams really hold. The memory budget bounds it; Trim gives it back
+	// once streaming stops.
+	mu       sync.Mutex
+	free     [][]byte
+	lastTake time.Time
+}
+
+// NewPool returns a Pool that fetches with client and logs retries and
+// failures to log.
+func NewPool(o Options, client *http.Client, log zerolog.Logger) *Pool {
+	o.defaults()
+	return &Pool{o: o, budget: semaphore.NewWeighted(o.MemoryBudget), client: client, log: log}
+}
+
+// Open returns a Reader of the size bytes of src. Nothing is fetched
+// before its first Read; ctx ends every fetch it makes. name is what its
+// log lines call the file.
+func (p *Pool) Open(ctx context.Context, src Source, size int64, name string) *Reader {
+	return &Reader{ctx: ctx, pool: p, src: src, name: name, size: size, hintEnd: size}
+}
+
+// Trim drops the spare buffers when no stream has taken one for idle.
+func (p *Pool) Trim(idle time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if time.Since(p.lastTake) > idle {
+		clear(p.free)
+		p.free = p.free[:0]
+	}
+}
+
+// BudgetInUse is the part of the memory budget that chunks hold now.
+func (p *Pool) BudgetInUse() int64 { return p.budgeted.Load() }
+
+// reserve takes n bytes of the memory budget if they are free.
+func (p *Pool) reserve(n int64) bool {
+	if !p.budget.TryAcquire(n) {
+		return false
+	}
+	p.budgeted.Add(n)
+	return true
+}
+
+func (p *Pool) unreserve(n int64) {
+	p.budgeted.Add(-n)
+	p.budget.Release(n)
+}
+
+func (p *Pool) buffer(n int64) []byte {
+	if n != p.o.ChunkSize {
+		return make([]byte, n)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.lastTake = time.Now()
+	if k := len(p.free); k > 0 {
+		b := p.free[k-1]
+		p.free = p.free[:k-1]
+		return b
+	}
+	return make([]byte, n)
+}
+
+func (p *Pool) recycle(b []byte) {
+	if int64(cap(b)) != p.o.ChunkSize {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.free = append(p.free, b[:cap(b)])
+}
+
+// connLimits queues fetches of one link beyond the connections the cloud
+// allows for it, instead of letting the CDN refuse them.
+type connLimits struct {
+	mu   sync.Mutex
+	sems map[string]*connSem
+}
+
+type connSem struct {
+	sem   *semaphore.Weighted
+	users int
+}
+
+func (l *connLimits) acquire(ctx context.Context, key string, max int) (func(), error) {
+	if max <= 0 {
+		return func() {}, nil
+	}
+	l.mu.Lock()
+	if l.sems == nil {
+		l.sems = map[string]*connSem{}
+	}
+	cs, ok := l.sems[key]
+	if !ok {
+		cs = &connSem{sem: semaphore.NewWeighted(int64(max))}
+		l.sems[key] = cs
+	}
+	cs.users++
+	l.mu.Unlock()
+	done := func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if cs.users--; cs.users == 0 {
+			delete(l.sems, key)
+		}
+	}
+	if err := cs.sem.Acquire(ctx, 1); err != nil {
+		done()
+		return nil, err
+	}
+	return func() { cs.sem.Release(1); done() }, nil
+}

@@ -16,12 +16,9 @@ import (
 
 	"pandav/config"
 	"pandav/drivers"
+	_ "pandav/drivers/all" // every driver, by its registered name
 	"pandav/internal/httpclient"
 	"pandav/webdav"
-
-	// The drivers register themselves.
-	_ "pandav/drivers/aliyun"
-	_ "pandav/drivers/pan115"
 )
 
 // App is pandav, assembled.

@@ -7,7 +7,8 @@
 //	go run ./bench [--quick] [--out bench/RESULTS.md] [--json bench/results.json] [--latency 0s]
 //
 // pandav runs as a child process (built with go build), so its peak memory
-// can be read from /proc; both cloud emulators run inside the bench.
+// can be read from /proc; the emulators of every cloud (internal/demo's
+// list) run inside the bench.
 package main
 
 import (

@@ -11,8 +11,8 @@ import (
 	"pandav/internal/sample"
 )
 
-// TestDemo runs `pandav demo`, which needs no config: both mounts list the
-// sample tree and serve the generated 4 GiB file's bytes.
+// TestDemo runs `pandav demo`, which needs no config: every mount lists the
+// sample tree and serves the generated 4 GiB file's bytes.
 func TestDemo(t *testing.T) {
 	t.Parallel()
 	curl := needTool(t, "curl")

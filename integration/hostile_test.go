@@ -49,8 +49,8 @@ func sendRaw(t testing.TB, addr string, h hostile) int {
 	return resp.StatusCode
 }
 
-// TestHostileInput sends hostile requests to the real binary on both
-// mounts: path traversal in its spellings, Destinations outside the mount
+// TestHostileInput sends hostile requests to the real binary on every
+// mount: path traversal in its spellings, Destinations outside the mount
 // or on another mount, names a cloud forbids, over-long names, XML bodies
 // over 1 MiB and with entity expansion, Depth: infinity, more locks than
 // locks.max_per_user, headers over 64 KiB and a slowloris client. Each

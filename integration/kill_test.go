@@ -214,7 +214,7 @@ func TestKillWhileRefreshAnswered(t *testing.T) {
 	}
 }
 
-// TestSIGTERMDuringRefresh stops pandav while both drives wait for the
+// TestSIGTERMDuringRefresh stops pandav while every drive waits for the
 // cloud's answer to a refresh, with a 1 s shutdown_grace and answers that
 // take 3 s. pandav must wait for the answers and save the new tokens
 // before it exits, because leaving first would cost the login.

@@ -26,7 +26,7 @@ var litmusFail = regexp.MustCompile(`(\w[\w-]*)\.+ *FAIL`)
 var litmusSummary = regexp.MustCompile("summary for `(\\w+)': of (\\d+) tests run: (\\d+) passed, (\\d+) failed")
 
 // TestLitmusMounts runs litmus -k (all five groups: basic, copymove,
-// props, locks, http) against both cloud mounts through the real binary.
+// props, locks, http) against every cloud mount through the real binary.
 // The emulators' and drivers' rate limits are raised: litmus makes a few
 // hundred calls and the real limits are tested elsewhere.
 func TestLitmusMounts(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 
 // TestCurlPropfind lists each mount root with curl (PROPFIND Depth 1) and
 // checks the hrefs against the emulator's tree; Depth: infinity is refused
-// with 403, and the virtual root lists both mounts.
+// with 403, and the virtual root lists every mount.
 func TestCurlPropfind(t *testing.T) {
 	t.Parallel()
 	curl := needTool(t, "curl")

@@ -25,7 +25,7 @@ func TestKillAfterRefresh(t *testing.T) {
 	})
 	cfg, stateDir := c.WriteConfig(t)
 	for _, cl := range c.Each() {
-		// Sequential: both share one pandav process at a time.
+		// Sequential: all share one pandav process at a time.
 		t.Run(cl.Name(), func(t *testing.T) {
 			p := startServe(t, cfg)
 			before := cl.Counters().Get(cl.Endpoints().Refresh)
@@ -72,7 +72,7 @@ func anyContains(list []string, s string) bool {
 }
 
 // TestNoSecretsInLogs runs a session that lists, reads and refreshes on
-// both mounts at debug level, then searches pandav's whole stderr for every
+// every mount at debug level, then searches pandav's whole stderr for every
 // token the emulators issued and for signed-URL parts.
 func TestNoSecretsInLogs(t *testing.T) {
 	t.Parallel()

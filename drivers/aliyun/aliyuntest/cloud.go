@@ -91,8 +91,8 @@ func (s *Server) MaxNameBytes() int { return maxNameBytes }
 func (s *Server) ForbiddenNameChars() string { return "" }
 
 // ShareAccountOptions are what an account mount made with MountOptions
-// adds to play share links: a web login, since saving a shared file into
-// the drive is a web-API call.
+// adds to play share links: a new web login, since saving a shared file
+// into the drive is a web-API call.
 func (s *Server) ShareAccountOptions() map[string]any {
 	return map[string]any{
 		"web_refresh_token": s.web.login.Issue().Refresh,

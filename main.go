@@ -137,11 +137,11 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	defer d.Close()
 	return serve(d.Config, f, stderr, func(addr string) {
 		url := "http://" + addr + "/"
-		fmt.Fprintf(stdout, `pandav demo: WebDAV at %s over two emulated drives, /aliyun and /115
+		fmt.Fprintf(stdout, `pandav demo: WebDAV at %s over %s
   Finder:   Go > Connect to Server (Cmd-K) > %s
   Explorer: Map network drive > %s   (or: net use P: %s)
   rclone:   rclone lsd :webdav,url=%q:
-`, url, url, url, url, url)
+`, url, d.Drives(), url, url, url, url)
 	})
 }
 

@@ -6,15 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"pandav/drivers"
-	"pandav/drivers/aliyun"
-	"pandav/drivers/aliyun/aliyuntest"
-	"pandav/drivers/pan115"
-	"pandav/drivers/pan115/pan115test"
 	"pandav/internal/demo"
 	"pandav/internal/fakecloud"
 	"pandav/internal/sample"
@@ -31,7 +28,6 @@ const (
 	probeDir   = benchDir + "/probe folder"
 	uploadDir  = benchDir + "/uploads"
 	benchUA    = "pandav-bench/1"
-	aliyunPage = 200 // the Open API's largest list page, which the driver asks for
 )
 
 func streamPath(i int) string { return fmt.Sprintf("%s/stream-%02d.bin", streamsDir, i) }
@@ -43,76 +39,65 @@ type seeded struct {
 	ids  map[string]string // cloud name -> file id
 }
 
-// clouds are the two emulators, seeded, and the bench's own in-process
-// drivers, which fetch the CDN links that the direct figures use.
+// clouds are the emulators of demo's list, seeded, and the bench's own
+// in-process drivers, which fetch the CDN links that the direct figures
+// use. Every cloud serves the throughput and range scenarios (a, b); the
+// first of the list, main, also serves the others (c-f).
 type clouds struct {
-	ali  *aliyuntest.Server
-	p115 *pan115test.Server
+	all []*cloud
 
 	seq     *seeded
 	streams []*seeded
 
-	aliDrive  drivers.Drive
-	p115Drive drivers.Drive
-	stateDir  string
+	stateDir string
 }
 
+// cloud is one emulator, where pandav mounts it, and the bench's own
+// driver for it.
+type cloud struct {
+	fakecloud.Cloud
+	mount  string
+	direct drivers.Drive
+}
+
+func (c *clouds) main() *cloud { return c.all[0] }
+
 func startClouds(ctx context.Context, sz sizes, latency time.Duration, connRate int64, dir string) (*clouds, error) {
-	c := &clouds{
+	c := &clouds{stateDir: filepath.Join(dir, "direct-state")}
+	for _, e := range demo.Clouds {
 		// The zero Options are each cloud's real per-account limits:
 		// aliyun list 4/s, link 1/s, other 15/s, 3 CDN connections per
 		// file; 115 5 calls/s per token, 2 connections per link.
-		ali:  aliyuntest.NewServer(aliyuntest.Options{}),
-		p115: pan115test.NewServer(pan115test.Options{}),
+		cl := e.Start(fakecloud.Options{})
+		c.all = append(c.all, &cloud{Cloud: cl, mount: demo.MountPath(cl)})
+		cl.Faults().SetLatency(latency)
+		cl.Faults().SetConnRate(connRate)
+		cl.SetSpace(e.Space)
 	}
-	c.ali.Faults.SetLatency(latency)
-	c.p115.Faults.SetLatency(latency)
-	c.ali.Faults.SetConnRate(connRate)
-	c.p115.Faults.SetConnRate(connRate)
-	c.ali.SetSpace(2 << 40)
-	c.p115.SetSpace(4 << 40)
 	if err := c.seed(sz); err != nil {
 		c.close()
 		return nil, err
 	}
-	c.stateDir = filepath.Join(dir, "direct-state")
 	if err := os.MkdirAll(c.stateDir, 0o700); err != nil {
 		c.close()
 		return nil, err
 	}
-	env := drivers.Env{MountPath: "/bench-direct", StateDir: c.stateDir, Log: zerolog.Nop()}
-	var err error
-	c.aliDrive, err = aliyun.New(ctx, env, aliyun.Options{
-		RefreshToken: c.ali.NewRefreshToken(), ClientID: c.ali.ClientID(), ClientSecret: c.ali.ClientSecret(),
-		OpenAPIURL: c.ali.URL(),
-	})
-	if err != nil {
-		c.close()
-		return nil, fmt.Errorf("direct aliyun driver: %w", err)
-	}
-	env.MountPath = "/bench-direct-115"
-	c.p115Drive, err = pan115.New(ctx, env, pan115.Options{
-		RefreshToken: c.p115.NewRefreshToken(), APIURL: c.p115.APIURL(), PassportURL: c.p115.PassportURL(),
-	})
-	if err != nil {
-		c.close()
-		return nil, fmt.Errorf("direct 115 driver: %w", err)
+	for _, cl := range c.all {
+		env := drivers.Env{MountPath: "/bench-direct-" + cl.Name(), StateDir: c.stateDir, Log: zerolog.Nop()}
+		d, err := demo.OpenDrive(ctx, demo.CloudMount(cl, cl.Login().Issue().Refresh), env)
+		if err != nil {
+			c.close()
+			return nil, fmt.Errorf("direct %s driver: %w", cl.Name(), err)
+		}
+		cl.direct = d
 	}
 	return c, nil
 }
 
 func (c *clouds) close() {
-	c.ali.Close()
-	c.p115.Close()
-}
-
-type tree struct {
-	name string
-	t    *fakecloud.Tree
-}
-
-func (c *clouds) trees() []tree {
-	return []tree{{"aliyun", c.ali.Tree}, {"115", c.p115.Tree}}
+	for _, cl := range c.all {
+		cl.Close()
+	}
 }
 
 func (c *clouds) seed(sz sizes) error {
@@ -127,8 +112,8 @@ func (c *clouds) seed(sz sizes) error {
 	}
 	small := fakecloud.BytesBlob([]byte("pandav bench entry\n"))
 	base := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
-	for _, tr := range c.trees() {
-		t := tr.t
+	for _, cl := range c.all {
+		t := cl.Tree()
 		if err := sample.Fill(t); err != nil {
 			return err
 		}
@@ -137,9 +122,9 @@ func (c *clouds) seed(sz sizes) error {
 			if err != nil {
 				return err
 			}
-			f.ids[tr.name] = n.ID
+			f.ids[cl.Name()] = n.ID
 		}
-		if tr.name != "aliyun" {
+		if cl != c.main() {
 			continue
 		}
 		for _, d := range []struct {
@@ -179,15 +164,11 @@ func fakeSHA1(seed uint64) string {
 // directLink asks the cloud for f's CDN link through the bench's own
 // driver, as pandav's driver does, so the direct figures fetch the very
 // same bytes from the very same CDN.
-func (c *clouds) directLink(ctx context.Context, cloud string, f *seeded) (drivers.Link, error) {
-	e := drivers.Entry{ID: f.ids[cloud], Name: filepath.Base(f.path), Size: f.blob.N}
-	d := c.aliDrive
-	if cloud == "115" {
-		d = c.p115Drive
-	}
-	l, err := d.Link(ctx, e, drivers.LinkRequest{UserAgent: benchUA})
+func (c *cloud) directLink(ctx context.Context, f *seeded) (drivers.Link, error) {
+	e := drivers.Entry{ID: f.ids[c.Name()], Name: filepath.Base(f.path), Size: f.blob.N}
+	l, err := c.direct.Link(ctx, e, drivers.LinkRequest{UserAgent: benchUA})
 	if err != nil {
-		return l, fmt.Errorf("direct link %s %s: %w", cloud, f.path, err)
+		return l, fmt.Errorf("direct link %s %s: %w", c.Name(), f.path, err)
 	}
 	return l, nil
 }
@@ -196,9 +177,10 @@ func (c *clouds) directLink(ctx context.Context, cloud string, f *seeded) (drive
 // fresh login and state folder, so each pandav starts cold.
 func (c *clouds) writeConfig(dir, name string, stream streamFlags) (string, error) {
 	state := filepath.Join(dir, name+"-state")
-	yaml := fmt.Sprintf("listen: 127.0.0.1:0\nstate_dir: %q\nlog: {level: warn, format: json}\nmounts:\n", state) +
-		demo.AliyunMount("/aliyun", c.ali, c.ali.NewRefreshToken()) +
-		demo.Pan115Mount("/115", c.p115, c.p115.NewRefreshToken())
+	yaml := fmt.Sprintf("listen: 127.0.0.1:0\nstate_dir: %q\nlog: {level: warn, format: json}\nmounts:\n", state)
+	for _, cl := range c.all {
+		yaml += demo.CloudMount(cl, cl.Login().Issue().Refresh).YAML()
+	}
 	if s := stream.yaml(); s != "" {
 		yaml += s
 	}
@@ -237,16 +219,25 @@ func (s streamFlags) String() string {
 	return "the server's defaults"
 }
 
-// apiCalls sums a counter snapshot, leaving out CDN fetches.
-func apiCalls(m map[string]int64) int64 {
+// apiCalls sums a counter snapshot, leaving out CDN fetches: the CDN
+// endpoint's counter and those named under it ("cdn/403").
+func (c *cloud) apiCalls(m map[string]int64) int64 {
+	cdn := c.Endpoints().CDN
 	var n int64
 	for k, v := range m {
-		if k == "cdn" || k == pan115test.CounterCDN403 {
+		if k == cdn || strings.HasPrefix(k, cdn+"/") {
 			continue
 		}
 		n += v
 	}
 	return n
+}
+
+// callsText sums a counter delta up by kind, for the notes.
+func (c *cloud) callsText(d map[string]int64) string {
+	ep := c.Endpoints()
+	other := c.apiCalls(d) - d[ep.List] - d[ep.Link]
+	return fmt.Sprintf("%d link, %d list, %d other", d[ep.Link], d[ep.List], other)
 }
 
 // delta is after minus before, per counter.
@@ -258,11 +249,4 @@ func delta(before, after map[string]int64) map[string]int64 {
 		}
 	}
 	return out
-}
-
-func (c *clouds) counters(cloud string) *fakecloud.Counters {
-	if cloud == "115" {
-		return c.p115.Counters
-	}
-	return c.ali.Counters
 }

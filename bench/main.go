@@ -7,7 +7,8 @@
 //	go run ./bench [--quick] [--out bench/RESULTS.md] [--json bench/results.json] [--latency 0s]
 //
 // pandav runs as a child process (built with go build), so its peak memory
-// can be read from /proc; both cloud emulators run inside the bench.
+// can be read from /proc; the emulators of every cloud (internal/demo's
+// list) run inside the bench.
 package main
 
 import (
@@ -208,12 +209,12 @@ func (b *bench) runAll() {
 		if s, err := b.newServer("sequential"); err != nil {
 			b.rep.fail("start pandav", err)
 		} else {
-			for _, cloud := range []string{"aliyun", "115"} {
+			for _, cl := range b.cl.all {
 				if b.o.wants("a") {
-					b.scenario("(a) sequential GET, "+mountOf(cloud), s, func() error { return b.sequential(s, cloud, cloud == "aliyun") })
+					b.scenario("(a) sequential GET, "+cl.mount, s, func() error { return b.sequential(s, cl) })
 				}
 				if b.o.wants("b") {
-					b.scenario("(b) random range reads, "+mountOf(cloud), s, func() error { return b.seeks(s, cloud) })
+					b.scenario("(b) random range reads, "+cl.mount, s, func() error { return b.seeks(s, cl) })
 				}
 			}
 			s.stop()
@@ -223,7 +224,7 @@ func (b *bench) runAll() {
 		if s, err := b.newServer("streams"); err != nil {
 			b.rep.fail("start pandav", err)
 		} else {
-			b.scenario("(c) concurrent streams, /aliyun", s, func() error { return b.concurrent(s) })
+			b.scenario("(c) concurrent streams, "+b.cl.main().mount, s, func() error { return b.concurrent(s) })
 			s.stop()
 		}
 	}
@@ -235,21 +236,22 @@ func (b *bench) runAll() {
 		b.rep.fail("start pandav", err)
 		return
 	}
+	at := ", " + b.cl.main().mount
 	if b.o.wants("d") {
-		b.scenario("(d) PROPFIND of a big folder, /aliyun", s, func() error { return b.bigFolder(s) })
+		b.scenario("(d) PROPFIND of a big folder"+at, s, func() error { return b.bigFolder(s) })
 	}
 	if b.o.wants("e") {
-		b.scenario("(e) ffprobe, /aliyun", s, func() error { return b.ffprobe(s) })
-		b.scenario("(e) concurrent PROPFINDs, /aliyun", s, func() error { return b.concurrentPropfind(s) })
-		b.scenario("(e) Finder probe storm, /aliyun", s, func() error { return b.probeStorm(s) })
+		b.scenario("(e) ffprobe"+at, s, func() error { return b.ffprobe(s) })
+		b.scenario("(e) concurrent PROPFINDs"+at, s, func() error { return b.concurrentPropfind(s) })
+		b.scenario("(e) Finder probe storm"+at, s, func() error { return b.probeStorm(s) })
 	}
 	var putOK bool
 	if b.o.wants("f") {
-		b.scenario("(f) PUT probe, /aliyun", s, func() (err error) { putOK, err = b.putProbe(s); return err })
+		b.scenario("(f) PUT probe"+at, s, func() (err error) { putOK, err = b.putProbe(s); return err })
 	}
 	s.stop()
 	if putOK {
-		b.scenario("(f) 1 GiB PUT, /aliyun", nil, b.bigPut)
+		b.scenario("(f) 1 GiB PUT"+at, nil, b.bigPut)
 	}
 }
 
@@ -332,11 +334,13 @@ func (s *server) url(mount, p string) string {
 	return s.base + (&url.URL{Path: mount + p}).EscapedPath()
 }
 
-func mountOf(cloud string) string {
-	if cloud == "115" {
-		return "/115"
+// rowID is a row's id for cl: the bare id for the main cloud, as the
+// results of earlier runs name them, else the id and the cloud's name.
+func (b *bench) rowID(id string, cl *cloud) string {
+	if cl == b.cl.main() {
+		return id
 	}
-	return "/aliyun"
+	return id + "." + cl.Name()
 }
 
 // discard reads a body to the end, for requests whose bytes are not the

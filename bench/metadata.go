@@ -23,12 +23,6 @@ import (
 	"pandav/internal/sample"
 )
 
-// Aliyun endpoint names, as the emulator counts them.
-const (
-	epList = "openFile/list"
-	epLink = "openFile/getDownloadUrl"
-)
-
 // propfindBody asks what rclone, davfs2 and Finder ask for between them.
 const propfindBody = `<?xml version="1.0" encoding="utf-8"?>
 <D:propfind xmlns:D="DAV:"><D:prop>
@@ -80,22 +74,20 @@ func (b *bench) settle() {
 	}
 }
 
-func callsText(d map[string]int64) string {
-	other := apiCalls(d) - d[epList] - d[epLink]
-	return fmt.Sprintf("%d link, %d list, %d other", d[epLink], d[epList], other)
-}
-
 // (d) PROPFIND Depth 1 of the big folder: upstream pages when cold, then
 // warm latency against x/net/webdav serving the same names from memory.
 func (b *bench) bigFolder(s *server) error {
-	u := s.url("/aliyun", bigDir)
+	mc := b.cl.main()
+	ep := mc.Endpoints()
+	page := mc.PageSize()
+	u := s.url(mc.mount, bigDir)
 	// Resolve the folder itself (its parents' listings) first, so the
 	// count below is the folder's own pages.
 	if st, _, _, err := propfind(b.ctx, b.pc, u, "0"); err != nil || st != http.StatusMultiStatus {
 		return fmt.Errorf("PROPFIND Depth 0 %s: HTTP %d %v", bigDir, st, err)
 	}
 	b.settle()
-	before := b.cl.ali.Counters.Snapshot()
+	before := mc.Counters().Snapshot()
 	st, n, cold, err := propfind(b.ctx, b.pc, u, "1")
 	if err != nil {
 		return err
@@ -103,12 +95,12 @@ func (b *bench) bigFolder(s *server) error {
 	if err := expectListing(st, n, b.sz.entries); err != nil {
 		return err
 	}
-	d := delta(before, b.cl.ali.Counters.Snapshot())
-	pages := int64((b.sz.entries + aliyunPage - 1) / aliyunPage)
+	d := delta(before, mc.Counters().Snapshot())
+	pages := int64((b.sz.entries + page - 1) / page)
 	b.rep.add(row{ID: "d.cold", Scenario: fmt.Sprintf("(d) PROPFIND Depth 1, %d entries, cold: upstream list calls", b.sz.entries),
-		Pandav: fmt.Sprintf("%d list", d[epList]), PandavV: float64(d[epList]), Unit: "calls",
-		Target: fmt.Sprintf("= %d pages", pages), Met: boolp(d[epList] == pages),
-		Note: fmt.Sprintf("cold PROPFIND took %s at the driver's 3.9 list calls/s; all API calls: %s", fmtMS(ms(cold)), callsText(d))})
+		Pandav: fmt.Sprintf("%d list", d[ep.List]), PandavV: float64(d[ep.List]), Unit: "calls",
+		Target: fmt.Sprintf("= %d pages", pages), Met: boolp(d[ep.List] == pages),
+		Note: fmt.Sprintf("cold PROPFIND took %s at the driver's 3.9 list calls/s; all API calls: %s", fmtMS(ms(cold)), mc.callsText(d))})
 	b.rep.raw("d.cold", map[string]any{"calls": d, "pages": pages, "cold_ms": ms(cold)})
 
 	mem, err := memFolder(b.sz.entries)
@@ -142,12 +134,12 @@ func (b *bench) bigFolder(s *server) error {
 			}
 		}
 	}
-	after := b.cl.ali.Counters.Snapshot()
+	after := mc.Counters().Snapshot()
 	p, m := ms(percentile(pd, 50)), ms(percentile(md, 50))
 	x := latencyRow("d.warm", fmt.Sprintf("(d) PROPFIND Depth 1, %d entries, warm: p50 latency (direct = x/net/webdav over MemFS)", b.sz.entries), p, m)
 	x.Target, x.Met = "≤ 1.5×", boolp(p <= 1.5*m)
-	if extra := delta(before, after); apiCalls(extra) != apiCalls(d) {
-		x.Note = fmt.Sprintf("warm runs cost upstream calls: %s", callsText(delta(before, after)))
+	if extra := delta(before, after); mc.apiCalls(extra) != mc.apiCalls(d) {
+		x.Note = fmt.Sprintf("warm runs cost upstream calls: %s", mc.callsText(delta(before, after)))
 	}
 	b.rep.add(x)
 	b.rep.raw("d.warm", map[string]any{"pandav_ms": msList(pd), "memfs_ms": msList(md)})
@@ -181,6 +173,8 @@ func memFolder(n int) (*httptest.Server, error) {
 // (e) ffprobe of the sample video: one link call cold, none while the
 // link lives.
 func (b *bench) ffprobe(s *server) error {
+	mc := b.cl.main()
+	ep := mc.Endpoints()
 	bin, err := exec.LookPath("ffprobe")
 	if err != nil {
 		if os.Getenv("CI") != "" {
@@ -189,10 +183,10 @@ func (b *bench) ffprobe(s *server) error {
 		b.rep.add(row{ID: "e.ffprobe", Scenario: "(e) ffprobe of the sample video", Pandav: "skipped: ffprobe not installed", Target: "= 1 link"})
 		return nil
 	}
-	u := s.url("/aliyun", sample.VideoPath)
+	u := s.url(mc.mount, sample.VideoPath)
 	for i, target := range []int64{1, 0} {
 		b.settle()
-		before := b.cl.ali.Counters.Snapshot()
+		before := mc.Counters().Snapshot()
 		ctx, cancel := context.WithTimeout(b.ctx, time.Minute)
 		start := time.Now()
 		out, err := exec.CommandContext(ctx, bin, "-v", "error", "-user_agent", benchUA,
@@ -202,14 +196,14 @@ func (b *bench) ffprobe(s *server) error {
 		if err != nil || !bytes.Contains(out, []byte("codec_type=video")) {
 			return fmt.Errorf("ffprobe: %v\n%s", err, out)
 		}
-		d := delta(before, b.cl.ali.Counters.Snapshot())
+		d := delta(before, mc.Counters().Snapshot())
 		label, id := "(e) ffprobe of the sample video, cold: upstream calls", "e.ffprobe"
 		if i == 1 {
 			label, id = "(e) ffprobe again, within the link's lifetime: upstream calls", "e.ffprobe2"
 		}
-		b.rep.add(row{ID: id, Scenario: label, Pandav: callsText(d), PandavV: float64(d[epLink]), Unit: "link calls",
-			Target: fmt.Sprintf("= %d link", target), Met: boolp(d[epLink] == target),
-			Note: fmt.Sprintf("ffprobe took %s; CDN requests %d", fmtMS(ms(took)), d["cdn"])})
+		b.rep.add(row{ID: id, Scenario: label, Pandav: mc.callsText(d), PandavV: float64(d[ep.Link]), Unit: "link calls",
+			Target: fmt.Sprintf("= %d link", target), Met: boolp(d[ep.Link] == target),
+			Note: fmt.Sprintf("ffprobe took %s; CDN requests %d", fmtMS(ms(took)), d[ep.CDN])})
 		b.rep.raw(id, map[string]any{"calls": d, "ms": ms(took)})
 	}
 	return nil
@@ -218,12 +212,15 @@ func (b *bench) ffprobe(s *server) error {
 // (e) ten identical PROPFINDs at once on a folder never listed: one
 // listing's pages upstream, whatever the number of clients.
 func (b *bench) concurrentPropfind(s *server) error {
-	u := s.url("/aliyun", coldDir)
+	mc := b.cl.main()
+	ep := mc.Endpoints()
+	page := mc.PageSize()
+	u := s.url(mc.mount, coldDir)
 	if st, _, _, err := propfind(b.ctx, b.pc, u, "0"); err != nil || st != http.StatusMultiStatus {
 		return fmt.Errorf("PROPFIND Depth 0 %s: HTTP %d %v", coldDir, st, err)
 	}
 	b.settle()
-	before := b.cl.ali.Counters.Snapshot()
+	before := mc.Counters().Snapshot()
 	const clients = 10
 	var wg sync.WaitGroup
 	errs := make([]error, clients)
@@ -242,11 +239,11 @@ func (b *bench) concurrentPropfind(s *server) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	d := delta(before, b.cl.ali.Counters.Snapshot())
-	pages := int64((b.sz.coldEntries + aliyunPage - 1) / aliyunPage)
+	d := delta(before, mc.Counters().Snapshot())
+	pages := int64((b.sz.coldEntries + page - 1) / page)
 	b.rep.add(row{ID: "e.propfind10", Scenario: fmt.Sprintf("(e) 10 concurrent identical PROPFIND Depth 1, cold %d-entry folder: upstream calls", b.sz.coldEntries),
-		Pandav: callsText(d), PandavV: float64(d[epList]), Unit: "list calls",
-		Target: fmt.Sprintf("= %d list (one listing)", pages), Met: boolp(d[epList] == pages)})
+		Pandav: mc.callsText(d), PandavV: float64(d[ep.List]), Unit: "list calls",
+		Target: fmt.Sprintf("= %d list (one listing)", pages), Met: boolp(d[ep.List] == pages)})
 	b.rep.raw("e.propfind10", map[string]any{"calls": d, "pages": pages})
 	return nil
 }
@@ -255,11 +252,13 @@ func (b *bench) concurrentPropfind(s *server) error {
 // GET of its AppleDouble "._" twin and of .DS_Store, twice over. All are
 // misses and must not reach the cloud more than the one listing.
 func (b *bench) probeStorm(s *server) error {
-	if st, _, _, err := propfind(b.ctx, b.pc, s.url("/aliyun", probeDir), "0"); err != nil || st != http.StatusMultiStatus {
+	mc := b.cl.main()
+	ep := mc.Endpoints()
+	if st, _, _, err := propfind(b.ctx, b.pc, s.url(mc.mount, probeDir), "0"); err != nil || st != http.StatusMultiStatus {
 		return fmt.Errorf("PROPFIND Depth 0 %s: HTTP %d %v", probeDir, st, err)
 	}
 	b.settle()
-	before := b.cl.ali.Counters.Snapshot()
+	before := mc.Counters().Snapshot()
 	type probe struct{ method, path string }
 	var probes []probe
 	for range 2 {
@@ -284,10 +283,10 @@ func (b *bench) probeStorm(s *server) error {
 				var st int
 				var err error
 				if p.method == "PROPFIND" {
-					st, _, _, err = propfind(b.ctx, b.pc, s.url("/aliyun", p.path), "0")
+					st, _, _, err = propfind(b.ctx, b.pc, s.url(mc.mount, p.path), "0")
 				} else {
 					var r fetched
-					r, err = get(b.ctx, b.pc, s.url("/aliyun", p.path), nil, 0, 0)
+					r, err = get(b.ctx, b.pc, s.url(mc.mount, p.path), nil, 0, 0)
 					st = r.status
 				}
 				mu.Lock()
@@ -311,9 +310,9 @@ func (b *bench) probeStorm(s *server) error {
 		sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 		return fmt.Errorf("%d of %d probes failed, e.g. %w", len(errs), len(probes), errs[0])
 	}
-	d := delta(before, b.cl.ali.Counters.Snapshot())
+	d := delta(before, mc.Counters().Snapshot())
 	b.rep.add(row{ID: "e.finder", Scenario: fmt.Sprintf("(e) Finder probe storm: %d PROPFIND/GET of ._name and .DS_Store in a cold %d-file folder: upstream calls", len(probes), b.sz.probeFiles),
-		Pandav: callsText(d), PandavV: float64(d[epList]), Unit: "list calls", Target: "≤ 1 list", Met: boolp(d[epList] <= 1),
+		Pandav: mc.callsText(d), PandavV: float64(d[ep.List]), Unit: "list calls", Target: "≤ 1 list", Met: boolp(d[ep.List] <= 1),
 		Note: fmt.Sprintf("all %d answered 404 in %s", len(probes), fmtMS(ms(took)))})
 	b.rep.raw("e.finder", map[string]any{"calls": d, "probes": len(probes), "ms": ms(took)})
 	return nil
@@ -321,7 +320,8 @@ func (b *bench) probeStorm(s *server) error {
 
 // putProbe finds out whether pandav takes writes yet.
 func (b *bench) putProbe(s *server) (bool, error) {
-	req, err := http.NewRequestWithContext(b.ctx, http.MethodPut, s.url("/aliyun", uploadDir+"/probe.txt"), strings.NewReader("pandav bench\n"))
+	mc := b.cl.main()
+	req, err := http.NewRequestWithContext(b.ctx, http.MethodPut, s.url(mc.mount, uploadDir+"/probe.txt"), strings.NewReader("pandav bench\n"))
 	if err != nil {
 		return false, err
 	}
@@ -342,6 +342,7 @@ func (b *bench) putProbe(s *server) (bool, error) {
 // bigPut uploads a generated file of putSize through a fresh pandav and
 // reads pandav's peak memory; the file is then read back and checked.
 func (b *bench) bigPut() error {
+	mc := b.cl.main()
 	s, err := b.newServer("put")
 	if err != nil {
 		return err
@@ -349,7 +350,7 @@ func (b *bench) bigPut() error {
 	defer s.stop()
 	blob := fakecloud.NewSeededBlob(0x9a7, b.sz.putSize, "")
 	want := expectCRC(blob, 0, blob.N)
-	u := s.url("/aliyun", uploadDir+"/big.bin")
+	u := s.url(mc.mount, uploadDir+"/big.bin")
 	note := peakFrom(s)
 	req, err := http.NewRequestWithContext(b.ctx, http.MethodPut, u, io.NewSectionReader(blob, 0, blob.N))
 	if err != nil {

@@ -26,8 +26,8 @@ func (b *bench) crcOf(f *seeded) uint32 {
 // with a 1-byte read, so the timed figures compare streaming, not the
 // cloud's 1 link/s limit, which the direct side also pays before its
 // clock starts.
-func (b *bench) warm(s *server, cloud string, f *seeded) error {
-	r, err := get(b.ctx, b.pc, s.url(mountOf(cloud), f.path), nil, 0, 1)
+func (b *bench) warm(s *server, cl *cloud, f *seeded) error {
+	r, err := get(b.ctx, b.pc, s.url(cl.mount, f.path), nil, 0, 1)
 	if err != nil {
 		return fmt.Errorf("warming %s: %w", f.path, err)
 	}
@@ -47,14 +47,14 @@ func peakFrom(s *server) string {
 }
 
 // (a) one sequential GET of the whole file, through pandav and direct.
-func (b *bench) sequential(s *server, cloud string, main bool) error {
+func (b *bench) sequential(s *server, cl *cloud) error {
 	f := b.cl.seq
 	want := b.crcOf(f)
-	link, err := b.cl.directLink(b.ctx, cloud, f)
+	link, err := cl.directLink(b.ctx, f)
 	if err != nil {
 		return err
 	}
-	if err := b.warm(s, cloud, f); err != nil {
+	if err := b.warm(s, cl, f); err != nil {
 		return err
 	}
 	note := peakFrom(s)
@@ -75,12 +75,12 @@ func (b *bench) sequential(s *server, cloud string, main bool) error {
 					return err
 				})
 			} else {
-				before := b.cl.counters(cloud).Snapshot()
+				before := cl.Counters().Snapshot()
 				err = cpuP.measure(s, func() (err error) {
-					r, err = get(b.ctx, b.pc, s.url(mountOf(cloud), f.path), nil, 0, 0)
+					r, err = get(b.ctx, b.pc, s.url(cl.mount, f.path), nil, 0, 0)
 					return err
 				})
-				addCounts(upstream, delta(before, b.cl.counters(cloud).Snapshot()))
+				addCounts(upstream, delta(before, cl.Counters().Snapshot()))
 			}
 			if err == nil {
 				err = r.check(http.StatusOK, f.blob.N, want)
@@ -105,21 +105,18 @@ func (b *bench) sequential(s *server, cloud string, main bool) error {
 	if err != nil {
 		return err
 	}
-	id, label, target := "a", "(a) sequential GET "+fmtMiB(f.blob.N)+", /aliyun: throughput", 0.90
-	if !main {
-		id, label = "a.115", "(a) sequential GET "+fmtMiB(f.blob.N)+", /115: throughput"
-	}
+	id, label, target := b.rowID("a", cl), "(a) sequential GET "+fmtMiB(f.blob.N)+", "+cl.mount+": throughput", 0.90
 	x := ratioRow(id, label, mibps(f.blob.N, bestP), mibps(f.blob.N, bestD), "MiB/s", target)
 	x.Note = fmt.Sprintf("CPU while pandav served: %s; while the bench fetched direct: %s; upstream during pandav's GETs: %s",
 		cpuP, cpuD, countsText(upstream))
 	b.rep.add(x)
 	b.rep.raw(id, map[string]any{"pandav_mibps": rawP, "direct_mibps": rawD, "bytes": f.blob.N,
 		"cpu_pandav_side": cpuP.raw(), "cpu_direct_side": cpuD.raw(), "upstream_pandav_side": upstream})
-	rssLabel := "(f) peak RSS of pandav during (a), " + mountOf(cloud)
-	x = row{ID: "f.a." + cloud, Scenario: rssLabel, Pandav: fmtMiB(hwm), PandavV: float64(hwm) / (1 << 20), Unit: "MiB", Target: "—",
+	rssLabel := "(f) peak RSS of pandav during (a), " + cl.mount
+	x = row{ID: "f.a." + cl.Name(), Scenario: rssLabel, Pandav: fmtMiB(hwm), PandavV: float64(hwm) / (1 << 20), Unit: "MiB", Target: "—",
 		Note: joinNotes(note, fmt.Sprintf("VmHWM, reset before the timed GETs; RSS afterwards %s", fmtMiB(rss)))}
 	b.rep.add(x)
-	b.rep.raw("f.a."+cloud, map[string]any{"vmhwm_bytes": hwm, "vmrss_after_bytes": rss})
+	b.rep.raw("f.a."+cl.Name(), map[string]any{"vmhwm_bytes": hwm, "vmrss_after_bytes": rss})
 	return nil
 }
 
@@ -135,16 +132,16 @@ func joinNotes(a, b string) string {
 
 // (b) random 1 MiB ranges, as a player seeking: the same offsets through
 // pandav and direct, interleaved so that both see the same machine.
-func (b *bench) seeks(s *server, cloud string) error {
+func (b *bench) seeks(s *server, cl *cloud) error {
 	f := b.cl.seq
-	link, err := b.cl.directLink(b.ctx, cloud, f)
+	link, err := cl.directLink(b.ctx, f)
 	if err != nil {
 		return err
 	}
-	if err := b.warm(s, cloud, f); err != nil {
+	if err := b.warm(s, cl, f); err != nil {
 		return err
 	}
-	rng := rand.New(rand.NewPCG(0x5eec, uint64(len(cloud))))
+	rng := rand.New(rand.NewPCG(0x5eec, uint64(len(cl.Name()))))
 	n := b.sz.seeks
 	offs := make([]int64, n)
 	wants := make([]uint32, n)
@@ -153,7 +150,7 @@ func (b *bench) seeks(s *server, cloud string) error {
 		wants[i] = expectCRC(f.blob, offs[i], b.sz.seekLen)
 	}
 	var pT, pA, dT, dA []time.Duration
-	purl := s.url(mountOf(cloud), f.path)
+	purl := s.url(cl.mount, f.path)
 	for i, off := range offs {
 		sides := []string{"direct", "pandav"}
 		if i%2 == 1 {
@@ -179,11 +176,8 @@ func (b *bench) seeks(s *server, cloud string) error {
 			}
 		}
 	}
-	pre, where := "b", "/aliyun"
-	if cloud == "115" {
-		pre, where = "b.115", "/115"
-	}
-	what := fmt.Sprintf("(b) %d random %s ranges, %s: ", n, fmtMiB(b.sz.seekLen), where)
+	pre := b.rowID("b", cl)
+	what := fmt.Sprintf("(b) %d random %s ranges, %s: ", n, fmtMiB(b.sz.seekLen), cl.mount)
 	p50p, p50d := ms(percentile(pT, 50)), ms(percentile(dT, 50))
 	x := latencyRow(pre+".ttfb.p50", what+"TTFB p50", p50p, p50d)
 	x.Target, x.Met = "≤ direct + 2 ms", boolp(p50p <= p50d+2)
@@ -207,17 +201,18 @@ func msList(ds []time.Duration) []float64 {
 
 // (c) many players at once: every stream file read whole, all together.
 func (b *bench) concurrent(s *server) error {
+	mc := b.cl.main()
 	files := b.cl.streams
 	links := make([]drivers.Link, len(files))
 	wants := make([]uint32, len(files))
 	for i, f := range files {
 		wants[i] = b.crcOf(f)
-		l, err := b.cl.directLink(b.ctx, "aliyun", f)
+		l, err := mc.directLink(b.ctx, f)
 		if err != nil {
 			return err
 		}
 		links[i] = l
-		if err := b.warm(s, "aliyun", f); err != nil {
+		if err := b.warm(s, mc, f); err != nil {
 			return err
 		}
 	}
@@ -236,7 +231,7 @@ func (b *bench) concurrent(s *server) error {
 			cpu = &cpuP
 		}
 		p0, s0 := s.cpu(), selfCPU()
-		before := b.cl.ali.Counters.Snapshot()
+		before := mc.Counters().Snapshot()
 		start := time.Now()
 		for i, f := range files {
 			wg.Add(1)
@@ -247,7 +242,7 @@ func (b *bench) concurrent(s *server) error {
 				if side == "direct" {
 					r, err = get(b.ctx, b.dc, links[i].URL, links[i].Header, 0, 0)
 				} else {
-					r, err = get(b.ctx, b.pc, s.url("/aliyun", f.path), nil, 0, 0)
+					r, err = get(b.ctx, b.pc, s.url(mc.mount, f.path), nil, 0, 0)
 				}
 				if err == nil {
 					err = r.check(http.StatusOK, f.blob.N, wants[i])
@@ -263,7 +258,7 @@ func (b *bench) concurrent(s *server) error {
 		cpu.self += selfCPU() - s0
 		cpu.wall += d
 		if side == "pandav" {
-			addCounts(upstream, delta(before, b.cl.ali.Counters.Snapshot()))
+			addCounts(upstream, delta(before, mc.Counters().Snapshot()))
 		}
 		for _, err := range errs {
 			if err != nil {
@@ -301,7 +296,7 @@ func (b *bench) concurrent(s *server) error {
 	if err != nil {
 		return err
 	}
-	label := fmt.Sprintf("(c) %d concurrent streams of %s, /aliyun: aggregate throughput", len(files), fmtMiB(b.sz.streamSize))
+	label := fmt.Sprintf("(c) %d concurrent streams of %s, %s: aggregate throughput", len(files), fmtMiB(b.sz.streamSize), mc.mount)
 	x := ratioRow("c", label, mibps(total, bestP), mibps(total, bestD), "MiB/s", 0.85)
 	x.Note = fmt.Sprintf("CPU while pandav served: %s; while the bench fetched direct: %s; upstream during pandav's GETs: %s",
 		cpuP, cpuD, countsText(upstream))

@@ -3,6 +3,7 @@ package integration
 import (
 	"os"
 	"os/exec"
+	"pandav/internal/demo"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -57,9 +58,9 @@ func TestCadaverScript(t *testing.T) {
 		strings.TrimSpace(content),
 	}
 	for _, cl := range c.Each() {
-		t.Run(cl.Name, func(t *testing.T) {
+		t.Run(cl.Name(), func(t *testing.T) {
 			t.Parallel()
-			cmd := exec.Command(cadaver, p.URL(cl.Mount+"/"))
+			cmd := exec.Command(cadaver, p.URL(demo.MountPath(cl)+"/"))
 			cmd.Dir = work
 			cmd.Env = append(os.Environ(), "HOME="+home)
 			cmd.Stdin = strings.NewReader(script)
@@ -73,7 +74,7 @@ func TestCadaverScript(t *testing.T) {
 			text := string(out)
 			at := 0
 			for _, w := range want {
-				w = strings.ReplaceAll(w, "MOUNT", cl.Mount)
+				w = strings.ReplaceAll(w, "MOUNT", demo.MountPath(cl))
 				i := strings.Index(text[at:], w)
 				if i < 0 {
 					t.Errorf("cadaver's output lacks %q (after byte %d):\n%s", w, at, text)
@@ -90,7 +91,7 @@ func TestCadaverScript(t *testing.T) {
 			// The cloud: the file was moved, then copied; nothing is left
 			// at the upload's first name.
 			for path, wantContent := range map[string]string{"/CadaverDir/moved.txt": content, "/copied.txt": content} {
-				n, err := cl.Tree.Lookup(path)
+				n, err := cl.Tree().Lookup(path)
 				if err != nil {
 					t.Errorf("%s is not in the cloud: %v", path, err)
 					continue
@@ -99,10 +100,10 @@ func TestCadaverScript(t *testing.T) {
 					t.Errorf("%s in the cloud has SHA1 %s, want that of %q", path, n.Blob.SHA1(), wantContent)
 				}
 			}
-			if n, err := cl.Tree.Lookup("/CadaverDir"); err != nil || !n.IsDir {
+			if n, err := cl.Tree().Lookup("/CadaverDir"); err != nil || !n.IsDir {
 				t.Errorf("CadaverDir is not a folder in the cloud (%v)", err)
 			}
-			if _, err := cl.Tree.Lookup("/hello.txt"); err == nil {
+			if _, err := cl.Tree().Lookup("/hello.txt"); err == nil {
 				t.Errorf("/hello.txt is still in the cloud after the move")
 			}
 			// The dead property is kept in state_dir, to survive restarts.

@@ -8,124 +8,73 @@ import (
 	"testing"
 	"time"
 
-	"pandav/drivers/aliyun/aliyuntest"
-	"pandav/drivers/pan115/pan115test"
 	"pandav/internal/demo"
 	"pandav/internal/fakecloud"
 	"pandav/internal/sample"
 )
 
-// cloud is what a test needs of one emulator, whichever cloud it plays, so
-// that most tests run the same steps on both mounts.
-type cloud struct {
-	Name     string // "aliyun" or "115", also the subtest name
-	Mount    string // "/aliyun" or "/115"
-	Tree     *fakecloud.Tree
-	Faults   *fakecloud.Faults
-	Counters *fakecloud.Counters
-
-	// Counter and fault names of the emulator's endpoints.
-	ListEP, GetEP, RefreshEP string
-
-	LatestRefreshToken func() string
-	RefreshTokenReuses func() int
-	SetSpace           func(total int64)
-	// TokenFilePrefix is how the driver's token store names its file under
-	// state_dir/tokens.
-	TokenFilePrefix string
-}
-
-// clouds is a pair of emulators, both filled with the sample tree unless
-// asked otherwise.
+// clouds are an emulator of every cloud of demo's list, in its order, so
+// that most tests run the same steps on every mount. A test that needs
+// what only some clouds have asks a Cloud for it with a type assertion.
 type clouds struct {
-	Ali    *aliyuntest.Server
-	P115   *pan115test.Server
-	AliRT  string // the refresh tokens put in the config
-	P115RT string
+	all []fakecloud.Cloud
+	// rt is the refresh token each cloud's mount is configured with, by
+	// cloud name.
+	rt map[string]string
 }
 
 type cloudOptions struct {
-	Aliyun aliyuntest.Options
-	Pan115 pan115test.Options
-	// Extra files to add to both trees, keyed by path.
+	fakecloud.Options
+	// Extra files to add to every tree, keyed by path.
 	Extra map[string]fakecloud.Blob
 }
 
-// startClouds starts both emulators on loopback; they close with the test.
-// Retry hints are kept short so that throttling tests stay quick.
+// startClouds starts the emulators on loopback, each filled with the
+// sample tree and o.Extra; they close with the test. Retry hints are kept
+// short so that throttling tests stay quick.
 func startClouds(t testing.TB, o cloudOptions) *clouds {
 	t.Helper()
-	if o.Aliyun.RetryAfter == 0 {
-		o.Aliyun.RetryAfter = 20 * time.Millisecond
+	if o.RetryAfter == 0 {
+		o.RetryAfter = 20 * time.Millisecond
 	}
-	c := &clouds{Ali: aliyuntest.NewServer(o.Aliyun), P115: pan115test.NewServer(o.Pan115)}
-	t.Cleanup(c.Ali.Close)
-	t.Cleanup(c.P115.Close)
-	for _, tr := range []*fakecloud.Tree{c.Ali.Tree, c.P115.Tree} {
-		if err := sample.Fill(tr); err != nil {
+	c := &clouds{rt: map[string]string{}}
+	for _, e := range demo.Clouds {
+		cl := e.Start(o.Options)
+		t.Cleanup(cl.Close)
+		c.all = append(c.all, cl)
+		if err := sample.Fill(cl.Tree()); err != nil {
 			t.Fatal(err)
 		}
 		for p, b := range o.Extra {
-			if _, err := tr.PutPath(p, b); err != nil {
+			if _, err := cl.Tree().PutPath(p, b); err != nil {
 				t.Fatal(err)
 			}
 		}
+		c.rt[cl.Name()] = cl.Login().Issue().Refresh
 	}
-	c.AliRT = c.Ali.NewRefreshToken()
-	c.P115RT = c.P115.NewRefreshToken()
 	t.Cleanup(func() { recordSecrets(c) })
 	return c
 }
 
-// Each returns the two clouds in a fixed order.
-func (c *clouds) Each() []cloud {
-	return []cloud{c.aliyun(), c.pan115()}
-}
+// Each returns the clouds in the list's order.
+func (c *clouds) Each() []fakecloud.Cloud { return c.all }
 
-func (c *clouds) aliyun() cloud {
-	s := c.Ali
-	return cloud{
-		Name: "aliyun", Mount: "/aliyun",
-		Tree: s.Tree, Faults: s.Faults, Counters: s.Counters,
-		ListEP: "openFile/list", GetEP: "openFile/get", RefreshEP: "oauth/access_token",
-		LatestRefreshToken: s.LatestRefreshToken,
-		RefreshTokenReuses: s.RefreshTokenReuses,
-		SetSpace:           s.SetSpace,
-		TokenFilePrefix:    "aliyun-",
+// other is a cloud other than cl, for tests that need a second mount.
+func (c *clouds) other(cl fakecloud.Cloud) fakecloud.Cloud {
+	for i, x := range c.all {
+		if x == cl {
+			return c.all[(i+1)%len(c.all)]
+		}
 	}
+	panic("integration: " + cl.Name() + " is not one of these clouds")
 }
 
-func (c *clouds) pan115() cloud {
-	s := c.P115
-	return cloud{
-		Name: "115", Mount: "/115",
-		Tree: s.Tree, Faults: s.Faults, Counters: s.Counters,
-		ListEP: "open/ufile/files", GetEP: "open/folder/get_info", RefreshEP: "open/refreshToken",
-		LatestRefreshToken: s.LatestRefreshToken,
-		RefreshTokenReuses: s.RefreshTokenReuses,
-		SetSpace:           s.SetSpace,
-		TokenFilePrefix:    "pan115-",
-	}
-}
-
-// Config is a pandav config for both emulators, in the documented keys.
-func (c *clouds) Config(stateDir string) string {
-	return fmt.Sprintf("listen: 127.0.0.1:0\nstate_dir: %s\nlog: {level: debug, format: json}\ncache: {entries: 100000, ttl: 5m}\nmounts:\n", yamlQuote(stateDir)) +
-		demo.AliyunMount("/aliyun", c.Ali, c.AliRT, "drive: resource", "root: /") +
-		demo.Pan115Mount("/115", c.P115, c.P115RT, "root: /")
-}
-
-// WriteConfig writes Config into a fresh temp dir and returns its path and
-// the state dir it names.
+// WriteConfig writes a pandav config for every emulator, in the
+// documented keys, into a fresh temp dir and returns its path and the
+// state dir it names.
 func (c *clouds) WriteConfig(t testing.TB) (configPath, stateDir string) {
 	t.Helper()
-	dir := t.TempDir()
-	stateDir = filepath.Join(dir, "state")
-	configPath = filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(configPath, []byte(c.Config(stateDir)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return configPath, stateDir
+	return c.WriteConfigWith(t, serveOptions{})
 }
 
 // yamlQuote quotes s as a YAML double-quoted scalar (JSON's escaping is a
@@ -172,14 +121,4 @@ func fileSizes(t testing.TB, tr *fakecloud.Tree) map[string]int64 {
 	}
 	walk(tr.RootID(), "")
 	return out
-}
-
-// aliyunOpts and pan115Opts give emulators whose tokens and links live only
-// as long as asked.
-func aliyunOpts(accessTTL, linkTTL time.Duration) aliyuntest.Options {
-	return aliyuntest.Options{AccessTTL: accessTTL, LinkTTL: linkTTL}
-}
-
-func pan115Opts(accessTTL, linkTTL time.Duration) pan115test.Options {
-	return pan115test.Options{AccessTTL: accessTTL, LinkTTL: linkTTL}
 }

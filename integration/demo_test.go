@@ -7,11 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"pandav/internal/demo"
 	"pandav/internal/sample"
 )
 
-// TestDemo runs `pandav demo`, which needs no config: both mounts list the
-// sample tree and serve the generated 4 GiB file's bytes.
+// TestDemo runs `pandav demo`, which needs no config: every mount lists the
+// sample tree and serves the generated 4 GiB file's bytes.
 func TestDemo(t *testing.T) {
 	t.Parallel()
 	curl := needTool(t, "curl")
@@ -26,8 +27,9 @@ func TestDemo(t *testing.T) {
 		top, _, _ := strings.Cut(strings.TrimPrefix(p, "/"), "/")
 		wantTop[top] = true
 	}
-	for _, mount := range []string{"/aliyun", "/115"} {
-		t.Run(strings.TrimPrefix(mount, "/"), func(t *testing.T) {
+	for _, e := range demo.Clouds {
+		mount := "/" + e.Name
+		t.Run(e.Name, func(t *testing.T) {
 			t.Parallel()
 			r := runTool(t, time.Minute, nil, curl, "-sS", "--fail", "-X", "PROPFIND", "-H", "Depth: 1", p.URL(mount+"/"))
 			if r.Err != nil {

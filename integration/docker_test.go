@@ -51,21 +51,23 @@ func TestDocker(t *testing.T) {
 	t.Run("root-owned folder with a config", func(t *testing.T) {
 		t.Parallel()
 		c := startClouds(t, cloudOptions{})
+		cl := c.Each()[0]
+		mount := demo.MountPath(cl)
 		data := hostFolder(t, "with-config")
 		addr := freeAnyAddr(t)
 		writeHostFile(t, filepath.Join(data, "config.yaml"), 0o644, fmt.Sprintf(
 			"listen: %s\nstate_dir: /data/state\nusers:\n  - {name: me, password: %q}\nmounts:\n%s",
-			addr, testHash(t, "me-password"), demo.Pan115Mount("/115", c.P115, c.P115RT)))
+			addr, testHash(t, "me-password"), demo.CloudMount(cl, c.rt[cl.Name()]).YAML()))
 		p := img.start(t, data, addr, nil)
 		checkRunsAs(t, p, img.uid, img.gid)
-		if code, body := httpDo(t, "PROPFIND", p.URL("/115/"), "me", "me-password"); code != http.StatusMultiStatus {
-			t.Fatalf("PROPFIND /115/: %d\n%s", code, body)
+		if code, body := httpDo(t, "PROPFIND", p.URL(mount+"/"), "me", "me-password"); code != http.StatusMultiStatus {
+			t.Fatalf("PROPFIND %s/: %d\n%s", mount, code, body)
 		}
 		if code, _ := httpDo(t, http.MethodGet, p.URL("/healthz"), "", ""); code != http.StatusOK {
 			t.Errorf("GET /healthz without a password: %d, want 200", code)
 		}
-		if len(tokenFiles(filepath.Join(data, "state"), "pan115-")) == 0 {
-			t.Error("no rotated 115 token under state/tokens")
+		if len(tokenFiles(filepath.Join(data, "state"), cl.TokenFilePrefix())) == 0 {
+			t.Errorf("no rotated %s token under state/tokens", cl.Name())
 		}
 		checkOwnedTree(t, filepath.Join(data, "state"), img.uid, img.gid)
 		img.healthcheck(t, data, nil, 0)

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,8 +12,7 @@ import (
 	"sync"
 	"testing"
 
-	"pandav/drivers/aliyun/aliyuntest"
-	"pandav/drivers/pan115/pan115test"
+	"pandav/internal/demo"
 	"pandav/internal/fakecloud"
 )
 
@@ -24,19 +24,16 @@ type serveOptions struct {
 	Fast       bool
 	Users      string // YAML flow sequence for users:, "" for none
 	Locks      string // YAML flow mapping for locks:, "" for the default
-	MountExtra string // mount-level keys added to both mounts, e.g. "no_trash: true"
+	MountExtra string // mount-level keys added to every mount, e.g. "no_trash: true"
 	TopExtra   string // top-level keys, one "key: value" per line
-	// Extra driver options, one "key: value" per line.
-	AliyunOptions, P115Options []string
+	// PartSize, if set, is the upload part size of every driver that
+	// takes one.
+	PartSize int64
 }
 
-// ConfigWith is Config with o's additions.
+// ConfigWith is a pandav config for every emulator, in the documented
+// keys, with o's additions.
 func (c *clouds) ConfigWith(stateDir string, o serveOptions) string {
-	ali, p115 := o.AliyunOptions, o.P115Options
-	if o.Fast {
-		ali = append(ali, "rate_limits: {list: 100, link: 100, other: 200}")
-		p115 = append(p115, "qps: 200")
-	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "listen: 127.0.0.1:0\nstate_dir: %s\nlog: {level: debug, format: json}\ncache: {entries: 100000, ttl: 5m}\n", yamlQuote(stateDir))
 	if o.Users != "" {
@@ -49,29 +46,19 @@ func (c *clouds) ConfigWith(stateDir string, o serveOptions) string {
 		fmt.Fprintf(&b, "%s\n", o.TopExtra)
 	}
 	b.WriteString("mounts:\n")
-	mount := func(path, driver string, opts []string) {
-		fmt.Fprintf(&b, "  - path: %s\n    driver: %s\n", path, driver)
+	for _, cl := range c.all {
+		m := demo.CloudMount(cl, c.rt[cl.Name()])
 		if o.MountExtra != "" {
-			fmt.Fprintf(&b, "    %s\n", o.MountExtra)
+			m.Keys = append(m.Keys, o.MountExtra)
 		}
-		b.WriteString("    options:\n")
-		for _, kv := range opts {
-			fmt.Fprintf(&b, "      %s\n", kv)
+		if u, ok := cl.(fakecloud.Unpaced); ok && o.Fast {
+			maps.Copy(m.Options, u.UnpacedMountOptions())
 		}
+		if ps, ok := cl.(fakecloud.PartSized); ok && o.PartSize > 0 {
+			maps.Copy(m.Options, ps.PartSizeMountOptions(o.PartSize))
+		}
+		b.WriteString(m.YAML())
 	}
-	mount("/aliyun", "aliyun", append([]string{
-		"refresh_token: " + yamlQuote(c.AliRT),
-		"client_id: " + yamlQuote(c.Ali.ClientID()),
-		"client_secret: " + yamlQuote(c.Ali.ClientSecret()),
-		"open_api_url: " + yamlQuote(c.Ali.URL()),
-		"drive: resource", "root: /",
-	}, ali...))
-	mount("/115", "pan115", append([]string{
-		"refresh_token: " + yamlQuote(c.P115RT),
-		"api_url: " + yamlQuote(c.P115.APIURL()),
-		"passport_url: " + yamlQuote(c.P115.PassportURL()),
-		"root: /",
-	}, p115...))
 	return b.String()
 }
 
@@ -91,38 +78,7 @@ func (c *clouds) WriteConfigWith(t testing.TB, o serveOptions) (configPath, stat
 // tests (with serveOptions.Fast); the real limits are exercised by the
 // throttle tests.
 func fastClouds(t testing.TB, extra map[string]fakecloud.Blob) *clouds {
-	return startClouds(t, cloudOptions{
-		Aliyun: aliyuntest.Options{RateList: -1, RateLink: -1, RateOther: -1},
-		Pan115: pan115test.Options{QPS: -1},
-		Extra:  extra,
-	})
-}
-
-// uploadedBytes is how many content bytes the cloud's object store
-// received so far.
-func (c *clouds) uploadedBytes(cl cloud) int64 {
-	if cl.Name == "aliyun" {
-		return c.Ali.UploadedBytes()
-	}
-	return c.P115.UploadedBytes()
-}
-
-// expireAccessTokens makes the cloud's access tokens issued so far expire.
-func (c *clouds) expireAccessTokens(cl cloud) {
-	if cl.Name == "aliyun" {
-		c.Ali.ExpireAccessTokens()
-	} else {
-		c.P115.ExpireAccessTokens()
-	}
-}
-
-// expireLinks makes the cloud's download links issued so far expire.
-func (c *clouds) expireLinks(cl cloud) {
-	if cl.Name == "aliyun" {
-		c.Ali.ExpireLinks()
-	} else {
-		c.P115.ExpireLinks()
-	}
+	return startClouds(t, cloudOptions{Options: fakecloud.Options{Unthrottled: true}, Extra: extra})
 }
 
 // peakRSS reads VmHWM (peak resident set) of a process, in bytes.
@@ -169,8 +125,10 @@ func recordLog(name, text string) {
 
 // recordSecrets keeps every credential c's emulators issued.
 func recordSecrets(c *clouds) {
-	list := append(c.Ali.IssuedSecrets(), c.P115.IssuedSecrets()...)
-	list = append(list, c.AliRT, c.P115RT)
+	var list []string
+	for _, cl := range c.all {
+		list = append(append(list, cl.IssuedSecrets()...), c.rt[cl.Name()])
+	}
 	leaks.mu.Lock()
 	defer leaks.mu.Unlock()
 	if leaks.secrets == nil {

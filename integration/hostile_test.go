@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"pandav/internal/demo"
 	"strings"
 	"testing"
 	"time"
@@ -47,9 +49,9 @@ func sendRaw(t testing.TB, addr string, h hostile) int {
 	return resp.StatusCode
 }
 
-// TestHostileInput sends hostile requests to the real binary on both
-// mounts: path traversal in its spellings, Destinations outside the mount
-// or on the other mount, names 115 forbids, over-long names, XML bodies
+// TestHostileInput sends hostile requests to the real binary on every
+// mount: path traversal in its spellings, Destinations outside the mount
+// or on another mount, names a cloud forbids, over-long names, XML bodies
 // over 1 MiB and with entity expansion, Depth: infinity, more locks than
 // locks.max_per_user, headers over 64 KiB and a slowloris client. Each
 // must be refused, and none may cost a cloud call (checked on the
@@ -69,11 +71,7 @@ func TestHostileInput(t *testing.T) {
 
 	total, through := 0, 0
 	for _, cl := range c.Each() {
-		// Aliyun takes names up to 1024 bytes, 115 up to 255.
-		m, other, longName := cl.Mount, "/115", strings.Repeat("n", 1100)
-		if cl.Name == "115" {
-			other, longName = "/aliyun", strings.Repeat("n", 300)
-		}
+		m, other := demo.MountPath(cl), demo.MountPath(c.other(cl))
 		cases := []hostile{
 			{name: "dot-dot", method: "GET", target: m + "/../" + other[1:] + "/README.txt"},
 			{name: "%2e%2e", method: "GET", target: m + "/%2e%2e" + other + "/README.txt"},
@@ -98,20 +96,23 @@ func TestHostileInput(t *testing.T) {
 			{name: "entity expansion PROPPATCH", method: "PROPPATCH", target: m + "/README.txt", headers: []string{xmlCT}, body: laughs},
 			{name: "XML over 1 MiB", method: "PROPFIND", target: m + "/", headers: []string{"Depth: 0", xmlCT}, body: bigXML},
 			{name: "XML over 1 MiB LOCK", method: "LOCK", target: m + "/big-lock.txt", headers: []string{xmlCT}, body: bigXML},
-			{name: "over-long name PUT", method: "PUT", target: m + "/" + longName + ".txt", body: "x"},
-			{name: "over-long name MKCOL", method: "MKCOL", target: m + "/d" + longName},
 		}
-		if cl.Name == "115" {
-			for _, bad := range []string{`"`, "<", ">"} {
-				esc := strings.NewReplacer(`"`, "%22", "<", "%3C", ">", "%3E").Replace(bad)
+		if rules, ok := cl.(nameRules); ok {
+			longName := strings.Repeat("n", rules.MaxNameBytes()+50)
+			cases = append(cases,
+				hostile{name: "over-long name PUT", method: "PUT", target: m + "/" + longName + ".txt", body: "x"},
+				hostile{name: "over-long name MKCOL", method: "MKCOL", target: m + "/d" + longName},
+			)
+			for _, bad := range strings.Split(rules.ForbiddenNameChars(), "") {
+				esc := url.PathEscape(bad)
 				cases = append(cases,
-					hostile{name: "115 forbids " + bad + " (PUT)", method: "PUT", target: m + "/a" + esc + "b.txt", body: "x", want: http.StatusBadRequest},
-					hostile{name: "115 forbids " + bad + " (MKCOL)", method: "MKCOL", target: m + "/dir" + esc + "x", want: http.StatusBadRequest},
-					hostile{name: "115 forbids " + bad + " (MOVE)", method: "MOVE", target: m + "/README.txt", headers: []string{"Destination: " + m + "/r" + esc + ".txt"}, want: http.StatusBadRequest},
+					hostile{name: cl.Name() + " forbids " + bad + " (PUT)", method: "PUT", target: m + "/a" + esc + "b.txt", body: "x", want: http.StatusBadRequest},
+					hostile{name: cl.Name() + " forbids " + bad + " (MKCOL)", method: "MKCOL", target: m + "/dir" + esc + "x", want: http.StatusBadRequest},
+					hostile{name: cl.Name() + " forbids " + bad + " (MOVE)", method: "MOVE", target: m + "/README.txt", headers: []string{"Destination: " + m + "/r" + esc + ".txt"}, want: http.StatusBadRequest},
 				)
 			}
 		}
-		t.Run(cl.Name, func(t *testing.T) {
+		t.Run(cl.Name(), func(t *testing.T) {
 			// Warm pandav's cache, so that any cloud call below is one a
 			// hostile request caused.
 			propfind(t, p.URL(m+"/"), "1")
@@ -162,13 +163,13 @@ func TestHostileInput(t *testing.T) {
 			if after := snapshots(c); after != before {
 				t.Errorf("locks on unmapped names reached a cloud:\n before %s\n after  %s", before, after)
 			}
-			t.Logf("%s: locks beyond the cap: %d refused", cl.Name, refused)
+			t.Logf("%s: locks beyond the cap: %d refused", cl.Name(), refused)
 		})
 	}
 
 	t.Run("headers over 64 KiB", func(t *testing.T) {
 		before := snapshots(c)
-		code := sendRaw(t, p.Addr, hostile{method: "PROPFIND", target: "/aliyun/", headers: []string{"X-Big: " + strings.Repeat("a", 70<<10)}})
+		code := sendRaw(t, p.Addr, hostile{method: "PROPFIND", target: demo.MountPath(c.Each()[0]) + "/", headers: []string{"X-Big: " + strings.Repeat("a", 70<<10)}})
 		total++
 		if code != http.StatusRequestHeaderFieldsTooLarge {
 			through++
@@ -194,9 +195,23 @@ func wantText(code int) string {
 	return fmt.Sprint(code)
 }
 
-// snapshots renders both emulators' call counters.
+// snapshots renders every emulator's call counters.
 func snapshots(c *clouds) string {
-	return fmt.Sprint(c.Ali.Counters.Snapshot(), c.P115.Counters.Snapshot())
+	var b strings.Builder
+	for _, cl := range c.Each() {
+		fmt.Fprint(&b, cl.Counters().Snapshot())
+	}
+	return b.String()
+}
+
+// nameRules is a cloud that limits the names it takes; pandav must refuse
+// a name that breaks them before any call.
+type nameRules interface {
+	// MaxNameBytes is the longest name, in bytes.
+	MaxNameBytes() int
+	// ForbiddenNameChars are the characters, besides "/", no name may
+	// hold.
+	ForbiddenNameChars() string
 }
 
 // slowlorisCut sends a request's headers a byte every 500 ms for up to
@@ -219,7 +234,7 @@ func slowlorisCut(t *testing.T, addr string, limit time.Duration) bool {
 			}
 		}
 	}()
-	msg := "GET /aliyun/ HTTP/1.1\r\nHost: x\r\nX-Slow: " + strings.Repeat("z", 100)
+	msg := "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: " + strings.Repeat("z", 100)
 	for i := 0; time.Since(start) < limit; i++ {
 		select {
 		case d := <-closed:

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"pandav/internal/demo"
 	"pandav/internal/fakecloud"
 )
 
@@ -23,20 +24,20 @@ const killsPerDrive = 10
 // refreshRound starts pandav on cfg, makes the cloud refuse its access
 // token, and lists the mount so that pandav refreshes; it returns once the
 // cloud has counted the refresh call, with the list calls counted so far.
-func refreshRound(t *testing.T, c *clouds, cl cloud, cfg string) (p *pandavProc, list0 int64) {
+func refreshRound(t *testing.T, c *clouds, cl fakecloud.Cloud, cfg string) (p *pandavProc, list0 int64) {
 	t.Helper()
 	p = startServe(t, cfg)
-	c.expireAccessTokens(cl)
-	n0 := cl.Counters.Get(cl.RefreshEP)
-	go listQuietly(p, cl.Mount+"/")
+	cl.Login().ExpireAccess()
+	n0 := cl.Counters().Get(cl.Endpoints().Refresh)
+	go listQuietly(p, demo.MountPath(cl)+"/")
 	deadline := time.Now().Add(10 * time.Second)
-	for cl.Counters.Get(cl.RefreshEP) == n0 {
+	for cl.Counters().Get(cl.Endpoints().Refresh) == n0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("pandav made no refresh")
 		}
 		time.Sleep(200 * time.Microsecond)
 	}
-	return p, cl.Counters.Get(cl.ListEP)
+	return p, cl.Counters().Get(cl.Endpoints().List)
 }
 
 // listQuietly sends a Depth 1 PROPFIND of dir and ignores the outcome, for
@@ -52,13 +53,9 @@ func listQuietly(p *pandavProc, dir string) {
 
 // newLogin authorizes the drive again, as the user would after a lost
 // token, and writes it into cfg, so that the next round starts clean.
-func newLogin(t *testing.T, c *clouds, cl cloud, cfg, stateDir string) {
+func newLogin(t *testing.T, c *clouds, cl fakecloud.Cloud, cfg, stateDir string) {
 	t.Helper()
-	if cl.Name == "aliyun" {
-		c.AliRT = c.Ali.NewRefreshToken()
-	} else {
-		c.P115RT = c.P115.NewRefreshToken()
-	}
+	c.rt[cl.Name()] = cl.Login().Issue().Refresh
 	if err := os.WriteFile(cfg, []byte(c.ConfigWith(stateDir, serveOptions{})), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -82,21 +79,18 @@ func TestKillDuringRefresh(t *testing.T) {
 	const transit = 150 * time.Millisecond
 	var kills, lost, unavoidable atomic.Int32
 	t.Run("drives", func(t *testing.T) {
-		for _, name := range []string{"aliyun", "115"} {
-			t.Run(name, func(t *testing.T) {
+		for i := range demo.Clouds {
+			// Emulators of its own: pandav must refresh only this drive.
+			c := startClouds(t, cloudOptions{})
+			cl := c.Each()[i]
+			t.Run(cl.Name(), func(t *testing.T) {
 				t.Parallel()
-				// Emulators of its own: pandav must refresh only this drive.
-				c := startClouds(t, cloudOptions{})
-				cl := c.aliyun()
-				if name == "115" {
-					cl = c.pan115()
-				}
 				cfg, stateDir := c.WriteConfigWith(t, serveOptions{})
 				rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 				var beforeArrival, afterSave, inAnswer int
 				for i := range killsPerDrive {
-					cl.Faults.SetRequestTransit(transit)
-					prevLatest := cl.LatestRefreshToken()
+					cl.Faults().SetRequestTransit(transit)
+					prevLatest := cl.Login().Latest()
 					p, list0 := refreshRound(t, c, cl, cfg)
 					// 0–140 ms: the request is on its way; 175–250 ms:
 					// the answer has come back.
@@ -105,15 +99,15 @@ func TestKillDuringRefresh(t *testing.T) {
 						delay = 175*time.Millisecond + time.Duration(rng.Int64N(int64(75*time.Millisecond)))
 					}
 					time.Sleep(delay)
-					used := cl.Counters.Get(cl.ListEP) > list0
+					used := cl.Counters().Get(cl.Endpoints().List) > list0
 					p.Kill()
 					kills.Add(1)
 					time.Sleep(transit + 100*time.Millisecond) // the cloud finishes
-					cl.Faults.SetRequestTransit(0)
+					cl.Faults().SetRequestTransit(0)
 
-					latest := cl.LatestRefreshToken()
+					latest := cl.Login().Latest()
 					rotated := latest != prevLatest
-					onDisk := anyContains(tokenFiles(stateDir, cl.TokenFilePrefix), latest)
+					onDisk := anyContains(tokenFiles(stateDir, cl.TokenFilePrefix()), latest)
 					switch {
 					case !rotated && onDisk:
 						beforeArrival++
@@ -136,17 +130,17 @@ func TestKillDuringRefresh(t *testing.T) {
 				}
 				// A last start must work on what is on disk, and no spent
 				// token may ever have reached the cloud.
-				c.expireAccessTokens(cl)
+				cl.Login().ExpireAccess()
 				p := startServe(t, cfg)
-				ms := propfind(t, p.URL(cl.Mount+"/Documents/"), "1")
+				ms := propfind(t, p.URL(demo.MountPath(cl)+"/Documents/"), "1")
 				if len(ms.Responses) < 2 {
 					t.Errorf("after the last restart, Documents/ lists %d responses", len(ms.Responses))
 				}
-				if n := cl.RefreshTokenReuses(); n != 0 {
+				if n := cl.Login().Reuses(); n != 0 {
 					t.Errorf("the cloud saw %d refreshes with a spent refresh token", n)
 				}
 				t.Logf("%s: %d kills: %d before the request arrived (old token kept), %d after the answer (new token on disk), %d while the answer was on its way",
-					name, killsPerDrive, beforeArrival, afterSave, inAnswer)
+					cl.Name(), killsPerDrive, beforeArrival, afterSave, inAnswer)
 			})
 		}
 	})
@@ -170,33 +164,30 @@ func TestKillWhileRefreshAnswered(t *testing.T) {
 	cfg, stateDir := c.WriteConfigWith(t, serveOptions{})
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
 	for _, cl := range c.Each() {
-		other := c.pan115()
-		if cl.Name == "115" {
-			other = c.aliyun()
-		}
-		cl.Faults.SetLatency(answerDelay)
+		other := c.other(cl)
+		cl.Faults().SetLatency(answerDelay)
 		p, list0 := refreshRound(t, c, cl, cfg)
 		time.Sleep(10*time.Millisecond + time.Duration(rng.Int64N(int64(490*time.Millisecond))))
 		p.Kill()
 		time.Sleep(answerDelay + 100*time.Millisecond)
-		cl.Faults.SetLatency(0)
-		if cl.Counters.Get(cl.ListEP) != list0 {
-			t.Fatalf("%s: pandav used a new access token before its answer was due", cl.Name)
+		cl.Faults().SetLatency(0)
+		if cl.Counters().Get(cl.Endpoints().List) != list0 {
+			t.Fatalf("%s: pandav used a new access token before its answer was due", cl.Name())
 		}
-		if anyContains(tokenFiles(stateDir, cl.TokenFilePrefix), cl.LatestRefreshToken()) {
-			t.Fatalf("%s: the new token is on disk, so the kill missed the answer's way", cl.Name)
+		if anyContains(tokenFiles(stateDir, cl.TokenFilePrefix()), cl.Login().Latest()) {
+			t.Fatalf("%s: the new token is on disk, so the kill missed the answer's way", cl.Name())
 		}
 
-		reuses0 := cl.RefreshTokenReuses()
+		reuses0 := cl.Login().Reuses()
 		p = startServe(t, cfg)
 		for range 3 {
-			resp, _ := davDo(t, "PROPFIND", p.URL(cl.Mount+"/Documents/"), map[string]string{"Depth": "1"}, "")
+			resp, _ := davDo(t, "PROPFIND", p.URL(demo.MountPath(cl)+"/Documents/"), map[string]string{"Depth": "1"}, "")
 			if resp.StatusCode < 500 {
-				t.Errorf("%s after a lost token: PROPFIND %s, want a server error", cl.Name, resp.Status)
+				t.Errorf("%s after a lost token: PROPFIND %s, want a server error", cl.Name(), resp.Status)
 			}
 		}
-		if n := cl.RefreshTokenReuses() - reuses0; n != 1 {
-			t.Errorf("%s: the spent token reached the cloud %d times, want once", cl.Name, n)
+		if n := cl.Login().Reuses() - reuses0; n != 1 {
+			t.Errorf("%s: the spent token reached the cloud %d times, want once", cl.Name(), n)
 		}
 		said := ""
 		for _, line := range strings.Split(p.Stderr(), "\n") {
@@ -206,24 +197,24 @@ func TestKillWhileRefreshAnswered(t *testing.T) {
 			}
 		}
 		if said == "" {
-			t.Errorf("%s: no log line names the interrupted refresh and says to authorize again", cl.Name)
+			t.Errorf("%s: no log line names the interrupted refresh and says to authorize again", cl.Name())
 		} else {
-			t.Logf("%s: %s", cl.Name, tail(said, 400))
+			t.Logf("%s: %s", cl.Name(), tail(said, 400))
 		}
-		if ms := propfind(t, p.URL(other.Mount+"/Documents/"), "1"); len(ms.Responses) < 2 {
-			t.Errorf("%s: the other mount stopped serving", other.Mount)
+		if ms := propfind(t, p.URL(demo.MountPath(other)+"/Documents/"), "1"); len(ms.Responses) < 2 {
+			t.Errorf("%s: the other mount stopped serving", demo.MountPath(other))
 		}
 		p.Stop()
 		newLogin(t, c, cl, cfg, stateDir)
 		p = startServe(t, cfg)
-		if ms := propfind(t, p.URL(cl.Mount+"/Documents/"), "1"); len(ms.Responses) < 2 {
-			t.Errorf("%s: after a new login, Documents/ lists %d responses", cl.Name, len(ms.Responses))
+		if ms := propfind(t, p.URL(demo.MountPath(cl)+"/Documents/"), "1"); len(ms.Responses) < 2 {
+			t.Errorf("%s: after a new login, Documents/ lists %d responses", cl.Name(), len(ms.Responses))
 		}
 		p.Stop()
 	}
 }
 
-// TestSIGTERMDuringRefresh stops pandav while both drives wait for the
+// TestSIGTERMDuringRefresh stops pandav while every drive waits for the
 // cloud's answer to a refresh, with a 1 s shutdown_grace and answers that
 // take 3 s. pandav must wait for the answers and save the new tokens
 // before it exits, because leaving first would cost the login.
@@ -235,16 +226,16 @@ func TestSIGTERMDuringRefresh(t *testing.T) {
 	p := startServe(t, cfg)
 	refreshes := map[string]int64{}
 	for _, cl := range c.Each() {
-		refreshes[cl.Name] = cl.Counters.Get(cl.RefreshEP)
-		c.expireAccessTokens(cl)
-		cl.Faults.SetLatency(answerDelay)
-		go listQuietly(p, cl.Mount+"/")
+		refreshes[cl.Name()] = cl.Counters().Get(cl.Endpoints().Refresh)
+		cl.Login().ExpireAccess()
+		cl.Faults().SetLatency(answerDelay)
+		go listQuietly(p, demo.MountPath(cl)+"/")
 	}
 	deadline := time.Now().Add(3 * answerDelay)
 	for _, cl := range c.Each() {
-		for cl.Counters.Get(cl.RefreshEP) == refreshes[cl.Name] {
+		for cl.Counters().Get(cl.Endpoints().Refresh) == refreshes[cl.Name()] {
 			if time.Now().After(deadline) {
-				t.Fatalf("%s: pandav made no refresh", cl.Name)
+				t.Fatalf("%s: pandav made no refresh", cl.Name())
 			}
 			time.Sleep(time.Millisecond)
 		}
@@ -252,18 +243,18 @@ func TestSIGTERMDuringRefresh(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	p.Terminate(t)
 	for _, cl := range c.Each() {
-		cl.Faults.SetLatency(0)
-		if !anyContains(tokenFiles(stateDir, cl.TokenFilePrefix), cl.LatestRefreshToken()) {
-			t.Errorf("%s: pandav exited before the refresh answered; the newest token is not on disk", cl.Name)
+		cl.Faults().SetLatency(0)
+		if !anyContains(tokenFiles(stateDir, cl.TokenFilePrefix()), cl.Login().Latest()) {
+			t.Errorf("%s: pandav exited before the refresh answered; the newest token is not on disk", cl.Name())
 		}
 	}
 	p = startServe(t, cfg)
 	for _, cl := range c.Each() {
-		if ms := propfind(t, p.URL(cl.Mount+"/Documents/"), "1"); len(ms.Responses) < 2 {
-			t.Errorf("%s: after the restart, Documents/ lists %d responses", cl.Name, len(ms.Responses))
+		if ms := propfind(t, p.URL(demo.MountPath(cl)+"/Documents/"), "1"); len(ms.Responses) < 2 {
+			t.Errorf("%s: after the restart, Documents/ lists %d responses", cl.Name(), len(ms.Responses))
 		}
-		if n := cl.RefreshTokenReuses(); n != 0 {
-			t.Errorf("%s: %d spent tokens reached the cloud", cl.Name, n)
+		if n := cl.Login().Reuses(); n != 0 {
+			t.Errorf("%s: %d spent tokens reached the cloud", cl.Name(), n)
 		}
 	}
 }
@@ -289,12 +280,12 @@ func TestKillMidOverwrite(t *testing.T) {
 	for _, v := range variants {
 		p := startServe(t, cfg)
 		for _, cl := range c.Each() {
-			propfind(t, p.URL(cl.Mount+"/KillOverwrite/"), "1")
+			propfind(t, p.URL(demo.MountPath(cl)+"/KillOverwrite/"), "1")
 		}
 		// Both mounts at once: each client sends half, then pandav dies.
 		conns := map[string]net.Conn{}
 		for _, cl := range c.Each() {
-			conns[cl.Name] = startPut(t, p, cl.Mount+"/KillOverwrite/"+v+".bin", newContent[:size/2], size, v == "chunked")
+			conns[cl.Name()] = startPut(t, p, demo.MountPath(cl)+"/KillOverwrite/"+v+".bin", newContent[:size/2], size, v == "chunked")
 		}
 		time.Sleep(500 * time.Millisecond)
 		left, _ := filepath.Glob(filepath.Join(spoolDir, "put-*"))
@@ -307,9 +298,9 @@ func TestKillMidOverwrite(t *testing.T) {
 			t.Errorf("%s: no spool file existed at the kill; the sweep on start is not exercised", v)
 		}
 		for _, cl := range c.Each() {
-			n, err := cl.Tree.Lookup("/KillOverwrite/" + v + ".bin")
+			n, err := cl.Tree().Lookup("/KillOverwrite/" + v + ".bin")
 			if err != nil || n.Blob.SHA1() != extra["/KillOverwrite/"+v+".bin"].SHA1() {
-				t.Errorf("%s %s: the old file is not intact in the cloud (%v)", cl.Name, v, err)
+				t.Errorf("%s %s: the old file is not intact in the cloud (%v)", cl.Name(), v, err)
 			}
 		}
 		p2 := startServe(t, cfg)
@@ -317,7 +308,7 @@ func TestKillMidOverwrite(t *testing.T) {
 			t.Errorf("%s: after a restart, spool files remain: %v", v, rest)
 		}
 		for _, cl := range c.Each() {
-			dir := cl.Mount + "/KillOverwrite/"
+			dir := demo.MountPath(cl) + "/KillOverwrite/"
 			names := childNames(t, propfind(t, p2.URL(dir), "1"), dir)
 			if len(names) != len(variants) {
 				t.Errorf("%s lists %v after the kill, want the %d old files only", dir, names, len(variants))
@@ -327,9 +318,11 @@ func TestKillMidOverwrite(t *testing.T) {
 				t.Errorf("%s%s.bin after the restart: %s, SHA1 %s; want the old content", dir, v, resp.Status, sha1Upper(body))
 			}
 		}
-		diffHashes(t, "in the cloud", map[string]string{
-			"length.bin": extra["/KillOverwrite/length.bin"].SHA1(), "chunked.bin": extra["/KillOverwrite/chunked.bin"].SHA1(),
-		}, cloudHashes(t, c.Ali.Tree, "/KillOverwrite"))
+		for _, cl := range c.Each() {
+			diffHashes(t, cl.Name()+" in the cloud", map[string]string{
+				"length.bin": extra["/KillOverwrite/length.bin"].SHA1(), "chunked.bin": extra["/KillOverwrite/chunked.bin"].SHA1(),
+			}, cloudHashes(t, cl.Tree(), "/KillOverwrite"))
+		}
 		p2.Stop()
 	}
 }
@@ -370,7 +363,7 @@ func TestSIGTERMDrain(t *testing.T) {
 	fakecloud.NewSeededBlob(888, size, "").ReadAt(content, 0)
 	p := startServe(t, cfg)
 	for _, cl := range c.Each() {
-		propfind(t, p.URL(cl.Mount+"/"), "1")
+		propfind(t, p.URL(demo.MountPath(cl)+"/"), "1")
 	}
 	type outcome struct {
 		name   string
@@ -381,7 +374,7 @@ func TestSIGTERMDrain(t *testing.T) {
 	var stalled []net.Conn
 	for _, cl := range c.Each() {
 		// A client that sends the whole body over about 3 s.
-		go func(cl cloud) {
+		go func(cl fakecloud.Cloud) {
 			pr, pw := io.Pipe()
 			go func() {
 				for off := 0; off < size; off += 1 << 20 {
@@ -390,10 +383,10 @@ func TestSIGTERMDrain(t *testing.T) {
 				}
 				pw.Close()
 			}()
-			req, _ := http.NewRequest("PUT", p.URL(cl.Mount+"/drain-finished.bin"), pr)
+			req, _ := http.NewRequest("PUT", p.URL(demo.MountPath(cl)+"/drain-finished.bin"), pr)
 			req.ContentLength = size
 			resp, err := httpClient.Do(req)
-			o := outcome{name: cl.Name, err: err}
+			o := outcome{name: cl.Name(), err: err}
 			if err == nil {
 				o.status = resp.StatusCode
 				resp.Body.Close()
@@ -401,7 +394,7 @@ func TestSIGTERMDrain(t *testing.T) {
 			results <- o
 		}(cl)
 		// A client that sends half and then stalls.
-		stalled = append(stalled, startPut(t, p, cl.Mount+"/drain-stalled.bin", content[:size/2], size, false))
+		stalled = append(stalled, startPut(t, p, demo.MountPath(cl)+"/drain-stalled.bin", content[:size/2], size, false))
 	}
 	time.Sleep(time.Second)
 	took := p.Terminate(t)
@@ -423,22 +416,22 @@ func TestSIGTERMDrain(t *testing.T) {
 	}
 	logs := p.Stderr()
 	for _, cl := range c.Each() {
-		n, err := cl.Tree.Lookup("/drain-finished.bin")
+		n, err := cl.Tree().Lookup("/drain-finished.bin")
 		if err != nil || n.Blob.SHA1() != sha1Upper(content) {
-			t.Errorf("%s: the finished upload is not in the cloud byte-exact (%v)", cl.Name, err)
+			t.Errorf("%s: the finished upload is not in the cloud byte-exact (%v)", cl.Name(), err)
 		}
-		if _, listed := cloudHashes(t, cl.Tree, "/")["drain-stalled.bin"]; listed {
-			t.Errorf("%s: the stalled upload is listed in the cloud", cl.Name)
+		if _, listed := cloudHashes(t, cl.Tree(), "/")["drain-stalled.bin"]; listed {
+			t.Errorf("%s: the stalled upload is listed in the cloud", cl.Name())
 		}
 		abandoned := false
 		for _, line := range strings.Split(logs, "\n") {
-			if strings.Contains(line, cl.Mount+"/drain-stalled.bin") && strings.Contains(line, "abandoned") {
+			if strings.Contains(line, demo.MountPath(cl)+"/drain-stalled.bin") && strings.Contains(line, "abandoned") {
 				abandoned = true
-				t.Logf("%s: %s", cl.Name, tail(line, 300))
+				t.Logf("%s: %s", cl.Name(), tail(line, 300))
 			}
 		}
 		if !abandoned {
-			t.Errorf("%s: no log line says the stalled upload was abandoned", cl.Name)
+			t.Errorf("%s: no log line says the stalled upload was abandoned", cl.Name())
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"pandav/internal/demo"
 	"strings"
 	"testing"
 )
@@ -12,7 +13,7 @@ func TestSIGTERM(t *testing.T) {
 	c := startClouds(t, cloudOptions{})
 	cfg, _ := c.WriteConfig(t)
 	p := startServe(t, cfg)
-	propfind(t, p.URL("/aliyun/"), "1")
+	propfind(t, p.URL(demo.MountPath(c.Each()[0])+"/"), "1")
 	if !p.Stop() {
 		t.Fatal("pandav did not exit within 10s of SIGTERM")
 	}

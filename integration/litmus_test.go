@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"os/exec"
+	"pandav/internal/demo"
 	"regexp"
 	"sort"
 	"strings"
@@ -25,7 +26,7 @@ var litmusFail = regexp.MustCompile(`(\w[\w-]*)\.+ *FAIL`)
 var litmusSummary = regexp.MustCompile("summary for `(\\w+)': of (\\d+) tests run: (\\d+) passed, (\\d+) failed")
 
 // TestLitmusMounts runs litmus -k (all five groups: basic, copymove,
-// props, locks, http) against both cloud mounts through the real binary.
+// props, locks, http) against every cloud mount through the real binary.
 // The emulators' and drivers' rate limits are raised: litmus makes a few
 // hundred calls and the real limits are tested elsewhere.
 func TestLitmusMounts(t *testing.T) {
@@ -35,11 +36,11 @@ func TestLitmusMounts(t *testing.T) {
 	cfg, _ := c.WriteConfigWith(t, serveOptions{Fast: true})
 	p := startServe(t, cfg)
 	for _, cl := range c.Each() {
-		t.Run(cl.Name, func(t *testing.T) {
+		t.Run(cl.Name(), func(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, litmus, "-k", p.URL(cl.Mount+"/"))
+			cmd := exec.CommandContext(ctx, litmus, "-k", p.URL(demo.MountPath(cl)+"/"))
 			cmd.Dir = t.TempDir() // litmus writes debug.log here
 			cmd.WaitDelay = 5 * time.Second
 			out, _ := cmd.CombinedOutput()
@@ -70,7 +71,7 @@ func TestLitmusMounts(t *testing.T) {
 			}
 			t.Logf("litmus failures (all within the budget): %v", failures)
 			// The suite cleans up after itself: nothing of it is left.
-			if _, err := cl.Tree.Lookup("/litmus"); err == nil {
+			if _, err := cl.Tree().Lookup("/litmus"); err == nil {
 				t.Logf("note: litmus left its collection behind")
 			}
 		})

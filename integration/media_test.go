@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"pandav/internal/demo"
 	"pandav/internal/sample"
 )
 
@@ -23,9 +24,9 @@ func TestFFprobeVideo(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seek seed %d", seed)
 	for _, cl := range c.Each() {
-		t.Run(cl.Name, func(t *testing.T) {
+		t.Run(cl.Name(), func(t *testing.T) {
 			t.Parallel()
-			u := p.URL(cl.Mount + sample.VideoPath)
+			u := p.URL(demo.MountPath(cl) + sample.VideoPath)
 
 			r := runTool(t, time.Minute, nil, ffprobe, "-v", "error", "-show_entries",
 				"format=duration:stream=codec_type,codec_name", "-of", "default=nw=1", u)
@@ -47,7 +48,7 @@ func TestFFprobeVideo(t *testing.T) {
 				t.Errorf("ffprobe printed no packets from 5s on:\n%s", tail(string(r.Stdout), 1000))
 			}
 
-			rng := rand.New(rand.NewPCG(seed, uint64(len(cl.Name))))
+			rng := rand.New(rand.NewPCG(seed, uint64(len(cl.Name()))))
 			for range 5 {
 				at := fmt.Sprintf("%.3f", rng.Float64()*11)
 				r := runTool(t, time.Minute, nil, ffmpeg, "-nostdin", "-v", "error", "-ss", at, "-i", u,

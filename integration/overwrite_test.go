@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"pandav/internal/demo"
 	"pandav/internal/fakecloud"
 )
 
@@ -37,18 +38,14 @@ func TestOverwriteFailure(t *testing.T) {
 		extra["/Overwrite/"+name+".bin"] = fakecloud.NewSeededBlob(uint64(100+i), overwriteSize, "")
 	}
 	c := fastClouds(t, extra)
-	cfg, stateDir := c.WriteConfigWith(t, serveOptions{
-		Fast:          true,
-		AliyunOptions: []string{"upload_part_size: 1048576"},
-		P115Options:   []string{"upload_part_size: 1048576"},
-	})
+	cfg, stateDir := c.WriteConfigWith(t, serveOptions{Fast: true, PartSize: 1 << 20})
 	p := startServe(t, cfg)
 	newContent := make([]byte, overwriteSize)
 	fakecloud.NewSeededBlob(999, overwriteSize, "").ReadAt(newContent, 0)
 
 	t.Run("mounts", func(t *testing.T) {
 		for _, cl := range c.Each() {
-			t.Run(cl.Name, func(t *testing.T) {
+			t.Run(cl.Name(), func(t *testing.T) {
 				t.Parallel()
 				overwriteFailures(t, c, cl, p, newContent)
 			})
@@ -58,22 +55,19 @@ func TestOverwriteFailure(t *testing.T) {
 	p.Stop()
 	p2 := startServe(t, cfg)
 	for _, cl := range c.Each() {
-		checkOldFiles(t, p2, cl.Mount+"/Overwrite/", cl.Tree)
+		checkOldFiles(t, p2, demo.MountPath(cl)+"/Overwrite/", cl.Tree())
 	}
 	if left, _ := filepath.Glob(filepath.Join(stateDir, "spool", "*")); len(left) > 0 {
 		t.Errorf("spool files left behind: %v", left)
 	}
 }
 
-func overwriteFailures(t *testing.T, c *clouds, cl cloud, p *pandavProc, newContent []byte) {
-	dir := cl.Mount + "/Overwrite/"
-	before := cloudHashes(t, cl.Tree, "/Overwrite")
+func overwriteFailures(t *testing.T, c *clouds, cl fakecloud.Cloud, p *pandavProc, newContent []byte) {
+	dir := demo.MountPath(cl) + "/Overwrite/"
+	before := cloudHashes(t, cl.Tree(), "/Overwrite")
 	propfind(t, p.URL(dir), "1") // the old files are known to pandav
 
-	partEP, completeEP := "oss/put", "openFile/complete"
-	if cl.Name == "115" {
-		partEP, completeEP = "oss/part", "oss/complete"
-	}
+	partEP, completeEP := cl.Endpoints().Part, cl.Endpoints().Complete
 	for _, name := range overwriteCases {
 		target := dir + name + ".bin"
 		switch name {
@@ -86,13 +80,13 @@ func overwriteFailures(t *testing.T, c *clouds, cl cloud, p *pandavProc, newCont
 			if status < 500 {
 				t.Errorf("%s: PUT answered %d while every part after the first failed; want a 5xx", name, status)
 			}
-			if cl.Counters.Get(partEP) < 2 {
-				t.Errorf("%s: only %d %s calls; the failure did not land after the first part", name, cl.Counters.Get(partEP), partEP)
+			if cl.Counters().Get(partEP) < 2 {
+				t.Errorf("%s: only %d %s calls; the failure did not land after the first part", name, cl.Counters().Get(partEP), partEP)
 			}
 		case "complete-fault":
-			cl.Faults.Inject(completeEP, fakecloud.ServerError, 1, -1)
+			cl.Faults().Inject(completeEP, fakecloud.ServerError, 1, -1)
 			status := put(t, p.URL(target), newContent)
-			cl.Faults.Clear()
+			cl.Faults().Clear()
 			if status < 500 {
 				t.Errorf("%s: PUT answered %d while %s failed; want a 5xx", name, status, completeEP)
 			}
@@ -100,13 +94,13 @@ func overwriteFailures(t *testing.T, c *clouds, cl cloud, p *pandavProc, newCont
 			putHalfThenHangUp(t, p, target, newContent)
 			waitLog(t, p, "upload abandoned", name+".bin")
 		}
-		t.Logf("%s: %s failed as asked; %d bytes had reached the object store so far", cl.Name, name, c.uploadedBytes(cl))
+		t.Logf("%s: %s failed as asked; %d bytes had reached the object store so far", cl.Name(), name, cl.UploadedBytes())
 	}
 
 	// The cloud holds exactly the old files, byte for byte.
-	diffHashes(t, "in the cloud after the failed overwrites", before, cloudHashes(t, cl.Tree, "/Overwrite"))
+	diffHashes(t, "in the cloud after the failed overwrites", before, cloudHashes(t, cl.Tree(), "/Overwrite"))
 	// So does pandav.
-	checkOldFiles(t, p, dir, cl.Tree)
+	checkOldFiles(t, p, dir, cl.Tree())
 }
 
 // checkOldFiles lists dir through pandav and reads each old file.
@@ -135,25 +129,25 @@ func sha1Upper(b []byte) string {
 
 // armAfter injects kind on endpoint once it has been called n times (so
 // that call n itself passes) and returns a func that disarms it.
-func armAfter(cl cloud, endpoint string, n int64, kind fakecloud.FaultKind) (stop func()) {
-	cl.Counters.Reset()
+func armAfter(cl fakecloud.Cloud, endpoint string, n int64, kind fakecloud.FaultKind) (stop func()) {
+	cl.Counters().Reset()
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
-		for cl.Counters.Get(endpoint) < n {
+		for cl.Counters().Get(endpoint) < n {
 			select {
 			case <-done:
 				return
 			case <-time.After(200 * time.Microsecond):
 			}
 		}
-		cl.Faults.Inject(endpoint, kind, 1, -1)
+		cl.Faults().Inject(endpoint, kind, 1, -1)
 	}()
 	return func() {
 		close(done)
 		<-finished
-		cl.Faults.Clear()
+		cl.Faults().Clear()
 	}
 }
 

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"net/http"
+	"pandav/internal/demo"
 	"strconv"
 	"strings"
 	"testing"
@@ -10,7 +11,7 @@ import (
 
 // TestCurlPropfind lists each mount root with curl (PROPFIND Depth 1) and
 // checks the hrefs against the emulator's tree; Depth: infinity is refused
-// with 403, and the virtual root lists both mounts.
+// with 403, and the virtual root lists every mount.
 func TestCurlPropfind(t *testing.T) {
 	t.Parallel()
 	curl := needTool(t, "curl")
@@ -24,9 +25,9 @@ func TestCurlPropfind(t *testing.T) {
 			t.Fatalf("curl PROPFIND /: %v\n%s", r.Err, r.Stderr)
 		}
 		got := childNames(t, parseMultistatus(t, r.Stdout), "/")
-		for _, m := range []string{"aliyun", "115"} {
-			if isDir, ok := got[m]; !ok || !isDir {
-				t.Errorf("/ lists %v; want the folder %s", got, m)
+		for _, cl := range c.Each() {
+			if isDir, ok := got[cl.Name()]; !ok || !isDir {
+				t.Errorf("/ lists %v; want the folder %s", got, cl.Name())
 			}
 		}
 	})
@@ -40,14 +41,14 @@ func TestCurlPropfind(t *testing.T) {
 		}
 	})
 	for _, cl := range c.Each() {
-		t.Run(cl.Name, func(t *testing.T) {
+		t.Run(cl.Name(), func(t *testing.T) {
 			t.Parallel()
-			r := runTool(t, time.Minute, nil, curl, "-sS", "--fail", "-X", "PROPFIND", "-H", "Depth: 1", p.URL(cl.Mount+"/"))
+			r := runTool(t, time.Minute, nil, curl, "-sS", "--fail", "-X", "PROPFIND", "-H", "Depth: 1", p.URL(demo.MountPath(cl)+"/"))
 			if r.Err != nil {
-				t.Fatalf("curl PROPFIND %s/: %v\n%s", cl.Mount, r.Err, r.Stderr)
+				t.Fatalf("curl PROPFIND %s/: %v\n%s", demo.MountPath(cl), r.Err, r.Stderr)
 			}
-			got := childNames(t, parseMultistatus(t, r.Stdout), cl.Mount+"/")
-			kids, err := cl.Tree.Children(cl.Tree.RootID())
+			got := childNames(t, parseMultistatus(t, r.Stdout), demo.MountPath(cl)+"/")
+			kids, err := cl.Tree().Children(cl.Tree().RootID())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -64,7 +65,7 @@ func TestCurlPropfind(t *testing.T) {
 			}
 
 			code := runTool(t, time.Minute, nil, curl, "-sS", "-o", "/dev/null", "-w", "%{http_code}",
-				"-X", "PROPFIND", "-H", "Depth: infinity", p.URL(cl.Mount+"/"))
+				"-X", "PROPFIND", "-H", "Depth: infinity", p.URL(demo.MountPath(cl)+"/"))
 			if string(code.Stdout) != "403" {
 				t.Errorf("PROPFIND Depth: infinity answered %s, want 403", code.Stdout)
 			}
@@ -92,16 +93,18 @@ const quotaBody = `<?xml version="1.0" encoding="utf-8"?>
 func TestQuota(t *testing.T) {
 	t.Parallel()
 	c := startClouds(t, cloudOptions{})
-	totals := map[string]int64{"aliyun": 2 << 40, "115": 15 << 40}
-	for _, cl := range c.Each() {
-		cl.SetSpace(totals[cl.Name])
+	// A different total on each cloud: 2 TiB, 15 TiB, 28 TiB...
+	totals := map[string]int64{}
+	for i, cl := range c.Each() {
+		totals[cl.Name()] = (2 + 13*int64(i)) << 40
+		cl.SetSpace(totals[cl.Name()])
 	}
 	cfg, _ := c.WriteConfig(t)
 	p := startServe(t, cfg)
 	for _, cl := range c.Each() {
-		t.Run(cl.Name, func(t *testing.T) {
+		t.Run(cl.Name(), func(t *testing.T) {
 			t.Parallel()
-			resp, body := davDo(t, "PROPFIND", p.URL(cl.Mount+"/"), map[string]string{"Depth": "0"}, quotaBody)
+			resp, body := davDo(t, "PROPFIND", p.URL(demo.MountPath(cl)+"/"), map[string]string{"Depth": "0"}, quotaBody)
 			if resp.StatusCode != http.StatusMultiStatus {
 				t.Fatalf("PROPFIND: %s\n%s", resp.Status, body)
 			}
@@ -113,8 +116,8 @@ func TestQuota(t *testing.T) {
 			if !ok {
 				t.Fatalf("no 200 propstat for the quota properties:\n%s", body)
 			}
-			used := cl.Tree.Usage()
-			wantAvail := totals[cl.Name] - used
+			used := cl.Tree().Usage()
+			wantAvail := totals[cl.Name()] - used
 			if got, _ := strconv.ParseInt(strings.TrimSpace(prop.QuotaUsed), 10, 64); got != used {
 				t.Errorf("quota-used-bytes %q, want %d", prop.QuotaUsed, used)
 			}

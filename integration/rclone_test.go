@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"pandav/internal/demo"
 	"pandav/internal/fakecloud"
 	"pandav/internal/sample"
 )
@@ -30,9 +31,9 @@ func TestRcloneLsl(t *testing.T) {
 	cfg, _ := c.WriteConfig(t)
 	p := startServe(t, cfg)
 	for _, cl := range c.Each() {
-		t.Run(cl.Name, func(t *testing.T) {
+		t.Run(cl.Name(), func(t *testing.T) {
 			t.Parallel()
-			r := runTool(t, 3*time.Minute, rcloneEnv(t), rclone, "lsl", rcloneRemote(p, cl.Mount))
+			r := runTool(t, 3*time.Minute, rcloneEnv(t), rclone, "lsl", rcloneRemote(p, demo.MountPath(cl)))
 			if r.Err != nil {
 				t.Fatalf("rclone lsl: %v\n%s", r.Err, tail(string(r.Stderr), 3000))
 			}
@@ -46,7 +47,7 @@ func TestRcloneLsl(t *testing.T) {
 				size, _ := strconv.ParseInt(m[1], 10, 64)
 				got[m[4]] = size
 			}
-			want := fileSizes(t, cl.Tree)
+			want := fileSizes(t, cl.Tree())
 			for path, size := range want {
 				g, ok := got[path]
 				switch {
@@ -101,10 +102,10 @@ func TestRcloneCatRanges(t *testing.T) {
 		{size - 1000, 1000},
 	}
 	for _, cl := range c.Each() {
-		t.Run(cl.Name, func(t *testing.T) {
+		t.Run(cl.Name(), func(t *testing.T) {
 			t.Parallel()
 			for _, rg := range ranges {
-				remote := rcloneRemote(p, cl.Mount) + strings.TrimPrefix(sample.BigPath, "/")
+				remote := rcloneRemote(p, demo.MountPath(cl)) + strings.TrimPrefix(sample.BigPath, "/")
 				r := runTool(t, 2*time.Minute, rcloneEnv(t), rclone, "cat", "--low-level-retries", "1",
 					"--offset", strconv.FormatInt(rg.off, 10), "--count", strconv.FormatInt(rg.n, 10), remote)
 				if r.Err != nil {
@@ -141,18 +142,17 @@ func TestRcloneCatAcrossExpiry(t *testing.T) {
 	const path = "/Expiry/slow-200MiB.bin"
 	blob := fakecloud.NewSeededBlob(0x5eed, 200<<20, "")
 	c := startClouds(t, cloudOptions{
-		Aliyun: aliyunOpts(2*time.Second, 2*time.Second),
-		Pan115: pan115Opts(2*time.Second, 2*time.Second),
-		Extra:  map[string]fakecloud.Blob{path: blob},
+		Options: fakecloud.Options{AccessTTL: 2 * time.Second, LinkTTL: 2 * time.Second},
+		Extra:   map[string]fakecloud.Blob{path: blob},
 	})
 	cfg, _ := c.WriteConfig(t)
 	p := startServe(t, cfg)
 	want := blob.SHA1()
 	for _, cl := range c.Each() {
-		t.Run(cl.Name, func(t *testing.T) {
+		t.Run(cl.Name(), func(t *testing.T) {
 			t.Parallel()
-			refreshes := cl.Counters.Get(cl.RefreshEP)
-			sum, n, stderr, err := rcloneCatSHA1(t, rclone, rcloneRemote(p, cl.Mount)+strings.TrimPrefix(path, "/"),
+			refreshes := cl.Counters().Get(cl.Endpoints().Refresh)
+			sum, n, stderr, err := rcloneCatSHA1(t, rclone, rcloneRemote(p, demo.MountPath(cl))+strings.TrimPrefix(path, "/"),
 				"--bwlimit", "25M", "--low-level-retries", "1")
 			if err != nil {
 				t.Fatalf("rclone cat: %v\n%s", err, tail(stderr, 3000))
@@ -160,23 +160,16 @@ func TestRcloneCatAcrossExpiry(t *testing.T) {
 			if n != blob.Size() || sum != want {
 				t.Fatalf("got %d bytes with SHA1 %s, want %d bytes with SHA1 %s", n, sum, blob.Size(), want)
 			}
-			t.Logf("%s: %d refreshes and %d link calls during the read", cl.Name,
-				cl.Counters.Get(cl.RefreshEP)-refreshes, cl.Counters.Get(linkEP(cl)))
-			if cl.Counters.Get(cl.RefreshEP) == refreshes {
+			t.Logf("%s: %d refreshes and %d link calls during the read", cl.Name(),
+				cl.Counters().Get(cl.Endpoints().Refresh)-refreshes, cl.Counters().Get(cl.Endpoints().Link))
+			if cl.Counters().Get(cl.Endpoints().Refresh) == refreshes {
 				t.Errorf("no token refresh happened during the read; the test did not span an expiry")
 			}
-			if cl.RefreshTokenReuses() != 0 {
-				t.Errorf("a spent refresh token was reused %d times", cl.RefreshTokenReuses())
+			if cl.Login().Reuses() != 0 {
+				t.Errorf("a spent refresh token was reused %d times", cl.Login().Reuses())
 			}
 		})
 	}
-}
-
-func linkEP(cl cloud) string {
-	if cl.Name == "aliyun" {
-		return "openFile/getDownloadUrl"
-	}
-	return "open/ufile/downurl"
 }
 
 // rcloneCatSHA1 runs rclone cat and hashes its output as it streams.

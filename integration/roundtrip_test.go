@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"pandav/internal/demo"
 	"pandav/internal/fakecloud"
 )
 
@@ -45,7 +46,7 @@ func TestRcloneRoundTrip(t *testing.T) {
 
 	c := fastClouds(t, nil)
 	for _, cl := range c.Each() {
-		t.Run(cl.Name, func(t *testing.T) {
+		t.Run(cl.Name(), func(t *testing.T) {
 			t.Parallel()
 			// One pandav per mount, so that its peak RSS is the upload's.
 			cfg, _ := c.WriteConfigWith(t, serveOptions{Fast: true})
@@ -53,7 +54,7 @@ func TestRcloneRoundTrip(t *testing.T) {
 			// Each mount gets its own copy, changed independently below.
 			local := filepath.Join(t.TempDir(), "src")
 			copyTree(t, src, local)
-			remote := rcloneRemote(p, cl.Mount) + "RoundTrip"
+			remote := rcloneRemote(p, demo.MountPath(cl)) + "RoundTrip"
 			env := rcloneEnv(t)
 			rcl := func(what string, args ...string) {
 				t.Helper()
@@ -71,23 +72,23 @@ func TestRcloneRoundTrip(t *testing.T) {
 			before := peakRSS(t, p.cmd.Process.Pid)
 			rcl("copy (1 GiB)", "copy", local, remote, "--include", "/big.bin")
 			peak := peakRSS(t, p.cmd.Process.Pid)
-			t.Logf("%s: pandav peak RSS during the 1 GiB upload: %.1f MiB (%.1f MiB before it)", cl.Name, float64(peak)/(1<<20), float64(before)/(1<<20))
+			t.Logf("%s: pandav peak RSS during the 1 GiB upload: %.1f MiB (%.1f MiB before it)", cl.Name(), float64(peak)/(1<<20), float64(before)/(1<<20))
 			if peak > rssLimit {
 				t.Errorf("peak RSS %d MiB during the upload, want under %d MiB", peak>>20, rssLimit>>20)
 			}
-			if got := c.uploadedBytes(cl); got < bigUploadSize {
+			if got := cl.UploadedBytes(); got < bigUploadSize {
 				t.Errorf("the cloud's object store received %d bytes, less than the 1 GiB file", got)
 			}
-			checkCloudTree(t, cl.Tree, "/RoundTrip", local)
+			checkCloudTree(t, cl.Tree(), "/RoundTrip", local)
 			rcl("check --download", "check", "--download", local, remote)
 
 			back := filepath.Join(t.TempDir(), "back")
 			rcl("copy back", "copy", remote, back)
 			compareTrees(t, local, back)
 
-			changeTree(t, local, rand.New(rand.NewPCG(uint64(len(cl.Name)), 3)))
+			changeTree(t, local, rand.New(rand.NewPCG(uint64(len(cl.Name())), 3)))
 			rcl("sync", "sync", local, remote)
-			checkCloudTree(t, cl.Tree, "/RoundTrip", local)
+			checkCloudTree(t, cl.Tree(), "/RoundTrip", local)
 			rcl("check --download after sync", "check", "--download", local, remote)
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"pandav/internal/demo"
 	"pandav/internal/fakecloud"
 	"pandav/internal/sample"
 )
@@ -31,96 +33,111 @@ const (
 	shareExtraPath = "/Movies/extra 5MiB.bin"
 )
 
-// shareConfig mounts /aliyun, with the web login share playback needs,
-// and the four shares.
-func shareConfig(c *clouds, stateDir string) string {
-	ali := c.Ali
-	mount := func(path, id, code string) string {
-		return fmt.Sprintf(`  - path: %s
-    driver: aliyun-share
-    options:
-      share_url: %q
-      account: /aliyun
-      web_api_url: %q
-      temp_copy_linger: %s
-`, path, "「Movies」https://www.alipan.com/s/"+id+" 提取码: "+code+"\n点击链接保存", ali.URL(), shareLinger)
-	}
-	return fmt.Sprintf(`listen: 127.0.0.1:0
-state_dir: %s
-log: {level: debug, format: json}
-mounts:
-  - path: /aliyun
-    driver: aliyun
-    options:
-      refresh_token: %q
-      client_id: %q
-      client_secret: %q
-      open_api_url: %q
-      web_refresh_token: %q
-      web_api_url: %q
-      auth_url: %q
-`, yamlQuote(stateDir), c.AliRT, ali.ClientID(), ali.ClientSecret(), ali.URL(), ali.NewWebRefreshToken(), ali.URL(), ali.AuthURL()) +
-		mount("/share/demo", shareDemoID, shareCode) +
-		mount("/share/wrong-code", shareWrongCodeID, "zz99") +
-		mount("/share/cancelled", shareCancelledID, shareCode) +
-		mount("/share/expired", shareExpiredID, shareCode)
+// shareHost is a cloud whose users share folders by link, with the
+// knobs these tests turn; the tests play its shares through its driver's
+// share mounts.
+type shareHost interface {
+	fakecloud.Cloud
+	demo.ShareHost
+	CancelShare(shareID string)
+	ExpireShare(shareID string)
 }
 
-// startShares starts the emulators with the sharer's tree and its shares,
-// share download dead (the emulator's default), and pandav on them.
-func startShares(t *testing.T) (*clouds, *pandavProc, fakecloud.Blob) {
+// shareRig is a share host's emulator, with the sharer's tree and its
+// shares, and pandav on it.
+type shareRig struct {
+	host shareHost
+	p    *pandavProc
+}
+
+// shareConfig mounts the host's account, with what it needs to play
+// shares, and the four shares, each given as the text a user pastes.
+func shareConfig(c *clouds, host shareHost, stateDir string) string {
+	account := demo.CloudMount(host, c.rt[host.Name()])
+	maps.Copy(account.Options, host.ShareAccountOptions())
+	yaml := fmt.Sprintf("listen: 127.0.0.1:0\nstate_dir: %s\nlog: {level: debug, format: json}\nmounts:\n", yamlQuote(stateDir)) + account.YAML()
+	for _, sh := range []struct{ path, id, code string }{
+		{"/share/demo", shareDemoID, shareCode},
+		{"/share/wrong-code", shareWrongCodeID, "zz99"},
+		{"/share/cancelled", shareCancelledID, shareCode},
+		{"/share/expired", shareExpiredID, shareCode},
+	} {
+		driver, options := host.ShareMount(sh.id, sh.code, account.Path)
+		delete(options, "share_id")
+		delete(options, "share_pwd")
+		options["share_url"] = "「Movies」https://www.alipan.com/s/" + sh.id + " 提取码: " + sh.code + "\n点击链接保存"
+		options["temp_copy_linger"] = shareLinger.String()
+		yaml += demo.Mount{Path: sh.path, Driver: driver, Options: options}.YAML()
+	}
+	return yaml
+}
+
+// startShares starts the emulators, fills the first share host's sharer
+// with the sample tree, shares its Movies folder four times (share
+// download dead, the emulator's default), and starts pandav on it. A test
+// is skipped when no cloud has share links.
+func startShares(t *testing.T) (*shareRig, fakecloud.Blob) {
 	t.Helper()
 	c := startClouds(t, cloudOptions{})
-	ali := c.Ali
-	if err := sample.Fill(ali.Sharer); err != nil {
+	var host shareHost
+	for _, cl := range c.Each() {
+		if h, ok := cl.(shareHost); ok {
+			host = h
+			break
+		}
+	}
+	if host == nil {
+		t.Skip("no cloud has share links")
+	}
+	if err := sample.Fill(host.Sharer()); err != nil {
 		t.Fatal(err)
 	}
 	extra := fakecloud.NewSeededBlob(0x5ba2e, 5<<20+17, "")
-	if _, err := ali.Sharer.PutPath(shareExtraPath, extra); err != nil {
+	if _, err := host.Sharer().PutPath(shareExtraPath, extra); err != nil {
 		t.Fatal(err)
 	}
-	movies, err := ali.Sharer.Lookup("/Movies")
+	movies, err := host.Sharer().Lookup("/Movies")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range []string{shareDemoID, shareWrongCodeID, shareCancelledID, shareExpiredID} {
-		if err := ali.AddShare(id, shareCode, movies.ID); err != nil {
+		if err := host.AddShare(id, shareCode, movies.ID); err != nil {
 			t.Fatal(err)
 		}
 	}
-	ali.CancelShare(shareCancelledID)
-	ali.ExpireShare(shareExpiredID)
+	host.CancelShare(shareCancelledID)
+	host.ExpireShare(shareExpiredID)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(cfg, []byte(shareConfig(c, filepath.Join(dir, "state"))), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(shareConfig(c, host, filepath.Join(dir, "state"))), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return c, startServe(t, cfg), extra
+	return &shareRig{host: host, p: startServe(t, cfg)}, extra
 }
 
 // tempCopies counts the copies in the account's hidden temp folder.
-func tempCopies(c *clouds) int {
-	dir, err := c.Ali.Tree.Lookup("/.pandav-share-tmp")
+func (r *shareRig) tempCopies() int {
+	dir, err := r.host.Tree().Lookup("/.pandav-share-tmp")
 	if err != nil {
 		return 0
 	}
-	kids, _ := c.Ali.Tree.Children(dir.ID)
+	kids, _ := r.host.Tree().Children(dir.ID)
 	return len(kids)
 }
 
 // waitNoTempCopies waits out the linger: every copy must be deleted for
 // good once its last reader has gone.
-func waitNoTempCopies(t *testing.T, c *clouds) {
+func (r *shareRig) waitNoTempCopies(t *testing.T) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
-	for tempCopies(c) > 0 {
+	for r.tempCopies() > 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d temporary copies are left 60 s after the last reader closed", tempCopies(c))
+			t.Fatalf("%d temporary copies are left 60 s after the last reader closed", r.tempCopies())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if used := c.Ali.Tree.Usage(); used != fileSizesTotal(t, c.Ali.Tree) {
-		t.Fatalf("the account's drive holds %d bytes, its files %d: copies went to the recycle bin", used, fileSizesTotal(t, c.Ali.Tree))
+	if used := r.host.Tree().Usage(); used != fileSizesTotal(t, r.host.Tree()) {
+		t.Fatalf("the account's drive holds %d bytes, its files %d: copies went to the recycle bin", used, fileSizesTotal(t, r.host.Tree()))
 	}
 }
 
@@ -142,8 +159,11 @@ func TestShareMounts(t *testing.T) {
 	rclone := needTool(t, "rclone")
 	ffprobe := needTool(t, "ffprobe")
 	ffmpeg := needTool(t, "ffmpeg")
-	c, p, extra := startShares(t)
-	copies := func() int64 { return c.Ali.Counters.Get("file/copy") }
+	rig, extra := startShares(t)
+	p := rig.p
+	// The share host counts each save of a shared file into the account
+	// as its web API's "file/copy".
+	copies := func() int64 { return rig.host.Counters().Get("file/copy") }
 
 	t.Run("dead shares", func(t *testing.T) {
 		for _, tc := range []struct {
@@ -170,11 +190,11 @@ func TestShareMounts(t *testing.T) {
 		if strings.Contains(p.Stderr(), shareCode) {
 			t.Errorf("a share's code is in pandav's log")
 		}
-		for _, mount := range []string{"/aliyun", "/share/demo"} {
+		for _, mount := range []string{demo.MountPath(rig.host), "/share/demo"} {
 			propfind(t, p.URL(mount+"/"), "1")
 		}
 		ms := propfind(t, p.URL("/"), "1")
-		if names := childNames(t, ms, "/"); !names["aliyun"] || !names["share"] {
+		if names := childNames(t, ms, "/"); !names[rig.host.Name()] || !names["share"] {
 			t.Errorf("the root lists %v", names)
 		}
 	})
@@ -192,7 +212,7 @@ func TestShareMounts(t *testing.T) {
 			}
 		}
 		want := map[string]int64{}
-		for path, size := range fileSizes(t, c.Ali.Sharer) {
+		for path, size := range fileSizes(t, rig.host.Sharer()) {
 			if rest, ok := strings.CutPrefix(path, "Movies/"); ok {
 				want[rest] = size
 			}
@@ -234,7 +254,7 @@ func TestShareMounts(t *testing.T) {
 		if n := copies(); n != 2 {
 			t.Errorf("%d copies for 2 files read 4 times each, want 2", n)
 		}
-		waitNoTempCopies(t, c)
+		rig.waitNoTempCopies(t)
 	})
 
 	t.Run("ffprobe", func(t *testing.T) {
@@ -260,9 +280,9 @@ func TestShareMounts(t *testing.T) {
 		if n := copies() - before; n != 1 {
 			t.Errorf("%d copies of the video for 7 probes and seeks, want 1", n)
 		}
-		waitNoTempCopies(t, c)
+		rig.waitNoTempCopies(t)
 	})
-	if n := c.Ali.Counters.Get("v2/file/get_share_link_download_url"); n != 1 {
+	if n := rig.host.Counters().Get("v2/file/get_share_link_download_url"); n != 1 {
 		t.Errorf("the dead share download was asked %d times, want once", n)
 	}
 }
@@ -272,11 +292,11 @@ func TestShareMounts(t *testing.T) {
 func TestDemoShare(t *testing.T) {
 	t.Parallel()
 	p := startPandav(t, "demo")
-	names := childNames(t, propfind(t, p.URL("/share/demo/"), "1"), "/share/demo/")
+	names := childNames(t, propfind(t, p.URL(demo.SharePath+"/"), "1"), demo.SharePath+"/")
 	if _, ok := names["Sample Video.mp4"]; !ok {
 		t.Fatalf("/share/demo/ lists %v", names)
 	}
-	resp, body := davDo(t, "GET", p.URL("/share/demo/Sample Video.mp4"), nil, "")
+	resp, body := davDo(t, "GET", p.URL(demo.SharePath+"/Sample Video.mp4"), nil, "")
 	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, sample.Video()) {
 		t.Fatalf("GET the shared video: %s, %d bytes", resp.Status, len(body))
 	}

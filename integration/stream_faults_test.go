@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"pandav/internal/demo"
 	"pandav/internal/fakecloud"
 	"pandav/internal/sample"
 )
@@ -34,30 +35,29 @@ func TestStreamFaults(t *testing.T) {
 	slow := fakecloud.NewSeededBlob(0x510e, 40<<20, "")
 	stalling := fakecloud.NewSeededBlob(0x57a1, 256<<20, "")
 	c := startClouds(t, cloudOptions{
-		Aliyun: aliyunOpts(time.Hour, 5*time.Second),
-		Pan115: pan115Opts(time.Hour, 5*time.Second),
-		Extra:  map[string]fakecloud.Blob{bigPath: big, slowPath: slow, stallPath: stalling},
+		Options: fakecloud.Options{AccessTTL: time.Hour, LinkTTL: 5 * time.Second},
+		Extra:   map[string]fakecloud.Blob{bigPath: big, slowPath: slow, stallPath: stalling},
 	})
 	const stallTimeout = 2 * time.Second
 	cfg, _ := c.WriteConfigWith(t, serveOptions{TopExtra: fmt.Sprintf("stream: {stall_timeout: %s}", stallTimeout)})
 	p := startServe(t, cfg)
 	for _, cl := range c.Each() {
-		t.Run(cl.Name, func(t *testing.T) {
+		t.Run(cl.Name(), func(t *testing.T) {
 			t.Run("reset every 50 MiB of 1 GiB", func(t *testing.T) {
-				cl.Faults.SetResetEvery(50 << 20)
-				defer cl.Faults.SetResetEvery(0)
-				cdn := cl.Counters.Get("cdn")
-				sum, n := httpSHA1(t, p.URL(cl.Mount+bigPath))
+				cl.Faults().SetResetEvery(50 << 20)
+				defer cl.Faults().SetResetEvery(0)
+				cdn := cl.Counters().Get(cl.Endpoints().CDN)
+				sum, n := httpSHA1(t, p.URL(demo.MountPath(cl)+bigPath))
 				if n != big.Size() || sum != big.SHA1() {
 					t.Fatalf("got %d bytes, SHA1 %s; want %d, %s", n, sum, big.Size(), big.SHA1())
 				}
-				t.Logf("%d CDN requests for 1 GiB cut every 50 MiB", cl.Counters.Get("cdn")-cdn)
+				t.Logf("%d CDN requests for 1 GiB cut every 50 MiB", cl.Counters().Get(cl.Endpoints().CDN)-cdn)
 			})
 			t.Run("CDN silent every 64 MiB of 256 MiB", func(t *testing.T) {
-				cl.Faults.SetStallEvery(64 << 20)
-				defer cl.Faults.SetStallEvery(0)
+				cl.Faults().SetStallEvery(64 << 20)
+				defer cl.Faults().SetStallEvery(0)
 				start := time.Now()
-				sum, n := httpSHA1(t, p.URL(cl.Mount+stallPath))
+				sum, n := httpSHA1(t, p.URL(demo.MountPath(cl)+stallPath))
 				took := time.Since(start)
 				if n != stalling.Size() || sum != stalling.SHA1() {
 					t.Fatalf("got %d bytes, SHA1 %s; want %d, %s", n, sum, stalling.Size(), stalling.SHA1())
@@ -70,7 +70,7 @@ func TestStreamFaults(t *testing.T) {
 				}
 			})
 			t.Run("5 s links, slow reader", func(t *testing.T) {
-				links := cl.Counters.Get(linkEP(cl))
+				links := cl.Counters().Get(cl.Endpoints().Link)
 				// Socket buffers let a reader run seconds ahead of its
 				// rate limit, so links are also expired every 2 s to be
 				// sure the read outlives several.
@@ -83,11 +83,11 @@ func TestStreamFaults(t *testing.T) {
 						case <-stop:
 							return
 						case <-tick.C:
-							c.expireLinks(cl)
+							cl.ExpireLinks()
 						}
 					}
 				}()
-				sum, n, stderr, err := rcloneCatSHA1(t, rclone, rcloneRemote(p, cl.Mount)+strings.TrimPrefix(slowPath, "/"),
+				sum, n, stderr, err := rcloneCatSHA1(t, rclone, rcloneRemote(p, demo.MountPath(cl))+strings.TrimPrefix(slowPath, "/"),
 					"--bwlimit", "3M", "--low-level-retries", "1")
 				close(stop)
 				if err != nil {
@@ -96,16 +96,16 @@ func TestStreamFaults(t *testing.T) {
 				if n != slow.Size() || sum != slow.SHA1() {
 					t.Fatalf("got %d bytes, SHA1 %s; want %d, %s", n, sum, slow.Size(), slow.SHA1())
 				}
-				if got := cl.Counters.Get(linkEP(cl)) - links; got < 2 {
+				if got := cl.Counters().Get(cl.Endpoints().Link) - links; got < 2 {
 					t.Errorf("%d link calls in a read spanning several 5 s lifetimes", got)
 				}
 			})
 			t.Run("429 burst on the link call", func(t *testing.T) {
-				cl.Faults.Inject(linkEP(cl), fakecloud.Throttle, 1, 3)
-				defer cl.Faults.Clear()
+				cl.Faults().Inject(cl.Endpoints().Link, fakecloud.Throttle, 1, 3)
+				defer cl.Faults().Clear()
 				// a file not read before, so its link is not cached
 				path := sample.Join(sample.ManyDir, sample.ManyName(7))
-				resp, err := http.Get(p.URL(cl.Mount + path))
+				resp, err := http.Get(p.URL(demo.MountPath(cl) + path))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -116,9 +116,9 @@ func TestStreamFaults(t *testing.T) {
 				}
 			})
 			t.Run("ffmpeg seeks while the CDN cuts every 32 KiB", func(t *testing.T) {
-				cl.Faults.SetResetEvery(32 << 10)
-				defer cl.Faults.SetResetEvery(0)
-				u := p.URL(cl.Mount + sample.VideoPath)
+				cl.Faults().SetResetEvery(32 << 10)
+				defer cl.Faults().SetResetEvery(0)
+				u := p.URL(demo.MountPath(cl) + sample.VideoPath)
 				rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 5))
 				for range 5 {
 					at := fmt.Sprintf("%.3f", rng.Float64()*11)

@@ -5,8 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"pandav/drivers/aliyun/aliyuntest"
-	"pandav/drivers/pan115/pan115test"
+	"pandav/internal/demo"
 	"pandav/internal/fakecloud"
 	"pandav/internal/sample"
 )
@@ -15,15 +14,8 @@ import (
 // throttled answer in a test is one the test injected and call counts are
 // exact.
 func calmClouds(t *testing.T) *clouds {
-	return startClouds(t, cloudOptions{
-		Aliyun: aliyuntest.Options{RateList: -1, RateLink: -1, RateOther: -1},
-		Pan115: pan115test.Options{QPS: -1},
-	})
+	return startClouds(t, cloudOptions{Options: fakecloud.Options{Unthrottled: true}})
 }
-
-// pageSize is how many entries one list call returns to pandav with its
-// default options: Aliyun's maximum limit, 115's silent cap.
-var pageSize = map[string]int{"aliyun": 200, "115": 1150}
 
 // TestThrottledListing lists the 2,500-entry folder while every second
 // list call is throttled. The listing must be complete, cost exactly one
@@ -34,19 +26,19 @@ func TestThrottledListing(t *testing.T) {
 	cfg, _ := c.WriteConfig(t)
 	p := startServe(t, cfg)
 	for _, cl := range c.Each() {
-		t.Run(cl.Name, func(t *testing.T) {
+		t.Run(cl.Name(), func(t *testing.T) {
 			t.Parallel()
 			// The mount root is listed first, unthrottled, so that only the
 			// big folder's pages are counted below.
-			propfind(t, p.URL(cl.Mount+"/"), "1")
+			propfind(t, p.URL(demo.MountPath(cl)+"/"), "1")
 
 			// Clear also restarts the fault's call numbering: call 1 passes,
 			// call 2 is throttled, call 3 passes (page 2), and so on.
-			cl.Faults.Clear()
-			cl.Counters.Reset()
-			cl.Faults.Inject(cl.ListEP, fakecloud.Throttle, 2, -1)
+			cl.Faults().Clear()
+			cl.Counters().Reset()
+			cl.Faults().Inject(cl.Endpoints().List, fakecloud.Throttle, 2, -1)
 
-			dir := cl.Mount + sample.ManyDir + "/"
+			dir := demo.MountPath(cl) + sample.ManyDir + "/"
 			ms := propfind(t, p.URL(dir), "1")
 			if got, want := len(ms.Responses), sample.ManyCount+1; got != want {
 				t.Errorf("%d responses, want %d", got, want)
@@ -58,14 +50,14 @@ func TestThrottledListing(t *testing.T) {
 					break
 				}
 			}
-			pages := (sample.ManyCount + pageSize[cl.Name] - 1) / pageSize[cl.Name]
+			pages := (sample.ManyCount + cl.PageSize() - 1) / cl.PageSize()
 			// Successful pages are calls 1, 3, ..., 2*pages-1; the throttled
 			// calls between them are counted too.
-			if got, want := cl.Counters.Get(cl.ListEP), int64(2*pages-1); got != want {
-				t.Errorf("%s calls: %d, want %d (%d pages, each after a throttled retry but the first)", cl.ListEP, got, want, pages)
+			if got, want := cl.Counters().Get(cl.Endpoints().List), int64(2*pages-1); got != want {
+				t.Errorf("%s calls: %d, want %d (%d pages, each after a throttled retry but the first)", cl.Endpoints().List, got, want, pages)
 			}
-			if got := cl.Counters.Get(cl.GetEP); got != 0 {
-				t.Errorf("%s calls: %d, want 0 (no per-entry calls)", cl.GetEP, got)
+			if got := cl.Counters().Get(cl.Endpoints().Get); got != 0 {
+				t.Errorf("%s calls: %d, want 0 (no per-entry calls)", cl.Endpoints().Get, got)
 			}
 		})
 	}
@@ -79,23 +71,23 @@ func TestThrottledBeyondRetries(t *testing.T) {
 	cfg, _ := c.WriteConfig(t)
 	p := startServe(t, cfg)
 	for _, cl := range c.Each() {
-		t.Run(cl.Name, func(t *testing.T) {
+		t.Run(cl.Name(), func(t *testing.T) {
 			t.Parallel()
-			propfind(t, p.URL(cl.Mount+"/"), "1")
-			cl.Faults.Inject(cl.ListEP, fakecloud.Throttle, 1, -1)
+			propfind(t, p.URL(demo.MountPath(cl)+"/"), "1")
+			cl.Faults().Inject(cl.Endpoints().List, fakecloud.Throttle, 1, -1)
 
 			// Documents is known from the root listing but never listed.
 			start := time.Now()
-			resp, body := davDo(t, "PROPFIND", p.URL(cl.Mount+"/Documents/"), map[string]string{"Depth": "1"}, "")
+			resp, body := davDo(t, "PROPFIND", p.URL(demo.MountPath(cl)+"/Documents/"), map[string]string{"Depth": "1"}, "")
 			checkThrottled(t, "PROPFIND Documents/", resp, body)
-			t.Logf("PROPFIND gave up after %s and %d list calls", time.Since(start).Round(time.Millisecond), cl.Counters.Get(cl.ListEP))
+			t.Logf("PROPFIND gave up after %s and %d list calls", time.Since(start).Round(time.Millisecond), cl.Counters().Get(cl.Endpoints().List))
 
 			// A file in a folder not listed yet needs that listing first.
-			resp, body = davDo(t, "GET", p.URL(cl.Mount+sample.VideoPath), nil, "")
+			resp, body = davDo(t, "GET", p.URL(demo.MountPath(cl)+sample.VideoPath), nil, "")
 			checkThrottled(t, "GET "+sample.VideoPath, resp, body)
 
-			cl.Faults.Clear()
-			resp, _ = davDo(t, "GET", p.URL(cl.Mount+sample.VideoPath), nil, "")
+			cl.Faults().Clear()
+			resp, _ = davDo(t, "GET", p.URL(demo.MountPath(cl)+sample.VideoPath), nil, "")
 			if resp.StatusCode != http.StatusOK {
 				t.Errorf("GET after the throttling ended: %s, want 200", resp.Status)
 			}

@@ -90,7 +90,7 @@ type storeChecker struct {
 func (c *storeChecker) RoundTrip(r *http.Request) (*http.Response, error) {
 	if strings.HasPrefix(r.URL.Path, "/adrive/") {
 		tok, ok, _ := upstream.NewTokenStore(c.env.StateDir, "aliyun", c.seed).Load()
-		if !ok || tok.Refresh != c.srv.LatestRefreshToken() {
+		if !ok || tok.Refresh != c.srv.Login().Latest() {
 			c.t.Errorf("%s went out before the rotated refresh token was stored", r.URL.Path)
 		}
 	}
@@ -99,7 +99,7 @@ func (c *storeChecker) RoundTrip(r *http.Request) (*http.Response, error) {
 
 func TestRotationPersistedBeforeUse(t *testing.T) {
 	srv := newEmulator(t, aliyuntest.Options{})
-	srv.Tree.PutPath("/a.txt", fakecloud.BytesBlob([]byte("a")))
+	srv.Tree().PutPath("/a.txt", fakecloud.BytesBlob([]byte("a")))
 	env := testEnv(t)
 	o := openOptions(srv)
 	env.HTTPClient = &http.Client{Transport: &storeChecker{t: t, srv: srv, env: env, seed: o.RefreshToken}}
@@ -107,7 +107,7 @@ func TestRotationPersistedBeforeUse(t *testing.T) {
 	if _, err := d.List(ctxT(t), rootEntry(t, d)); err != nil {
 		t.Fatal(err)
 	}
-	if got := storedRefresh(t, env, o.RefreshToken); got != srv.LatestRefreshToken() || got == o.RefreshToken {
+	if got := storedRefresh(t, env, o.RefreshToken); got != srv.Login().Latest() || got == o.RefreshToken {
 		t.Fatalf("state holds %q, want the newest token", got)
 	}
 	// A restart on the same state dir, with the now spent token still in
@@ -123,10 +123,10 @@ func TestRotationPersistedBeforeUse(t *testing.T) {
 	if n := srv.RefreshTokenReuses(); n != 0 {
 		t.Fatalf("RefreshTokenReuses = %d, want 0", n)
 	}
-	if got := srv.Counters.Get("oauth/access_token"); got != 2 {
+	if got := srv.Counters().Get("oauth/access_token"); got != 2 {
 		t.Fatalf("%d refreshes, want 2", got)
 	}
-	if got := storedRefresh(t, env, o.RefreshToken); got != srv.LatestRefreshToken() {
+	if got := storedRefresh(t, env, o.RefreshToken); got != srv.Login().Latest() {
 		t.Fatalf("state does not hold the newest token after the second refresh")
 	}
 }
@@ -136,7 +136,7 @@ func TestRotationPersistedBeforeUse(t *testing.T) {
 // single-use refresh token is spent once, not once per mount.
 func TestMountsOfOneLoginShareItsToken(t *testing.T) {
 	srv := newEmulator(t, aliyuntest.Options{RateOther: -1})
-	srv.Tree.PutPath("/a.txt", fakecloud.BytesBlob([]byte("a")))
+	srv.Tree().PutPath("/a.txt", fakecloud.BytesBlob([]byte("a")))
 	env := testEnv(t)
 	env.Shared = drivers.NewShared()
 	o := openOptions(srv)
@@ -154,7 +154,7 @@ func TestMountsOfOneLoginShareItsToken(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := srv.Counters.Get("oauth/access_token"); n != 2 {
+	if n := srv.Counters().Get("oauth/access_token"); n != 2 {
 		t.Fatalf("%d refreshes for two mounts, one start and one expiry, want 2", n)
 	}
 	if n := srv.RefreshTokenReuses(); n != 0 {
@@ -164,13 +164,13 @@ func TestMountsOfOneLoginShareItsToken(t *testing.T) {
 
 func TestStaleTokenRefreshesOnce(t *testing.T) {
 	srv := newEmulator(t, aliyuntest.Options{RateOther: -1})
-	f, _ := srv.Tree.PutPath("/a.txt", fakecloud.BytesBlob([]byte("a")))
+	f, _ := srv.Tree().PutPath("/a.txt", fakecloud.BytesBlob([]byte("a")))
 	d := mustDrive(t, testEnv(t), openOptions(srv), fast)
 	ctx := ctxT(t)
 	if _, err := d.Get(ctx, f.ID); err != nil {
 		t.Fatal(err)
 	}
-	before := srv.Counters.Get("oauth/access_token")
+	before := srv.Counters().Get("oauth/access_token")
 	srv.ExpireAccessTokens()
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
@@ -189,7 +189,7 @@ func TestStaleTokenRefreshesOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := srv.Counters.Get("oauth/access_token") - before; got != 1 {
+	if got := srv.Counters().Get("oauth/access_token") - before; got != 1 {
 		t.Fatalf("8 calls on an expired token made %d refreshes, want 1", got)
 	}
 	if srv.RefreshTokenReuses() != 0 {
@@ -199,20 +199,20 @@ func TestStaleTokenRefreshesOnce(t *testing.T) {
 
 func TestRenewURL(t *testing.T) {
 	srv := newEmulator(t, aliyuntest.Options{})
-	srv.Tree.PutPath("/a.txt", fakecloud.BytesBlob([]byte("a")))
+	srv.Tree().PutPath("/a.txt", fakecloud.BytesBlob([]byte("a")))
 	env := testEnv(t)
 	var logs syncBuf
 	env.Log = zerolog.New(&logs).Level(zerolog.DebugLevel)
-	seed := srv.NewRefreshToken()
+	seed := srv.Login().Issue().Refresh
 	o := Options{RefreshToken: seed, RenewURL: srv.RenewURL(), OpenAPIURL: srv.URL()}
 	d := mustDrive(t, env, o, fast)
 	if _, err := d.List(ctxT(t), rootEntry(t, d)); err != nil {
 		t.Fatal(err)
 	}
-	if srv.Counters.Get("renew") != 1 || srv.Counters.Get("oauth/access_token") != 0 {
-		t.Fatalf("renew %d, oauth %d", srv.Counters.Get("renew"), srv.Counters.Get("oauth/access_token"))
+	if srv.Counters().Get("renew") != 1 || srv.Counters().Get("oauth/access_token") != 0 {
+		t.Fatalf("renew %d, oauth %d", srv.Counters().Get("renew"), srv.Counters().Get("oauth/access_token"))
 	}
-	if storedRefresh(t, env, seed) != srv.LatestRefreshToken() {
+	if storedRefresh(t, env, seed) != srv.Login().Latest() {
 		t.Fatalf("renewed token not stored")
 	}
 	// Another install with the same, now spent, token and no state of
@@ -228,10 +228,10 @@ func TestRenewURL(t *testing.T) {
 		t.Fatalf("reuses %d", srv.RefreshTokenReuses())
 	}
 	// A dead login is not retried on every call.
-	if _, err := d2.List(ctxT(t), rootEntry(t, d2)); !errors.Is(err, drivers.ErrAuth) || srv.Counters.Get("renew") != 2 {
-		t.Fatalf("second call on a dead login: %v, renew calls %d", err, srv.Counters.Get("renew"))
+	if _, err := d2.List(ctxT(t), rootEntry(t, d2)); !errors.Is(err, drivers.ErrAuth) || srv.Counters().Get("renew") != 2 {
+		t.Fatalf("second call on a dead login: %v, renew calls %d", err, srv.Counters().Get("renew"))
 	}
-	for _, secret := range []string{seed, srv.LatestRefreshToken(), "x-oss-signature", srv.ClientSecret()} {
+	for _, secret := range []string{seed, srv.Login().Latest(), "x-oss-signature", srv.ClientSecret()} {
 		if strings.Contains(logs.String(), secret) || strings.Contains(err.Error(), secret) {
 			t.Fatalf("a secret leaked into logs or errors:\n%s\n%v", logs.String(), err)
 		}
@@ -251,14 +251,14 @@ func TestOAuthRejectedIsErrAuth(t *testing.T) {
 func TestDuplicateNamesNewestFirst(t *testing.T) {
 	srv := newEmulator(t, aliyuntest.Options{})
 	base := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
-	root := srv.Tree.RootID()
+	root := srv.Tree().RootID()
 	var ids []string
 	for i, m := range []int{1, 3, 2} { // minutes after base
-		n, _ := srv.Tree.Put(root, "dup.mkv", fakecloud.BytesBlob([]byte{byte(i)}), base.Add(time.Duration(m)*time.Minute))
+		n, _ := srv.Tree().Put(root, "dup.mkv", fakecloud.BytesBlob([]byte{byte(i)}), base.Add(time.Duration(m)*time.Minute))
 		ids = append(ids, n.ID)
 	}
-	srv.Tree.Put(root, "b.txt", fakecloud.BytesBlob([]byte("b")), time.Time{})
-	srv.Tree.Put(root, "a.txt", fakecloud.BytesBlob([]byte("a")), time.Time{})
+	srv.Tree().Put(root, "b.txt", fakecloud.BytesBlob([]byte("b")), time.Time{})
+	srv.Tree().Put(root, "a.txt", fakecloud.BytesBlob([]byte("a")), time.Time{})
 	env := testEnv(t)
 	var logs syncBuf
 	env.Log = zerolog.New(&logs)
@@ -289,10 +289,10 @@ func TestDuplicateNamesNewestFirst(t *testing.T) {
 
 func TestThrottledEveryOtherListCall(t *testing.T) {
 	srv := newEmulator(t, aliyuntest.Options{RateList: -1})
-	if err := sample.Fill(srv.Tree); err != nil {
+	if err := sample.Fill(srv.Tree()); err != nil {
 		t.Fatal(err)
 	}
-	many, err := srv.Tree.Lookup(sample.ManyDir)
+	many, err := srv.Tree().Lookup(sample.ManyDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,9 +303,9 @@ func TestThrottledEveryOtherListCall(t *testing.T) {
 	}
 	// Calls 2, 4, 6, ... are throttled: 13 pages succeed on calls 1, 3,
 	// ..., 25, so the listing costs 25 calls, 12 of them refused.
-	srv.Faults.Clear()
-	srv.Faults.Inject("openFile/list", fakecloud.Throttle, 2, -1)
-	before := srv.Counters.Get("openFile/list")
+	srv.Faults().Clear()
+	srv.Faults().Inject("openFile/list", fakecloud.Throttle, 2, -1)
+	before := srv.Counters().Get("openFile/list")
 	kids, err := d.List(ctx, drivers.Entry{ID: many.ID, Name: many.Name, IsDir: true})
 	if err != nil {
 		t.Fatal(err)
@@ -313,7 +313,7 @@ func TestThrottledEveryOtherListCall(t *testing.T) {
 	if len(kids) != sample.ManyCount {
 		t.Fatalf("listed %d, want %d", len(kids), sample.ManyCount)
 	}
-	if calls := srv.Counters.Get("openFile/list") - before; calls != 25 {
+	if calls := srv.Counters().Get("openFile/list") - before; calls != 25 {
 		t.Fatalf("%d list calls, want 13 pages + 12 throttled = 25", calls)
 	}
 	for i, k := range kids {
@@ -325,7 +325,7 @@ func TestThrottledEveryOtherListCall(t *testing.T) {
 
 func TestRootOption(t *testing.T) {
 	srv := newEmulator(t, aliyuntest.Options{})
-	if err := sample.Fill(srv.Tree); err != nil {
+	if err := sample.Fill(srv.Tree()); err != nil {
 		t.Fatal(err)
 	}
 	cases := []struct {
@@ -354,12 +354,12 @@ func TestRootOption(t *testing.T) {
 				t.Errorf("root %q: %v, want an error other than ErrNotFound", tc.root, err)
 			}
 		default:
-			want, _ := srv.Tree.Lookup(tc.root)
+			want, _ := srv.Tree().Lookup(tc.root)
 			if err != nil || r.ID != want.ID || !r.IsDir {
 				t.Errorf("root %q: %+v %v", tc.root, r, err)
 			}
-			before := srv.Counters.Get("openFile/get_by_path")
-			if _, err := d.Root(ctxT(t)); err != nil || srv.Counters.Get("openFile/get_by_path") != before {
+			before := srv.Counters().Get("openFile/get_by_path")
+			if _, err := d.Root(ctxT(t)); err != nil || srv.Counters().Get("openFile/get_by_path") != before {
 				t.Errorf("root %q resolved twice", tc.root)
 			}
 		}
@@ -375,7 +375,7 @@ func TestDriveChoice(t *testing.T) {
 		{"", false, 1}, {"resource", false, 1}, {"backup", false, 0}, {"default", false, 0}, {"resource", true, 0},
 	} {
 		srv := newEmulator(t, aliyuntest.Options{NoResourceDrive: tc.noResource})
-		srv.Tree.PutPath("/in-resource.txt", fakecloud.BytesBlob([]byte("r")))
+		srv.Tree().PutPath("/in-resource.txt", fakecloud.BytesBlob([]byte("r")))
 		o := openOptions(srv)
 		o.Drive = tc.drive
 		d := mustDrive(t, testEnv(t), o, fast)
@@ -384,7 +384,7 @@ func TestDriveChoice(t *testing.T) {
 			t.Errorf("drive %q (no resource drive: %v): %d entries, %v", tc.drive, tc.noResource, len(kids), err)
 		}
 		d.List(ctxT(t), rootEntry(t, d))
-		if n := srv.Counters.Get("user/getDriveInfo"); n != 1 {
+		if n := srv.Counters().Get("user/getDriveInfo"); n != 1 {
 			t.Errorf("getDriveInfo called %d times, want 1", n)
 		}
 	}
@@ -392,7 +392,7 @@ func TestDriveChoice(t *testing.T) {
 
 func TestLink(t *testing.T) {
 	srv := newEmulator(t, aliyuntest.Options{LinkTTL: 90 * time.Second, RateLink: -1})
-	f, _ := srv.Tree.PutPath("/v/a.mp4", fakecloud.BytesBlob([]byte("video")))
+	f, _ := srv.Tree().PutPath("/v/a.mp4", fakecloud.BytesBlob([]byte("video")))
 	d := mustDrive(t, testEnv(t), openOptions(srv), fast)
 	ctx := ctxT(t)
 	e, err := d.Get(ctx, f.ID)
@@ -414,10 +414,10 @@ func TestLink(t *testing.T) {
 	if _, err := d.Link(ctx, e, drivers.LinkRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	if n := srv.Counters.Get("openFile/getDownloadUrl"); n != 2 {
+	if n := srv.Counters().Get("openFile/getDownloadUrl"); n != 2 {
 		t.Fatalf("%d getDownloadUrl calls, want 2", n)
 	}
-	dir, _ := srv.Tree.Lookup("/v")
+	dir, _ := srv.Tree().Lookup("/v")
 	if _, err := d.Link(ctx, drivers.Entry{ID: dir.ID, Name: "v", IsDir: false}, drivers.LinkRequest{}); !errors.Is(err, drivers.ErrIsDir) {
 		t.Fatalf("link of a folder: %v, want ErrIsDir", err)
 	}
@@ -425,11 +425,11 @@ func TestLink(t *testing.T) {
 
 func TestTransientFailuresAreRetried(t *testing.T) {
 	srv := newEmulator(t, aliyuntest.Options{RateOther: -1})
-	f, _ := srv.Tree.PutPath("/a.txt", fakecloud.BytesBlob([]byte("a")))
+	f, _ := srv.Tree().PutPath("/a.txt", fakecloud.BytesBlob([]byte("a")))
 	d := mustDrive(t, testEnv(t), openOptions(srv), fast)
 	ctx := ctxT(t)
 	for _, k := range []fakecloud.FaultKind{fakecloud.ServerError, fakecloud.BadGateway, fakecloud.Garbage, fakecloud.Reset, fakecloud.Throttle, fakecloud.Transient} {
-		srv.Faults.Inject("openFile/get", k, 1, 2)
+		srv.Faults().Inject("openFile/get", k, 1, 2)
 		e, err := d.Get(ctx, f.ID)
 		if err != nil || e.Name != "a.txt" {
 			t.Fatalf("after two %s faults: %+v %v", k, e, err)
@@ -437,18 +437,18 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 	}
 	// Token endpoints fail too, and are retried as well.
 	srv.ExpireAccessTokens()
-	srv.Faults.Inject("oauth/access_token", fakecloud.Throttle, 1, 1)
-	srv.Faults.Inject("oauth/access_token", fakecloud.BadGateway, 1, 1)
+	srv.Faults().Inject("oauth/access_token", fakecloud.Throttle, 1, 1)
+	srv.Faults().Inject("oauth/access_token", fakecloud.BadGateway, 1, 1)
 	if _, err := d.Get(ctx, f.ID); err != nil {
 		t.Fatalf("through a throttled token endpoint: %v", err)
 	}
-	srv.Faults.Inject("openFile/get", fakecloud.BadGateway, 1, -1)
+	srv.Faults().Inject("openFile/get", fakecloud.BadGateway, 1, -1)
 	_, err := d.Get(ctx, f.ID)
 	if !errors.Is(err, drivers.ErrUpstream) || errors.Is(err, drivers.ErrNotFound) {
 		t.Fatalf("endless 502: %v, want ErrUpstream", err)
 	}
-	srv.Faults.Clear()
-	srv.Faults.Inject("openFile/list", fakecloud.Throttle, 1, -1)
+	srv.Faults().Clear()
+	srv.Faults().Inject("openFile/list", fakecloud.Throttle, 1, -1)
 	_, err = d.List(ctx, rootEntry(t, d))
 	if d, ok := drivers.RetryAfter(err); !errors.Is(err, drivers.ErrRateLimited) || !ok || d != 20*time.Millisecond {
 		t.Fatalf("endless 429: %v, want ErrRateLimited with the x-retry-after hint", err)
@@ -457,7 +457,7 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 
 func TestQuota(t *testing.T) {
 	srv := newEmulator(t, aliyuntest.Options{})
-	srv.Tree.PutPath("/a.bin", fakecloud.BytesBlob(make([]byte, 4096)))
+	srv.Tree().PutPath("/a.bin", fakecloud.BytesBlob(make([]byte, 4096)))
 	srv.SetSpace(5 << 40)
 	d := mustDrive(t, testEnv(t), openOptions(srv), fast)
 	q, err := d.Quota(ctxT(t))

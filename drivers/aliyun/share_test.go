@@ -26,7 +26,7 @@ const (
 // mount that plays through it.
 type shareRig struct {
 	srv    *aliyuntest.Server
-	folder fakecloud.Node // the shared folder, in srv.Sharer
+	folder fakecloud.Node // the shared folder, in srv.Sharer()
 	acct   *Drive
 	share  *Share
 	env    drivers.Env
@@ -42,7 +42,7 @@ type rigOptions struct {
 // put adds name to the shared folder and resolves it through the share.
 func (r *shareRig) put(t *testing.T, name string, blob fakecloud.Blob) drivers.Entry {
 	t.Helper()
-	r.srv.Sharer.PutPath("/分享 films/"+name, blob)
+	r.srv.Sharer().PutPath("/分享 films/"+name, blob)
 	f, err := drivertest.Resolve(ctxT(t), r.share, name)
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +59,7 @@ func newShareRig(t *testing.T, ro rigOptions) *shareRig {
 		eo = aliyuntest.Options{RateList: -1, RateLink: -1, RateOther: -1}
 	}
 	srv := newEmulator(t, eo)
-	folder, err := srv.Sharer.MkdirAll("/分享 films")
+	folder, err := srv.Sharer().MkdirAll("/分享 films")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func newShareRig(t *testing.T, ro rigOptions) *shareRig {
 	base := testEnv(t)
 	log := zerolog.New(zerolog.MultiLevelWriter(r.logs, zerolog.NewTestWriter(t)))
 	ao := openOptions(srv)
-	ao.WebRefreshToken = srv.NewWebRefreshToken()
+	ao.WebRefreshToken = srv.WebLogin().Issue().Refresh
 	ao.WebAPIURL, ao.AuthURL = srv.URL(), srv.AuthURL()
 	if ro.acct != nil {
 		ro.acct(&ao)
@@ -100,11 +100,11 @@ func newShareRig(t *testing.T, ro rigOptions) *shareRig {
 // tempCopies lists what the account's temp folder holds.
 func (r *shareRig) tempCopies(t *testing.T) []fakecloud.Node {
 	t.Helper()
-	dir, err := r.srv.Tree.Lookup("/" + tempFolderName)
+	dir, err := r.srv.Tree().Lookup("/" + tempFolderName)
 	if err != nil {
 		return nil
 	}
-	kids, _ := r.srv.Tree.Children(dir.ID)
+	kids, _ := r.srv.Tree().Children(dir.ID)
 	return kids
 }
 
@@ -119,27 +119,32 @@ func (r *shareRig) waitNoCopies(t *testing.T) {
 	}
 }
 
+// shareCloud is the emulator as a share mount sees it: the sharer's
+// tree, listed through the share's endpoint; with the share's own
+// download dead, links come from the account's copy.
+type shareCloud struct{ *aliyuntest.Server }
+
+func (c shareCloud) Tree() *fakecloud.Tree { return c.Sharer() }
+
+func (c shareCloud) Endpoints() fakecloud.Endpoints {
+	ep := c.Server.Endpoints()
+	ep.List = "adrive/v3/file/list"
+	return ep
+}
+
+func (shareCloud) PageSize() int { return testPageSize }
+
+// ExpireAccessTokens expires the share's token with the account's.
+func (c shareCloud) ExpireAccessTokens() {
+	c.ExpireShareTokens()
+	c.Server.ExpireAccessTokens()
+}
+
 func TestShareConformanceRead(t *testing.T) {
 	t.Parallel()
 	drivertest.RunRead(t, func(t *testing.T) *drivertest.Fixture {
 		r := newShareRig(t, rigOptions{})
-		return &drivertest.Fixture{
-			Drive:    r.share,
-			Tree:     r.srv.Sharer,
-			RootID:   r.folder.ID,
-			Faults:   r.srv.Faults,
-			Counters: r.srv.Counters,
-			// With the share's own download dead, links come from the
-			// account's copy.
-			ListEndpoint: "adrive/v3/file/list",
-			LinkEndpoint: "openFile/getDownloadUrl",
-			PageSize:     testPageSize,
-			ExpireAccessTokens: func() {
-				r.srv.ExpireShareTokens()
-				r.srv.ExpireAccessTokens()
-			},
-			ExpireLinks: r.srv.ExpireLinks,
-		}
+		return &drivertest.Fixture{Drive: r.share, Cloud: shareCloud{r.srv}, RootID: r.folder.ID}
 	})
 }
 
@@ -241,7 +246,7 @@ func TestShareDeadShares(t *testing.T) {
 
 func TestShareStartCheckLogs(t *testing.T) {
 	srv := newEmulator(t, aliyuntest.Options{})
-	folder, _ := srv.Sharer.MkdirAll("/x")
+	folder, _ := srv.Sharer().MkdirAll("/x")
 	srv.AddShare(testShareID, testSharePwd, folder.ID)
 	env := testEnv(t)
 	var logs syncBuf
@@ -262,7 +267,7 @@ func TestShareStartCheckLogs(t *testing.T) {
 func TestShareTokenRenewedWhenRefused(t *testing.T) {
 	r := newShareRig(t, rigOptions{})
 	r.srv.SetShareTokenTTL(time.Hour)
-	r.srv.Sharer.PutPath("/分享 films/a.mkv", fakecloud.BytesBlob([]byte("a")))
+	r.srv.Sharer().PutPath("/分享 films/a.mkv", fakecloud.BytesBlob([]byte("a")))
 	ctx := ctxT(t)
 	root, err := r.share.Root(ctx)
 	if err != nil {
@@ -272,7 +277,7 @@ func TestShareTokenRenewedWhenRefused(t *testing.T) {
 		if kids, err := r.share.List(ctx, root); err != nil || len(kids) != 1 {
 			t.Fatalf("round %d: %v %v", round, kids, err)
 		}
-		if n := r.srv.Counters.Get("v2/share_link/get_share_token"); n != int64(round) {
+		if n := r.srv.Counters().Get("v2/share_link/get_share_token"); n != int64(round) {
 			t.Fatalf("round %d: %d share tokens fetched", round, n)
 		}
 		// The service drops tokens long before their stated expiry.
@@ -283,10 +288,10 @@ func TestShareTokenRenewedWhenRefused(t *testing.T) {
 func TestShareCopyOncePerFile(t *testing.T) {
 	r := newShareRig(t, rigOptions{share: func(o *ShareOptions) { o.TempCopyLinger = Duration(50 * time.Millisecond) }})
 	blob := fakecloud.NewSeededBlob(3, 200000, "")
-	r.srv.Sharer.PutPath("/分享 films/film.mkv", blob)
-	r.srv.Sharer.PutPath("/分享 films/other.mkv", fakecloud.BytesBlob([]byte("other")))
+	r.srv.Sharer().PutPath("/分享 films/film.mkv", blob)
+	r.srv.Sharer().PutPath("/分享 films/other.mkv", fakecloud.BytesBlob([]byte("other")))
 	// A copy left by an earlier run is swept at first use.
-	r.srv.Tree.PutPath("/"+tempFolderName+"/left over.mkv", fakecloud.BytesBlob([]byte("old")))
+	r.srv.Tree().PutPath("/"+tempFolderName+"/left over.mkv", fakecloud.BytesBlob([]byte("old")))
 	ctx := ctxT(t)
 	f, err := drivertest.Resolve(ctx, r.share, "film.mkv")
 	if err != nil {
@@ -311,10 +316,10 @@ func TestShareCopyOncePerFile(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if n := r.srv.Counters.Get("file/copy"); n != 1 {
+	if n := r.srv.Counters().Get("file/copy"); n != 1 {
 		t.Fatalf("%d copies for one file, want 1", n)
 	}
-	if n := r.srv.Counters.Get("v2/file/get_share_link_download_url"); n != 1 {
+	if n := r.srv.Counters().Get("v2/file/get_share_link_download_url"); n != 1 {
 		t.Fatalf("the dead share download was asked %d times, want once", n)
 	}
 	if c := r.tempCopies(t); len(c) != 1 || c[0].Name != "film.mkv" {
@@ -330,11 +335,11 @@ func TestShareCopyOncePerFile(t *testing.T) {
 	}
 	r.share.StreamClosed(f)
 	r.waitNoCopies(t)
-	if n := r.srv.Counters.Get("openFile/delete"); n != 2 { // the leftover and the copy
+	if n := r.srv.Counters().Get("openFile/delete"); n != 2 { // the leftover and the copy
 		t.Fatalf("%d deletes, want 2", n)
 	}
-	if r.srv.Tree.Usage() != 0 {
-		t.Fatalf("copies are in the recycle bin, not deleted: usage %d", r.srv.Tree.Usage())
+	if r.srv.Tree().Usage() != 0 {
+		t.Fatalf("copies are in the recycle bin, not deleted: usage %d", r.srv.Tree().Usage())
 	}
 	// Played again after the linger: a new copy.
 	r.share.StreamOpened(f)
@@ -342,7 +347,7 @@ func TestShareCopyOncePerFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.share.StreamClosed(f)
-	if n := r.srv.Counters.Get("file/copy"); n != 2 {
+	if n := r.srv.Counters().Get("file/copy"); n != 2 {
 		t.Fatalf("%d copies after the linger, want 2", n)
 	}
 	r.waitNoCopies(t)
@@ -380,14 +385,14 @@ func TestShareDirectDownloadWhenAlive(t *testing.T) {
 	if err != nil || string(got) != "direct" {
 		t.Fatalf("fetch: %q %v", got, err)
 	}
-	if n := r.srv.Counters.Get("file/copy"); n != 0 {
+	if n := r.srv.Counters().Get("file/copy"); n != 0 {
 		t.Fatalf("%d copies made with the direct download working", n)
 	}
 }
 
 func TestShareNeedsWebLogin(t *testing.T) {
 	r := newShareRig(t, rigOptions{acct: func(o *Options) { o.WebRefreshToken = "" }})
-	r.srv.Sharer.PutPath("/分享 films/a.mkv", fakecloud.BytesBlob([]byte("a")))
+	r.srv.Sharer().PutPath("/分享 films/a.mkv", fakecloud.BytesBlob([]byte("a")))
 	ctx := ctxT(t)
 	f, err := drivertest.Resolve(ctx, r.share, "a.mkv") // listing needs no login
 	if err != nil {
@@ -427,8 +432,8 @@ func TestShareThroughWebAccount(t *testing.T) {
 		t.Fatalf("fetch: %q %v %+v", got, err, l.Header)
 	}
 	r.share.StreamClosed(f)
-	if r.srv.Counters.Get("file/copy") != 1 || r.srv.Counters.Get("openFile/getDownloadUrl") != 0 {
-		t.Fatalf("copies %d, Open API links %d", r.srv.Counters.Get("file/copy"), r.srv.Counters.Get("openFile/getDownloadUrl"))
+	if r.srv.Counters().Get("file/copy") != 1 || r.srv.Counters().Get("openFile/getDownloadUrl") != 0 {
+		t.Fatalf("copies %d, Open API links %d", r.srv.Counters().Get("file/copy"), r.srv.Counters().Get("openFile/getDownloadUrl"))
 	}
 }
 
@@ -458,12 +463,12 @@ func TestShareLinkAfterLoginExpiryKeepsShareToken(t *testing.T) {
 	if _, err := r.share.Link(ctx, f, drivers.LinkRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	tokens := r.srv.Counters.Get("v2/share_link/get_share_token")
+	tokens := r.srv.Counters().Get("v2/share_link/get_share_token")
 	r.srv.ExpireAccessTokens()
 	if _, err := r.share.Link(ctx, f, drivers.LinkRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	if n := r.srv.Counters.Get("v2/share_link/get_share_token") - tokens; n != 0 {
+	if n := r.srv.Counters().Get("v2/share_link/get_share_token") - tokens; n != 0 {
 		t.Fatalf("an expired login cost %d share token fetches", n)
 	}
 }

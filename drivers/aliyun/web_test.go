@@ -21,30 +21,32 @@ import (
 )
 
 func webOptions(srv *aliyuntest.Server) Options {
-	return Options{API: "web", RefreshToken: srv.NewWebRefreshToken(), WebAPIURL: srv.URL(), AuthURL: srv.AuthURL()}
+	return Options{API: "web", RefreshToken: srv.WebLogin().Issue().Refresh, WebAPIURL: srv.URL(), AuthURL: srv.AuthURL()}
 }
+
+// webCloud is the emulator as a driver with api: web sees it: its own
+// login, its own endpoints and the small test pages.
+type webCloud struct{ *aliyuntest.Server }
+
+func (c webCloud) Login() *fakecloud.Logins { return c.WebLogin() }
+
+func (c webCloud) Endpoints() fakecloud.Endpoints {
+	ep := c.Server.Endpoints()
+	ep.List, ep.Link = "adrive/v3/file/list", "v2/file/get_download_url"
+	return ep
+}
+
+func (webCloud) PageSize() int { return testPageSize }
 
 func TestWebConformanceRead(t *testing.T) {
 	t.Parallel()
 	drivertest.RunRead(t, func(t *testing.T) *drivertest.Fixture {
-		// The real rates are exercised by TestConformanceRead; this one
-		// paces nothing, to stay quick.
+		// The real rates are exercised by drivertest's TestClouds; this
+		// one paces nothing, to stay quick.
 		srv := newEmulator(t, aliyuntest.Options{RateList: -1, RateLink: -1, RateOther: -1})
 		o := webOptions(srv)
 		o.PageSize = testPageSize
-		d := mustDrive(t, testEnv(t), o, fast)
-		return &drivertest.Fixture{
-			Drive:              d,
-			Tree:               srv.Tree,
-			RootID:             srv.Tree.RootID(),
-			Faults:             srv.Faults,
-			Counters:           srv.Counters,
-			ListEndpoint:       "adrive/v3/file/list",
-			LinkEndpoint:       "v2/file/get_download_url",
-			PageSize:           testPageSize,
-			ExpireAccessTokens: srv.ExpireAccessTokens,
-			ExpireLinks:        srv.ExpireLinks,
-		}
+		return &drivertest.Fixture{Drive: mustDrive(t, testEnv(t), o, fast), Cloud: webCloud{srv}}
 	})
 }
 
@@ -87,13 +89,13 @@ func (r resetter) RoundTrip(req *http.Request) (*http.Response, error) {
 
 func TestWebDeviceSession(t *testing.T) {
 	srv := newEmulator(t, aliyuntest.Options{})
-	srv.Tree.PutPath("/a.txt", fakecloud.BytesBlob([]byte("a")))
+	srv.Tree().PutPath("/a.txt", fakecloud.BytesBlob([]byte("a")))
 	d := mustDrive(t, testEnv(t), webOptions(srv), fast)
 	ctx := ctxT(t)
 	if kids, err := d.List(ctx, rootEntry(t, d)); err != nil || len(kids) != 1 {
 		t.Fatalf("list: %v %v", kids, err)
 	}
-	if n := srv.Counters.Get("users/v1/users/device/create_session"); n != 1 {
+	if n := srv.Counters().Get("users/v1/users/device/create_session"); n != 1 {
 		t.Fatalf("%d create_session calls, want 1", n)
 	}
 	// A dropped session is registered again, once.
@@ -101,7 +103,7 @@ func TestWebDeviceSession(t *testing.T) {
 	if _, err := d.List(ctx, rootEntry(t, d)); err != nil {
 		t.Fatal(err)
 	}
-	if n := srv.Counters.Get("users/v1/users/device/create_session"); n != 2 {
+	if n := srv.Counters().Get("users/v1/users/device/create_session"); n != 2 {
 		t.Fatalf("%d create_session calls, want 2", n)
 	}
 	// A signature refused whatever is done gives up after 3 sessions.
@@ -112,14 +114,14 @@ func TestWebDeviceSession(t *testing.T) {
 	if !errors.Is(err, drivers.ErrAuth) || !strings.Contains(err.Error(), "DeviceSessionSignatureInvalid") {
 		t.Fatalf("endless signature refusal: %v, want ErrAuth", err)
 	}
-	if n := srv.Counters.Get("users/v1/users/device/create_session"); n != 2+1+maxSessionRenewals {
+	if n := srv.Counters().Get("users/v1/users/device/create_session"); n != 2+1+maxSessionRenewals {
 		t.Fatalf("%d create_session calls, want %d", n, 2+1+maxSessionRenewals)
 	}
 }
 
 func TestWebRotationAndLink(t *testing.T) {
 	srv := newEmulator(t, aliyuntest.Options{})
-	f, _ := srv.Tree.PutPath("/v/a.mp4", fakecloud.BytesBlob([]byte("video")))
+	f, _ := srv.Tree().PutPath("/v/a.mp4", fakecloud.BytesBlob([]byte("video")))
 	env := testEnv(t)
 	var logs syncBuf
 	env.Log = zerolog.New(&logs).Level(zerolog.DebugLevel)
@@ -145,7 +147,7 @@ func TestWebRotationAndLink(t *testing.T) {
 		t.Fatalf("the CDN served a web link without its Referer")
 	}
 	tok, ok, err := newWebStore(env, o.RefreshToken).Load()
-	if err != nil || !ok || tok.Refresh != srv.LatestWebRefreshToken() || tok.Refresh == o.RefreshToken {
+	if err != nil || !ok || tok.Refresh != srv.WebLogin().Latest() || tok.Refresh == o.RefreshToken {
 		t.Fatalf("the rotated web token is not stored: ok=%v err=%v", ok, err)
 	}
 	// Writes are refused before any call.
@@ -160,7 +162,7 @@ func TestWebRotationAndLink(t *testing.T) {
 	if _, err := d2.List(ctx, rootEntry(t, d2)); !errors.Is(err, drivers.ErrAuth) {
 		t.Fatalf("spent web token: %v", err)
 	}
-	for _, secret := range []string{o.RefreshToken, srv.LatestWebRefreshToken(), "x-oss-signature"} {
+	for _, secret := range []string{o.RefreshToken, srv.WebLogin().Latest(), "x-oss-signature"} {
 		if strings.Contains(logs.String(), secret) {
 			t.Fatalf("a secret leaked into the log:\n%s", logs.String())
 		}
@@ -182,7 +184,7 @@ func (v2Only) RoundTrip(req *http.Request) (*http.Response, error) {
 
 func TestWebListFallsBackToV2(t *testing.T) {
 	srv := newEmulator(t, aliyuntest.Options{})
-	srv.Tree.PutPath("/a.txt", fakecloud.BytesBlob([]byte("a")))
+	srv.Tree().PutPath("/a.txt", fakecloud.BytesBlob([]byte("a")))
 	env := testEnv(t)
 	env.HTTPClient = &http.Client{Transport: v2Only{}}
 	d := mustDrive(t, env, webOptions(srv), fast)
@@ -191,8 +193,8 @@ func TestWebListFallsBackToV2(t *testing.T) {
 			t.Fatalf("list: %v %v", kids, err)
 		}
 	}
-	if srv.Counters.Get("v2/file/list") != 2 {
-		t.Fatalf("v2/file/list called %d times, want 2", srv.Counters.Get("v2/file/list"))
+	if srv.Counters().Get("v2/file/list") != 2 {
+		t.Fatalf("v2/file/list called %d times, want 2", srv.Counters().Get("v2/file/list"))
 	}
 }
 

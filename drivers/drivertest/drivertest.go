@@ -1,6 +1,8 @@
 // Package drivertest is the conformance suite every driver passes against
-// its emulator, as rclone's fstests is for its backends. A driver's test
-// calls RunRead with a Harness that starts a fresh emulator and driver.
+// its emulator, as rclone's fstests is for its backends. TestClouds
+// (clouds_test.go) runs it on every cloud of internal/demo's list; a
+// driver's own test calls RunRead or RunWrite with a Harness of its own
+// for a variant the list does not cover (another API, a subfolder root).
 package drivertest
 
 import (
@@ -21,25 +23,16 @@ import (
 // Fixture is one driver wired to one fresh emulator.
 type Fixture struct {
 	Drive drivers.Drive
-	// Tree is the emulator's storage; RootID is the folder Drive.Root maps
-	// to. The suite seeds content through them.
-	Tree   *fakecloud.Tree
+	// Cloud is the emulator Drive speaks to. The suite seeds content
+	// through its Tree, arms its Faults, counts calls at its Endpoints,
+	// makes folders of several of its PageSize, expires its tokens and
+	// links, and reads its UploadedBytes. A harness whose driver sees the
+	// emulator differently (another API, another tree) wraps it and
+	// overrides those methods.
+	Cloud fakecloud.Cloud
+	// RootID is the folder of Cloud.Tree that Drive.Root maps to; ""
+	// means the tree's root.
 	RootID string
-	// Faults and Counters are the emulator's knobs and call counts.
-	Faults   *fakecloud.Faults
-	Counters *fakecloud.Counters
-	// ListEndpoint and LinkEndpoint are the Counters/Faults names of the
-	// emulator's listing and download-link endpoints.
-	ListEndpoint string
-	LinkEndpoint string
-	// PageSize is how many entries one upstream list call returns to this
-	// driver, so the suite can make folders that span several pages.
-	PageSize int
-	// ExpireAccessTokens makes every access token issued so far invalid,
-	// as the cloud does when a token's TTL runs out.
-	ExpireAccessTokens func()
-	// ExpireLinks makes every download link issued so far expired.
-	ExpireLinks func()
 	// UserAgent is sent with links; clouds may bind links to it.
 	UserAgent string
 
@@ -47,10 +40,24 @@ type Fixture struct {
 	// MultipartSize is an upload size at or above which the driver, as
 	// configured by the harness, sends several parts.
 	MultipartSize int64
-	// UploadedBytes is how many content bytes the emulator has received
-	// through uploads so far, so that a rapid upload can be seen to send
-	// none.
-	UploadedBytes func() int64
+}
+
+// AccessExpirer is a Cloud whose drivers hold more tokens than its main
+// login's access tokens (a second login, a share's token); the suite
+// expires them all with ExpireAccessTokens instead of
+// Login().ExpireAccess.
+type AccessExpirer interface {
+	ExpireAccessTokens()
+}
+
+// expireAccessTokens makes every access token f's driver holds invalid,
+// as the cloud does when a token's TTL runs out.
+func (f *Fixture) expireAccessTokens() {
+	if e, ok := f.Cloud.(AccessExpirer); ok {
+		e.ExpireAccessTokens()
+		return
+	}
+	f.Cloud.Login().ExpireAccess()
 }
 
 // getter is a driver that fetches one entry by ID. It is no capability of
@@ -74,6 +81,9 @@ func runSuite(t *testing.T, h Harness, tests []suiteTest) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := h(t)
+			if f.RootID == "" {
+				f.RootID = f.Cloud.Tree().RootID()
+			}
 			if f.UserAgent == "" {
 				f.UserAgent = "pandav-drivertest/1.0"
 			}
@@ -104,11 +114,11 @@ func ctxT(t *testing.T) context.Context {
 
 func mustMkdir(t *testing.T, f *Fixture, rel string) fakecloud.Node {
 	t.Helper()
-	p, err := f.Tree.Path(f.RootID)
+	p, err := f.Cloud.Tree().Path(f.RootID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := f.Tree.MkdirAll(path.Join(p, rel))
+	n, err := f.Cloud.Tree().MkdirAll(path.Join(p, rel))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +128,7 @@ func mustMkdir(t *testing.T, f *Fixture, rel string) fakecloud.Node {
 func mustPut(t *testing.T, f *Fixture, rel string, blob fakecloud.Blob) fakecloud.Node {
 	t.Helper()
 	dir := mustMkdir(t, f, path.Dir(rel))
-	n, err := f.Tree.Put(dir.ID, path.Base(rel), blob, time.Time{})
+	n, err := f.Cloud.Tree().Put(dir.ID, path.Base(rel), blob, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,14 +213,15 @@ func blobBytes(t *testing.T, b fakecloud.Blob, off, n int64) []byte {
 
 func testListAcrossPages(t *testing.T, f *Fixture) {
 	ctx := ctxT(t)
-	n := 2*f.PageSize + 7
+	tree, list, pageSize := f.Cloud.Tree(), f.Cloud.Endpoints().List, f.Cloud.PageSize()
+	n := 2*pageSize + 7
 	dir := mustMkdir(t, f, "many")
 	for i := 0; i < n; i++ {
-		if _, err := f.Tree.Put(dir.ID, fmt.Sprintf("f%05d.txt", i), fakecloud.BytesBlob([]byte{byte(i)}), time.Time{}); err != nil {
+		if _, err := tree.Put(dir.ID, fmt.Sprintf("f%05d.txt", i), fakecloud.BytesBlob([]byte{byte(i)}), time.Time{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := f.Tree.Mkdir(dir.ID, "sub folder"); err != nil {
+	if _, err := tree.Mkdir(dir.ID, "sub folder"); err != nil {
 		t.Fatal(err)
 	}
 	e, err := Resolve(ctx, f.Drive, "many")
@@ -220,12 +231,12 @@ func testListAcrossPages(t *testing.T, f *Fixture) {
 	if !e.IsDir {
 		t.Fatalf("many: IsDir false")
 	}
-	before := f.Counters.Get(f.ListEndpoint)
+	before := f.Cloud.Counters().Get(list)
 	kids, err := f.Drive.List(ctx, e)
 	if err != nil {
 		t.Fatal(err)
 	}
-	calls := f.Counters.Get(f.ListEndpoint) - before
+	calls := f.Cloud.Counters().Get(list) - before
 	if len(kids) != n+1 {
 		t.Fatalf("listed %d entries, want %d", len(kids), n+1)
 	}
@@ -246,7 +257,7 @@ func testListAcrossPages(t *testing.T, f *Fixture) {
 			t.Fatalf("%q: IsDir=%v Size=%d", k.Name, k.IsDir, k.Size)
 		}
 	}
-	pages := int64((n + 1 + f.PageSize - 1) / f.PageSize)
+	pages := int64((n + 1 + pageSize - 1) / pageSize)
 	if calls != pages {
 		t.Fatalf("listing cost %d list calls, want %d pages", calls, pages)
 	}
@@ -337,7 +348,7 @@ func testRelinkAfterExpiry(t *testing.T, f *Fixture) {
 	if l.Expires.IsZero() || time.Until(l.Expires) <= 0 {
 		t.Fatalf("link expiry %v not read from the link", l.Expires)
 	}
-	f.ExpireLinks()
+	f.Cloud.ExpireLinks()
 	if _, err := FetchLink(ctx, l, 0, 10); err == nil {
 		t.Fatalf("expired link still served")
 	}
@@ -356,7 +367,7 @@ func testRefreshAfterTokenExpiry(t *testing.T, f *Fixture) {
 	if _, err := Resolve(ctx, f.Drive, "tok/a.txt"); err != nil {
 		t.Fatal(err)
 	}
-	f.ExpireAccessTokens()
+	f.expireAccessTokens()
 	e, err := Resolve(ctx, f.Drive, "tok/a.txt")
 	if err != nil {
 		t.Fatalf("after token expiry: %v", err)
@@ -370,12 +381,13 @@ func testRefreshAfterTokenExpiry(t *testing.T, f *Fixture) {
 func testSucceedAfterThrottling(t *testing.T, f *Fixture) {
 	ctx := ctxT(t)
 	mustPut(t, f, "throttle/a.txt", fakecloud.BytesBlob([]byte("abc")))
-	f.Faults.Inject(f.ListEndpoint, fakecloud.Throttle, 1, 3)
+	ep := f.Cloud.Endpoints()
+	f.Cloud.Faults().Inject(ep.List, fakecloud.Throttle, 1, 3)
 	e, err := Resolve(ctx, f.Drive, "throttle/a.txt")
 	if err != nil {
 		t.Fatalf("list through 3 throttled calls: %v", err)
 	}
-	f.Faults.Inject(f.LinkEndpoint, fakecloud.Throttle, 1, 2)
+	f.Cloud.Faults().Inject(ep.Link, fakecloud.Throttle, 1, 2)
 	got, err := Fetch(ctx, f, e, 0, -1)
 	if err != nil || string(got) != "abc" {
 		t.Fatalf("link through 2 throttled calls: %q, %v", got, err)
@@ -389,7 +401,7 @@ func testThrottlingIsNotNotFound(t *testing.T, f *Fixture) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.Faults.Inject(f.ListEndpoint, fakecloud.Throttle, 1, -1)
+	f.Cloud.Faults().Inject(f.Cloud.Endpoints().List, fakecloud.Throttle, 1, -1)
 	_, err = f.Drive.List(ctx, root)
 	if !errors.Is(err, drivers.ErrRateLimited) || errors.Is(err, drivers.ErrNotFound) {
 		t.Fatalf("endless throttling gave %v, want ErrRateLimited", err)
@@ -410,7 +422,7 @@ func testNotFound(t *testing.T, f *Fixture) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Tree.Delete(dir.ID); err != nil {
+	if err := f.Cloud.Tree().Delete(dir.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.Drive.List(ctx, dir); !errors.Is(err, drivers.ErrNotFound) {

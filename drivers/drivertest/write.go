@@ -151,13 +151,13 @@ func testUploadMultipart(t *testing.T, f *Fixture) {
 }
 
 func testUploadRapid(t *testing.T, f *Fixture) {
-	if f.UploadedBytes == nil {
-		t.Skip("harness cannot count uploaded bytes")
+	if _, ok := f.Cloud.(fakecloud.RapidUploads); !ok {
+		t.Skip("the cloud has no rapid upload")
 	}
 	data := seeded(5, 3<<20+77)
 	mustPut(t, f, "orig/source.bin", fakecloud.BytesBlob(data))
 	mustMkdir(t, f, "rapid")
-	before := f.UploadedBytes()
+	before := f.Cloud.UploadedBytes()
 	ctx := ctxT(t)
 	dir, err := Resolve(ctx, f.Drive, "rapid")
 	if err != nil {
@@ -168,7 +168,7 @@ func testUploadRapid(t *testing.T, f *Fixture) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sent := f.UploadedBytes() - before; sent != 0 {
+	if sent := f.Cloud.UploadedBytes() - before; sent != 0 {
 		t.Fatalf("rapid upload sent %d content bytes", sent)
 	}
 	if e.Size != int64(len(data)) {

@@ -17,13 +17,10 @@ import (
 )
 
 // TestConformance is the whole harness a driver needs to run the suite.
-// UploadedBytes stays unset: memdrive has no rapid upload to prove.
 func TestConformance(t *testing.T) {
 	h := func(t *testing.T) *drivertest.Fixture {
 		c, d := mount(t, memdrivetest.Options{PageCap: 25, Rate: -1})
-		return &drivertest.Fixture{Drive: d, Tree: c.Tree(), RootID: c.Tree().RootID(), Faults: c.Faults(),
-			Counters: c.Counters(), ListEndpoint: c.Endpoints().List, LinkEndpoint: c.Endpoints().Link,
-			PageSize: c.PageSize(), ExpireAccessTokens: c.Login().ExpireAccess, ExpireLinks: c.ExpireLinks}
+		return &drivertest.Fixture{Drive: d, Cloud: c}
 	}
 	t.Run("read", func(t *testing.T) { drivertest.RunRead(t, h) })
 	t.Run("write", func(t *testing.T) { drivertest.RunWrite(t, h) })

@@ -40,7 +40,7 @@ func setup(t *testing.T, so pan115test.Options, mod func(*Options)) *fixture {
 	srv := pan115test.NewServer(so)
 	t.Cleanup(srv.Close)
 	o := Options{
-		RefreshToken: srv.NewRefreshToken(),
+		RefreshToken: srv.Login().Issue().Refresh,
 		APIURL:       srv.APIURL(),
 		PassportURL:  srv.PassportURL(),
 		PageSize:     100,
@@ -71,64 +71,20 @@ func ctxT(t *testing.T) context.Context {
 
 func dirEntry(id string) drivers.Entry { return drivers.Entry{ID: id, IsDir: true} }
 
-func TestConformance(t *testing.T) {
-	cases := []struct {
-		name string
-		so   pan115test.Options
-		root string
-	}{
-		{"root", quiet, "/"},
-		{"subfolder-string-numbers", pan115test.Options{PageCap: 100, QPS: -1, StringNumbers: true}, "/挂载 点/115"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			drivertest.RunRead(t, func(t *testing.T) *drivertest.Fixture {
-				f := setup(t, tc.so, func(o *Options) { o.Root = tc.root })
-				rootID := "0"
-				if tc.root != "/" {
-					n, err := f.srv.Tree.MkdirAll(tc.root)
-					if err != nil {
-						t.Fatal(err)
-					}
-					rootID = n.ID
-				}
-				return &drivertest.Fixture{
-					Drive:              f.d,
-					Tree:               f.srv.Tree,
-					RootID:             rootID,
-					Faults:             f.srv.Faults,
-					Counters:           f.srv.Counters,
-					ListEndpoint:       pan115test.EndpointFiles,
-					LinkEndpoint:       pan115test.EndpointDownURL,
-					PageSize:           100,
-					ExpireAccessTokens: f.srv.ExpireAccessTokens,
-					ExpireLinks:        f.srv.ExpireLinks,
-				}
-			})
-		})
-	}
-}
-
-// testPartSize keeps multipart uploads small in tests.
-const testPartSize = 256 << 10
-
-func TestWriteConformance(t *testing.T) {
-	drivertest.RunWrite(t, func(t *testing.T) *drivertest.Fixture {
-		f := setup(t, quiet, func(o *Options) { o.UploadPartSize = testPartSize })
-		return &drivertest.Fixture{
-			Drive:              f.d,
-			Tree:               f.srv.Tree,
-			RootID:             "0",
-			Faults:             f.srv.Faults,
-			Counters:           f.srv.Counters,
-			ListEndpoint:       pan115test.EndpointFiles,
-			LinkEndpoint:       pan115test.EndpointDownURL,
-			PageSize:           100,
-			ExpireAccessTokens: f.srv.ExpireAccessTokens,
-			ExpireLinks:        f.srv.ExpireLinks,
-			MultipartSize:      testPartSize + 1,
-			UploadedBytes:      f.srv.UploadedBytes,
+// TestConformanceSubfolder runs the read suite on a mount of a subfolder,
+// with small pages and numbers sent as strings; drivertest's TestClouds
+// runs it on the drive's root with the defaults.
+func TestConformanceSubfolder(t *testing.T) {
+	const root = "/挂载 点/115"
+	drivertest.RunRead(t, func(t *testing.T) *drivertest.Fixture {
+		// PageCap matches setup's page size, so the suite's folders span
+		// several of the driver's pages.
+		f := setup(t, pan115test.Options{PageCap: 100, QPS: -1, StringNumbers: true}, func(o *Options) { o.Root = root })
+		n, err := f.srv.Tree().MkdirAll(root)
+		if err != nil {
+			t.Fatal(err)
 		}
+		return &drivertest.Fixture{Drive: f.d, Cloud: f.srv, RootID: n.ID}
 	})
 }
 
@@ -137,17 +93,17 @@ func TestLargeFolderPastServerCap(t *testing.T) {
 	// The emulator caps pages at 1150 while the driver asks for 2000: a
 	// driver that advanced by its own limit would lose 850 of each 2000.
 	f := setup(t, pan115test.Options{QPS: -1}, func(o *Options) { o.PageSize = 2000 })
-	dir, err := f.srv.Tree.MkdirAll("/2500 files")
+	dir, err := f.srv.Tree().MkdirAll("/2500 files")
 	if err != nil {
 		t.Fatal(err)
 	}
 	const n = 2500
 	for i := 0; i < n; i++ {
-		if _, err := f.srv.Tree.Put(dir.ID, fmt.Sprintf("file %04d.txt", i), fakecloud.BytesBlob([]byte{byte(i)}), time.Time{}); err != nil {
+		if _, err := f.srv.Tree().Put(dir.ID, fmt.Sprintf("file %04d.txt", i), fakecloud.BytesBlob([]byte{byte(i)}), time.Time{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	before := f.srv.Counters.Get(pan115test.EndpointFiles)
+	before := f.srv.Counters().Get(pan115test.EndpointFiles)
 	kids, err := f.d.List(ctx, dirEntry(dir.ID))
 	if err != nil {
 		t.Fatal(err)
@@ -162,7 +118,7 @@ func TestLargeFolderPastServerCap(t *testing.T) {
 	if len(names) != n {
 		t.Fatalf("%d distinct names, want %d", len(names), n)
 	}
-	if calls := f.srv.Counters.Get(pan115test.EndpointFiles) - before; calls != 3 {
+	if calls := f.srv.Counters().Get(pan115test.EndpointFiles) - before; calls != 3 {
 		t.Fatalf("listing cost %d calls, want 3 pages of at most 1150", calls)
 	}
 }
@@ -204,12 +160,12 @@ func (f *fixture) raw(t *testing.T, method, path string, form url.Values) string
 func TestIDsAbove2To53RoundTrip(t *testing.T) {
 	ctx := ctxT(t)
 	f := setup(t, quiet, nil)
-	file, err := f.srv.Tree.PutPath("/a/b/file.bin", fakecloud.BytesBlob([]byte("data")))
+	file, err := f.srv.Tree().PutPath("/a/b/file.bin", fakecloud.BytesBlob([]byte("data")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, _ := f.srv.Tree.Lookup("/a")
-	b, _ := f.srv.Tree.Lookup("/a/b")
+	a, _ := f.srv.Tree().Lookup("/a")
+	b, _ := f.srv.Tree().Lookup("/a/b")
 	for _, id := range []string{a.ID, b.ID, file.ID} {
 		v, err := strconv.ParseUint(id, 10, 64)
 		if err != nil || v <= 1<<53 || len(id) != 19 {
@@ -266,7 +222,7 @@ func TestLinkBoundToUserAgent(t *testing.T) {
 	ctx := ctxT(t)
 	f := setup(t, quiet, nil)
 	blob := fakecloud.NewSeededBlob(9, 1<<20+17, "")
-	if _, err := f.srv.Tree.PutPath("/v/电影 1.mkv", blob); err != nil {
+	if _, err := f.srv.Tree().PutPath("/v/电影 1.mkv", blob); err != nil {
 		t.Fatal(err)
 	}
 	e, err := drivertest.Resolve(ctx, f.d, "/v/电影 1.mkv")
@@ -305,7 +261,7 @@ func TestLinkBoundToUserAgent(t *testing.T) {
 	if mid, err := drivertest.FetchLink(ctx, l, 1000, 5000); err != nil || string(mid) != string(want[1000:6000]) {
 		t.Fatalf("range read: %v", err)
 	}
-	if n := f.srv.Counters.Get(pan115test.CounterCDN403); n != 0 {
+	if n := f.srv.Counters().Get(pan115test.CounterCDN403); n != 0 {
 		t.Fatalf("the CDN refused %d fetches made with the link's own headers", n)
 	}
 
@@ -338,7 +294,7 @@ func TestLinkConcurrencyLimit(t *testing.T) {
 	f := setup(t, quiet, nil)
 	// Big enough that a response cannot sit whole in socket buffers, so
 	// the handlers stay busy while the bodies are open.
-	if _, err := f.srv.Tree.PutPath("/big.bin", fakecloud.NewSeededBlob(1, 256<<20, "0000000000000000000000000000000000000000")); err != nil {
+	if _, err := f.srv.Tree().PutPath("/big.bin", fakecloud.NewSeededBlob(1, 256<<20, "0000000000000000000000000000000000000000")); err != nil {
 		t.Fatal(err)
 	}
 	e, err := drivertest.Resolve(ctx, f.d, "/big.bin")
@@ -373,15 +329,15 @@ func TestLinkConcurrencyLimit(t *testing.T) {
 func TestExpiredTokenRefreshesOnce(t *testing.T) {
 	ctx := ctxT(t)
 	f := setup(t, quiet, nil)
-	if _, err := f.srv.Tree.PutPath("/x/a.txt", fakecloud.BytesBlob([]byte("a"))); err != nil {
+	if _, err := f.srv.Tree().PutPath("/x/a.txt", fakecloud.BytesBlob([]byte("a"))); err != nil {
 		t.Fatal(err)
 	}
 	root, _ := f.d.Root(ctx)
 	if _, err := f.d.List(ctx, root); err != nil {
 		t.Fatal(err)
 	}
-	before := f.srv.Counters.Get(pan115test.EndpointRefresh)
-	f.srv.ExpireAccessTokens()
+	before := f.srv.Counters().Get(pan115test.EndpointRefresh)
+	f.srv.Login().ExpireAccess()
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for i := 0; i < 8; i++ {
@@ -399,15 +355,15 @@ func TestExpiredTokenRefreshesOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := f.srv.Counters.Get(pan115test.EndpointRefresh) - before; n != 1 {
+	if n := f.srv.Counters().Get(pan115test.EndpointRefresh) - before; n != 1 {
 		t.Fatalf("%d refreshes after 40140125, want exactly 1", n)
 	}
-	if f.srv.RefreshTokenReuses() != 0 {
+	if f.srv.Login().Reuses() != 0 {
 		t.Fatal("a spent refresh token was presented")
 	}
 	// The rotated token reached the disk.
 	stored, ok, err := upstream.NewTokenStore(f.stateDir, "pan115", f.d.o.RefreshToken).Load()
-	if err != nil || !ok || stored.Refresh != f.srv.LatestRefreshToken() {
+	if err != nil || !ok || stored.Refresh != f.srv.Login().Latest() {
 		t.Fatalf("stored refresh token is not the latest (ok=%v err=%v)", ok, err)
 	}
 }
@@ -420,11 +376,11 @@ func TestRefreshTooFrequentWaits(t *testing.T) {
 	if _, err := f.d.List(ctx, root); err != nil {
 		t.Fatal(err)
 	}
-	f.srv.ExpireAccessTokens()
+	f.srv.Login().ExpireAccess()
 	if _, err := f.d.List(ctx, root); err != nil {
 		t.Fatalf("refresh refused as too frequent was not waited out: %v", err)
 	}
-	if f.srv.RefreshTokenReuses() != 0 {
+	if f.srv.Login().Reuses() != 0 {
 		t.Fatal("a spent refresh token was presented")
 	}
 }
@@ -446,10 +402,10 @@ func TestSpentRefreshTokenAsksToReauthorize(t *testing.T) {
 	if !strings.Contains(msg, "authorize again") || !strings.Contains(msg, "refresh token") {
 		t.Fatalf("error does not tell the user what to do: %s", msg)
 	}
-	if strings.Contains(msg, spent) || strings.Contains(msg, a.srv.LatestRefreshToken()) {
+	if strings.Contains(msg, spent) || strings.Contains(msg, a.srv.Login().Latest()) {
 		t.Fatalf("error leaks a token: %s", msg)
 	}
-	if n := a.srv.RefreshTokenReuses(); n != 1 {
+	if n := a.srv.Login().Reuses(); n != 1 {
 		t.Fatalf("%d reuses, want 1 (no retry of a spent token)", n)
 	}
 }
@@ -457,20 +413,20 @@ func TestSpentRefreshTokenAsksToReauthorize(t *testing.T) {
 func TestThrottleBurstOnListingEndsInSuccess(t *testing.T) {
 	ctx := ctxT(t)
 	f := setup(t, quiet, nil)
-	if _, err := f.srv.Tree.PutPath("/a.txt", fakecloud.BytesBlob([]byte("a"))); err != nil {
+	if _, err := f.srv.Tree().PutPath("/a.txt", fakecloud.BytesBlob([]byte("a"))); err != nil {
 		t.Fatal(err)
 	}
 	f.d.Root(ctx)
 	f.accessToken(t)
 	// Five throttles in a row; the emulator answers 770004 and, every
 	// third time, 406 (daily quota).
-	f.srv.Faults.Inject(pan115test.EndpointFiles, fakecloud.Throttle, 1, 5)
-	before := f.srv.Counters.Get(pan115test.EndpointFiles)
+	f.srv.Faults().Inject(pan115test.EndpointFiles, fakecloud.Throttle, 1, 5)
+	before := f.srv.Counters().Get(pan115test.EndpointFiles)
 	kids, err := f.d.List(ctx, dirEntry("0"))
 	if err != nil || len(kids) != 1 {
 		t.Fatalf("list after a 770004 burst: %v %v", kids, err)
 	}
-	if n := f.srv.Counters.Get(pan115test.EndpointFiles) - before; n != 6 {
+	if n := f.srv.Counters().Get(pan115test.EndpointFiles) - before; n != 6 {
 		t.Fatalf("%d list calls, want 6", n)
 	}
 }
@@ -481,11 +437,11 @@ func TestTransientFaultsAreRetried(t *testing.T) {
 		t.Run(string(kind), func(t *testing.T) {
 			ctx := ctxT(t)
 			f := setup(t, quiet, nil)
-			if _, err := f.srv.Tree.PutPath("/a.txt", fakecloud.BytesBlob([]byte("abc"))); err != nil {
+			if _, err := f.srv.Tree().PutPath("/a.txt", fakecloud.BytesBlob([]byte("abc"))); err != nil {
 				t.Fatal(err)
 			}
 			for _, ep := range []string{pan115test.EndpointFiles, pan115test.EndpointDownURL, pan115test.EndpointGetInfo, pan115test.EndpointRefresh} {
-				f.srv.Faults.Inject(ep, kind, 1, 2)
+				f.srv.Faults().Inject(ep, kind, 1, 2)
 			}
 			e, err := drivertest.Resolve(ctx, f.d, "/a.txt")
 			if err != nil {
@@ -509,13 +465,13 @@ func TestEndlessFailureHidesSecrets(t *testing.T) {
 	ctx := ctxT(t)
 	f := setup(t, quiet, nil)
 	tok := f.accessToken(t)
-	f.srv.Faults.Inject(pan115test.EndpointFiles, fakecloud.Reset, 1, -1)
+	f.srv.Faults().Inject(pan115test.EndpointFiles, fakecloud.Reset, 1, -1)
 	_, err := f.d.List(ctx, dirEntry("0"))
 	if !errors.Is(err, drivers.ErrUpstream) {
 		t.Fatalf("endless resets gave %v, want ErrUpstream", err)
 	}
 	msg := err.Error()
-	for _, secret := range []string{tok, f.d.o.RefreshToken, f.srv.LatestRefreshToken(), "?", "cid=", "127.0.0.1"} {
+	for _, secret := range []string{tok, f.d.o.RefreshToken, f.srv.Login().Latest(), "?", "cid=", "127.0.0.1"} {
 		if strings.Contains(msg, secret) {
 			t.Fatalf("error %q contains %q", msg, secret)
 		}
@@ -535,7 +491,7 @@ func TestRootPathNotFound(t *testing.T) {
 	if _, err := f.d.Get(ctx, "3073323042149999999"); !errors.Is(err, drivers.ErrNotFound) {
 		t.Fatalf("Get of an unknown ID: %v, want ErrNotFound", err)
 	}
-	if _, err := f.srv.Tree.MkdirAll("/no such folder"); err != nil {
+	if _, err := f.srv.Tree().MkdirAll("/no such folder"); err != nil {
 		t.Fatal(err)
 	}
 	if r, err := f.d.Root(ctx); err != nil || !r.IsDir {
@@ -546,11 +502,11 @@ func TestRootPathNotFound(t *testing.T) {
 func TestUnknownCidIsNotFound(t *testing.T) {
 	ctx := ctxT(t)
 	f := setup(t, quiet, nil)
-	if _, err := f.srv.Tree.PutPath("/top.txt", fakecloud.BytesBlob([]byte("t"))); err != nil {
+	if _, err := f.srv.Tree().PutPath("/top.txt", fakecloud.BytesBlob([]byte("t"))); err != nil {
 		t.Fatal(err)
 	}
-	trashed, _ := f.srv.Tree.MkdirAll("/trashed")
-	f.srv.Tree.Trash(trashed.ID)
+	trashed, _ := f.srv.Tree().MkdirAll("/trashed")
+	f.srv.Tree().Trash(trashed.ID)
 	const unknown = "3073323042149999999"
 	// 115 serves an unknown folder as the root, without an error.
 	if body := f.raw(t, http.MethodGet, "/open/ufile/files?show_dir=1&cid="+unknown, nil); !strings.Contains(body, `"cid":0,`) || !strings.Contains(body, "top.txt") {
@@ -571,11 +527,11 @@ func TestStringNumbers(t *testing.T) {
 	ctx := ctxT(t)
 	f := setup(t, pan115test.Options{PageCap: 100, QPS: -1, StringNumbers: true}, nil)
 	for i := 0; i < 150; i++ {
-		if _, err := f.srv.Tree.PutPath(fmt.Sprintf("/s/f%03d.mp4", i), fakecloud.BytesBlob(make([]byte, i))); err != nil {
+		if _, err := f.srv.Tree().PutPath(fmt.Sprintf("/s/f%03d.mp4", i), fakecloud.BytesBlob(make([]byte, i))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	s, _ := f.srv.Tree.Lookup("/s")
+	s, _ := f.srv.Tree().Lookup("/s")
 	body := f.raw(t, http.MethodGet, "/open/ufile/files?show_dir=1&limit=100&cid="+s.ID, nil)
 	for _, want := range []string{`"limit":"100"`, `"offset":"0"`, `"fs":"5"`, `"play_long":5.0`} {
 		if !strings.Contains(body, want) && !(want == `"play_long":5.0` && strings.Contains(body, `"play_long":12.345`)) {
@@ -602,14 +558,14 @@ func TestQuota(t *testing.T) {
 	ctx := ctxT(t)
 	f := setup(t, quiet, nil)
 	f.srv.SetSpace(5 << 40)
-	f.srv.Tree.PutPath("/q/a.bin", fakecloud.NewSeededBlob(1, 3<<30, "0000000000000000000000000000000000000000"))
-	f.srv.Tree.PutPath("/q/b.bin", fakecloud.BytesBlob(make([]byte, 1234)))
+	f.srv.Tree().PutPath("/q/a.bin", fakecloud.NewSeededBlob(1, 3<<30, "0000000000000000000000000000000000000000"))
+	f.srv.Tree().PutPath("/q/b.bin", fakecloud.BytesBlob(make([]byte, 1234)))
 	q, err := f.d.Quota(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if q.Total != 5<<40 || q.Used != 3<<30+1234 || q.Used != f.srv.Tree.Usage() {
-		t.Fatalf("quota %+v, want used %d of %d", q, f.srv.Tree.Usage(), int64(5<<40))
+	if q.Total != 5<<40 || q.Used != 3<<30+1234 || q.Used != f.srv.Tree().Usage() {
+		t.Fatalf("quota %+v, want used %d of %d", q, f.srv.Tree().Usage(), int64(5<<40))
 	}
 }
 
@@ -618,9 +574,9 @@ func TestPacedBelowServerRate(t *testing.T) {
 	// The emulator throttles above 5/s; the driver paced at 4/s never
 	// meets a 770004, so every page costs exactly one call.
 	f := setup(t, pan115test.Options{PageCap: 100, QPS: 5}, func(o *Options) { o.QPS = 4 })
-	dir, _ := f.srv.Tree.MkdirAll("/p")
+	dir, _ := f.srv.Tree().MkdirAll("/p")
 	for i := 0; i < 250; i++ {
-		f.srv.Tree.Put(dir.ID, fmt.Sprintf("f%d", i), fakecloud.BytesBlob(nil), time.Time{})
+		f.srv.Tree().Put(dir.ID, fmt.Sprintf("f%d", i), fakecloud.BytesBlob(nil), time.Time{})
 	}
 	f.d.policy = upstream.Policy{Attempts: 1}
 	kids, err := f.d.List(ctx, dirEntry(dir.ID))
@@ -644,10 +600,10 @@ func TestNewValidatesWithoutNetwork(t *testing.T) {
 			t.Fatalf("New(%+v) accepted", o)
 		}
 	}
-	if _, err := New(context.Background(), env, Options{RefreshToken: srv.NewRefreshToken(), APIURL: srv.APIURL(), PassportURL: srv.PassportURL(), Root: "/a"}); err != nil {
+	if _, err := New(context.Background(), env, Options{RefreshToken: srv.Login().Issue().Refresh, APIURL: srv.APIURL(), PassportURL: srv.PassportURL(), Root: "/a"}); err != nil {
 		t.Fatal(err)
 	}
-	if c := srv.Counters.Snapshot(); len(c) != 0 {
+	if c := srv.Counters().Snapshot(); len(c) != 0 {
 		t.Fatalf("New made calls: %v", c)
 	}
 	if _, err := drivers.Lookup("pan115"); err != nil {

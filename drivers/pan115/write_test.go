@@ -17,6 +17,9 @@ import (
 	"pandav/internal/fakecloud"
 )
 
+// testPartSize keeps multipart uploads small in tests.
+const testPartSize = 256 << 10
+
 func writeSetup(t *testing.T) *fixture {
 	return setup(t, quiet, func(o *Options) { o.UploadPartSize = testPartSize })
 }
@@ -29,10 +32,10 @@ func seededBytes(seed uint64, n int64) []byte {
 
 // calls returns how many calls each endpoint got while fn ran.
 func (f *fixture) calls(fn func()) map[string]int64 {
-	before := f.srv.Counters.Snapshot()
+	before := f.srv.Counters().Snapshot()
 	fn()
 	out := map[string]int64{}
-	for k, v := range f.srv.Counters.Snapshot() {
+	for k, v := range f.srv.Counters().Snapshot() {
 		if d := v - before[k]; d != 0 {
 			out[k] = d
 		}
@@ -42,7 +45,7 @@ func (f *fixture) calls(fn func()) map[string]int64 {
 
 func (f *fixture) content(t *testing.T, id string) []byte {
 	t.Helper()
-	n, err := f.srv.Tree.Get(id)
+	n, err := f.srv.Tree().Get(id)
 	if err != nil || n.Trashed {
 		t.Fatalf("node %s: %v (trashed %v)", id, err, n.Trashed)
 	}
@@ -116,7 +119,7 @@ func TestUploadMultipartAndFileBackedBlob(t *testing.T) {
 	if f.srv.UploadedBytes() != int64(len(data)) {
 		t.Fatalf("sent %d bytes, want %d", f.srv.UploadedBytes(), len(data))
 	}
-	n, err := f.srv.Tree.Get(e.ID)
+	n, err := f.srv.Tree().Get(e.ID)
 	if err != nil || n.Name != "big.bin" || n.ParentID != "0" || e.SHA1 != n.Blob.SHA1() || e.Size != n.Size() {
 		t.Fatalf("entry %+v, node %+v %v", e, n, err)
 	}
@@ -135,10 +138,10 @@ func TestRapidUploadProvesPossession(t *testing.T) {
 	ctx := ctxT(t)
 	f := writeSetup(t)
 	data := seededBytes(7, 2<<20+3)
-	if _, err := f.srv.Tree.PutPath("/elsewhere/orig.bin", fakecloud.BytesBlob(data)); err != nil {
+	if _, err := f.srv.Tree().PutPath("/elsewhere/orig.bin", fakecloud.BytesBlob(data)); err != nil {
 		t.Fatal(err)
 	}
-	existing, _ := f.srv.Tree.PutPath("/dst/same.bin", fakecloud.BytesBlob([]byte("older")))
+	existing, _ := f.srv.Tree().PutPath("/dst/same.bin", fakecloud.BytesBlob([]byte("older")))
 	var e drivers.Entry
 	calls := f.calls(func() {
 		var err error
@@ -173,10 +176,10 @@ func TestUploadRefreshesExpiredSTS(t *testing.T) {
 	if !bytes.Equal(f.content(t, e.ID), data) {
 		t.Fatal("content differs")
 	}
-	if n := f.srv.Counters.Get(pan115test.EndpointUploadToken); n < 4 {
+	if n := f.srv.Counters().Get(pan115test.EndpointUploadToken); n < 4 {
 		t.Fatalf("get_token called %d times, want a fresh credential after each expiry", n)
 	}
-	if f.srv.Counters.Get(pan115test.CounterOSS403) == 0 {
+	if f.srv.Counters().Get(pan115test.CounterOSS403) == 0 {
 		t.Fatal("no credential ever expired; the test proves nothing")
 	}
 }
@@ -185,10 +188,10 @@ func TestUploadFaultsAreRetried(t *testing.T) {
 	ctx := ctxT(t)
 	f := writeSetup(t)
 	for _, ep := range []string{pan115test.EndpointOSSInit, pan115test.EndpointOSSPart, pan115test.EndpointOSSComplete, pan115test.EndpointUploadInit, pan115test.EndpointUploadToken} {
-		f.srv.Faults.Inject(ep, fakecloud.ServerError, 2, 1)
-		f.srv.Faults.Inject(ep, fakecloud.Reset, 3, 1)
+		f.srv.Faults().Inject(ep, fakecloud.ServerError, 2, 1)
+		f.srv.Faults().Inject(ep, fakecloud.Reset, 3, 1)
 	}
-	f.srv.Faults.Inject(pan115test.EndpointOSSPart, fakecloud.Garbage, 4, 1)
+	f.srv.Faults().Inject(pan115test.EndpointOSSPart, fakecloud.Garbage, 4, 1)
 	data := seededBytes(12, 4*testPartSize+1)
 	e, err := f.d.Upload(ctx, dirEntry("0"), "faulty.bin", drivers.NewBytesSource(data, time.Time{}))
 	if err != nil {
@@ -197,7 +200,7 @@ func TestUploadFaultsAreRetried(t *testing.T) {
 	if !bytes.Equal(f.content(t, e.ID), data) {
 		t.Fatal("content differs")
 	}
-	kids, _ := f.srv.Tree.Children("0")
+	kids, _ := f.srv.Tree().Children("0")
 	if len(kids) != 1 {
 		t.Fatalf("%d files after retries, want 1", len(kids))
 	}
@@ -216,7 +219,7 @@ func TestUploadContentMismatchFails(t *testing.T) {
 	if !errors.Is(err, drivers.ErrUpstream) {
 		t.Fatalf("mismatched content gave %v, want ErrUpstream", err)
 	}
-	if kids, _ := f.srv.Tree.Children("0"); len(kids) != 0 {
+	if kids, _ := f.srv.Tree().Children("0"); len(kids) != 0 {
 		t.Fatalf("a file was created: %+v", kids)
 	}
 }
@@ -242,7 +245,7 @@ func TestUploadNeedsRandomAccess(t *testing.T) {
 func TestNamesCheckedBeforeAnyCall(t *testing.T) {
 	ctx := ctxT(t)
 	f := writeSetup(t)
-	file, _ := f.srv.Tree.PutPath("/a.txt", fakecloud.BytesBlob([]byte("a")))
+	file, _ := f.srv.Tree().PutPath("/a.txt", fakecloud.BytesBlob([]byte("a")))
 	e := drivers.Entry{ID: file.ID, ParentID: "0", Name: "a.txt", Size: 1}
 	bad := []string{"", "  ", `say "hi".txt`, "a<b", "a>b", "a/b", ".", "..", strings.Repeat("名", 86)}
 	calls := f.calls(func() {
@@ -277,7 +280,7 @@ func TestRenameAcrossExtensionsIsExact(t *testing.T) {
 	ctx := ctxT(t)
 	f := writeSetup(t)
 	data := seededBytes(21, 1<<20+500) // big enough for a sign_check
-	n, _ := f.srv.Tree.PutPath("/v/movie.mkv", fakecloud.BytesBlob(data))
+	n, _ := f.srv.Tree().PutPath("/v/movie.mkv", fakecloud.BytesBlob(data))
 	e, err := drivertest.Resolve(ctx, f.d, "/v/movie.mkv")
 	if err != nil {
 		t.Fatal(err)
@@ -295,11 +298,11 @@ func TestRenameAcrossExtensionsIsExact(t *testing.T) {
 	if !bytes.Equal(f.content(t, got.ID), data) {
 		t.Fatal("content differs")
 	}
-	kids, _ := f.srv.Tree.Children(n.ParentID)
+	kids, _ := f.srv.Tree().Children(n.ParentID)
 	if len(kids) != 1 || kids[0].Name != "movie.mp4" {
 		t.Fatalf("folder holds %+v, want only movie.mp4", kids)
 	}
-	if _, err := f.srv.Tree.Get(n.ID); err == nil {
+	if _, err := f.srv.Tree().Get(n.ID); err == nil {
 		t.Fatal("old entry not deleted for good")
 	}
 	if f.srv.UploadedBytes() != 0 || calls[pan115test.EndpointUploadInit] != 2 || calls[pan115test.EndpointRBDel] != 1 {
@@ -310,9 +313,9 @@ func TestRenameAcrossExtensionsIsExact(t *testing.T) {
 func TestRenameOntoTakenName(t *testing.T) {
 	ctx := ctxT(t)
 	f := writeSetup(t)
-	a, _ := f.srv.Tree.PutPath("/d/a.txt", fakecloud.BytesBlob([]byte("a")))
-	f.srv.Tree.PutPath("/d/b.txt", fakecloud.BytesBlob([]byte("b")))
-	f.srv.Tree.PutPath("/d/c.md", fakecloud.BytesBlob([]byte("c")))
+	a, _ := f.srv.Tree().PutPath("/d/a.txt", fakecloud.BytesBlob([]byte("a")))
+	f.srv.Tree().PutPath("/d/b.txt", fakecloud.BytesBlob([]byte("b")))
+	f.srv.Tree().PutPath("/d/c.md", fakecloud.BytesBlob([]byte("c")))
 	e, err := drivertest.Resolve(ctx, f.d, "/d/a.txt")
 	if err != nil {
 		t.Fatal(err)
@@ -321,12 +324,12 @@ func TestRenameOntoTakenName(t *testing.T) {
 		if _, err := f.d.Rename(ctx, e, name); !errors.Is(err, drivers.ErrExist) {
 			t.Fatalf("rename onto %s: %v, want ErrExist", name, err)
 		}
-		if n, _ := f.srv.Tree.Get(a.ID); n.Name != "a.txt" {
+		if n, _ := f.srv.Tree().Get(a.ID); n.Name != "a.txt" {
 			t.Fatalf("after a refused rename to %s the file is named %q", name, n.Name)
 		}
 	}
-	d, _ := f.srv.Tree.Lookup("/d")
-	if kids, _ := f.srv.Tree.Children(d.ID); len(kids) != 3 {
+	d, _ := f.srv.Tree().Lookup("/d")
+	if kids, _ := f.srv.Tree().Children(d.ID); len(kids) != 3 {
 		t.Fatalf("%d files, want 3", len(kids))
 	}
 }
@@ -334,14 +337,14 @@ func TestRenameOntoTakenName(t *testing.T) {
 func TestMoveOntoTakenNameIsUndone(t *testing.T) {
 	ctx := ctxT(t)
 	f := writeSetup(t)
-	src, _ := f.srv.Tree.PutPath("/src/x.txt", fakecloud.BytesBlob([]byte("x")))
-	f.srv.Tree.PutPath("/dst/x.txt", fakecloud.BytesBlob([]byte("other")))
-	dst, _ := f.srv.Tree.Lookup("/dst")
+	src, _ := f.srv.Tree().PutPath("/src/x.txt", fakecloud.BytesBlob([]byte("x")))
+	f.srv.Tree().PutPath("/dst/x.txt", fakecloud.BytesBlob([]byte("other")))
+	dst, _ := f.srv.Tree().Lookup("/dst")
 	e, _ := drivertest.Resolve(ctx, f.d, "/src/x.txt")
 	if _, err := f.d.Move(ctx, e, dirEntry(dst.ID), ""); !errors.Is(err, drivers.ErrExist) {
 		t.Fatalf("move onto a taken name: %v", err)
 	}
-	if n, _ := f.srv.Tree.Get(src.ID); n.ParentID != src.ParentID || n.Name != "x.txt" {
+	if n, _ := f.srv.Tree().Get(src.ID); n.ParentID != src.ParentID || n.Name != "x.txt" {
 		t.Fatalf("source now %+v", n)
 	}
 }
@@ -349,7 +352,7 @@ func TestMoveOntoTakenNameIsUndone(t *testing.T) {
 func TestCopyEdgeCases(t *testing.T) {
 	ctx := ctxT(t)
 	f := writeSetup(t)
-	f.srv.Tree.PutPath("/c/sub/f.txt", fakecloud.BytesBlob([]byte("f")))
+	f.srv.Tree().PutPath("/c/sub/f.txt", fakecloud.BytesBlob([]byte("f")))
 	c, _ := drivertest.Resolve(ctx, f.d, "/c")
 	sub, _ := drivertest.Resolve(ctx, f.d, "/c/sub")
 	file, _ := drivertest.Resolve(ctx, f.d, "/c/sub/f.txt")
@@ -375,11 +378,11 @@ func TestCopyEdgeCases(t *testing.T) {
 func TestBusyCodesAreRetried(t *testing.T) {
 	ctx := ctxT(t)
 	f := writeSetup(t)
-	f.srv.Tree.PutPath("/a/x.txt", fakecloud.BytesBlob([]byte("x")))
-	b, _ := f.srv.Tree.MkdirAll("/b")
+	f.srv.Tree().PutPath("/a/x.txt", fakecloud.BytesBlob([]byte("x")))
+	b, _ := f.srv.Tree().MkdirAll("/b")
 	f.accessToken(t)
 	for _, ep := range []string{pan115test.EndpointMove, pan115test.EndpointCopy, pan115test.EndpointDelete, pan115test.EndpointRBDel} {
-		f.srv.Faults.Inject(ep, fakecloud.Transient, 1, 2)
+		f.srv.Faults().Inject(ep, fakecloud.Transient, 1, 2)
 	}
 	if body := f.raw(t, http.MethodPost, "/open/ufile/copy", url.Values{}); !strings.Contains(body, "990009") {
 		t.Fatalf("emulator busy answer: %s", body)
@@ -399,10 +402,10 @@ func TestBusyCodesAreRetried(t *testing.T) {
 	if err := f.d.Remove(ctx, cp, true); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.srv.Tree.Get(cp.ID); err == nil {
+	if _, err := f.srv.Tree().Get(cp.ID); err == nil {
 		t.Fatal("removed for good, yet still there")
 	}
-	if n := f.srv.Counters.Get(pan115test.EndpointRBDel); n != 3 {
+	if n := f.srv.Counters().Get(pan115test.EndpointRBDel); n != 3 {
 		t.Fatalf("rb/del calls %d, want 3 (two busy answers)", n)
 	}
 }
@@ -410,18 +413,18 @@ func TestBusyCodesAreRetried(t *testing.T) {
 func TestRemoveToBinAndForGood(t *testing.T) {
 	ctx := ctxT(t)
 	f := writeSetup(t)
-	a, _ := f.srv.Tree.PutPath("/r/a.txt", fakecloud.BytesBlob([]byte("a")))
-	b, _ := f.srv.Tree.PutPath("/r/b.txt", fakecloud.BytesBlob([]byte("b")))
+	a, _ := f.srv.Tree().PutPath("/r/a.txt", fakecloud.BytesBlob([]byte("a")))
+	b, _ := f.srv.Tree().PutPath("/r/b.txt", fakecloud.BytesBlob([]byte("b")))
 	if err := f.d.Remove(ctx, drivers.Entry{ID: a.ID, ParentID: a.ParentID}, false); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := f.srv.Tree.Get(a.ID); err != nil || !n.Trashed {
+	if n, err := f.srv.Tree().Get(a.ID); err != nil || !n.Trashed {
 		t.Fatalf("not in the bin: %+v %v", n, err)
 	}
 	if err := f.d.Remove(ctx, drivers.Entry{ID: b.ID, ParentID: b.ParentID}, true); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.srv.Tree.Get(b.ID); err == nil {
+	if _, err := f.srv.Tree().Get(b.ID); err == nil {
 		t.Fatal("still stored")
 	}
 	if err := f.d.Remove(ctx, drivers.Entry{ID: b.ID}, false); !errors.Is(err, drivers.ErrNotFound) {
@@ -435,7 +438,7 @@ func TestRemoveToBinAndForGood(t *testing.T) {
 func TestUploadFailureHidesSecrets(t *testing.T) {
 	ctx := ctxT(t)
 	f := writeSetup(t)
-	f.srv.Faults.Inject(pan115test.EndpointOSSPut, fakecloud.Reset, 1, -1)
+	f.srv.Faults().Inject(pan115test.EndpointOSSPut, fakecloud.Reset, 1, -1)
 	_, err := f.d.Upload(ctx, dirEntry("0"), "x.bin", drivers.NewBytesSource([]byte("xyz"), time.Time{}))
 	if !errors.Is(err, drivers.ErrUpstream) {
 		t.Fatalf("endless resets gave %v", err)

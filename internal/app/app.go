@@ -16,14 +16,11 @@ import (
 
 	"pandav/config"
 	"pandav/drivers"
+	_ "pandav/drivers/all" // every driver, by its registered name
 	"pandav/internal/auth"
 	"pandav/internal/httpclient"
 	"pandav/internal/stream"
 	"pandav/webdav"
-
-	// The drivers register themselves.
-	_ "pandav/drivers/aliyun"
-	_ "pandav/drivers/pan115"
 )
 
 // App is pandav, assembled.

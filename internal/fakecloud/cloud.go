@@ -1,5 +1,7 @@
 package fakecloud
 
+import "time"
+
 // Cloud is what tests, the demo and the bench need of any emulator,
 // whichever cloud it plays: the harnesses loop over a list of Clouds
 // (internal/demo) instead of naming each one. What only one cloud has
@@ -53,10 +55,56 @@ type Cloud interface {
 // Endpoints are the Counters and Faults names of an emulator's endpoints,
 // by role. CDN counts byte fetches, not API calls.
 type Endpoints struct {
-	List    string // one page of a folder listing
-	Get     string // one entry by ID or path
-	Link    string // a download link
-	Refresh string // a refresh-token trade
-	Upload  string // the call that starts an upload
-	CDN     string // a fetch of file bytes
+	List     string // one page of a folder listing
+	Get      string // one entry by ID or path
+	Link     string // a download link
+	Refresh  string // a refresh-token trade
+	Upload   string // the call that starts an upload
+	Part     string // one part of a multipart upload
+	Complete string // the call that ends a multipart upload
+	CDN      string // a fetch of file bytes
+}
+
+// Options are what a harness may ask of any emulator it starts; each
+// emulator maps them onto its own options. The zero value is the cloud's
+// documented behaviour.
+type Options struct {
+	// AccessTTL and LinkTTL are the lifetimes of access tokens and of
+	// download links; 0 keeps the cloud's.
+	AccessTTL, LinkTTL time.Duration
+	// Unthrottled turns the emulator's own rate limits off, so that every
+	// throttled answer is one a test injected and call counts are exact.
+	Unthrottled bool
+	// RetryAfter is the wait a throttled answer asks for, where the cloud
+	// states one; 0 keeps the cloud's. Tests keep it short.
+	RetryAfter time.Duration
+}
+
+// The optional capabilities below are mount options that only some
+// drivers take. A harness discovers them with a type assertion and does
+// without where a Cloud lacks them.
+
+// Unpaced is a Cloud whose driver paces its own calls, at rates its mount
+// options can set.
+type Unpaced interface {
+	// UnpacedMountOptions, added to MountOptions, raise the driver's
+	// rates far above the cloud's: for bulk tests against an emulator
+	// started Unthrottled, where pacing would only make them slow.
+	UnpacedMountOptions() map[string]any
+}
+
+// PartSized is a Cloud whose driver uploads in parts of a size its mount
+// options can set.
+type PartSized interface {
+	// PartSizeMountOptions, added to MountOptions, make the driver upload
+	// in parts of n bytes, so that a small file takes several. n must be
+	// at least the cloud's smallest part.
+	PartSizeMountOptions(n int64) map[string]any
+}
+
+// RapidUploads is a Cloud that stores a file it already holds the content
+// of without the bytes being sent again (秒传), when the upload names the
+// content's hash. The conformance suite checks that its driver uses it.
+type RapidUploads interface {
+	DedupesUploadsByHash()
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"time"
+
+	"pandav/internal/fakecloud"
 )
 
 // jwt returns a JWT-shaped token (three dot-separated segments) for the
@@ -20,78 +22,27 @@ func (s *Server) jwt(kind string, ttl time.Duration) string {
 	return enc.EncodeToString(head) + "." + enc.EncodeToString(body) + "." + randHex(32)
 }
 
-// issueLocked makes a new refresh token and access token; s.mu is held.
-func (s *Server) issueLocked() (rt, at string, ttl time.Duration) {
-	ttl = s.opts.AccessTTL
-	rt = s.jwt("refresh", 90*24*time.Hour)
-	at = s.jwt("access", ttl)
-	s.refresh[rt] = true
-	s.latestRT = rt
-	s.access[at] = time.Now().Add(ttl)
-	return rt, at, ttl
-}
-
-// NewRefreshToken authorizes a new login (as the QR flow does) and
-// returns its refresh token.
-func (s *Server) NewRefreshToken() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rt, _, _ := s.issueLocked()
-	return rt
-}
-
-// LatestRefreshToken is the newest refresh token issued.
-func (s *Server) LatestRefreshToken() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.latestRT
-}
+// Login is the Open API's token family: the login a mount made with
+// MountOptions refreshes.
+func (s *Server) Login() *fakecloud.Logins { return s.login }
 
 // RefreshTokenReuses counts refresh attempts made with an already spent
-// refresh token: each one is a driver that lost a rotation.
-func (s *Server) RefreshTokenReuses() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.reuses
-}
+// refresh token, by the Open API and the web login together: each one is
+// a driver that lost a rotation.
+func (s *Server) RefreshTokenReuses() int { return s.login.Reuses() + s.web.login.Reuses() }
 
-// ExpireAccessTokens makes every access token issued so far answer 401
-// AccessTokenExpired.
+// ExpireAccessTokens makes every access token issued so far, by the Open
+// API and the web login, answer 401 AccessTokenExpired.
 func (s *Server) ExpireAccessTokens() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	past := time.Now().Add(-time.Second)
-	for at := range s.access {
-		s.access[at] = past
-	}
-	for at := range s.web.access {
-		s.web.access[at] = past
-	}
-}
-
-// rotate spends rt and issues its successor. code is "" on success, else
-// the error code for the answer.
-func (s *Server) rotate(rt string) (newRT, at string, ttl time.Duration, code string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	live, known := s.refresh[rt]
-	switch {
-	case !known:
-		return "", "", 0, "RefreshTokenInvalid"
-	case !live:
-		s.reuses++
-		return "", "", 0, "RefreshTokenInvalid"
-	}
-	s.refresh[rt] = false
-	newRT, at, ttl = s.issueLocked()
-	return newRT, at, ttl, ""
+	s.login.ExpireAccess()
+	s.web.login.ExpireAccess()
 }
 
 func (s *Server) handleAccessToken(w http.ResponseWriter, r *http.Request) {
 	if !s.begin(w, "oauth/access_token") {
 		return
 	}
-	if !s.Faults.Arrive(r) {
+	if !s.faults.Arrive(r) {
 		return
 	}
 	var req tokenRequest
@@ -115,12 +66,12 @@ func (s *Server) handleAccessToken(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, "InvalidParameter.RefreshToken", "The input parameter refresh_token is not valid.")
 		return
 	}
-	rt, at, ttl, code := s.rotate(req.RefreshToken)
-	if code != "" {
-		writeErr(w, http.StatusUnauthorized, code, "Refresh token is invalid or has been used")
+	g, err := s.login.Rotate(req.RefreshToken)
+	if err != nil {
+		writeErr(w, http.StatusUnauthorized, "RefreshTokenInvalid", "Refresh token is invalid or has been used")
 		return
 	}
-	writeJSON(w, http.StatusOK, tokenResponse{TokenType: "Bearer", AccessToken: at, RefreshToken: rt, ExpiresIn: int64(ttl / time.Second)})
+	writeJSON(w, http.StatusOK, tokenResponse{TokenType: "Bearer", AccessToken: g.Access, RefreshToken: g.Refresh, ExpiresIn: int64(g.TTL / time.Second)})
 }
 
 // handleRenew is a third-party renew service: it holds the app's secret
@@ -130,7 +81,7 @@ func (s *Server) handleRenew(w http.ResponseWriter, r *http.Request) {
 	if !s.begin(w, "renew") {
 		return
 	}
-	if !s.Faults.Arrive(r) {
+	if !s.faults.Arrive(r) {
 		return
 	}
 	if !s.allow(s.userID, "auth") {
@@ -143,10 +94,10 @@ func (s *Server) handleRenew(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, renewResponse{Text: "missing refresh_ui, server_use or driver_txt"})
 		return
 	}
-	newRT, at, _, code := s.rotate(rt)
-	if code != "" {
-		writeJSON(w, http.StatusOK, renewResponse{Text: "refresh token renewal failed: " + code + ", please log in again"})
+	g, err := s.login.Rotate(rt)
+	if err != nil {
+		writeJSON(w, http.StatusOK, renewResponse{Text: "refresh token renewal failed: RefreshTokenInvalid, please log in again"})
 		return
 	}
-	writeJSON(w, http.StatusOK, renewResponse{RefreshToken: newRT, AccessToken: at})
+	writeJSON(w, http.StatusOK, renewResponse{RefreshToken: g.Refresh, AccessToken: g.Access})
 }

@@ -87,11 +87,11 @@ func (s *Server) handleCDN(w http.ResponseWriter, r *http.Request) {
 	var t *fakecloud.Tree
 	switch drive {
 	case resourceDriveID:
-		t = s.Tree
+		t = s.tree
 	case backupDriveID:
 		t = s.backup
 	case sharerDriveID:
-		t = s.Sharer
+		t = s.sharer
 	}
 	var n fakecloud.Node
 	ok := t != nil
@@ -113,5 +113,5 @@ func (s *Server) handleCDN(w http.ResponseWriter, r *http.Request) {
 		}
 		defer release()
 	}
-	fakecloud.ServeBlob(w, r, n.Blob, s.Faults)
+	fakecloud.ServeBlob(w, r, n.Blob, s.faults)
 }

@@ -86,7 +86,7 @@ func (s *Server) driveInfo(w http.ResponseWriter) {
 
 func (s *Server) spaceInfo(w http.ResponseWriter) {
 	var out spaceInfo
-	out.PersonalSpaceInfo.UsedSize = s.Tree.Usage() + s.backup.Usage()
+	out.PersonalSpaceInfo.UsedSize = s.tree.Usage() + s.backup.Usage()
 	s.mu.Lock()
 	out.PersonalSpaceInfo.TotalSize = s.totalSpace
 	s.mu.Unlock()
@@ -101,7 +101,7 @@ func (s *Server) drive(w http.ResponseWriter, id string) (*fakecloud.Tree, bool)
 		writeErr(w, http.StatusBadRequest, "InvalidParameter.DriveId", "The input parameter drive_id is not valid.")
 		return nil, false
 	case id == resourceDriveID && !s.options().NoResourceDrive:
-		return s.Tree, true
+		return s.tree, true
 	case id == backupDriveID:
 		return s.backup, true
 	}

@@ -11,8 +11,7 @@
 package aliyuntest
 
 import (
-	"crypto/rand"
-	"encoding/hex"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -97,14 +96,16 @@ const (
 
 // Server is a running emulator.
 type Server struct {
-	// Tree is the resource drive; its root ID is "root" and file IDs are
+	// tree is the resource drive; its root ID is "root" and file IDs are
 	// 40 lowercase hex characters.
-	Tree     *fakecloud.Tree
-	Faults   *fakecloud.Faults
-	Counters *fakecloud.Counters
-	// Sharer is a second user's drive, from which AddShare shares
+	tree     *fakecloud.Tree
+	faults   *fakecloud.Faults
+	counters *fakecloud.Counters
+	// sharer is a second user's drive, from which AddShare shares
 	// folders; its root ID is "root" as well.
-	Sharer *fakecloud.Tree
+	sharer *fakecloud.Tree
+	// login is the Open API's token family (auth.go).
+	login *fakecloud.Logins
 
 	hs           *httptest.Server
 	clientID     string
@@ -116,10 +117,6 @@ type Server struct {
 
 	mu          sync.Mutex
 	opts        Options
-	refresh     map[string]bool // refresh token -> still unspent
-	access      map[string]time.Time
-	latestRT    string
-	reuses      int
 	linkSeq     int64
 	linksBefore int64 // links with a sequence number up to this are expired
 	totalSpace  int64
@@ -140,35 +137,30 @@ type Server struct {
 	web webState
 }
 
-func randHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
+func randHex(n int) string { return fakecloud.RandomHex(n) }
 
 // NewServer starts an emulator listening on 127.0.0.1 at a free port.
 func NewServer(o Options) *Server {
 	o.setDefaults()
 	newID := func() string { return randHex(20) }
 	s := &Server{
-		Tree:         fakecloud.NewTree("root", newID),
-		Sharer:       fakecloud.NewTree("root", newID),
-		Faults:       &fakecloud.Faults{},
-		Counters:     &fakecloud.Counters{},
+		tree:         fakecloud.NewTree("root", newID),
+		sharer:       fakecloud.NewTree("root", newID),
+		faults:       &fakecloud.Faults{},
+		counters:     &fakecloud.Counters{},
 		clientID:     randHex(16),
 		clientSecret: randHex(16),
 		userID:       randHex(16),
 		signKey:      []byte(randHex(16)),
 		backup:       fakecloud.NewTree("root", newID),
 		opts:         o,
-		refresh:      map[string]bool{},
-		access:       map[string]time.Time{},
 		totalSpace:   2 << 40,
 		buckets:      map[string]*rate.Limiter{},
 		uploads:      map[string]*upload{},
 		tasks:        map[string]int{},
 	}
-	s.web.init()
+	s.login = fakecloud.NewLogins(o.AccessTTL, s.jwt)
+	s.web.init(s)
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /oauth/access_token", s.handleAccessToken)
 	mux.HandleFunc("GET /renew", s.handleRenew)
@@ -215,11 +207,11 @@ func (s *Server) ClientSecret() string { return s.clientSecret }
 // RenewURL is a third-party renew service in front of the token endpoint.
 func (s *Server) RenewURL() string { return s.hs.URL + "/renew" }
 
-// SetAccessTTL sets the lifetime of access tokens issued from now on.
+// SetAccessTTL sets the lifetime of access tokens issued from now on, by
+// the Open API and by the web login.
 func (s *Server) SetAccessTTL(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.opts.AccessTTL = d
+	s.login.SetAccessTTL(d)
+	s.web.login.SetAccessTTL(d)
 }
 
 // SetLinkTTL sets the lifetime cap of download URLs issued from now on.
@@ -287,12 +279,12 @@ func (s *Server) allow(user, class string) bool {
 // the latency knob and produce an injected fault. It returns false when
 // the answer has been written.
 func (s *Server) begin(w http.ResponseWriter, endpoint string) bool {
-	s.Counters.Inc(endpoint)
+	s.counters.Inc(endpoint)
 	// The CDN's latency is applied by fakecloud.ServeBlob.
-	if d := s.Faults.Latency(); d > 0 && endpoint != "cdn" {
+	if d := s.faults.Latency(); d > 0 && endpoint != "cdn" {
 		time.Sleep(d)
 	}
-	if k := s.Faults.Next(endpoint); k != fakecloud.NoFault {
+	if k := s.faults.Next(endpoint); k != fakecloud.NoFault {
 		s.writeFault(w, k)
 		return false
 	}
@@ -307,18 +299,24 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) (string, bool
 		writeErr(w, http.StatusUnauthorized, "AccessTokenInvalid", "AccessToken is invalid. ErrValidateTokenFailed")
 		return "", false
 	}
-	s.mu.Lock()
-	exp, known := s.access[tok]
-	s.mu.Unlock()
-	switch {
-	case !known:
-		writeErr(w, http.StatusUnauthorized, "AccessTokenInvalid", "AccessToken is invalid. ErrValidateTokenFailed")
-		return "", false
-	case !time.Now().Before(exp):
-		writeErr(w, http.StatusUnauthorized, "AccessTokenExpired", "AccessToken is expired. ErrValidateTokenFailed")
+	if !checkAccess(w, s.login, tok) {
 		return "", false
 	}
 	return s.userID, true
+}
+
+// checkAccess answers 401 unless tok is a live access token of l; an
+// expired one is told apart, as the service does.
+func checkAccess(w http.ResponseWriter, l *fakecloud.Logins, tok string) bool {
+	switch err := l.Check(tok); {
+	case errors.Is(err, fakecloud.ErrExpiredToken):
+		writeErr(w, http.StatusUnauthorized, "AccessTokenExpired", "AccessToken is expired. ErrValidateTokenFailed")
+		return false
+	case err != nil:
+		writeErr(w, http.StatusUnauthorized, "AccessTokenInvalid", "AccessToken is invalid. ErrValidateTokenFailed")
+		return false
+	}
+	return true
 }
 
 func (s *Server) throttle(w http.ResponseWriter) {

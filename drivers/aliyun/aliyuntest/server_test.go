@@ -31,7 +31,7 @@ func newClient(t *testing.T, o Options) *client {
 	}
 	s := NewServer(o)
 	t.Cleanup(s.Close)
-	c := &client{t: t, s: s, rt: s.NewRefreshToken(), hc: &http.Client{}}
+	c := &client{t: t, s: s, rt: s.Login().Issue().Refresh, hc: &http.Client{}}
 	c.refresh()
 	return c
 }
@@ -89,7 +89,7 @@ func TestRefreshTokensRotateAndAreSingleUse(t *testing.T) {
 			t.Fatalf("token %q has %d segments, want a JWT's 3", tok, n)
 		}
 	}
-	if c.s.LatestRefreshToken() != c.rt {
+	if c.s.Login().Latest() != c.rt {
 		t.Fatalf("LatestRefreshToken is not the one just issued")
 	}
 	oldRT, oldAT := c.rt, c.at
@@ -113,7 +113,7 @@ func TestRefreshTokensRotateAndAreSingleUse(t *testing.T) {
 	if st != 401 {
 		t.Fatalf("wrong client secret: %d %s", st, b)
 	}
-	if got := c.s.Counters.Get("oauth/access_token"); got != 4 {
+	if got := c.s.Counters().Get("oauth/access_token"); got != 4 {
 		t.Fatalf("oauth/access_token counted %d, want 4", got)
 	}
 }
@@ -133,14 +133,14 @@ func TestRenewRotatesLikeOAuth(t *testing.T) {
 	}
 	old := c.rt
 	rr := get(old)
-	if rr.RefreshToken == "" || rr.AccessToken == "" || rr.RefreshToken == old || c.s.LatestRefreshToken() != rr.RefreshToken {
+	if rr.RefreshToken == "" || rr.AccessToken == "" || rr.RefreshToken == old || c.s.Login().Latest() != rr.RefreshToken {
 		t.Fatalf("renew: %+v", rr)
 	}
 	if rr = get(old); rr.RefreshToken != "" || rr.Text == "" {
 		t.Fatalf("renew with a spent token: %+v", rr)
 	}
-	if c.s.RefreshTokenReuses() != 1 || c.s.Counters.Get("renew") != 2 {
-		t.Fatalf("reuses %d, renew calls %d", c.s.RefreshTokenReuses(), c.s.Counters.Get("renew"))
+	if c.s.RefreshTokenReuses() != 1 || c.s.Counters().Get("renew") != 2 {
+		t.Fatalf("reuses %d, renew calls %d", c.s.RefreshTokenReuses(), c.s.Counters().Get("renew"))
 	}
 }
 
@@ -179,7 +179,7 @@ func TestDrivesAndSpace(t *testing.T) {
 	wantCode(t, st, m, 404, "NotFound.Drive")
 	st, m = c.api("openFile/list", map[string]any{"parent_file_id": "root"})
 	wantCode(t, st, m, 400, "InvalidParameter.DriveId")
-	c.s.Tree.PutPath("/a.bin", fakecloud.BytesBlob(make([]byte, 1234)))
+	c.s.Tree().PutPath("/a.bin", fakecloud.BytesBlob(make([]byte, 1234)))
 	c.s.SetSpace(1 << 30)
 	st, m = c.api("user/getSpaceInfo", struct{}{})
 	psi, _ := m["personal_space_info"].(map[string]any)
@@ -192,11 +192,11 @@ var msTime = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`)
 
 func TestListShapeAndPaging(t *testing.T) {
 	c := newClient(t, Options{RateList: -1})
-	dir, _ := c.s.Tree.MkdirAll("/dir")
+	dir, _ := c.s.Tree().MkdirAll("/dir")
 	for i := 0; i < 120; i++ {
-		c.s.Tree.Put(dir.ID, fmt.Sprintf("f%03d.mkv", i), fakecloud.BytesBlob([]byte{byte(i), 'x'}), time.Time{})
+		c.s.Tree().Put(dir.ID, fmt.Sprintf("f%03d.mkv", i), fakecloud.BytesBlob([]byte{byte(i), 'x'}), time.Time{})
 	}
-	sub, _ := c.s.Tree.Mkdir(dir.ID, "sub")
+	sub, _ := c.s.Tree().Mkdir(dir.ID, "sub")
 	st, m := c.api("openFile/list", map[string]any{"drive_id": resourceDriveID, "parent_file_id": dir.ID, "limit": 201})
 	wantCode(t, st, m, 400, "InvalidParameter.Limit")
 	var names []string
@@ -250,7 +250,7 @@ func TestListShapeAndPaging(t *testing.T) {
 	wantCode(t, st, m, 400, "InvalidParameter.Marker")
 	st, m = c.api("openFile/list", map[string]any{"drive_id": resourceDriveID, "parent_file_id": strings.Repeat("ab", 20)})
 	wantCode(t, st, m, 404, "NotFound.FileId")
-	if err := c.s.Tree.Trash(dir.ID); err != nil {
+	if err := c.s.Tree().Trash(dir.ID); err != nil {
 		t.Fatal(err)
 	}
 	st, m = c.api("openFile/list", map[string]any{"drive_id": resourceDriveID, "parent_file_id": sub.ID})
@@ -263,7 +263,7 @@ func TestListShapeAndPaging(t *testing.T) {
 
 func TestGetAndGetByPath(t *testing.T) {
 	c := newClient(t, Options{})
-	n, _ := c.s.Tree.PutPath("/a/b/c.txt", fakecloud.BytesBlob([]byte("hi")))
+	n, _ := c.s.Tree().PutPath("/a/b/c.txt", fakecloud.BytesBlob([]byte("hi")))
 	st, m := c.api("openFile/get", map[string]any{"drive_id": resourceDriveID, "file_id": n.ID})
 	if st != 200 || m["name"] != "c.txt" {
 		t.Fatalf("get: %d %v", st, m)
@@ -305,8 +305,8 @@ func fetch(t *testing.T, u, rng string) (*http.Response, []byte) {
 func TestDownloadURLAndCDN(t *testing.T) {
 	c := newClient(t, Options{RateLink: -1, LinkTTL: 120 * time.Second})
 	data := []byte("0123456789abcdefghij")
-	n, _ := c.s.Tree.PutPath("/v/movie.mp4", fakecloud.BytesBlob(data))
-	dir, _ := c.s.Tree.Lookup("/v")
+	n, _ := c.s.Tree().PutPath("/v/movie.mp4", fakecloud.BytesBlob(data))
+	dir, _ := c.s.Tree().Lookup("/v")
 	st, m := c.link(dir, 900)
 	wantCode(t, st, m, 400, "InvalidResource.FileTypeFolder")
 	st, m = c.link(n, 14400)
@@ -344,10 +344,10 @@ func TestDownloadURLAndCDN(t *testing.T) {
 	if resp, _ = fetch(t, m["url"].(string), ""); resp.StatusCode != 200 {
 		t.Fatalf("fresh link after ExpireLinks: %d", resp.StatusCode)
 	}
-	c.s.Tree.Trash(n.ID)
+	c.s.Tree().Trash(n.ID)
 	st, m = c.link(n, 900)
 	wantCode(t, st, m, 404, "NotFound.FileId")
-	if got := c.s.Counters.Get("cdn"); got != 5 {
+	if got := c.s.Counters().Get("cdn"); got != 5 {
 		t.Fatalf("cdn counted %d, want 5", got)
 	}
 }
@@ -355,7 +355,7 @@ func TestDownloadURLAndCDN(t *testing.T) {
 func TestCDNConcurrencyLimit(t *testing.T) {
 	c := newClient(t, Options{RateLink: -1})
 	// Big enough that a reader that stops reading holds its slot.
-	n, _ := c.s.Tree.PutPath("/big.bin", fakecloud.NewSeededBlob(1, 256<<20, "0000000000000000000000000000000000000000"))
+	n, _ := c.s.Tree().PutPath("/big.bin", fakecloud.NewSeededBlob(1, 256<<20, "0000000000000000000000000000000000000000"))
 	_, m := c.link(n, 900)
 	u := m["url"].(string)
 	var open []*http.Response
@@ -379,22 +379,22 @@ func TestCDNConcurrencyLimit(t *testing.T) {
 
 func TestThrottlingAndFaults(t *testing.T) {
 	c := newClient(t, Options{RetryAfter: 1234 * time.Millisecond})
-	c.s.Faults.Inject("user/getDriveInfo", fakecloud.Throttle, 1, 1)
+	c.s.Faults().Inject("user/getDriveInfo", fakecloud.Throttle, 1, 1)
 	st, hdr, b := c.do("/adrive/v1.0/user/getDriveInfo", c.at, struct{}{})
 	if st != 429 || hdr.Get("x-retry-after") != "1234" || !strings.Contains(string(b), `"TooManyRequests"`) {
 		t.Fatalf("throttle fault: %d %v %s", st, hdr, b)
 	}
 	// getDownloadUrl allows 1 a second: the second at once is refused.
-	n, _ := c.s.Tree.PutPath("/x.txt", fakecloud.BytesBlob([]byte("x")))
+	n, _ := c.s.Tree().PutPath("/x.txt", fakecloud.BytesBlob([]byte("x")))
 	if st, m := c.link(n, 900); st != 200 {
 		t.Fatalf("first link: %d %v", st, m)
 	}
 	st, m := c.link(n, 900)
 	wantCode(t, st, m, 429, "TooManyRequests")
 
-	c.s.Faults.Inject("user/getSpaceInfo", fakecloud.BadGateway, 1, 1)
-	c.s.Faults.Inject("user/getSpaceInfo", fakecloud.Garbage, 1, 1)
-	c.s.Faults.Inject("user/getSpaceInfo", fakecloud.ServerError, 1, 1)
+	c.s.Faults().Inject("user/getSpaceInfo", fakecloud.BadGateway, 1, 1)
+	c.s.Faults().Inject("user/getSpaceInfo", fakecloud.Garbage, 1, 1)
+	c.s.Faults().Inject("user/getSpaceInfo", fakecloud.ServerError, 1, 1)
 	if st, _, b := c.do("/adrive/v1.0/user/getSpaceInfo", c.at, struct{}{}); st != 502 || string(b) != "Bad Gateway" {
 		t.Fatalf("bad gateway: %d %q", st, b)
 	}
@@ -404,14 +404,14 @@ func TestThrottlingAndFaults(t *testing.T) {
 	if st, _, _ := c.do("/adrive/v1.0/user/getSpaceInfo", c.at, struct{}{}); st != 500 {
 		t.Fatalf("server error: %d", st)
 	}
-	c.s.Faults.Inject("user/getSpaceInfo", fakecloud.Reset, 1, 1)
+	c.s.Faults().Inject("user/getSpaceInfo", fakecloud.Reset, 1, 1)
 	req, _ := http.NewRequest(http.MethodPost, c.s.URL()+"/adrive/v1.0/user/getSpaceInfo", strings.NewReader("{}"))
 	req.Header.Set("Authorization", "Bearer "+c.at)
 	if resp, err := http.DefaultClient.Do(req); err == nil {
 		resp.Body.Close()
 		t.Fatalf("reset: got %d", resp.StatusCode)
 	}
-	if got := c.s.Counters.Get("user/getSpaceInfo"); got != 4 {
+	if got := c.s.Counters().Get("user/getSpaceInfo"); got != 4 {
 		t.Fatalf("getSpaceInfo counted %d, want 4", got)
 	}
 }

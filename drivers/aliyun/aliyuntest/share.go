@@ -32,8 +32,8 @@ type shareToken struct {
 // AddShare shares folderID, a folder of Sharer, as shareID with the
 // password pwd ("" for none).
 func (s *Server) AddShare(shareID, pwd, folderID string) error {
-	n, err := s.Sharer.Get(folderID)
-	if err != nil || !n.IsDir || folderID == s.Sharer.RootID() {
+	n, err := s.sharer.Get(folderID)
+	if err != nil || !n.IsDir || folderID == s.sharer.RootID() {
 		return fmt.Errorf("aliyuntest: AddShare: %q is not a folder below the sharer's root", folderID)
 	}
 	s.mu.Lock()
@@ -138,7 +138,7 @@ func (s *Server) handleShareInfo(w http.ResponseWriter, r *http.Request) {
 	if shareErr(w, sh) {
 		return
 	}
-	n, err := s.Sharer.Get(sh.folderID)
+	n, err := s.sharer.Get(sh.folderID)
 	if err != nil {
 		writeErr(w, http.StatusNotFound, "NotFound.ShareLink", "The resource share_link cannot be found.")
 		return
@@ -229,8 +229,8 @@ func (e *errRecorder) Write(p []byte) (int, error) {
 
 // inShare finds id below the shared folder, or the folder itself.
 func (s *Server) inShare(sh *share, id string) (fakecloud.Node, bool) {
-	n, ok := live(s.Sharer, id)
-	if !ok || !within(s.Sharer, id, sh.folderID) {
+	n, ok := live(s.sharer, id)
+	if !ok || !within(s.sharer, id, sh.folderID) {
 		return fakecloud.Node{}, false
 	}
 	return n, true
@@ -243,10 +243,10 @@ func (s *Server) shareList(w http.ResponseWriter, r *http.Request, shareID strin
 	}
 	decorate := func(it *fileItem) { it.ShareID = sh.id }
 	if req.ParentFileID == "root" {
-		n, ok := live(s.Sharer, sh.folderID)
+		n, ok := live(s.sharer, sh.folderID)
 		out := listResponse{Items: []fileItem{}}
 		if ok {
-			it := item(sharerDriveID, s.Sharer, n)
+			it := item(sharerDriveID, s.sharer, n)
 			it.ParentFileID = "root"
 			decorate(&it)
 			out.Items = append(out.Items, it)
@@ -258,7 +258,7 @@ func (s *Server) shareList(w http.ResponseWriter, r *http.Request, shareID strin
 		writeErr(w, http.StatusNotFound, "NotFound.File", "The resource file cannot be found. file_id "+req.ParentFileID)
 		return
 	}
-	s.listIn(w, s.Sharer, sharerDriveID, req, decorate)
+	s.listIn(w, s.sharer, sharerDriveID, req, decorate)
 }
 
 // handleShareDownloadURL is dead unless SetShareDownloadDead(false): then
@@ -323,7 +323,7 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request, body []byte) {
 	out := batchResponse{Responses: []batchSubResponse{}}
 	for _, sub := range req.Requests {
 		name := strings.TrimPrefix(sub.URL, "/")
-		s.Counters.Inc(name)
+		s.counters.Inc(name)
 		res := batchSubResponse{ID: sub.ID}
 		fail := func(status int, code, msg string) {
 			res.Status = status
@@ -345,7 +345,7 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request, body []byte) {
 func (s *Server) userTree(id string) *fakecloud.Tree {
 	switch {
 	case id == resourceDriveID && !s.options().NoResourceDrive:
-		return s.Tree
+		return s.tree
 	case id == backupDriveID:
 		return s.backup
 	}
@@ -382,7 +382,7 @@ func (s *Server) shareCopy(r *http.Request, raw json.RawMessage, res *batchSubRe
 	if _, taken := sibling(dst, parent.ID, name, ""); taken && req.AutoRename {
 		name = freeName(dst, parent.ID, name)
 	}
-	c, err := copyNode(s.Sharer, n, dst, parent.ID, name)
+	c, err := copyNode(s.sharer, n, dst, parent.ID, name)
 	if err != nil {
 		fail(http.StatusNotFound, "NotFound.File", "The resource file cannot be found. file_id "+req.ToParentFileID)
 		return

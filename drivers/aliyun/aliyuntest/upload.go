@@ -126,7 +126,7 @@ func (s *Server) eachFile(fn func(fakecloud.Node) bool) {
 		}
 		return true
 	}
-	if walk(s.Tree, s.Tree.RootID()) {
+	if walk(s.tree, s.tree.RootID()) {
 		walk(s.backup, s.backup.RootID())
 	}
 }

@@ -19,11 +19,12 @@ import (
 
 const sharerDriveID = "3000001"
 
-// webState is the web side's state, guarded by Server.mu.
+// webState is the web side's state, guarded by Server.mu but for login,
+// which guards itself.
 type webState struct {
-	refresh  map[string]bool // web refresh token -> still unspent
-	access   map[string]time.Time
-	latestRT string
+	// login is the web login's token family: its refresh tokens are 32
+	// hex characters, not JWTs, and its access tokens JWTs of their own.
+	login *fakecloud.Logins
 	// devices maps a registered X-Device-Id to its public key.
 	devices map[string][]byte
 	// sessionChecksOff turns the device signature check off.
@@ -37,9 +38,13 @@ type webState struct {
 	sharerUserID string
 }
 
-func (ws *webState) init() {
-	ws.refresh = map[string]bool{}
-	ws.access = map[string]time.Time{}
+func (ws *webState) init(s *Server) {
+	ws.login = fakecloud.NewLogins(s.opts.AccessTTL, func(kind string, ttl time.Duration) string {
+		if kind == "refresh" {
+			return randHex(16)
+		}
+		return s.jwt("web-access", ttl)
+	})
 	ws.devices = map[string][]byte{}
 	ws.shares = map[string]*share{}
 	ws.shareTokens = map[string]shareToken{}
@@ -74,35 +79,13 @@ func (s *Server) webRoutes(mux *http.ServeMux) {
 // endpointOf names a request's counter: its path without the slash.
 func endpointOf(r *http.Request) string { return strings.TrimPrefix(r.URL.Path, "/") }
 
-// NewWebRefreshToken logs in on the web (as copying the refresh token from
-// the browser's local storage after a web login does) and returns the web refresh token.
-func (s *Server) NewWebRefreshToken() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rt, _, _ := s.issueWebLocked()
-	return rt
-}
-
-// LatestWebRefreshToken is the newest web refresh token issued.
-func (s *Server) LatestWebRefreshToken() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.web.latestRT
-}
+// WebLogin is the web login's token family (as copying the refresh
+// token from the browser's local storage after a web login gives).
+func (s *Server) WebLogin() *fakecloud.Logins { return s.web.login }
 
 // AuthURL is the web login service, used as the driver's auth_url; the
 // web API itself (web_api_url) is URL.
 func (s *Server) AuthURL() string { return s.hs.URL }
-
-func (s *Server) issueWebLocked() (rt, at string, ttl time.Duration) {
-	ttl = s.opts.AccessTTL
-	rt = randHex(16) // web refresh tokens are 32 hex characters, not JWTs
-	at = s.jwt("web-access", ttl)
-	s.web.refresh[rt] = true
-	s.web.latestRT = rt
-	s.web.access[at] = time.Now().Add(ttl)
-	return rt, at, ttl
-}
 
 // handleWebToken is auth.alipan.com/v2/account/token: the same rotation
 // as the Open API's, but a refused token is 400 InvalidParameter.RefreshToken.
@@ -110,7 +93,7 @@ func (s *Server) handleWebToken(w http.ResponseWriter, r *http.Request) {
 	if !s.begin(w, endpointOf(r)) {
 		return
 	}
-	if !s.Faults.Arrive(r) {
+	if !s.faults.Arrive(r) {
 		return
 	}
 	var req struct {
@@ -129,24 +112,16 @@ func (s *Server) handleWebToken(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, "InvalidParameter.GrantType", "The input parameter grant_type is not valid. ")
 		return
 	}
-	s.mu.Lock()
-	live, known := s.web.refresh[req.RefreshToken]
-	if known && !live {
-		s.reuses++
-	}
-	if !known || !live {
-		s.mu.Unlock()
+	g, err := s.web.login.Rotate(req.RefreshToken)
+	if err != nil {
 		writeErr(w, http.StatusBadRequest, "InvalidParameter.RefreshToken", "The input parameter refresh_token is not valid. ")
 		return
 	}
-	s.web.refresh[req.RefreshToken] = false
-	rt, at, ttl := s.issueWebLocked()
-	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, webTokenResponse{
-		TokenType: "Bearer", AccessToken: at, RefreshToken: rt, ExpiresIn: int64(ttl / time.Second),
+		TokenType: "Bearer", AccessToken: g.Access, RefreshToken: g.Refresh, ExpiresIn: int64(g.TTL / time.Second),
 		UserID: s.userID, UserName: "pandav", NickName: "pandav emulator",
 		DefaultDriveID: backupDriveID, DefaultSboxDriveID: "4000001", Role: "user", Status: "enabled",
-		ExpireTime: time.Now().Add(ttl).UTC().Format(time.RFC3339), DeviceID: randHex(16),
+		ExpireTime: time.Now().Add(g.TTL).UTC().Format(time.RFC3339), DeviceID: randHex(16),
 	})
 }
 
@@ -163,18 +138,7 @@ func webBearer(h string) string {
 // webAuthorize checks a web access token; Open API tokens are refused.
 func (s *Server) webAuthorize(w http.ResponseWriter, r *http.Request) bool {
 	tok := webBearer(r.Header.Get("Authorization"))
-	s.mu.Lock()
-	exp, known := s.web.access[tok]
-	s.mu.Unlock()
-	switch {
-	case tok == "" || !known:
-		writeErr(w, http.StatusUnauthorized, "AccessTokenInvalid", "AccessToken is invalid. ErrValidateTokenFailed")
-		return false
-	case !time.Now().Before(exp):
-		writeErr(w, http.StatusUnauthorized, "AccessTokenExpired", "AccessToken is expired. ErrValidateTokenFailed")
-		return false
-	}
-	return true
+	return checkAccess(w, s.web.login, tok)
 }
 
 // webHandler wraps a signed web API endpoint: count, faults, the token,

@@ -31,7 +31,7 @@ func newWebClient(t *testing.T) *webClient {
 	s := NewServer(Options{RetryAfter: 20 * time.Millisecond})
 	t.Cleanup(s.Close)
 	c := &webClient{t: t, s: s, deviceID: "dev-1"}
-	st, out := c.post("/v2/account/token", nil, map[string]string{"refresh_token": s.NewWebRefreshToken(), "grant_type": "refresh_token"})
+	st, out := c.post("/v2/account/token", nil, map[string]string{"refresh_token": s.WebLogin().Issue().Refresh, "grant_type": "refresh_token"})
 	if st != 200 {
 		t.Fatalf("web token: %d %v", st, out)
 	}
@@ -135,7 +135,7 @@ func TestWebDeviceChecks(t *testing.T) {
 
 func TestWebTokenRotation(t *testing.T) {
 	c := newWebClient(t)
-	rt := c.s.LatestWebRefreshToken()
+	rt := c.s.WebLogin().Latest()
 	st, out := c.post("/v2/account/token", nil, map[string]string{"refresh_token": rt, "grant_type": "refresh_token"})
 	if st != 200 || out["refresh_token"] == rt || out["default_drive_id"] == "" {
 		t.Fatalf("rotate: %d %v", st, out)
@@ -149,7 +149,7 @@ func TestWebTokenRotation(t *testing.T) {
 func TestWebLinkNeedsReferer(t *testing.T) {
 	c := newWebClient(t)
 	c.register()
-	f, _ := c.s.Tree.PutPath("/v.mp4", fakecloud.BytesBlob([]byte("video bytes")))
+	f, _ := c.s.Tree().PutPath("/v.mp4", fakecloud.BytesBlob([]byte("video bytes")))
 	st, out := c.post("/v2/file/get_download_url", c.signed(), map[string]any{"drive_id": resourceDriveID, "file_id": f.ID})
 	if st != 200 {
 		t.Fatalf("get_download_url: %d %v", st, out)
@@ -190,10 +190,10 @@ func TestWebLinkNeedsReferer(t *testing.T) {
 func TestShareEndpoints(t *testing.T) {
 	c := newWebClient(t)
 	c.register()
-	dir, _ := c.s.Sharer.MkdirAll("/films")
-	f, _ := c.s.Sharer.PutPath("/films/a.mkv", fakecloud.BytesBlob([]byte("aaa")))
-	c.s.Sharer.PutPath("/private/b.mkv", fakecloud.BytesBlob([]byte("bbb")))
-	priv, _ := c.s.Sharer.Lookup("/private/b.mkv")
+	dir, _ := c.s.Sharer().MkdirAll("/films")
+	f, _ := c.s.Sharer().PutPath("/films/a.mkv", fakecloud.BytesBlob([]byte("aaa")))
+	c.s.Sharer().PutPath("/private/b.mkv", fakecloud.BytesBlob([]byte("bbb")))
+	priv, _ := c.s.Sharer().Lookup("/private/b.mkv")
 	if err := c.s.AddShare("S1", "ab12", dir.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +238,7 @@ func TestShareEndpoints(t *testing.T) {
 		t.Fatalf("live download: %d %v", st, out)
 	}
 	// The batch copy wants the share token.
-	tmp, _ := c.s.Tree.MkdirAll("/tmp")
+	tmp, _ := c.s.Tree().MkdirAll("/tmp")
 	batch := map[string]any{"resource": "file", "requests": []any{map[string]any{"id": "0", "method": "POST", "url": "/file/copy",
 		"body": map[string]any{"file_id": f.ID, "share_id": "S1", "auto_rename": true, "to_parent_file_id": tmp.ID, "to_drive_id": resourceDriveID}}}}
 	st, out = c.post("/adrive/v2/batch", c.signed(), batch)
@@ -252,8 +252,8 @@ func TestShareEndpoints(t *testing.T) {
 	if st != 200 || r["status"].(float64) != 201 {
 		t.Fatalf("copy: %d %v", st, out)
 	}
-	if kids, _ := c.s.Tree.Children(tmp.ID); len(kids) != 1 || kids[0].Name != "a.mkv" || c.s.Counters.Get("file/copy") != 2 {
-		t.Fatalf("copied %v, file/copy counted %d", kids, c.s.Counters.Get("file/copy"))
+	if kids, _ := c.s.Tree().Children(tmp.ID); len(kids) != 1 || kids[0].Name != "a.mkv" || c.s.Counters().Get("file/copy") != 2 {
+		t.Fatalf("copied %v, file/copy counted %d", kids, c.s.Counters().Get("file/copy"))
 	}
 	// Tokens die early; shares die.
 	c.s.ExpireShareTokens()

@@ -102,7 +102,7 @@ func TestCreateFolderNameModes(t *testing.T) {
 	wantCode(t, st, m, 400, "InvalidParameter.Name")
 	st, m = mk(strings.Repeat("x", 1025), "refuse")
 	wantCode(t, st, m, 400, "InvalidParameter.Name")
-	if got := c.s.Counters.Get("openFile/create"); got != 6 {
+	if got := c.s.Counters().Get("openFile/create"); got != 6 {
 		t.Fatalf("openFile/create counted %d", got)
 	}
 }
@@ -165,10 +165,10 @@ func TestMultipartUpload(t *testing.T) {
 	if got := c.s.UploadedBytes(); got != int64(len(data)) {
 		t.Fatalf("UploadedBytes = %d, want %d", got, len(data))
 	}
-	if got := c.s.Counters.Get("oss/put"); got != 5 {
+	if got := c.s.Counters().Get("oss/put"); got != 5 {
 		t.Fatalf("oss/put counted %d, want 5", got)
 	}
-	n, _ := c.s.Tree.Get(id)
+	n, _ := c.s.Tree().Get(id)
 	b := make([]byte, len(data))
 	n.Blob.ReadAt(b, 0)
 	if !bytes.Equal(b, data) {
@@ -211,7 +211,7 @@ func TestBigUploadIsStagedOnDisk(t *testing.T) {
 	if st != 200 {
 		t.Fatalf("complete: %d %v", st, m)
 	}
-	n, _ := c.s.Tree.Get(m["file_id"].(string))
+	n, _ := c.s.Tree().Get(m["file_id"].(string))
 	fb, ok := n.Blob.(*uploadBlob).get().(*FileBlob)
 	if !ok {
 		t.Fatalf("a big upload is held as %T", n.Blob.(*uploadBlob).get())
@@ -233,7 +233,7 @@ func TestBigUploadIsStagedOnDisk(t *testing.T) {
 func TestRapidUpload(t *testing.T) {
 	c := newClient(t, Options{})
 	data := bytes.Repeat([]byte("rapid!"), 50000)
-	src, _ := c.s.Tree.PutPath("/src.bin", fakecloud.BytesBlob(data))
+	src, _ := c.s.Tree().PutPath("/src.bin", fakecloud.BytesBlob(data))
 	blob := fakecloud.BytesBlob(data)
 	size := int64(len(data))
 	st, m := c.createFile("root", "copy.bin", size, map[string]any{"part_info_list": parts(1), "pre_hash": PreHash(blob, size)})
@@ -278,10 +278,10 @@ var timeZero time.Time
 
 func TestRenameMoveCopyRemove(t *testing.T) {
 	c := newClient(t, Options{})
-	dir, _ := c.s.Tree.MkdirAll("/dir")
-	dst, _ := c.s.Tree.MkdirAll("/dst")
-	a, _ := c.s.Tree.Put(dir.ID, "a.txt", fakecloud.BytesBlob([]byte("a")), timeZero)
-	c.s.Tree.Put(dir.ID, "b.txt", fakecloud.BytesBlob([]byte("b")), timeZero)
+	dir, _ := c.s.Tree().MkdirAll("/dir")
+	dst, _ := c.s.Tree().MkdirAll("/dst")
+	a, _ := c.s.Tree().Put(dir.ID, "a.txt", fakecloud.BytesBlob([]byte("a")), timeZero)
+	c.s.Tree().Put(dir.ID, "b.txt", fakecloud.BytesBlob([]byte("b")), timeZero)
 	upd := func(id, name string) (int, map[string]any) {
 		return c.api("openFile/update", map[string]any{"drive_id": resourceDriveID, "file_id": id, "name": name, "check_name_mode": "refuse"})
 	}
@@ -301,10 +301,10 @@ func TestRenameMoveCopyRemove(t *testing.T) {
 			t.Fatalf("async_task/get: %d %v, want %s", st, m, want)
 		}
 	}
-	if p, _ := c.s.Tree.Path(a.ID); p != "/dst/moved/c.txt" {
+	if p, _ := c.s.Tree().Path(a.ID); p != "/dst/moved/c.txt" {
 		t.Fatalf("after move: %s", p)
 	}
-	other, _ := c.s.Tree.Put(dst.ID, "c.txt", fakecloud.BytesBlob([]byte("x")), timeZero)
+	other, _ := c.s.Tree().Put(dst.ID, "c.txt", fakecloud.BytesBlob([]byte("x")), timeZero)
 	st, m = c.api("openFile/move", map[string]any{"drive_id": resourceDriveID, "file_id": a.ID, "to_parent_file_id": dst.ID, "check_name_mode": "refuse"})
 	if st != 200 || m["exist"] != true || m["file_id"] != other.ID {
 		t.Fatalf("refused move: %d %v", st, m)
@@ -318,10 +318,10 @@ func TestRenameMoveCopyRemove(t *testing.T) {
 	if st != 200 || m["async_task_id"] == "" {
 		t.Fatalf("copy: %d %v", st, m)
 	}
-	if p, _ := c.s.Tree.Path(m["file_id"].(string)); p != "/dst/moved(1)" {
+	if p, _ := c.s.Tree().Path(m["file_id"].(string)); p != "/dst/moved(1)" {
 		t.Fatalf("auto-renamed copy at %s", p)
 	}
-	if n, err := c.s.Tree.Lookup("/dst/moved(1)/b.txt"); err != nil || n.Size() != 1 {
+	if n, err := c.s.Tree().Lookup("/dst/moved(1)/b.txt"); err != nil || n.Size() != 1 {
 		t.Fatalf("copied child: %v %v", n, err)
 	}
 
@@ -339,7 +339,7 @@ func TestRenameMoveCopyRemove(t *testing.T) {
 	st, m = c.api("openFile/delete", map[string]any{"drive_id": resourceDriveID, "file_id": a.ID})
 	wantCode(t, st, m, 404, "NotFound.FileId")
 	for _, ep := range []string{"openFile/update", "openFile/move", "openFile/copy", "openFile/recyclebin/trash", "openFile/delete", "openFile/async_task/get"} {
-		if c.s.Counters.Get(ep) == 0 {
+		if c.s.Counters().Get(ep) == 0 {
 			t.Errorf("%s not counted", ep)
 		}
 	}
@@ -353,7 +353,7 @@ func TestWritesAreThrottledAndFaulted(t *testing.T) {
 	if st != 429 || hdr.Get("x-retry-after") == "" || !strings.Contains(string(b), "TooManyRequests") {
 		t.Fatalf("second create at once: %d %v %s", st, hdr, b)
 	}
-	c.s.Faults.Inject("oss/put", fakecloud.ServerError, 1, 1)
+	c.s.Faults().Inject("oss/put", fakecloud.ServerError, 1, 1)
 	req, _ := http.NewRequest(http.MethodPut, c.s.URL()+"/oss/x/y", strings.NewReader("z"))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil || resp.StatusCode != 500 {

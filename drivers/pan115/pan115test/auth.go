@@ -1,8 +1,11 @@
 package pan115test
 
 import (
+	"errors"
 	"net/http"
 	"time"
+
+	"pandav/internal/fakecloud"
 )
 
 var refreshErrors = map[int]string{
@@ -18,26 +21,23 @@ func (s *Server) passportHandler() http.Handler {
 	return mux
 }
 
-func (s *Server) issueRefreshLocked() string {
-	tok := randHex(24)
-	s.refresh[tok] = false
-	s.latestRefresh = tok
-	return tok
-}
+// Login is the open platform's token family: the login a mount made with
+// MountOptions refreshes.
+func (s *Server) Login() *fakecloud.Logins { return s.login }
 
 // handleRefresh trades a refresh token for a new pair. Refresh tokens are
 // single-use: the old one dies the moment the new one is issued, and a
 // second use is counted, because on the real service it forces the user to
 // authorize again. Its envelope differs from proapi's: state is a number.
 func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request) {
-	s.Counters.Inc(EndpointRefresh)
-	if !s.Faults.Arrive(r) {
+	s.counters.Inc(EndpointRefresh)
+	if !s.faults.Arrive(r) {
 		return
 	}
-	if d := s.Faults.Latency(); d > 0 {
+	if d := s.faults.Latency(); d > 0 {
 		time.Sleep(d)
 	}
-	if s.renderFault(w, r, s.Faults.Next(EndpointRefresh), true) {
+	if s.renderFault(w, r, s.faults.Next(EndpointRefresh), true) {
 		return
 	}
 	if r.Method != http.MethodPost {
@@ -45,7 +45,7 @@ func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt := r.PostFormValue("refresh_token")
-	code, access, refresh, ttl := s.rotate(rt)
+	g, code := s.rotate(rt)
 	if code != 0 {
 		msg := refreshErrors[code]
 		writeJSON(w, http.StatusOK, map[string]any{"state": 0, "code": code, "message": msg, "data": map[string]any{}, "error": msg, "errno": code})
@@ -55,34 +55,33 @@ func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request) {
 		"state":   1,
 		"code":    0,
 		"message": "",
-		"data":    map[string]any{"access_token": access, "refresh_token": refresh, "expires_in": int64(ttl / time.Second)},
+		"data":    map[string]any{"access_token": g.Access, "refresh_token": g.Refresh, "expires_in": int64(g.TTL / time.Second)},
 		"error":   "",
 		"errno":   0,
 	})
 }
 
-func (s *Server) rotate(rt string) (code int, access, refresh string, ttl time.Duration) {
+// rotate trades rt; code is 0 on success, else the passport's error code.
+func (s *Server) rotate(rt string) (fakecloud.Grant, int) {
 	if rt == "" {
-		return 40100000, "", "", 0
+		return fakecloud.Grant{}, 40100000
 	}
+	// The interval check and the trade are one step, so that two refreshes
+	// at once cannot both pass the check.
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now()
 	if s.o.RefreshMinInterval > 0 && !s.lastRefresh.IsZero() && now.Sub(s.lastRefresh) < s.o.RefreshMinInterval {
-		return 40140117, "", "", 0
+		return fakecloud.Grant{}, 40140117
 	}
-	spent, known := s.refresh[rt]
-	if !known {
-		return 40140116, "", "", 0
+	g, err := s.login.Rotate(rt)
+	switch {
+	case errors.Is(err, fakecloud.ErrSpentToken):
+		return g, 40140120
+	case err != nil:
+		// Never issued, or the app's authorization was withdrawn.
+		return g, 40140116
 	}
-	if spent {
-		s.reuses++
-		return 40140120, "", "", 0
-	}
-	s.refresh[rt] = true
 	s.lastRefresh = now
-	access = randHex(24)
-	ttl = s.accessTTL
-	s.access[access] = now.Add(ttl)
-	return 0, access, s.issueRefreshLocked(), ttl
+	return g, 0
 }

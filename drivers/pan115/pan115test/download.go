@@ -76,7 +76,7 @@ func (s *Server) issueLink(n fakecloud.Node, ua string) string {
 }
 
 func (s *Server) cdnDeny(w http.ResponseWriter, msg string) {
-	s.Counters.Inc(CounterCDN403)
+	s.counters.Inc(CounterCDN403)
 	writeJSON(w, http.StatusForbidden, map[string]any{"status": 403, "message": msg, "request_id": randHex(16)})
 }
 
@@ -84,8 +84,8 @@ func (s *Server) cdnDeny(w http.ResponseWriter, msg string) {
 // 115's CDN it refuses a User-Agent other than the downurl call's, any
 // Referer, an expired `t`, and more than `c` simultaneous opens.
 func (s *Server) serveCDN(w http.ResponseWriter, r *http.Request) {
-	s.Counters.Inc(EndpointCDN)
-	switch kind := s.Faults.Next(EndpointCDN); kind {
+	s.counters.Inc(EndpointCDN)
+	switch kind := s.faults.Next(EndpointCDN); kind {
 	case fakecloud.NoFault:
 	case fakecloud.Throttle:
 		http.Error(w, "too many requests", http.StatusTooManyRequests)
@@ -129,13 +129,13 @@ func (s *Server) serveCDN(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	fakecloud.ServeBlob(w, r, n.Blob, s.Faults)
+	fakecloud.ServeBlob(w, r, n.Blob, s.faults)
 }
 
 // handleUserInfo is GET /open/user/info: the account and its space, used
 // space being the tree's live files.
 func (s *Server) handleUserInfo(w http.ResponseWriter, r *http.Request) {
-	used := s.Tree.Usage()
+	used := s.tree.Usage()
 	s.mu.Lock()
 	total := s.spaceTotal
 	s.mu.Unlock()

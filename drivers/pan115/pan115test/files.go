@@ -28,12 +28,12 @@ func (s *Server) apiHandler() http.Handler {
 // visible returns the node with id unless it, or a folder above it, is in
 // the recycle bin or gone.
 func (s *Server) visible(id string) (fakecloud.Node, bool) {
-	n, err := s.Tree.Get(id)
+	n, err := s.tree.Get(id)
 	if err != nil || n.Trashed {
 		return fakecloud.Node{}, false
 	}
-	for cur := n; cur.ID != s.Tree.RootID(); {
-		p, err := s.Tree.Get(cur.ParentID)
+	for cur := n; cur.ID != s.tree.RootID(); {
+		p, err := s.tree.Get(cur.ParentID)
 		if err != nil || p.Trashed {
 			return fakecloud.Node{}, false
 		}
@@ -56,8 +56,8 @@ func (s *Server) pickCode(id string) string {
 // ancestors returns the folders from the root down to id's parent.
 func (s *Server) ancestors(n fakecloud.Node) []fakecloud.Node {
 	var out []fakecloud.Node
-	for cur := n; cur.ID != s.Tree.RootID(); {
-		p, err := s.Tree.Get(cur.ParentID)
+	for cur := n; cur.ID != s.tree.RootID(); {
+		p, err := s.tree.Get(cur.ParentID)
 		if err != nil {
 			break
 		}
@@ -153,7 +153,7 @@ func (s *Server) listPath(n fakecloud.Node) []pathItem {
 	out := make([]pathItem, 0, len(chain))
 	for _, c := range chain {
 		name, pid := c.Name, c.ParentID
-		if c.ID == s.Tree.RootID() {
+		if c.ID == s.tree.RootID() {
 			name, pid = "根目录", "0"
 		}
 		out = append(out, pathItem{Name: name, Aid: 1, Cid: json.Number(c.ID), Pid: json.Number(pid), PCid: json.Number(pid), Fv: "0"})
@@ -177,9 +177,9 @@ func (s *Server) handleFiles(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	dir, found := s.visible(q.Get("cid"))
 	if !found || !dir.IsDir {
-		dir, _ = s.Tree.Get(s.Tree.RootID())
+		dir, _ = s.tree.Get(s.tree.RootID())
 	}
-	kids, err := s.Tree.VisibleChildren(dir.ID)
+	kids, err := s.tree.VisibleChildren(dir.ID)
 	if err != nil {
 		fail(w, 990002, "参数错误")
 		return
@@ -294,7 +294,7 @@ func (s *Server) handleGetInfo(w http.ResponseWriter, r *http.Request) {
 			ok(w, []any{})
 			return
 		}
-		n, err := s.Tree.VisibleLookup(strings.ReplaceAll(p, ">", "/"))
+		n, err := s.tree.VisibleLookup(strings.ReplaceAll(p, ">", "/"))
 		if err != nil {
 			ok(w, []any{})
 			return
@@ -315,7 +315,7 @@ func (s *Server) renderInfo(n fakecloud.Node) map[string]any {
 	paths := []infoPath{}
 	for _, a := range s.ancestors(n) {
 		name := a.Name
-		if a.ID == s.Tree.RootID() {
+		if a.ID == s.tree.RootID() {
 			name = "根目录"
 		}
 		paths = append(paths, infoPath{FileID: json.Number(a.ID), FileName: name})
@@ -329,11 +329,11 @@ func (s *Server) renderInfo(n fakecloud.Node) map[string]any {
 			playLong = json.RawMessage("12.345")
 		}
 	}
-	if n.ID != s.Tree.RootID() {
+	if n.ID != s.tree.RootID() {
 		pc = s.pickCode(n.ID)
 	}
 	name := n.Name
-	if n.ID == s.Tree.RootID() {
+	if n.ID == s.tree.RootID() {
 		name = "根目录"
 	}
 	return map[string]any{
@@ -363,7 +363,7 @@ func (s *Server) subtree(n fakecloud.Node) (files, folders, size int64) {
 	if !n.IsDir {
 		return 1, 0, n.Size()
 	}
-	kids, _ := s.Tree.Children(n.ID)
+	kids, _ := s.tree.Children(n.ID)
 	for _, k := range kids {
 		if k.IsDir {
 			folders++

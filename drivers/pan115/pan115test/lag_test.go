@@ -81,7 +81,7 @@ func TestLag(t *testing.T) {
 			lagView{"", "x.txt", []string{"/b/x.txt"}, []string{"/a/x.txt"}}},
 		{"copy", func(c *client, x, b fakecloud.Node) string {
 			c.do(http.MethodPost, "/open/ufile/copy", url.Values{"file_id": {x.ID}, "pid": {b.ID}})
-			n, _ := c.s.Tree.ChildByName(b.ID, "x.txt")
+			n, _ := c.s.Tree().ChildByName(b.ID, "x.txt")
 			return n.ID
 		}, lagView{"x.txt", "", []string{"/a/x.txt"}, []string{"/b/x.txt"}},
 			lagView{"x.txt", "x.txt", []string{"/a/x.txt", "/b/x.txt"}, nil}},
@@ -96,9 +96,9 @@ func TestLag(t *testing.T) {
 			t.Parallel()
 			// An hour, so that nothing shows before SetLag below.
 			c := newClientWith(t, Options{QPS: -1, Lag: time.Hour})
-			x, _ := c.s.Tree.PutPath("/a/x.txt", fakecloud.BytesBlob(content))
-			b, _ := c.s.Tree.MkdirAll("/b")
-			c.s.Tree.Settle()
+			x, _ := c.s.Tree().PutPath("/a/x.txt", fakecloud.BytesBlob(content))
+			b, _ := c.s.Tree().MkdirAll("/b")
+			c.s.Tree().Settle()
 			id := tc.change(c, x, b)
 			if id == "" {
 				t.Fatal("nothing changed")
@@ -123,7 +123,7 @@ func TestLag(t *testing.T) {
 				}
 				// By ID, exact.
 				r := c.do(http.MethodGet, "/open/folder/get_info", url.Values{"file_id": {id}})
-				if n, err := c.s.Tree.Get(id); err != nil || n.Trashed {
+				if n, err := c.s.Tree().Get(id); err != nil || n.Trashed {
 					if code(r) != "430004" {
 						t.Errorf("%s: get_info of gone %s: %v", when, id, r)
 					}

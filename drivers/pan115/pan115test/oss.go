@@ -120,7 +120,7 @@ func writeXML(w http.ResponseWriter, status int, v any) {
 
 func (s *Server) ossError(w http.ResponseWriter, status int, code, msg string) {
 	if status == http.StatusForbidden {
-		s.Counters.Inc(CounterOSS403)
+		s.counters.Inc(CounterOSS403)
 	}
 	writeXML(w, status, ossErrorXML{Code: code, Message: msg, RequestID: randHex(12), HostID: "oss-cn-shenzhen.aliyuncs.com"})
 }
@@ -172,11 +172,11 @@ func (s *Server) serveOSS(w http.ResponseWriter, r *http.Request) {
 		s.ossError(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "The specified method is not allowed against this resource.")
 		return
 	}
-	s.Counters.Inc(ep)
-	if d := s.Faults.Latency(); d > 0 {
+	s.counters.Inc(ep)
+	if d := s.faults.Latency(); d > 0 {
 		time.Sleep(d)
 	}
-	if s.ossFault(w, s.Faults.Next(ep)) {
+	if s.ossFault(w, s.faults.Next(ep)) {
 		return
 	}
 	if !s.ossAuth(w, r, bucket, object) {
@@ -243,7 +243,7 @@ func (s *Server) ossAuth(w http.ResponseWriter, r *http.Request, bucket, object 
 	}
 	sts := OSSStringToSign(r, bucket, object)
 	if !hmac.Equal([]byte(sig), []byte(ossSign(cred.secret, sts))) {
-		s.Counters.Inc(CounterOSS403)
+		s.counters.Inc(CounterOSS403)
 		writeXML(w, http.StatusForbidden, ossErrorXML{Code: "SignatureDoesNotMatch", Message: "The request signature we calculated does not match the signature you provided.", RequestID: randHex(12), StringToSign: sts})
 		return false
 	}

@@ -51,11 +51,11 @@ func (s *Server) endpoint(name string, h http.HandlerFunc) http.HandlerFunc {
 // whose "try again" is busyCode ("操作尚未执行完成") rather than code 0.
 func (s *Server) busyEndpoint(name string, busyCode int, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		s.Counters.Inc(name)
-		if d := s.Faults.Latency(); d > 0 {
+		s.counters.Inc(name)
+		if d := s.faults.Latency(); d > 0 {
 			time.Sleep(d)
 		}
-		kind := s.Faults.Next(name)
+		kind := s.faults.Next(name)
 		if kind == fakecloud.Transient && busyCode != 0 {
 			fail(w, busyCode, msgBusy)
 			return
@@ -81,10 +81,7 @@ func (s *Server) checkAccess(r *http.Request) (string, bool) {
 	if !found || tok == "" {
 		return "", false
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	exp, known := s.access[tok]
-	return tok, known && time.Now().Before(exp)
+	return tok, s.login.Check(tok) == nil
 }
 
 // writeTokenInvalid answers an expired or unknown token the way proapi

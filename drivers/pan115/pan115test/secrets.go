@@ -4,14 +4,8 @@ package pan115test
 // refresh and access tokens, STS secrets and security tokens, and the
 // keys of CDN links, so that a test can check that none reached a log.
 func (s *Server) IssuedSecrets() []string {
-	var out []string
+	out := s.login.Issued()
 	s.mu.Lock()
-	for rt := range s.refresh {
-		out = append(out, rt)
-	}
-	for at := range s.access {
-		out = append(out, at)
-	}
 	for tok, l := range s.links {
 		out = append(out, tok, l.key)
 	}

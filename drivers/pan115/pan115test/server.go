@@ -10,8 +10,6 @@
 package pan115test
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -90,14 +88,15 @@ const FirstID = 3073323042143855813
 // UserID is the emulated account's user id (the `u=` of CDN links).
 const UserID = "306158231"
 
-// Server is a running emulator. Tree, Faults and Counters may be used
-// directly by tests to seed content, inject faults and count calls.
+// Server is a running emulator.
 type Server struct {
-	Tree     *fakecloud.Tree
-	Faults   *fakecloud.Faults
-	Counters *fakecloud.Counters
+	tree     *fakecloud.Tree
+	faults   *fakecloud.Faults
+	counters *fakecloud.Counters
+	// login is the open platform's token family (auth.go).
+	login *fakecloud.Logins
 
-	// changes is Tree as the API changes it: those changes lag.
+	// changes is tree as the API changes it: those changes lag.
 	changes *fakecloud.Tree
 
 	o        Options
@@ -111,20 +110,15 @@ type Server struct {
 	wmu sync.Mutex
 	up  uploads
 
-	mu            sync.Mutex
-	accessTTL     time.Duration
-	linkTTL       time.Duration
-	access        map[string]time.Time // access token -> expiry
-	refresh       map[string]bool      // refresh token -> spent
-	latestRefresh string
-	reuses        int
-	lastRefresh   time.Time
-	limiters      map[string]*rate.Limiter
-	links         map[string]*link
-	pickCodes     map[string]string // pick code -> file id
-	spaceTotal    int64
-	authReplies   int
-	throttles     int
+	mu          sync.Mutex
+	linkTTL     time.Duration
+	lastRefresh time.Time
+	limiters    map[string]*rate.Limiter
+	links       map[string]*link
+	pickCodes   map[string]string // pick code -> file id
+	spaceTotal  int64
+	authReplies int
+	throttles   int
 }
 
 // NewServer starts an emulator on 127.0.0.1 with random ports.
@@ -149,14 +143,13 @@ func NewServer(o Options) *Server {
 	var next atomic.Uint64
 	next.Store(FirstID - 1)
 	s := &Server{
-		Tree:       fakecloud.NewTree("0", func() string { return strconv.FormatUint(next.Add(1), 10) }),
-		Faults:     &fakecloud.Faults{},
-		Counters:   &fakecloud.Counters{},
+		tree:     fakecloud.NewTree("0", func() string { return strconv.FormatUint(next.Add(1), 10) }),
+		faults:   &fakecloud.Faults{},
+		counters: &fakecloud.Counters{},
+		// 115's tokens are 48 hex characters.
+		login:      fakecloud.NewLogins(o.AccessTTL, func(string, time.Duration) string { return randHex(24) }),
 		o:          o,
-		accessTTL:  o.AccessTTL,
 		linkTTL:    o.LinkTTL,
-		access:     map[string]time.Time{},
-		refresh:    map[string]bool{},
 		limiters:   map[string]*rate.Limiter{},
 		links:      map[string]*link{},
 		pickCodes:  map[string]string{},
@@ -165,8 +158,8 @@ func NewServer(o Options) *Server {
 	if o.Lag == 0 {
 		o.Lag = DefaultLag
 	}
-	s.Tree.SetLag(o.Lag)
-	s.changes = s.Tree.Changes()
+	s.tree.SetLag(o.Lag)
+	s.changes = s.tree.Changes()
 	s.api = httptest.NewServer(s.apiHandler())
 	s.passport = httptest.NewServer(s.passportHandler())
 	s.cdn = httptest.NewServer(http.HandlerFunc(s.serveCDN))
@@ -197,39 +190,6 @@ func (s *Server) Close() {
 	s.up.close()
 }
 
-// NewRefreshToken authorizes the app once more and returns the fresh
-// refresh token, as pasting a new token from the 115 authorization does.
-func (s *Server) NewRefreshToken() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.issueRefreshLocked()
-}
-
-// LatestRefreshToken is the refresh token issued last, by NewRefreshToken
-// or by a refresh.
-func (s *Server) LatestRefreshToken() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.latestRefresh
-}
-
-// RefreshTokenReuses counts refreshes that presented a spent refresh
-// token: each one would have locked a real user out.
-func (s *Server) RefreshTokenReuses() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.reuses
-}
-
-// ExpireAccessTokens makes every access token issued so far invalid.
-func (s *Server) ExpireAccessTokens() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for tok := range s.access {
-		s.access[tok] = time.Time{}
-	}
-}
-
 // ExpireLinks makes every CDN link issued so far expired.
 func (s *Server) ExpireLinks() {
 	s.mu.Lock()
@@ -237,13 +197,6 @@ func (s *Server) ExpireLinks() {
 	for _, l := range s.links {
 		l.expired = true
 	}
-}
-
-// SetAccessTTL sets the lifetime of access tokens issued from now on.
-func (s *Server) SetAccessTTL(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.accessTTL = d
 }
 
 // SetLinkTTL sets the `t=` lifetime of links issued from now on.
@@ -256,7 +209,7 @@ func (s *Server) SetLinkTTL(d time.Duration) {
 // SetLag sets how long changes from now on, and those still lagging,
 // take to show in listings and path lookups; zero or negative turns lag
 // off and shows every change at once.
-func (s *Server) SetLag(d time.Duration) { s.Tree.SetLag(d) }
+func (s *Server) SetLag(d time.Duration) { s.tree.SetLag(d) }
 
 // SetSpace sets the account's total space; used space is Tree.Usage().
 func (s *Server) SetSpace(total int64) {
@@ -265,8 +218,4 @@ func (s *Server) SetSpace(total int64) {
 	s.spaceTotal = total
 }
 
-func randHex(nbytes int) string {
-	b := make([]byte, nbytes)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
+func randHex(nbytes int) string { return fakecloud.RandomHex(nbytes) }

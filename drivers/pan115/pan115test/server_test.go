@@ -28,21 +28,21 @@ func post(t *testing.T, u string, form url.Values) map[string]any {
 func TestRefreshTokensAreSingleUse(t *testing.T) {
 	s := NewServer(Options{})
 	defer s.Close()
-	rt := s.NewRefreshToken()
+	rt := s.Login().Issue().Refresh
 	first := post(t, s.PassportURL()+"/open/refreshToken", url.Values{"refresh_token": {rt}})
 	if first["state"] != json.Number("1") {
 		t.Fatalf("refresh state %v, want the number 1", first["state"])
 	}
 	data := first["data"].(map[string]any)
-	if data["refresh_token"] == rt || data["refresh_token"] != s.LatestRefreshToken() || data["access_token"] == "" {
+	if data["refresh_token"] == rt || data["refresh_token"] != s.Login().Latest() || data["access_token"] == "" {
 		t.Fatalf("refresh data %v", data)
 	}
 	again := post(t, s.PassportURL()+"/open/refreshToken", url.Values{"refresh_token": {rt}})
 	if again["state"] != json.Number("0") || again["code"] != json.Number("40140120") || len(again["data"].(map[string]any)) != 0 {
 		t.Fatalf("reuse answered %v", again)
 	}
-	if s.RefreshTokenReuses() != 1 || s.Counters.Get(EndpointRefresh) != 2 {
-		t.Fatalf("reuses %d, calls %d", s.RefreshTokenReuses(), s.Counters.Get(EndpointRefresh))
+	if s.Login().Reuses() != 1 || s.Counters().Get(EndpointRefresh) != 2 {
+		t.Fatalf("reuses %d, calls %d", s.Login().Reuses(), s.Counters().Get(EndpointRefresh))
 	}
 }
 
@@ -67,7 +67,7 @@ func TestExpiredTokenIsHTTP200(t *testing.T) {
 	if !sawErrno {
 		t.Fatal("errno never sent")
 	}
-	if s.Counters.Get(EndpointUser) != 2 {
+	if s.Counters().Get(EndpointUser) != 2 {
 		t.Fatal("calls not counted")
 	}
 }

@@ -164,7 +164,7 @@ func rangeSHA1(b fakecloud.Blob, start, end int64) string {
 func (s *Server) findContent(sum string, size int64) (fakecloud.Node, bool) {
 	var walk func(id string) (fakecloud.Node, bool)
 	walk = func(id string) (fakecloud.Node, bool) {
-		kids, _ := s.Tree.Children(id)
+		kids, _ := s.tree.Children(id)
 		for _, k := range kids {
 			if k.IsDir {
 				if n, found := walk(k.ID); found {
@@ -178,7 +178,7 @@ func (s *Server) findContent(sum string, size int64) (fakecloud.Node, bool) {
 		}
 		return fakecloud.Node{}, false
 	}
-	return walk(s.Tree.RootID())
+	return walk(s.tree.RootID())
 }
 
 // initAnswer is the data of /open/upload/init, shaped as 115 sends it.

@@ -26,15 +26,22 @@ func (s *Server) writeRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("/open/rb/del", s.busyEndpoint(EndpointRBDel, CodeBusy, s.handleRBDel))
 }
 
+// 115's name rules (docs/protocols/pan115.md §6): a length in bytes, and
+// characters no name may hold besides "/".
+const (
+	maxNameBytes       = 255
+	forbiddenNameChars = `"<>`
+)
+
 // checkName applies 115's name rules (docs/protocols/pan115.md §6) and returns the error
 // code for a bad name, 0 for a good one.
 func checkName(name string) (int, string) {
 	switch {
 	case strings.TrimSpace(name) == "":
 		return 20001, "文件名不能为空"
-	case len(name) > 255:
+	case len(name) > maxNameBytes:
 		return 20002, "文件名过长"
-	case strings.ContainsAny(name, `"<>/`):
+	case strings.ContainsAny(name, forbiddenNameChars+"/"):
 		return 20003, `文件名不能包含以下字符："<>`
 	}
 	return 0, ""
@@ -50,7 +57,7 @@ func splitExt(name string) (stem, ext string) {
 // before the extension) that no live child of parent other than self
 // holds: 115's answer to a collision on rename, move and copy.
 func (s *Server) freeName(parent, name, self string) string {
-	kids, _ := s.Tree.Children(parent)
+	kids, _ := s.tree.Children(parent)
 	taken := map[string]bool{}
 	for _, k := range kids {
 		if k.ID != self {
@@ -76,7 +83,7 @@ func (s *Server) visibleDir(id string) (fakecloud.Node, bool) {
 
 // within says whether id is dir or lies below it.
 func (s *Server) within(id, dir string) bool {
-	n, err := s.Tree.Get(id)
+	n, err := s.tree.Get(id)
 	if err != nil {
 		return false
 	}
@@ -127,7 +134,7 @@ func (s *Server) handleFolderAdd(w http.ResponseWriter, r *http.Request) {
 		fail(w, 20009, "父目录不存在")
 		return
 	}
-	if _, err := s.Tree.ChildByName(pid, name); err == nil {
+	if _, err := s.tree.ChildByName(pid, name); err == nil {
 		fail(w, 20004, "该目录名称已存在。")
 		return
 	}
@@ -159,7 +166,7 @@ func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	n, found := s.visible(r.PostFormValue("file_id"))
-	if !found || n.ID == s.Tree.RootID() {
+	if !found || n.ID == s.tree.RootID() {
 		ok(w, map[string]any{"file_name": name, "star": "0"})
 		return
 	}
@@ -187,7 +194,7 @@ func (s *Server) handleMove(w http.ResponseWriter, r *http.Request) {
 	defer s.wmu.Unlock()
 	to := r.PostFormValue("to_cid")
 	if to == "" {
-		to = s.Tree.RootID()
+		to = s.tree.RootID()
 	}
 	if _, found := s.visibleDir(to); !found {
 		fail(w, 20009, "目标目录不存在")
@@ -261,13 +268,13 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, id := range list {
-		if n, found := s.visible(id); !found || n.ID == s.Tree.RootID() {
+		if n, found := s.visible(id); !found || n.ID == s.tree.RootID() {
 			fail(w, 430004, "文件（夹）不存在或已删除")
 			return
 		}
 	}
 	for _, id := range list {
-		s.Tree.Trash(id)
+		s.tree.Trash(id)
 	}
 	ok(w, list)
 }
@@ -286,13 +293,13 @@ func (s *Server) handleRBDel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, id := range list {
-		if n, err := s.Tree.Get(id); err != nil || !n.Trashed {
+		if n, err := s.tree.Get(id); err != nil || !n.Trashed {
 			fail(w, 430004, "回收站中不存在该文件")
 			return
 		}
 	}
 	for _, id := range list {
-		s.Tree.Delete(id)
+		s.tree.Delete(id)
 	}
 	ok(w, []any{})
 }
@@ -304,7 +311,7 @@ func (s *Server) sources(w http.ResponseWriter, list, target, loopMsg string) ([
 	var nodes []fakecloud.Node
 	for _, id := range ids(list) {
 		n, found := s.visible(id)
-		if !found || n.ID == s.Tree.RootID() {
+		if !found || n.ID == s.tree.RootID() {
 			fail(w, 430004, "文件（夹）不存在或已删除")
 			return nil, false
 		}

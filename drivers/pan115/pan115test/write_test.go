@@ -26,7 +26,7 @@ func newClient(t *testing.T) *client { return newClientWith(t, Options{QPS: -1})
 func newClientWith(t *testing.T, o Options) *client {
 	s := NewServer(o)
 	t.Cleanup(s.Close)
-	r := post(t, s.PassportURL()+"/open/refreshToken", url.Values{"refresh_token": {s.NewRefreshToken()}})
+	r := post(t, s.PassportURL()+"/open/refreshToken", url.Values{"refresh_token": {s.Login().Issue().Refresh}})
 	return &client{t: t, s: s, tok: r["data"].(map[string]any)["access_token"].(string)}
 }
 
@@ -70,7 +70,7 @@ func data(m map[string]any) map[string]any {
 
 func TestUpdateKeepsExtensionAndSuffixes(t *testing.T) {
 	c := newClient(t)
-	tree := c.s.Tree
+	tree := c.s.Tree()
 	cases := []struct{ from, ask, want string }{
 		{"a.txt", "b.md", "b.txt"},
 		{"c.txt", "d", "d.txt"},
@@ -116,7 +116,7 @@ func TestFolderAddCodes(t *testing.T) {
 
 func TestMoveCopyDelete(t *testing.T) {
 	c := newClient(t)
-	tree := c.s.Tree
+	tree := c.s.Tree()
 	a, _ := tree.PutPath("/a/x.txt", fakecloud.BytesBlob([]byte("1")))
 	tree.PutPath("/b/x.txt", fakecloud.BytesBlob([]byte("2")))
 	b, _ := tree.Lookup("/b")
@@ -186,7 +186,7 @@ func TestUploadInitRapidAndProofs(t *testing.T) {
 	content := make([]byte, SignCheckMin+10)
 	fakecloud.NewSeededBlob(1, int64(len(content)), "").ReadAt(content, 0)
 	blob := fakecloud.BytesBlob(content)
-	c.s.Tree.PutPath("/orig.bin", blob)
+	c.s.Tree().PutPath("/orig.bin", blob)
 	form := url.Values{
 		"file_name": {"copy.bin"}, "file_size": {fmt.Sprint(len(content))}, "target": {"U_1_0"},
 		"fileid": {blob.SHA1()}, "preid": {upperSHA1(content[:PreIDSize])}, "topupload": {"0"},
@@ -210,7 +210,7 @@ func TestUploadInitRapidAndProofs(t *testing.T) {
 	if fmt.Sprint(r["status"]) != "2" || r["file_id"] == "" || r["pick_code"] == "" {
 		t.Fatalf("right proof: %v", r)
 	}
-	if n, _ := c.s.Tree.Get(r["file_id"].(string)); n.Name != "copy.bin" || n.Blob.SHA1() != blob.SHA1() {
+	if n, _ := c.s.Tree().Get(r["file_id"].(string)); n.Name != "copy.bin" || n.Blob.SHA1() != blob.SHA1() {
 		t.Fatalf("rapid upload made %+v", n)
 	}
 	form.Set("preid", upperSHA1([]byte("not the head")))
@@ -253,7 +253,7 @@ func TestOSSRefusesBadSignatureAndExpiredToken(t *testing.T) {
 	if st, body := put(tok["AccessKeySecret"].(string)); st != http.StatusOK {
 		t.Fatalf("good signature: %d %s", st, body)
 	}
-	if kids, _ := c.s.Tree.Children("0"); len(kids) != 0 || c.s.UploadedBytes() != 3 {
+	if kids, _ := c.s.Tree().Children("0"); len(kids) != 0 || c.s.UploadedBytes() != 3 {
 		t.Fatalf("files %v, received %d", kids, c.s.UploadedBytes())
 	}
 	c.s.ExpireSTS()

@@ -1,0 +1,69 @@
+package drivertest_test
+
+import (
+	"context"
+	"maps"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"pandav/drivers"
+	"pandav/drivers/drivertest"
+	"pandav/internal/demo"
+	"pandav/internal/fakecloud"
+)
+
+// partSize is the upload part size the write suite sets where a driver
+// takes one: small, so that a multipart upload stays small, and above
+// every cloud's smallest part.
+const partSize = 256 << 10
+
+// TestClouds runs the suite on every cloud of the demo's list, each
+// driver opened through the registry with its emulator's MountOptions,
+// as pandav opens a mount. The read part meets the clouds' real rate
+// limits; the write part turns them off on both ends, since it makes many
+// calls and the limits are the read part's business.
+func TestClouds(t *testing.T) {
+	for _, e := range demo.Clouds {
+		t.Run(e.Name, func(t *testing.T) {
+			t.Parallel()
+			t.Run("read", func(t *testing.T) {
+				t.Parallel()
+				drivertest.RunRead(t, harness(e, false))
+			})
+			t.Run("write", func(t *testing.T) {
+				t.Parallel()
+				drivertest.RunWrite(t, harness(e, true))
+			})
+		})
+	}
+}
+
+func harness(e demo.Emulator, write bool) drivertest.Harness {
+	return func(t *testing.T) *drivertest.Fixture {
+		// Throttled answers ask for short waits, so that retries do not
+		// slow the suite down.
+		c := e.Start(fakecloud.Options{RetryAfter: 20 * time.Millisecond, Unthrottled: write})
+		t.Cleanup(c.Close)
+		m := demo.CloudMount(c, c.Login().Issue().Refresh)
+		f := &drivertest.Fixture{Cloud: c}
+		if write {
+			if u, ok := c.(fakecloud.Unpaced); ok {
+				maps.Copy(m.Options, u.UnpacedMountOptions())
+			}
+			if p, ok := c.(fakecloud.PartSized); ok {
+				maps.Copy(m.Options, p.PartSizeMountOptions(partSize))
+				f.MultipartSize = partSize + 1
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		d, err := demo.OpenDrive(ctx, m, drivers.Env{StateDir: t.TempDir(), Log: zerolog.New(zerolog.NewTestWriter(t))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Drive = d
+		return f
+	}
+}

@@ -3,6 +3,7 @@ package webdav
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -492,5 +493,47 @@ func TestConcurrentUploadsAllListed(t *testing.T) {
 		if !strings.Contains(body, fmt.Sprintf("f%02d.txt", i)) {
 			t.Fatalf("f%02d.txt missing from the listing after concurrent uploads", i)
 		}
+	}
+}
+
+// TestNoTrashRemovesForGood: on a no_trash mount a DELETE, and the
+// removal of the file an overwrite replaced, remove for good; by default
+// both go to the cloud's trash.
+func TestNoTrashRemovesForGood(t *testing.T) {
+	for _, noTrash := range []bool{false, true} {
+		t.Run(fmt.Sprint("no_trash=", noTrash), func(t *testing.T) {
+			e := newEnvWith(t, func(o *Options, specs []MountSpec) { specs[0].NoTrash = noTrash })
+			e.do(t, "PUT", "/fake/r.txt", nil, "old")
+			old := mustLookup(t, e, "/r.txt")
+			e.do(t, "PUT", "/fake/r.txt", nil, "new")
+			replacement := mustLookup(t, e, "/r.txt")
+			if resp := e.do(t, "DELETE", "/fake/r.txt", nil, ""); resp.StatusCode != http.StatusNoContent {
+				t.Fatalf("DELETE: %d", resp.StatusCode)
+			}
+			for _, id := range []string{old.ID, replacement.ID} {
+				n, err := e.cloud.Tree().Get(id)
+				if gone := errors.Is(err, fakecloud.ErrNotFound); gone != noTrash || !gone && !n.Trashed {
+					t.Fatalf("%s: gone %v, trashed %v", id, gone, n.Trashed)
+				}
+			}
+		})
+	}
+}
+
+// TestNewestNamesakeServed: of two files of one name with the same time,
+// as a cloud that keeps whole seconds or milliseconds gives two quick
+// uploads, the one the cloud lists first, its newest (memdrive.md §2),
+// is the one served, and the name is listed once.
+func TestNewestNamesakeServed(t *testing.T) {
+	e := newEnv(t)
+	at := time.Now().UTC().Truncate(time.Second)
+	root := e.cloud.Tree().RootID()
+	e.cloud.Tree().Put(root, "dup.txt", fakecloud.BytesBlob([]byte("older")), at)
+	e.cloud.Tree().Put(root, "dup.txt", fakecloud.BytesBlob([]byte("newer")), at)
+	if got := readAll(t, e.do(t, "GET", "/fake/dup.txt", nil, "")); got != "newer" {
+		t.Fatalf("served %q", got)
+	}
+	if body := readAll(t, e.do(t, "PROPFIND", "/fake/", map[string]string{"Depth": "1"}, "")); strings.Count(body, "/fake/dup.txt<") != 1 {
+		t.Fatalf("dup.txt is not listed once: %s", body)
 	}
 }

@@ -17,11 +17,10 @@ import (
 // BenchmarkPropfindWarm is a warm Depth 1 PROPFIND of 10,000 files, the
 // figure bench/ (d) compares with x/net/webdav over NewMemFS.
 func BenchmarkPropfindWarm(b *testing.B) {
-	t := &testing.T{}
-	e := newEnv(t)
-	dir, _ := e.d.tree.MkdirAll("/big")
+	e := newEnv(b)
+	dir, _ := e.cloud.Tree().MkdirAll("/big")
 	for i := 0; i < 10000; i++ {
-		e.d.tree.Put(dir.ID, fmt.Sprintf("file %05d.mkv", i), fakecloud.BytesBlob([]byte("x")), time.Time{})
+		e.cloud.Tree().Put(dir.ID, fmt.Sprintf("file %05d.mkv", i), fakecloud.BytesBlob([]byte("x")), time.Time{})
 	}
 	propfind := func(url string) {
 		req, _ := http.NewRequest("PROPFIND", url, strings.NewReader(""))
@@ -40,9 +39,9 @@ func BenchmarkPropfindWarm(b *testing.B) {
 		}
 	})
 	mem := webdav.NewMemFS()
-	mem.Mkdir(t.Context(), "/big", 0o755)
+	mem.Mkdir(b.Context(), "/big", 0o755)
 	for i := 0; i < 10000; i++ {
-		f, _ := mem.OpenFile(t.Context(), fmt.Sprintf("/big/file %05d.mkv", i), 0x42, 0o644)
+		f, _ := mem.OpenFile(b.Context(), fmt.Sprintf("/big/file %05d.mkv", i), 0x42, 0o644)
 		f.Write([]byte("x"))
 		f.Close()
 	}

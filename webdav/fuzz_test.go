@@ -16,7 +16,7 @@ func FuzzMountMapping(f *testing.F) {
 	for _, s := range []string{"/aliyun/a/b", "/115/../aliyun", "/share/demo/x", "/share", "//aliyun//x/", "/aliyun/%2e%2e/x", "/a\\b", "/\x00", "/aliyun/\xc0\xae"} {
 		f.Add(s)
 	}
-	d := &fakeDrive{}
+	_, d := mountCloud(f, zerolog.Nop())
 	fs, err := NewFileSystem([]MountSpec{{Path: "/aliyun", Drive: d}, {Path: "/115", Drive: d}, {Path: "/share/demo", Drive: d}}, Options{Log: zerolog.Nop(), StateDir: f.TempDir()})
 	if err != nil {
 		f.Fatal(err)

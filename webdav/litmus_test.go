@@ -18,8 +18,9 @@ var litmusBudget = map[string]string{
 }
 
 // TestLitmus runs the litmus WebDAV suite (all five groups) against the
-// WebDAV layer over the fake drive. The integration tests run it again
-// against both real drivers and their emulators.
+// WebDAV layer over memdrive, the reference driver, and its emulator. The
+// integration tests run it again against every real driver and its
+// emulator.
 func TestLitmus(t *testing.T) {
 	bin, err := exec.LookPath("litmus")
 	if err != nil {

@@ -52,7 +52,7 @@ func TestConditionalWrites(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before, _ := e.d.tree.Lookup("/c.txt")
+			before, _ := e.cloud.Tree().Lookup("/c.txt")
 			body := ""
 			switch tt.method {
 			case "PUT":
@@ -65,10 +65,10 @@ func TestConditionalWrites(t *testing.T) {
 			case tt.want == 412 && resp.StatusCode != 412:
 				t.Fatalf("%s: %d, want 412", tt.method, resp.StatusCode)
 			case tt.want == 412:
-				if after, err := e.d.tree.Lookup("/c.txt"); err != nil || after.ID != before.ID {
+				if after, err := e.cloud.Tree().Lookup("/c.txt"); err != nil || after.ID != before.ID {
 					t.Fatalf("a refused %s changed c.txt (%v)", tt.method, err)
 				}
-				if _, err := e.d.tree.Lookup("/new.txt"); err == nil {
+				if _, err := e.cloud.Tree().Lookup("/new.txt"); err == nil {
 					t.Fatal("a refused PUT created new.txt")
 				}
 			case resp.StatusCode >= 300:

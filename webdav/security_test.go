@@ -36,9 +36,9 @@ func rawRequest(t *testing.T, addr, method, target string, headers ...string) in
 
 func TestHostileRequests(t *testing.T) {
 	e := newEnv(t, "/fake", "/other")
-	e.d.tree.PutPath("/dir/a.txt", fakecloud.BytesBlob([]byte("a")))
+	e.cloud.Tree().PutPath("/dir/a.txt", fakecloud.BytesBlob([]byte("a")))
 	addr := strings.TrimPrefix(e.srv.URL, "http://")
-	before := e.d.counters.Snapshot()
+	before := e.cloud.Counters().Snapshot()
 	tests := []struct {
 		method, target string
 		headers        []string
@@ -63,16 +63,16 @@ func TestHostileRequests(t *testing.T) {
 		{"PROPFIND", "/fake/", []string{"Depth: infinity\r\n"}},
 	}
 	for _, tc := range tests {
-		b := fmt.Sprint(e.d.counters.Snapshot())
+		b := fmt.Sprint(e.cloud.Counters().Snapshot())
 		code := rawRequest(t, addr, tc.method, tc.target, tc.headers...)
-		if a := fmt.Sprint(e.d.counters.Snapshot()); a != b {
+		if a := fmt.Sprint(e.cloud.Counters().Snapshot()); a != b {
 			t.Errorf("%s %s reached the cloud", tc.method, tc.target)
 		}
 		if code < 400 || code >= 500 && code != http.StatusBadGateway {
 			t.Errorf("%s %s %v: %d, want a 4xx", tc.method, tc.target, tc.headers, code)
 		}
 	}
-	if after := e.d.counters.Snapshot(); fmt.Sprint(after) != fmt.Sprint(before) {
+	if after := e.cloud.Counters().Snapshot(); fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Fatalf("hostile requests reached the cloud: %v -> %v", before, after)
 	}
 	t.Logf("%d hostile requests, 0 got through", len(tests))
@@ -110,7 +110,7 @@ func authed(t *testing.T, fs *FileSystem, users []auth.User) *httptest.Server {
 // a read-only user writes nothing. The login itself is internal/auth's
 // (see its tests).
 func TestUsersSeeTheirMounts(t *testing.T) {
-	d := newFakeDrive(t)
+	_, d := mountCloud(t, zerolog.Nop())
 	fs, err := NewFileSystem([]MountSpec{{Path: "/a", Drive: d}, {Path: "/b", Drive: d}}, Options{Log: zerolog.Nop(), StateDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -158,8 +158,8 @@ func TestUsersSeeTheirMounts(t *testing.T) {
 }
 
 func TestAnonymousOptionsRevealsNothing(t *testing.T) {
-	d := newFakeDrive(t)
-	d.tree.PutPath("/a.txt", fakecloud.BytesBlob([]byte("a")))
+	c, d := mountCloud(t, zerolog.Nop())
+	c.Tree().PutPath("/a.txt", fakecloud.BytesBlob([]byte("a")))
 	fs, _ := NewFileSystem([]MountSpec{{Path: "/m", Drive: d}}, Options{Log: zerolog.Nop(), StateDir: t.TempDir()})
 	srv := authed(t, fs, []auth.User{{Name: "u", Password: "p"}})
 	var allows []string
@@ -178,7 +178,7 @@ func TestAnonymousOptionsRevealsNothing(t *testing.T) {
 	if allows[0] != allows[1] || allows[1] != allows[2] {
 		t.Fatalf("anonymous Allow headers differ by path: %q", allows)
 	}
-	if n := len(d.counters.Snapshot()); n != 0 {
-		t.Fatalf("anonymous OPTIONS reached the cloud: %v", d.counters.Snapshot())
+	if n := len(c.Counters().Snapshot()); n != 0 {
+		t.Fatalf("anonymous OPTIONS reached the cloud: %v", c.Counters().Snapshot())
 	}
 }

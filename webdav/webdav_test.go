@@ -2,6 +2,7 @@ package webdav
 
 import (
 	"bytes"
+	"context"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -15,15 +16,23 @@ import (
 	"github.com/rs/zerolog"
 
 	"pandav/drivers"
+	"pandav/drivers/memdrive"
+	"pandav/drivers/memdrive/memdrivetest"
 	"pandav/internal/fakecloud"
 )
 
+// env is a FileSystem served over HTTP with the reference driver,
+// memdrive, mounted on its emulator: a test seeds and inspects the cloud
+// through cloud, and counts what a request cost it there.
 type env struct {
-	d   *fakeDrive
-	fs  *FileSystem
-	srv *httptest.Server
-	log *syncBuffer
+	cloud *memdrivetest.Server
+	fs    *FileSystem
+	srv   *httptest.Server
+	log   *syncBuffer
 }
+
+// calls is how many calls the cloud counted at endpoint.
+func (e *env) calls(endpoint string) int64 { return e.cloud.Counters().Get(endpoint) }
 
 // syncBuffer is a log sink that concurrent requests can share.
 type syncBuffer struct {
@@ -43,24 +52,55 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func newEnv(t *testing.T, mounts ...string) *env {
+// cloudRetryAfter is the wait the emulator's 429s ask for: one that no
+// other part of the chain would invent, so a test that sees it in a
+// Retry-After knows the cloud's own hint reached the client.
+const cloudRetryAfter = 7 * time.Second
+
+// mountCloud starts a memdrive emulator for the test, and a drive logged
+// in to it that logs to log.
+//
+// The emulator throttles only when a test injects it, and the drive's
+// pace is far above anything a test asks, so that call counts are exact
+// and no test waits on pacing. The drive makes each call once
+// (options.attempts): these tests are about what the WebDAV layer does
+// with a driver's final answer, memdrive's own tests cover its retries,
+// and with one attempt an injected fault is that final answer at once,
+// without the waits of a retry.
+func mountCloud(tb testing.TB, log zerolog.Logger) (*memdrivetest.Server, drivers.Drive) {
+	tb.Helper()
+	c := memdrivetest.Start(memdrivetest.Options{Rate: -1, RetryAfter: cloudRetryAfter})
+	tb.Cleanup(c.Close)
+	d, err := memdrive.New(context.Background(),
+		drivers.Env{MountPath: "/fake", StateDir: tb.TempDir(), Log: log},
+		memdrive.Options{RefreshToken: c.Login().Issue().Refresh, APIURL: c.APIURL(), QPS: 1000, Attempts: 1})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { d.Close(context.Background()) })
+	return c, d
+}
+
+func newEnv(t testing.TB, mounts ...string) *env {
 	t.Helper()
 	return newEnvWith(t, func(*Options, []MountSpec) {}, mounts...)
 }
 
-func newEnvWith(t *testing.T, tune func(*Options, []MountSpec), mounts ...string) *env {
+// newEnvWith mounts one drive of one cloud at every path in mounts
+// (default /fake), with tune applied to the FileSystem's options.
+func newEnvWith(t testing.TB, tune func(*Options, []MountSpec), mounts ...string) *env {
 	t.Helper()
-	d := newFakeDrive(t)
-	d.quota = &drivers.Quota{Used: 300, Total: 1000}
+	logBuf := &syncBuffer{}
+	log := zerolog.New(logBuf)
+	c, d := mountCloud(t, log)
 	if len(mounts) == 0 {
 		mounts = []string{"/fake"}
 	}
 	var specs []MountSpec
 	for _, m := range mounts {
-		specs = append(specs, MountSpec{Path: m, Drive: quotaDrive{d}})
+		specs = append(specs, MountSpec{Path: m, Drive: d})
 	}
-	logBuf := &syncBuffer{}
-	o := Options{Log: zerolog.New(logBuf), StateDir: t.TempDir()}
+	o := Options{Log: log, StateDir: t.TempDir()}
 	tune(&o, specs)
 	fs, err := NewFileSystem(specs, o)
 	if err != nil {
@@ -68,7 +108,7 @@ func newEnvWith(t *testing.T, tune func(*Options, []MountSpec), mounts ...string
 	}
 	srv := httptest.NewServer(NewHandler(fs))
 	t.Cleanup(srv.Close)
-	return &env{d: d, fs: fs, srv: srv, log: logBuf}
+	return &env{cloud: c, fs: fs, srv: srv, log: logBuf}
 }
 
 func (e *env) do(t *testing.T, method, p string, hdr map[string]string, body string) *http.Response {
@@ -145,9 +185,9 @@ func TestRootListsMounts(t *testing.T) {
 
 func TestPropfindCostsOneListing(t *testing.T) {
 	e := newEnv(t)
-	dir, _ := e.d.tree.MkdirAll("/films")
+	dir, _ := e.cloud.Tree().MkdirAll("/films")
 	for i := 0; i < 50; i++ {
-		e.d.tree.Put(dir.ID, fmt.Sprintf("film %02d.mkv", i), fakecloud.BytesBlob([]byte("x")), time.Time{})
+		e.cloud.Tree().Put(dir.ID, fmt.Sprintf("film %02d.mkv", i), fakecloud.BytesBlob([]byte("x")), time.Time{})
 	}
 	for i := 0; i < 3; i++ {
 		resp := e.do(t, "PROPFIND", "/fake/films/", map[string]string{"Depth": "1"}, "")
@@ -164,10 +204,10 @@ func TestPropfindCostsOneListing(t *testing.T) {
 		}
 	}
 	// one listing of the root (to find films) and one of films
-	if got := e.d.counters.Get("list"); got != 2 {
+	if got := e.calls(memdrivetest.EndpointChildren); got != 2 {
 		t.Fatalf("%d list calls, want 2", got)
 	}
-	if got := e.d.counters.Get("link"); got != 0 {
+	if got := e.calls(memdrivetest.EndpointLink); got != 0 {
 		t.Fatalf("%d link calls for PROPFIND", got)
 	}
 }
@@ -187,7 +227,7 @@ func TestDepthRules(t *testing.T) {
 func TestGetRanges(t *testing.T) {
 	e := newEnv(t)
 	blob := fakecloud.NewSeededBlob(1, 1<<20, "")
-	e.d.tree.PutPath("/v/a.mkv", blob)
+	e.cloud.Tree().PutPath("/v/a.mkv", blob)
 	want := make([]byte, blob.Size())
 	blob.ReadAt(want, 0)
 	tests := []struct {
@@ -228,12 +268,12 @@ func TestGetRanges(t *testing.T) {
 
 func TestHeadNeedsNoLink(t *testing.T) {
 	e := newEnv(t)
-	e.d.tree.PutPath("/a.bin", fakecloud.BytesBlob(make([]byte, 1234)))
+	e.cloud.Tree().PutPath("/a.bin", fakecloud.BytesBlob(make([]byte, 1234)))
 	resp := e.do(t, "HEAD", "/fake/a.bin", nil, "")
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Length") != "1234" {
 		t.Fatalf("HEAD %d %q", resp.StatusCode, resp.Header.Get("Content-Length"))
 	}
-	if n := e.d.counters.Get("link") + e.d.counters.Get("cdn"); n != 0 {
+	if n := e.calls(memdrivetest.EndpointLink) + e.calls(memdrivetest.EndpointCDN); n != 0 {
 		t.Fatalf("HEAD cost %d link/CDN calls", n)
 	}
 }
@@ -241,14 +281,14 @@ func TestHeadNeedsNoLink(t *testing.T) {
 func TestLinkReusedAndRenewedOnExpiry(t *testing.T) {
 	e := newEnv(t)
 	blob := fakecloud.NewSeededBlob(2, 300000, "")
-	e.d.tree.PutPath("/a.bin", blob)
+	e.cloud.Tree().PutPath("/a.bin", blob)
 	for i := 0; i < 3; i++ {
 		readAll(t, e.do(t, "GET", "/fake/a.bin", map[string]string{"Range": "bytes=10-20"}, ""))
 	}
-	if n := e.d.counters.Get("link"); n != 1 {
+	if n := e.calls(memdrivetest.EndpointLink); n != 1 {
 		t.Fatalf("%d link calls for 3 reads, want 1", n)
 	}
-	e.d.expireLinks()
+	e.cloud.ExpireLinks()
 	resp := e.do(t, "GET", "/fake/a.bin", map[string]string{"Range": "bytes=1000-"}, "")
 	body := readAll(t, resp)
 	want := make([]byte, blob.Size()-1000)
@@ -256,7 +296,7 @@ func TestLinkReusedAndRenewedOnExpiry(t *testing.T) {
 	if resp.StatusCode != 206 || body != string(want) {
 		t.Fatalf("after expiry: %d, %d bytes", resp.StatusCode, len(body))
 	}
-	if n := e.d.counters.Get("link"); n != 2 {
+	if n := e.calls(memdrivetest.EndpointLink); n != 2 {
 		t.Fatalf("%d link calls, want 2 (one renewal)", n)
 	}
 }
@@ -264,8 +304,8 @@ func TestLinkReusedAndRenewedOnExpiry(t *testing.T) {
 func TestResumeAfterResets(t *testing.T) {
 	e := newEnv(t)
 	blob := fakecloud.NewSeededBlob(3, 5<<20, "")
-	e.d.tree.PutPath("/big.bin", blob)
-	e.d.faults.SetResetEvery(700 << 10)
+	e.cloud.Tree().PutPath("/big.bin", blob)
+	e.cloud.Faults().SetResetEvery(700 << 10)
 	resp := e.do(t, "GET", "/fake/big.bin", nil, "")
 	body := readAll(t, resp)
 	want := make([]byte, blob.Size())
@@ -273,15 +313,18 @@ func TestResumeAfterResets(t *testing.T) {
 	if body != string(want) {
 		t.Fatalf("got %d bytes, want %d, or content differs", len(body), len(want))
 	}
-	if n := e.d.counters.Get("cdn"); n < 7 {
+	if n := e.calls(memdrivetest.EndpointCDN); n < 7 {
 		t.Fatalf("only %d CDN fetches; resets not exercised", n)
 	}
 }
 
+// TestThrottlingIs503: a cloud that keeps throttling is a 503 carrying the
+// cloud's own Retry-After (cloudRetryAfter), never a 404; one that fails
+// is a 502.
 func TestThrottlingIs503(t *testing.T) {
 	e := newEnv(t)
-	e.d.tree.PutPath("/dir/a.txt", fakecloud.BytesBlob([]byte("a")))
-	e.d.faults.Inject("list", fakecloud.Throttle, 1, -1)
+	e.cloud.Tree().PutPath("/dir/a.txt", fakecloud.BytesBlob([]byte("a")))
+	e.cloud.Faults().Inject(memdrivetest.EndpointChildren, fakecloud.Throttle, 1, -1)
 	for _, m := range []string{"PROPFIND", "GET"} {
 		resp := e.do(t, m, "/fake/dir/a.txt", map[string]string{"Depth": "0"}, "")
 		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "7" {
@@ -291,14 +334,14 @@ func TestThrottlingIs503(t *testing.T) {
 	if !strings.Contains(e.log.String(), "rate limited") {
 		t.Fatalf("log does not say why:\n%s", e.log)
 	}
-	e.d.faults.Clear()
-	e.d.faults.Inject("link", fakecloud.Throttle, 1, -1)
+	e.cloud.Faults().Clear()
+	e.cloud.Faults().Inject(memdrivetest.EndpointLink, fakecloud.Throttle, 1, -1)
 	resp := e.do(t, "GET", "/fake/dir/a.txt", nil, "")
-	if resp.StatusCode != http.StatusServiceUnavailable {
-		t.Fatalf("throttled link: %d", resp.StatusCode)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "7" {
+		t.Fatalf("throttled link: %d Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
-	e.d.faults.Clear()
-	e.d.faults.Inject("link", fakecloud.ServerError, 1, -1)
+	e.cloud.Faults().Clear()
+	e.cloud.Faults().Inject(memdrivetest.EndpointLink, fakecloud.ServerError, 1, -1)
 	resp = e.do(t, "GET", "/fake/dir/a.txt", nil, "")
 	if resp.StatusCode != http.StatusBadGateway {
 		t.Fatalf("failing link: %d", resp.StatusCode)
@@ -307,7 +350,7 @@ func TestThrottlingIs503(t *testing.T) {
 
 func TestNotFound(t *testing.T) {
 	e := newEnv(t)
-	e.d.tree.PutPath("/dir/a.txt", fakecloud.BytesBlob([]byte("a")))
+	e.cloud.Tree().PutPath("/dir/a.txt", fakecloud.BytesBlob([]byte("a")))
 	for _, p := range []string{"/fake/nope", "/fake/dir/nope.txt", "/fake/dir/a.txt/x", "/elsewhere"} {
 		for _, m := range []string{"GET", "HEAD", "PROPFIND"} {
 			if resp := e.do(t, m, p, nil, ""); resp.StatusCode != 404 {
@@ -316,15 +359,17 @@ func TestNotFound(t *testing.T) {
 		}
 	}
 	// the misses are remembered: no new listing for a repeat
-	before := e.d.counters.Get("list")
+	before := e.calls(memdrivetest.EndpointChildren)
 	e.do(t, "GET", "/fake/dir/nope.txt", nil, "")
-	if e.d.counters.Get("list") != before {
+	if e.calls(memdrivetest.EndpointChildren) != before {
 		t.Fatalf("a repeated miss listed again")
 	}
 }
 
 func TestQuotaOnMountRoot(t *testing.T) {
 	e := newEnv(t)
+	e.cloud.SetSpace(1000)
+	e.cloud.Tree().PutPath("/used.bin", fakecloud.BytesBlob(make([]byte, 300)))
 	body := `<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:quota-available-bytes/><D:quota-used-bytes/></D:prop></D:propfind>`
 	resp := e.do(t, "PROPFIND", "/fake/", map[string]string{"Depth": "0"}, body)
 	ms := parseMS(t, readAll(t, resp))
@@ -336,7 +381,7 @@ func TestQuotaOnMountRoot(t *testing.T) {
 
 func TestLogLine(t *testing.T) {
 	e := newEnv(t)
-	e.d.tree.PutPath("/a.bin", fakecloud.BytesBlob(make([]byte, 100)))
+	e.cloud.Tree().PutPath("/a.bin", fakecloud.BytesBlob(make([]byte, 100)))
 	readAll(t, e.do(t, "GET", "/fake/a.bin", map[string]string{"Range": "bytes=0-9"}, ""))
 	line := e.log.String()
 	for _, want := range []string{`"method":"GET"`, `"path":"/fake/a.bin"`, `"status":206`, `"bytes":10`, `"range":"bytes=0-9"`, `"duration"`} {
@@ -344,8 +389,10 @@ func TestLogLine(t *testing.T) {
 			t.Fatalf("log lacks %s: %s", want, line)
 		}
 	}
-	if strings.Contains(line, "tok=") {
-		t.Fatalf("log leaks a link: %s", line)
+	for _, secret := range append(e.cloud.IssuedSecrets(), "sig=") {
+		if strings.Contains(line, secret) {
+			t.Fatalf("log leaks a link or a token (%q): %s", secret, line)
+		}
 	}
 }
 
@@ -373,7 +420,7 @@ func TestBoundedRangeEnd(t *testing.T) {
 func TestConcurrentStreamsStayInBudget(t *testing.T) {
 	e := newEnv(t)
 	blob := fakecloud.NewSeededBlob(11, 9<<20, "")
-	e.d.tree.PutPath("/c.bin", blob)
+	e.cloud.Tree().PutPath("/c.bin", blob)
 	want := make([]byte, blob.Size())
 	blob.ReadAt(want, 0)
 	var wg sync.WaitGroup
@@ -406,7 +453,7 @@ func TestConcurrentStreamsStayInBudget(t *testing.T) {
 
 func TestRedirectMode(t *testing.T) {
 	e := newEnvWith(t, func(o *Options, specs []MountSpec) { specs[0].Redirect = true })
-	e.d.tree.PutPath("/v.mkv", fakecloud.BytesBlob([]byte("video bytes")))
+	e.cloud.Tree().PutPath("/v.mkv", fakecloud.BytesBlob([]byte("video bytes")))
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	req, _ := http.NewRequest("GET", e.srv.URL+"/fake/v.mkv", nil)
 	resp, err := client.Do(req)
@@ -414,7 +461,7 @@ func TestRedirectMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusFound || resp.Header.Get("Cache-Control") != "no-store" || !strings.HasPrefix(resp.Header.Get("Location"), e.d.cdn.URL) {
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Cache-Control") != "no-store" || !strings.HasPrefix(resp.Header.Get("Location"), e.cloud.CDNURL()) {
 		t.Fatalf("redirect: %d %v", resp.StatusCode, resp.Header)
 	}
 	if resp := e.do(t, "HEAD", "/fake/v.mkv", nil, ""); resp.StatusCode != 200 {
@@ -441,7 +488,7 @@ func TestRedirectMode(t *testing.T) {
 
 func TestConditionalGetNeedsNoLink(t *testing.T) {
 	e := newEnv(t)
-	e.d.tree.PutPath("/c.bin", fakecloud.BytesBlob([]byte("content")))
+	e.cloud.Tree().PutPath("/c.bin", fakecloud.BytesBlob([]byte("content")))
 	head := e.do(t, "HEAD", "/fake/c.bin", nil, "")
 	for _, h := range []map[string]string{
 		{"If-None-Match": head.Header.Get("ETag")},
@@ -451,7 +498,7 @@ func TestConditionalGetNeedsNoLink(t *testing.T) {
 			t.Fatalf("%v: %d", h, resp.StatusCode)
 		}
 	}
-	if n := e.d.counters.Get("link"); n != 0 {
+	if n := e.calls(memdrivetest.EndpointLink); n != 0 {
 		t.Fatalf("304s cost %d link calls", n)
 	}
 }

@@ -3,6 +3,7 @@ package webdav
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -13,12 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"pandav/drivers/memdrive/memdrivetest"
 	"pandav/internal/fakecloud"
 )
 
 func TestPutStreamsAndOverwrites(t *testing.T) {
 	e := newEnv(t)
-	e.d.tree.MkdirAll("/dir")
+	e.cloud.Tree().MkdirAll("/dir")
 	body := strings.Repeat("a", 100000)
 	resp := e.do(t, "PUT", "/fake/dir/new.txt", nil, body)
 	if resp.StatusCode != http.StatusCreated {
@@ -27,7 +29,7 @@ func TestPutStreamsAndOverwrites(t *testing.T) {
 	if got := readAll(t, e.do(t, "GET", "/fake/dir/new.txt", nil, "")); got != body {
 		t.Fatalf("read back %d bytes", len(got))
 	}
-	old, _ := e.d.tree.Lookup("/dir/new.txt")
+	old, _ := e.cloud.Tree().Lookup("/dir/new.txt")
 	resp = e.do(t, "PUT", "/fake/dir/new.txt", nil, "replaced")
 	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("overwrite: %d", resp.StatusCode)
@@ -35,10 +37,10 @@ func TestPutStreamsAndOverwrites(t *testing.T) {
 	if got := readAll(t, e.do(t, "GET", "/fake/dir/new.txt", nil, "")); got != "replaced" {
 		t.Fatalf("after overwrite: %q", got)
 	}
-	if n, _ := e.d.tree.Get(old.ID); !n.Trashed {
+	if n, _ := e.cloud.Tree().Get(old.ID); !n.Trashed {
 		t.Fatalf("the old file was not moved to the trash")
 	}
-	kids, _ := e.d.tree.Children(mustLookup(t, e, "/dir").ID)
+	kids, _ := e.cloud.Tree().Children(mustLookup(t, e, "/dir").ID)
 	if len(kids) != 1 {
 		t.Fatalf("%d files in /dir after overwrite", len(kids))
 	}
@@ -46,7 +48,7 @@ func TestPutStreamsAndOverwrites(t *testing.T) {
 
 func mustLookup(t *testing.T, e *env, p string) fakecloud.Node {
 	t.Helper()
-	n, err := e.d.tree.Lookup(p)
+	n, err := e.cloud.Tree().Lookup(p)
 	if err != nil {
 		t.Fatalf("%s: %v", p, err)
 	}
@@ -78,7 +80,7 @@ func TestPutChunkedWithExpectedLength(t *testing.T) {
 
 func TestFailedOverwriteKeepsOldFile(t *testing.T) {
 	e := newEnv(t)
-	e.d.tree.PutPath("/keep.txt", fakecloud.BytesBlob([]byte("precious")))
+	e.cloud.Tree().PutPath("/keep.txt", fakecloud.BytesBlob([]byte("precious")))
 	readAll(t, e.do(t, "GET", "/fake/keep.txt", nil, "")) // warm the cache
 	// a client that promises 1 MB and hangs up after 1000 bytes
 	conn, err := net.Dial("tcp", strings.TrimPrefix(e.srv.URL, "http://"))
@@ -90,14 +92,14 @@ func TestFailedOverwriteKeepsOldFile(t *testing.T) {
 	conn.Close()
 	time.Sleep(200 * time.Millisecond)
 	// the upload was refused by the cloud too: old file intact
-	e.d.faults.Inject("upload", fakecloud.ServerError, 1, 1)
+	e.cloud.Faults().Inject(memdrivetest.EndpointUpload, fakecloud.ServerError, 1, 1)
 	if resp := e.do(t, "PUT", "/fake/keep.txt", nil, "new content"); resp.StatusCode < 500 {
 		t.Fatalf("failed upload answered %d", resp.StatusCode)
 	}
 	if got := readAll(t, e.do(t, "GET", "/fake/keep.txt", nil, "")); got != "precious" {
 		t.Fatalf("old file became %q", got)
 	}
-	kids, _ := e.d.tree.Children(e.d.tree.RootID())
+	kids, _ := e.cloud.Tree().Children(e.cloud.Tree().RootID())
 	if len(kids) != 1 {
 		t.Fatalf("%d entries after failed uploads, want only the old file", len(kids))
 	}
@@ -124,7 +126,7 @@ func TestPlaceholderCostsOneUpload(t *testing.T) {
 		t.Fatalf("PUT content: %d", resp.StatusCode)
 	}
 	e.do(t, "UNLOCK", "/fake/doc.docx", map[string]string{"Lock-Token": token}, "")
-	if got := e.d.counters.Get("uploaded"); got != 1 {
+	if got := e.calls(memdrivetest.EndpointUpload); got != 1 {
 		t.Fatalf("%d cloud uploads, want 1", got)
 	}
 	// LOCK on an unmapped URL makes a placeholder that is stored as an
@@ -134,13 +136,13 @@ func TestPlaceholderCostsOneUpload(t *testing.T) {
 	e.fs.o.PlaceholderGrace = time.Millisecond
 	time.Sleep(5 * time.Millisecond)
 	e.fs.Tick()
-	if _, err := e.d.tree.Lookup("/empty.txt"); err == nil {
+	if _, err := e.cloud.Tree().Lookup("/empty.txt"); err == nil {
 		t.Fatalf("a locked placeholder was uploaded")
 	}
 	e.do(t, "UNLOCK", "/fake/empty.txt", map[string]string{"Lock-Token": token}, "")
 	time.Sleep(5 * time.Millisecond)
 	e.fs.Tick()
-	if _, err := e.d.tree.Lookup("/empty.txt"); err != nil {
+	if _, err := e.cloud.Tree().Lookup("/empty.txt"); err != nil {
 		t.Fatalf("idle placeholder not stored: %v", err)
 	}
 }
@@ -157,7 +159,7 @@ func TestSystemFilesStayLocal(t *testing.T) {
 			t.Fatalf("%s read back %q", name, got)
 		}
 	}
-	if n := e.d.counters.Get("uploaded"); n != 0 {
+	if n := e.calls(memdrivetest.EndpointUpload); n != 0 {
 		t.Fatalf("%d system files reached the cloud", n)
 	}
 	if resp := e.do(t, "DELETE", "/fake/._movie.mkv", nil, ""); resp.StatusCode != http.StatusNoContent {
@@ -203,7 +205,7 @@ func TestMkcolDeleteMoveCopy(t *testing.T) {
 			t.Fatalf("%s: %q", p, got)
 		}
 	}
-	if n := e.d.counters.Get("cdn"); n != 2 {
+	if n := e.calls(memdrivetest.EndpointCDN); n != 2 {
 		t.Fatalf("COPY read %d files through pandav; want only the 2 GETs above", n)
 	}
 }
@@ -253,14 +255,14 @@ func TestProppatch(t *testing.T) {
 
 func TestReadOnlyMountMakesNoUpstreamCall(t *testing.T) {
 	e := newEnvWith(t, func(o *Options, specs []MountSpec) { specs[0].ReadOnly = true })
-	before := e.d.counters.Snapshot()
+	before := e.cloud.Counters().Snapshot()
 	for _, m := range []string{"PUT", "DELETE", "MKCOL", "MOVE", "COPY", "PROPPATCH", "LOCK"} {
 		resp := e.do(t, m, "/fake/x", map[string]string{"Destination": "/fake/y"}, "data")
 		if resp.StatusCode != http.StatusForbidden {
 			t.Fatalf("%s: %d", m, resp.StatusCode)
 		}
 	}
-	if after := e.d.counters.Snapshot(); len(after) != len(before) {
+	if after := e.cloud.Counters().Snapshot(); len(after) != len(before) {
 		t.Fatalf("upstream calls on a read-only mount: %v", after)
 	}
 }
@@ -268,10 +270,10 @@ func TestReadOnlyMountMakesNoUpstreamCall(t *testing.T) {
 func TestThrottledWriteIs503(t *testing.T) {
 	e := newEnv(t)
 	e.do(t, "PROPFIND", "/fake/", map[string]string{"Depth": "1"}, "")
-	e.d.faults.Inject("mkdir", fakecloud.Throttle, 1, -1)
+	e.cloud.Faults().Inject(memdrivetest.EndpointMkdir, fakecloud.Throttle, 1, -1)
 	resp := e.do(t, "MKCOL", "/fake/newdir", nil, "")
-	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
-		t.Fatalf("throttled MKCOL: %d %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "7" {
+		t.Fatalf("throttled MKCOL: %d Retry-After %q, want the cloud's 7", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 }
 
@@ -306,18 +308,17 @@ func TestSubmittedTokens(t *testing.T) {
 // leave the destination as it was (the Office "save": PUT tmp, MOVE tmp
 // over the original).
 func TestFailedOverwritingMoveKeepsDestination(t *testing.T) {
-	for _, op := range []string{"copy", "rename"} {
-		t.Run(op, func(t *testing.T) {
+	for method, endpoint := range map[string]string{"COPY": memdrivetest.EndpointCopy, "MOVE": memdrivetest.EndpointPatch} {
+		t.Run(method, func(t *testing.T) {
 			e := newEnv(t)
 			e.do(t, "PUT", "/fake/dst.txt", nil, "original")
 			e.do(t, "PUT", "/fake/src.txt", nil, "new")
-			e.d.faults.Inject(op, fakecloud.Throttle, 1, -1)
-			method := map[string]string{"copy": "COPY", "rename": "MOVE"}[op]
+			e.cloud.Faults().Inject(endpoint, fakecloud.Throttle, 1, -1)
 			resp := e.do(t, method, "/fake/src.txt", map[string]string{"Destination": "/fake/dst.txt"}, "")
 			if resp.StatusCode != http.StatusServiceUnavailable {
 				t.Fatalf("%s under throttling: %d", method, resp.StatusCode)
 			}
-			e.d.faults.Clear()
+			e.cloud.Faults().Clear()
 			if got := readAll(t, e.do(t, "GET", "/fake/dst.txt", nil, "")); got != "original" {
 				t.Fatalf("destination became %q", got)
 			}
@@ -343,7 +344,7 @@ func TestLongGetOutlivesBodyTimeout(t *testing.T) {
 	defer func() { bodyTimeout = old }()
 	e := newEnv(t)
 	blob := fakecloud.NewSeededBlob(4, 2<<20, "")
-	e.d.tree.PutPath("/slow.bin", blob)
+	e.cloud.Tree().PutPath("/slow.bin", blob)
 	resp, err := http.Get(e.srv.URL + "/fake/slow.bin")
 	if err != nil {
 		t.Fatal(err)
@@ -378,13 +379,13 @@ func TestPutETagMatchesLaterReads(t *testing.T) {
 
 func TestEmptyFolderListedOncePerPropfind(t *testing.T) {
 	e := newEnv(t)
-	e.d.tree.MkdirAll("/empty")
+	e.cloud.Tree().MkdirAll("/empty")
 	e.do(t, "PROPFIND", "/fake/", map[string]string{"Depth": "1"}, "")
-	before := e.d.counters.Get("list")
+	before := e.calls(memdrivetest.EndpointChildren)
 	for i := 0; i < 3; i++ {
 		e.do(t, "PROPFIND", "/fake/empty/", map[string]string{"Depth": "1"}, "")
 	}
-	if got := e.d.counters.Get("list") - before; got != 3 {
+	if got := e.calls(memdrivetest.EndpointChildren) - before; got != 3 {
 		t.Fatalf("3 PROPFINDs of an empty folder cost %d listings", got)
 	}
 }
@@ -413,7 +414,7 @@ func TestConcurrentPutsOfOnePathLeaveOneFile(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	kids, _ := e.d.tree.Children(e.d.tree.RootID())
+	kids, _ := e.cloud.Tree().Children(e.cloud.Tree().RootID())
 	if len(kids) != 1 {
 		t.Fatalf("%d files named same.bin after 4 concurrent uploads", len(kids))
 	}
@@ -425,16 +426,16 @@ func TestConcurrentPutsOfOnePathLeaveOneFile(t *testing.T) {
 func TestOldFileRemovedLaterAfterOverwrite(t *testing.T) {
 	e := newEnv(t)
 	e.do(t, "PUT", "/fake/o.txt", nil, "old")
-	e.d.faults.Inject("remove", fakecloud.ServerError, 1, 1)
+	e.cloud.Faults().Inject(memdrivetest.EndpointDelete, fakecloud.ServerError, 1, 1)
 	e.do(t, "PUT", "/fake/o.txt", nil, "new")
 	if got := readAll(t, e.do(t, "GET", "/fake/o.txt", nil, "")); got != "new" {
 		t.Fatalf("after overwrite: %q", got)
 	}
-	if kids, _ := e.d.tree.Children(e.d.tree.RootID()); len(kids) != 2 {
+	if kids, _ := e.cloud.Tree().Children(e.cloud.Tree().RootID()); len(kids) != 2 {
 		t.Fatalf("%d files; the failed removal should leave both for now", len(kids))
 	}
 	e.fs.Tick()
-	if kids, _ := e.d.tree.Children(e.d.tree.RootID()); len(kids) != 1 {
+	if kids, _ := e.cloud.Tree().Children(e.cloud.Tree().RootID()); len(kids) != 1 {
 		t.Fatalf("%d files after the retry", len(kids))
 	}
 	e.do(t, "DELETE", "/fake/o.txt", nil, "")
@@ -448,11 +449,11 @@ func TestOldFileRemovedLaterAfterOverwrite(t *testing.T) {
 func TestPendingRemovalBacksOff(t *testing.T) {
 	e := newEnv(t)
 	e.do(t, "PUT", "/fake/o.txt", nil, "old")
-	e.d.faults.Inject("remove", fakecloud.ServerError, 1, 2) // the overwrite's, then the first retry's
+	e.cloud.Faults().Inject(memdrivetest.EndpointDelete, fakecloud.ServerError, 1, 2) // the overwrite's, then the first retry's
 	e.do(t, "PUT", "/fake/o.txt", nil, "new")
 	e.fs.Tick() // fails: next try in 5 s
 	e.fs.Tick() // too soon: not tried, though the cloud would now say yes
-	if kids, _ := e.d.tree.Children(e.d.tree.RootID()); len(kids) != 2 {
+	if kids, _ := e.cloud.Tree().Children(e.cloud.Tree().RootID()); len(kids) != 2 {
 		t.Fatalf("%d files: the removal was retried at once after failing", len(kids))
 	}
 	e.fs.pending.mu.Lock()
@@ -462,7 +463,7 @@ func TestPendingRemovalBacksOff(t *testing.T) {
 	e.fs.pending.list[0].next = time.Time{} // as if the wait had passed
 	e.fs.pending.mu.Unlock()
 	e.fs.Tick()
-	if kids, _ := e.d.tree.Children(e.d.tree.RootID()); len(kids) != 1 {
+	if kids, _ := e.cloud.Tree().Children(e.cloud.Tree().RootID()); len(kids) != 1 {
 		t.Fatalf("%d files after the wait", len(kids))
 	}
 }
@@ -471,7 +472,7 @@ func TestPendingRemovalBacksOff(t *testing.T) {
 // listing (rclone copies 4 files at a time).
 func TestConcurrentUploadsAllListed(t *testing.T) {
 	e := newEnv(t)
-	e.d.tree.MkdirAll("/many")
+	e.cloud.Tree().MkdirAll("/many")
 	e.do(t, "PROPFIND", "/fake/many/", map[string]string{"Depth": "1"}, "") // empty: not cached
 	e.do(t, "PUT", "/fake/many/first.txt", nil, "x")
 	e.do(t, "PROPFIND", "/fake/many/", map[string]string{"Depth": "1"}, "") // now cached
@@ -492,5 +493,47 @@ func TestConcurrentUploadsAllListed(t *testing.T) {
 		if !strings.Contains(body, fmt.Sprintf("f%02d.txt", i)) {
 			t.Fatalf("f%02d.txt missing from the listing after concurrent uploads", i)
 		}
+	}
+}
+
+// TestNoTrashRemovesForGood: on a no_trash mount a DELETE, and the
+// removal of the file an overwrite replaced, remove for good; by default
+// both go to the cloud's trash.
+func TestNoTrashRemovesForGood(t *testing.T) {
+	for _, noTrash := range []bool{false, true} {
+		t.Run(fmt.Sprint("no_trash=", noTrash), func(t *testing.T) {
+			e := newEnvWith(t, func(o *Options, specs []MountSpec) { specs[0].NoTrash = noTrash })
+			e.do(t, "PUT", "/fake/r.txt", nil, "old")
+			old := mustLookup(t, e, "/r.txt")
+			e.do(t, "PUT", "/fake/r.txt", nil, "new")
+			replacement := mustLookup(t, e, "/r.txt")
+			if resp := e.do(t, "DELETE", "/fake/r.txt", nil, ""); resp.StatusCode != http.StatusNoContent {
+				t.Fatalf("DELETE: %d", resp.StatusCode)
+			}
+			for _, id := range []string{old.ID, replacement.ID} {
+				n, err := e.cloud.Tree().Get(id)
+				if gone := errors.Is(err, fakecloud.ErrNotFound); gone != noTrash || !gone && !n.Trashed {
+					t.Fatalf("%s: gone %v, trashed %v", id, gone, n.Trashed)
+				}
+			}
+		})
+	}
+}
+
+// TestNewestNamesakeServed: of two files of one name with the same time,
+// as a cloud that keeps whole seconds or milliseconds gives two quick
+// uploads, the one the cloud lists first, its newest (memdrive.md §2),
+// is the one served, and the name is listed once.
+func TestNewestNamesakeServed(t *testing.T) {
+	e := newEnv(t)
+	at := time.Now().UTC().Truncate(time.Second)
+	root := e.cloud.Tree().RootID()
+	e.cloud.Tree().Put(root, "dup.txt", fakecloud.BytesBlob([]byte("older")), at)
+	e.cloud.Tree().Put(root, "dup.txt", fakecloud.BytesBlob([]byte("newer")), at)
+	if got := readAll(t, e.do(t, "GET", "/fake/dup.txt", nil, "")); got != "newer" {
+		t.Fatalf("served %q", got)
+	}
+	if body := readAll(t, e.do(t, "PROPFIND", "/fake/", map[string]string{"Depth": "1"}, "")); strings.Count(body, "/fake/dup.txt<") != 1 {
+		t.Fatalf("dup.txt is not listed once: %s", body)
 	}
 }

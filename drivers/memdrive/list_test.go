@@ -39,3 +39,23 @@ func TestThrottledListing(t *testing.T) {
 		})
 	}
 }
+
+// TestAttemptsBoundPatience: options.attempts is how many times a
+// throttled call is made before the client hears of it, and what it then
+// hears is the cloud's own Retry-After.
+func TestAttemptsBoundPatience(t *testing.T) {
+	for _, attempts := range []int{1, 3} {
+		c := memdrivetest.Start(memdrivetest.Options{Rate: -1, RetryAfter: 7 * time.Second})
+		defer c.Close()
+		d := openWith(t, testEnv(t), Options{RefreshToken: c.Login().Issue().Refresh, APIURL: c.APIURL(), QPS: 1000, Attempts: attempts})
+		c.Faults().Inject(c.Endpoints().List, fakecloud.Throttle, 1, -1)
+		_, err := d.List(ctxT(t), drivers.Entry{ID: c.Tree().RootID(), IsDir: true})
+		var rl *drivers.RateLimitedError
+		if !errors.As(err, &rl) || rl.RetryAfter != 7*time.Second {
+			t.Fatalf("attempts %d: got %v, want a RateLimitedError with the cloud's 7s", attempts, err)
+		}
+		if n := c.Counters().Get(c.Endpoints().List); n != int64(attempts) {
+			t.Fatalf("attempts %d: %d listing calls", attempts, n)
+		}
+	}
+}

@@ -86,7 +86,9 @@ func New(_ context.Context, env drivers.Env, o Options) (*Drive, error) {
 		return nil, fmt.Errorf("memdrive: %w", err)
 	}
 	d.ts = l.ts
-	d.caller = upstream.Caller{Policy: upstream.DefaultPolicy, Limits: l.limits, Cred: l.ts}
+	policy := upstream.DefaultPolicy
+	policy.Attempts = o.Attempts
+	d.caller = upstream.Caller{Policy: policy, Limits: l.limits, Cred: l.ts}
 	return d, nil
 }
 

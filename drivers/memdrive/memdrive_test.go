@@ -26,8 +26,9 @@ func TestConformance(t *testing.T) {
 	t.Run("write", func(t *testing.T) { drivertest.RunWrite(t, h) })
 }
 
-// testPolicy keeps retries to milliseconds, whatever Retry-After says.
-var testPolicy = upstream.Policy{Attempts: 6, BaseDelay: time.Millisecond, MaxDelay: 10 * time.Millisecond, GiveUpAfter: time.Second}
+// testPolicy keeps the waits between tries to milliseconds, whatever
+// Retry-After says; how many tries is the mount's (options.attempts).
+var testPolicy = upstream.Policy{BaseDelay: time.Millisecond, MaxDelay: 10 * time.Millisecond, GiveUpAfter: time.Second}
 
 // mount starts an emulator and a drive logged in to it with a new login.
 func mount(t *testing.T, o memdrivetest.Options) (*memdrivetest.Server, *Drive) {
@@ -45,11 +46,19 @@ func testEnv(t *testing.T) drivers.Env {
 // tests that want throttling ask the emulator for it.
 func open(t *testing.T, c *memdrivetest.Server, env drivers.Env, refreshToken string) *Drive {
 	t.Helper()
-	d, err := New(context.Background(), env, Options{RefreshToken: refreshToken, APIURL: c.APIURL(), QPS: 1000})
+	return openWith(t, env, Options{RefreshToken: refreshToken, APIURL: c.APIURL(), QPS: 1000})
+}
+
+// openWith mounts with o, waiting as testPolicy says between its tries.
+func openWith(t *testing.T, env drivers.Env, o Options) *Drive {
+	t.Helper()
+	d, err := New(context.Background(), env, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.caller.Policy = testPolicy
+	p := testPolicy
+	p.Attempts = d.caller.Policy.Attempts
+	d.caller.Policy = p
 	t.Cleanup(func() { d.Close(context.Background()) })
 	return d
 }
@@ -71,6 +80,8 @@ func TestOptions(t *testing.T) {
 		{"api_url not http", Options{RefreshToken: "rt", APIURL: "ftp://example.com"}, "api_url"},
 		{"page_size above the cloud's", Options{RefreshToken: "rt", PageSize: 201}, "page_size"},
 		{"negative qps", Options{RefreshToken: "rt", QPS: -1}, "qps"},
+		{"negative attempts", Options{RefreshToken: "rt", Attempts: -1}, "attempts"},
+		{"attempts beyond patience", Options{RefreshToken: "rt", Attempts: maxAttempts + 1}, "attempts"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := New(context.Background(), testEnv(t), tc.o)
@@ -80,7 +91,7 @@ func TestOptions(t *testing.T) {
 		})
 	}
 	o := Options{RefreshToken: "rt"}
-	if err := o.normalize(); err != nil || o.PageSize != maxPageSize || o.QPS != defaultQPS || o.APIURL != defaultAPIURL {
+	if err := o.normalize(); err != nil || o.PageSize != maxPageSize || o.QPS != defaultQPS || o.APIURL != defaultAPIURL || o.Attempts != upstream.DefaultPolicy.Attempts {
 		t.Fatalf("defaults: %+v, %v", o, err)
 	}
 	if _, err := New(context.Background(), drivers.Env{}, o); err == nil {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"pandav/drivers/internal/upstream"
 )
 
 // Options is a mount's `options:` block. The config loader refuses a key
@@ -21,6 +23,12 @@ type Options struct {
 	PageSize int `yaml:"page_size"`
 	// QPS paces the mount's calls.
 	QPS float64 `yaml:"qps"`
+	// Attempts is how many times a call is made, the first included,
+	// before its failure reaches the client: a throttled call then
+	// answers 503 with the cloud's Retry-After. The default is
+	// upstream.DefaultPolicy's, about 30 s of patience; 1 answers at
+	// once, for clients that would rather retry themselves.
+	Attempts int `yaml:"attempts"`
 }
 
 const (
@@ -31,6 +39,10 @@ const (
 	// defaultQPS is half the cloud's 20 a second per token (memdrive.md
 	// §5), so that throttling stays the exception.
 	defaultQPS = 10
+	// maxAttempts bounds the patience: past it the waits between tries,
+	// which grow to upstream.DefaultPolicy's MaxDelay, add up to more
+	// than a client waits for an answer.
+	maxAttempts = 10
 )
 
 // normalize fills in the defaults and checks every value.
@@ -56,6 +68,12 @@ func (o *Options) normalize() error {
 		o.QPS = defaultQPS
 	case o.QPS < 0:
 		return fmt.Errorf("memdrive: options.qps %v must be positive", o.QPS)
+	}
+	switch {
+	case o.Attempts == 0:
+		o.Attempts = upstream.DefaultPolicy.Attempts
+	case o.Attempts < 0 || o.Attempts > maxAttempts:
+		return fmt.Errorf("memdrive: options.attempts %d is not between 1 and %d", o.Attempts, maxAttempts)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -99,7 +100,7 @@ func (s *Server) allow(token string) bool {
 }
 
 func (s *Server) throttle(w http.ResponseWriter) {
-	w.Header().Set("Retry-After", "1")
+	w.Header().Set("Retry-After", strconv.FormatInt(int64((s.o.RetryAfter+time.Second-1)/time.Second), 10))
 	fail(w, http.StatusTooManyRequests, "rate_limited", "too many requests; slow down")
 }
 

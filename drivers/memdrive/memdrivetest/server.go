@@ -35,6 +35,11 @@ type Options struct {
 	AccessTTL time.Duration
 	// LinkTTL is the lifetime of download links; default 15 minutes.
 	LinkTTL time.Duration
+	// RetryAfter is the Retry-After of a 429 (memdrive.md §5), sent in
+	// whole seconds, rounded up; default a second. A test sets a wait no
+	// other part of the chain would invent, to see that the cloud's own
+	// reaches the client.
+	RetryAfter time.Duration
 }
 
 // MaxPageSize is the largest listing limit the cloud takes.
@@ -94,6 +99,9 @@ func Start(o Options) *Server {
 	if o.LinkTTL <= 0 {
 		o.LinkTTL = 15 * time.Minute
 	}
+	if o.RetryAfter <= 0 {
+		o.RetryAfter = time.Second
+	}
 	// IDs of one width, counting up, so that sorting them sorts by age:
 	// the listing order and the cursor (files.go) rest on it.
 	var next atomic.Uint64
@@ -137,6 +145,9 @@ func (s *Server) routes() http.Handler {
 
 // APIURL is the driver's api_url.
 func (s *Server) APIURL() string { return s.api.URL }
+
+// CDNURL is where the download links point.
+func (s *Server) CDNURL() string { return s.cdn.URL }
 
 func (s *Server) Name() string                   { return "memdrive" }
 func (s *Server) Driver() string                 { return "memdrive" }

@@ -198,17 +198,19 @@ func TestLinksExpire(t *testing.T) {
 
 func TestRateLimit(t *testing.T) {
 	for _, tc := range []struct {
-		rate      float64
-		throttled bool
-	}{{1, true}, {-1, false}} {
-		s, tok := start(t, Options{Rate: tc.rate})
+		rate       float64
+		retryAfter time.Duration
+		throttled  bool
+		hint       string // the Retry-After of the 429
+	}{{1, 0, true, "1"}, {1, 1500 * time.Millisecond, true, "2"}, {-1, 0, false, ""}} {
+		s, tok := start(t, Options{Rate: tc.rate, RetryAfter: tc.retryAfter})
 		do(t, tok, http.MethodGet, s.APIURL()+"/v1/quota", nil)
 		a := do(t, tok, http.MethodGet, s.APIURL()+"/v1/quota", nil)
 		if got := a.status == http.StatusTooManyRequests; got != tc.throttled {
 			t.Fatalf("rate %v: the second call answered %d", tc.rate, a.status)
 		}
-		if tc.throttled && (a.header.Get("Retry-After") != "1" || a.code() != "rate_limited") {
-			t.Fatalf("429 without its hint: %v %s", a.header, a.body)
+		if tc.throttled && (a.header.Get("Retry-After") != tc.hint || a.code() != "rate_limited") {
+			t.Fatalf("429 without its hint %s: %v %s", tc.hint, a.header, a.body)
 		}
 		// The count is per token: another login is not throttled.
 		if other := do(t, s.Login().Issue().Access, http.MethodGet, s.APIURL()+"/v1/quota", nil); other.status != http.StatusOK {

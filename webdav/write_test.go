@@ -522,7 +522,7 @@ func TestNoTrashRemovesForGood(t *testing.T) {
 
 // TestNewestNamesakeServed: of two files of one name with the same time,
 // as a cloud that keeps whole seconds or milliseconds gives two quick
-// uploads, the one the cloud lists first, its newest (memdrive.md §2),
+// uploads, the one the cloud lists first, its newest (docs/protocols/memdrive.md §2),
 // is the one served, and the name is listed once.
 func TestNewestNamesakeServed(t *testing.T) {
 	e := newEnv(t)

@@ -13,7 +13,7 @@ import (
 	"pandav/drivers/internal/upstream"
 )
 
-// refresh trades a refresh token for a new pair (memdrive.md §1). It only
+// refresh trades a refresh token for a new pair (docs/protocols/memdrive.md §1). It only
 // speaks the protocol: the upstream.TokenSource that calls it runs one
 // trade at a time, journals it, and saves the rotated refresh token
 // before anything uses the new access token, because the cloud spends

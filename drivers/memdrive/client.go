@@ -71,7 +71,7 @@ func (d *Drive) newRequest(ctx context.Context, op, method, path string, query u
 }
 
 // classify is the one place that reads what an answer means, and so
-// decides what is retried (memdrive.md §5): a 5xx, or an answer that is
+// decides what is retried (docs/protocols/memdrive.md §5): a 5xx, or an answer that is
 // not the cloud's JSON, is worth another try; a 401 wants a fresh token;
 // the cloud's own refusals are final. Send has already made a 429
 // Throttled, with its Retry-After, and a transport failure Transient.
@@ -84,21 +84,21 @@ func classify(op string, a upstream.Answer, out any) error {
 	case a.Status >= 400:
 		var e errorAnswer
 		if json.Unmarshal(a.Body, &e) != nil || e.Error.Code == "" {
-			// A proxy's page, not the cloud's word (memdrive.md §5).
+			// A proxy's page, not the cloud's word (docs/protocols/memdrive.md §5).
 			return upstream.Transient(fmt.Errorf("%s: HTTP %d without the cloud's error envelope", op, a.Status))
 		}
 		return &apiError{op: op, status: a.Status, code: e.Error.Code, message: e.Error.Message}
 	case out == nil:
 		return nil
 	case json.Unmarshal(a.Body, out) != nil:
-		// A proxy's HTML page with 200, most likely (memdrive.md §5).
+		// A proxy's HTML page with 200, most likely (docs/protocols/memdrive.md §5).
 		return upstream.Transient(fmt.Errorf("%s: HTTP %d with an answer that is not JSON", op, a.Status))
 	}
 	return nil
 }
 
 // apiError is a refusal in the cloud's own words. Its message is safe to
-// show: the cloud's messages hold no secrets (memdrive.md §5).
+// show: the cloud's messages hold no secrets (docs/protocols/memdrive.md §5).
 type apiError struct {
 	op, code, message string
 	status            int

@@ -11,7 +11,7 @@ import (
 	"pandav/drivers"
 )
 
-// Link asks for a download link of f (memdrive.md §3). The link needs no
+// Link asks for a download link of f (docs/protocols/memdrive.md §3). The link needs no
 // header and allows any number of connections, so Header and MaxConns
 // stay empty; its expiry is read from the URL, never assumed
 // (docs/DESIGN.md, decision 3).

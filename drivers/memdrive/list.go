@@ -10,7 +10,7 @@ import (
 	"pandav/drivers"
 )
 
-// rootID is the literal the cloud gives its root folder (memdrive.md §2).
+// rootID is the literal the cloud gives its root folder (docs/protocols/memdrive.md §2).
 const rootID = "root"
 
 // Root is the cloud's root folder. Its ID is fixed, so it costs no call.
@@ -20,7 +20,7 @@ func (d *Drive) Root(context.Context) (drivers.Entry, error) {
 
 // List follows next_cursor to the last page. It never counts entries to
 // decide it is done: the cloud caps a page below the limit asked for
-// without saying so (memdrive.md §2). Each page is its own call, so a
+// without saying so (docs/protocols/memdrive.md §2). Each page is its own call, so a
 // throttled page is retried alone, not the listing.
 func (d *Drive) List(ctx context.Context, dir drivers.Entry) ([]drivers.Entry, error) {
 	op := "memdrive list " + dir.ID

@@ -49,7 +49,7 @@ var (
 func init() { drivers.Register("memdrive", drivers.FactoryOf(New)) }
 
 // apiClass is the one pacing class, because the cloud counts every call
-// of a token alike (memdrive.md §5). A cloud with a limit per kind of
+// of a token alike (docs/protocols/memdrive.md §5). A cloud with a limit per kind of
 // call gets a class per limit.
 const apiClass = "api"
 
@@ -102,7 +102,7 @@ type login struct {
 // copy of the next refresh token (drivers.Closer).
 func (d *Drive) Close(ctx context.Context) error { return d.ts.Close(ctx) }
 
-// Quota is the account's space, for Finder and davfs2 (memdrive.md §4).
+// Quota is the account's space, for Finder and davfs2 (docs/protocols/memdrive.md §4).
 func (d *Drive) Quota(ctx context.Context) (drivers.Quota, error) {
 	var q quotaAnswer
 	if err := d.call(ctx, "memdrive quota", request{method: http.MethodGet, path: "/v1/quota"}, &q); err != nil {

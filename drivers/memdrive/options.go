@@ -15,7 +15,7 @@ import (
 type Options struct {
 	// RefreshToken is the login; required. After the first refresh the
 	// rotated successor lives in state_dir, because the cloud spends each
-	// refresh token once (memdrive.md §1).
+	// refresh token once (docs/protocols/memdrive.md §1).
 	RefreshToken string `yaml:"refresh_token"`
 	// APIURL is the cloud's base URL, overridable for tests and proxies.
 	APIURL string `yaml:"api_url"`
@@ -33,10 +33,10 @@ type Options struct {
 
 const (
 	defaultAPIURL = "https://api.memdrive.example"
-	// maxPageSize is the largest limit the cloud takes (memdrive.md §2),
+	// maxPageSize is the largest limit the cloud takes (docs/protocols/memdrive.md §2),
 	// and the default: the fewer pages, the fewer calls.
 	maxPageSize = 200
-	// defaultQPS is half the cloud's 20 a second per token (memdrive.md
+	// defaultQPS is half the cloud's 20 a second per token (docs/protocols/memdrive.md
 	// §5), so that throttling stays the exception.
 	defaultQPS = 10
 	// maxAttempts bounds the patience: past it the waits between tries,

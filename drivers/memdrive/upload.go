@@ -14,7 +14,7 @@ import (
 	"pandav/drivers/internal/upstream"
 )
 
-// Upload streams src to the cloud in one PUT (memdrive.md §4). It needs
+// Upload streams src to the cloud in one PUT (docs/protocols/memdrive.md §4). It needs
 // neither the hash up front nor random access, so it implements no
 // drivers.UploadRequirer, and the WebDAV layer hands it the client's
 // body as it arrives, without spooling it to disk. A namesake in parent

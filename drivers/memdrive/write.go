@@ -10,7 +10,7 @@ import (
 	"pandav/drivers"
 )
 
-// The writes map one to one onto the cloud's calls (memdrive.md §4). The
+// The writes map one to one onto the cloud's calls (docs/protocols/memdrive.md §4). The
 // cloud checks names itself, and classify turns its invalid_name and
 // name_exists into the ErrInvalidName and ErrExist the contract asks
 // for, so nothing here second-guesses it.

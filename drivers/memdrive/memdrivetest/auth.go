@@ -24,12 +24,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Write(b)
 }
 
-// fail writes the cloud's error envelope (memdrive.md §5).
+// fail writes the cloud's error envelope (docs/protocols/memdrive.md §5).
 func fail(w http.ResponseWriter, status int, code, message string) {
 	writeJSON(w, status, errorAnswer{Error: errorBody{Code: code, Message: message}})
 }
 
-// handleToken trades a refresh token (memdrive.md §1). Logins spends it
+// handleToken trades a refresh token (docs/protocols/memdrive.md §1). Logins spends it
 // the moment it issues the successor, and counts a second use: on the
 // real service that locks the user out.
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
@@ -62,7 +62,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 // endpoint wraps an API handler in what every call goes through, in the
 // cloud's order: the count, latency, injected faults, the access token,
 // then the per-token rate. All of it comes before the body is read, so
-// that a refused upload costs its client no bytes (memdrive.md §4).
+// that a refused upload costs its client no bytes (docs/protocols/memdrive.md §4).
 func (s *Server) endpoint(name string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s.counters.Inc(name)
@@ -105,7 +105,7 @@ func (s *Server) throttle(w http.ResponseWriter) {
 }
 
 // fault produces kind as the cloud and the proxy in front of it do
-// (memdrive.md §5), and says whether it answered.
+// (docs/protocols/memdrive.md §5), and says whether it answered.
 func (s *Server) fault(w http.ResponseWriter, kind fakecloud.FaultKind) bool {
 	switch kind {
 	case fakecloud.NoFault:

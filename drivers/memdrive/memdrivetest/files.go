@@ -13,7 +13,7 @@ import (
 )
 
 // live returns the node with id unless it, or a folder above it, is in
-// the trash: the cloud shows neither (memdrive.md §2).
+// the trash: the cloud shows neither (docs/protocols/memdrive.md §2).
 func (s *Server) live(id string) (fakecloud.Node, bool) {
 	n, err := s.tree.Get(id)
 	if err != nil || n.Trashed {
@@ -43,7 +43,7 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleChildren answers one page, newest first, capped at PageCap
-// whatever the limit asked (memdrive.md §2). The cursor names the last
+// whatever the limit asked (docs/protocols/memdrive.md §2). The cursor names the last
 // entry served; the next page starts below it, so entries added
 // meanwhile (which sort first) shift nothing.
 func (s *Server) handleChildren(w http.ResponseWriter, r *http.Request) {
@@ -113,7 +113,7 @@ type link struct {
 }
 
 // handleLink issues a CDN link whose `expires` is its only lifetime
-// (memdrive.md §3).
+// (docs/protocols/memdrive.md §3).
 func (s *Server) handleLink(w http.ResponseWriter, r *http.Request) {
 	n, ok := s.live(r.PathValue("id"))
 	switch {

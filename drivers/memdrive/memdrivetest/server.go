@@ -23,19 +23,19 @@ import (
 )
 
 // Options are the emulator's knobs; the zero value is the cloud as
-// memdrive.md describes it.
+// docs/protocols/memdrive.md describes it.
 type Options struct {
 	// PageCap is the most entries a listing page holds, whatever limit
-	// was asked (memdrive.md §2); default and maximum MaxPageSize.
+	// was asked (docs/protocols/memdrive.md §2); default and maximum MaxPageSize.
 	PageCap int
 	// Rate is the requests per second each access token may make before
-	// it is answered 429 (memdrive.md §5); default 20, negative: never.
+	// it is answered 429 (docs/protocols/memdrive.md §5); default 20, negative: never.
 	Rate float64
 	// AccessTTL is the lifetime of access tokens; default an hour.
 	AccessTTL time.Duration
 	// LinkTTL is the lifetime of download links; default 15 minutes.
 	LinkTTL time.Duration
-	// RetryAfter is the Retry-After of a 429 (memdrive.md §5), sent in
+	// RetryAfter is the Retry-After of a 429 (docs/protocols/memdrive.md §5), sent in
 	// whole seconds, rounded up; default a second. A test sets a wait no
 	// other part of the chain would invent, to see that the cloud's own
 	// reaches the client.

@@ -14,7 +14,7 @@ import (
 	"pandav/internal/fakecloud"
 )
 
-// nameProblem says which name rule of memdrive.md §5 name breaks, or "".
+// nameProblem says which name rule of docs/protocols/memdrive.md §5 name breaks, or "".
 func nameProblem(name string) string {
 	switch {
 	case name == "":
@@ -95,7 +95,7 @@ func (s *Server) handleMkdir(w http.ResponseWriter, r *http.Request) {
 	placed(w, n, err, http.StatusCreated)
 }
 
-// handlePatch renames, moves, or both at once (memdrive.md §4).
+// handlePatch renames, moves, or both at once (docs/protocols/memdrive.md §4).
 func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request) {
 	var p placement
 	if !decode(w, r, &p) {
@@ -181,7 +181,7 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// handleUpload stores the body as a new file (memdrive.md §4). Every
+// handleUpload stores the body as a new file (docs/protocols/memdrive.md §4). Every
 // refusal it can make without the content comes before the first read,
 // because the read is what sends "100 Continue" and lets the body come.
 func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {

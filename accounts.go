@@ -20,10 +20,20 @@ import (
 	"pandav/internal/admin"
 )
 
-// parseCLI parses a login or check command line: flags anywhere, the
-// rest returned in order. It reports false after saying what is wrong.
-func parseCLI(name string, args []string, stderr io.Writer, more func(*flag.FlagSet)) (cliFlags, []string, bool) {
-	var f cliFlags
+// cliCommand is a parsed login or check command line.
+type cliCommand struct {
+	name  string // login or check
+	flags cliFlags
+	cfg   *config.Config
+	// mounts are the MOUNT arguments, cleaned; each is a mount of cfg.
+	mounts []string
+}
+
+// parseCLI parses a login or check command line, flags anywhere, and
+// loads its config. It reports false after saying what is wrong.
+func parseCLI(name string, args []string, stderr io.Writer, more func(*flag.FlagSet)) (*cliCommand, bool) {
+	c := &cliCommand{name: name}
+	f := &c.flags
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.config, "c", "", "configuration file")
@@ -33,32 +43,49 @@ func parseCLI(name string, args []string, stderr io.Writer, more func(*flag.Flag
 	if more != nil {
 		more(fs)
 	}
-	var rest []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return f, nil, false
+			return nil, false
 		}
 		if fs.NArg() == 0 {
 			break
 		}
-		rest = append(rest, fs.Arg(0))
+		c.mounts = append(c.mounts, path.Clean("/"+fs.Arg(0)))
 		args = fs.Args()[1:]
 	}
 	if f.config == "" {
 		fmt.Fprintf(stderr, "pandav %s: -c config.yaml is required\n", name)
-		return f, nil, false
-	}
-	return f, rest, true
-}
-
-// loadForCLI loads the config, or says why not.
-func loadForCLI(name, path string, stderr io.Writer) (*config.Config, bool) {
-	cfg, err := config.Load(path)
-	if err != nil {
-		fmt.Fprintf(stderr, "pandav %s: %s: %v\n", name, path, err)
 		return nil, false
 	}
-	return cfg, true
+	cfg, err := config.Load(f.config)
+	if err != nil {
+		fmt.Fprintf(stderr, "pandav %s: %s: %v\n", name, f.config, err)
+		return nil, false
+	}
+	c.cfg = cfg
+	for _, m := range c.mounts {
+		if !hasMount(cfg, m) {
+			fmt.Fprintf(stderr, "pandav %s: %s has no mount %s (its mounts: %s)\n", name, f.config, m, mountList(cfg))
+			return nil, false
+		}
+	}
+	return c, true
+}
+
+// withAdmin runs fn with the admin API (see openAdmin) until it returns
+// or the user interrupts, and returns its exit code.
+func (c *cliCommand) withAdmin(stderr io.Writer, fn func(context.Context, *adminSession) int) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	s, code := openAdmin(ctx, c.cfg, c.name, c.flags, stderr)
+	if s == nil {
+		return code
+	}
+	defer s.close()
+	if s.server != "" {
+		fmt.Fprintf(stderr, "pandav %s: through the running pandav (PID %d) at %s\n", c.name, s.holder.PID, s.server)
+	}
+	return fn(ctx, s)
 }
 
 // cmdLogin logs a mount's account in: it shows the cloud's QR code, says
@@ -68,36 +95,24 @@ func loadForCLI(name, path string, stderr io.Writer) (*config.Config, bool) {
 func cmdLogin(args []string, stdout, stderr io.Writer) int {
 	var noQR bool
 	var kind string
-	f, rest, ok := parseCLI("login", args, stderr, func(fs *flag.FlagSet) {
+	c, ok := parseCLI("login", args, stderr, func(fs *flag.FlagSet) {
 		fs.BoolVar(&noQR, "no-qr", false, "print only the link, for terminals that cannot draw the code")
-		fs.StringVar(&kind, "kind", "", "the kind of login, when the mount takes several (pandav check lists them)")
+		fs.StringVar(&kind, "kind", "", "the kind of login, when the mount takes several")
 	})
 	if !ok {
 		return 2
 	}
-	if len(rest) != 1 {
+	if len(c.mounts) != 1 {
 		fmt.Fprintln(stderr, "pandav login: name one mount, such as pandav login -c config.yaml /115")
 		return 2
 	}
-	mount := path.Clean("/" + rest[0])
-	cfg, ok := loadForCLI("login", f.config, stderr)
-	if !ok {
-		return 2
-	}
-	if !hasMount(cfg, mount) {
-		fmt.Fprintf(stderr, "pandav login: %s has no mount %s (its mounts: %s)\n", f.config, mount, mountList(cfg))
-		return 2
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	s, code := openAdmin(ctx, cfg, "login", f, stderr)
-	if s == nil {
-		return code
-	}
-	defer s.close()
-	if s.server != "" {
-		fmt.Fprintf(stderr, "pandav login: through the running pandav (PID %d) at %s\n", s.holder.PID, s.server)
-	}
+	return c.withAdmin(stderr, func(ctx context.Context, s *adminSession) int {
+		return login(ctx, s, c.mounts[0], kind, noQR, c.cfg.StateDir, stdout, stderr)
+	})
+}
+
+// login logs mount in through s.
+func login(ctx context.Context, s *adminSession, mount, kind string, noQR bool, stateDir string, stdout, stderr io.Writer) int {
 	app := "the cloud's app"
 	if ms, err := s.api.Mounts(ctx); err == nil {
 		for _, m := range ms {
@@ -166,7 +181,7 @@ func cmdLogin(args []string, stdout, stderr io.Writer) int {
 	if s.server != "" {
 		fmt.Fprintf(stdout, "Logged in %s%s. The running pandav uses the new login now.\n", mount, as)
 	} else {
-		fmt.Fprintf(stdout, "Logged in %s%s. The login is stored in %s, where pandav serve will find it.\n", mount, as, cfg.StateDir)
+		fmt.Fprintf(stdout, "Logged in %s%s. The login is stored in %s, where pandav serve will find it.\n", mount, as, stateDir)
 	}
 	return 0
 }
@@ -213,35 +228,20 @@ func mountList(cfg *config.Config) string {
 // server holds. It exits 0 only when every mount is fine.
 func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	var asJSON bool
-	f, rest, ok := parseCLI("check", args, stderr, func(fs *flag.FlagSet) {
+	c, ok := parseCLI("check", args, stderr, func(fs *flag.FlagSet) {
 		fs.BoolVar(&asJSON, "json", false, "print the report as JSON (docs/admin-api.md describes it)")
 	})
 	if !ok {
 		return 2
 	}
-	cfg, ok := loadForCLI("check", f.config, stderr)
-	if !ok {
-		return 2
-	}
-	for i, m := range rest {
-		m = path.Clean("/" + m)
-		rest[i] = m
-		if !hasMount(cfg, m) {
-			fmt.Fprintf(stderr, "pandav check: %s has no mount %s (its mounts: %s)\n", f.config, m, mountList(cfg))
-			return 2
-		}
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	s, code := openAdmin(ctx, cfg, "check", f, stderr)
-	if s == nil {
-		return code
-	}
-	defer s.close()
-	if s.server != "" {
-		fmt.Fprintf(stderr, "pandav check: through the running pandav (PID %d) at %s\n", s.holder.PID, s.server)
-	}
-	rep, err := s.api.Check(ctx, rest...)
+	return c.withAdmin(stderr, func(ctx context.Context, s *adminSession) int {
+		return check(ctx, s, c.mounts, asJSON, stdout, stderr)
+	})
+}
+
+// check reports the mounts' health through s.
+func check(ctx context.Context, s *adminSession, mounts []string, asJSON bool, stdout, stderr io.Writer) int {
+	rep, err := s.api.Check(ctx, mounts...)
 	if err != nil {
 		fmt.Fprintf(stderr, "pandav check: %v\n", err)
 		return 1

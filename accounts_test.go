@@ -10,11 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
+	qrcode "github.com/skip2/go-qrcode"
 
 	"pandav/config"
 	"pandav/internal/admin"
@@ -23,24 +23,6 @@ import (
 	"pandav/internal/demo"
 	"pandav/internal/statelock"
 )
-
-// lockedBuffer is an output that a command writes while the test reads.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // testMount is one admintest mount of a test config.
 type testMount struct {
@@ -73,14 +55,14 @@ func newAccount(t *testing.T, name string) *admintest.Account {
 
 // runCLI runs pandav with args, as the binary would.
 func runCLI(args ...string) (code int, stdout, stderr string) {
-	var out, errs lockedBuffer
+	var out, errs admintest.Buffer
 	code = run(args, &out, &errs)
 	return code, out.String(), errs.String()
 }
 
 // cliRun is a command running in the background.
 type cliRun struct {
-	out, errs lockedBuffer
+	out, errs admintest.Buffer
 	done      chan int
 }
 
@@ -116,7 +98,7 @@ func (c *cliRun) exit(t *testing.T) int {
 // state_dir as serve does.
 type testServer struct {
 	app *app.App
-	log *lockedBuffer
+	log *admintest.Buffer
 	url string
 }
 
@@ -130,7 +112,7 @@ func startServer(t *testing.T, configPath string) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &testServer{log: &lockedBuffer{}}
+	s := &testServer{log: &admintest.Buffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	if s.app, err = app.New(ctx, cfg, zerolog.New(s.log)); err != nil {
 		t.Fatal(err)
@@ -445,11 +427,27 @@ func TestHalfBlocks(t *testing.T) {
 	if got := halfBlocks(bm); got != want {
 		t.Errorf("halfBlocks:\n%q\nwant\n%q", got, want)
 	}
+	// A real code reads back module for module.
+	code, err := qrcode.New("https://example.com/login?uid=0123456789abcdef", qrcode.Low)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var b bytes.Buffer
 	if err := drawQR(&b, "https://example.com/login?uid=0123456789abcdef"); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	bm = code.Bitmap()
+	for y, row := range bm {
+		line := []rune(lines[y/2])
+		for x, dark := range row {
+			r := line[x]
+			light := r == '█' || (y%2 == 0 && r == '▀') || (y%2 == 1 && r == '▄')
+			if light == dark {
+				t.Fatalf("module (%d, %d) is drawn %q, but is dark=%v", x, y, r, dark)
+			}
+		}
+	}
 	width := len([]rune(lines[0]))
 	// Version 3 or so, plus a quiet zone of 4 on each side.
 	if width < 29 || width > 60 || len(lines) != (width+1)/2 {

@@ -1,7 +1,6 @@
 package admin_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,24 +20,6 @@ import (
 	"pandav/internal/admin/admintest"
 	"pandav/internal/auth"
 )
-
-// syncBuffer is a log sink that tests read while goroutines write.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // mountOf is one admintest mount of a rig.
 type mountOf struct {
@@ -54,7 +34,7 @@ type mountOf struct {
 type rig struct {
 	svc    *admin.Service
 	srv    *httptest.Server
-	log    *syncBuffer
+	log    *admintest.Buffer
 	state  string
 	drives map[string]drivers.Drive
 }
@@ -68,7 +48,7 @@ var users = []auth.User{
 // newRig serves mounts; withUsers puts the users above in front.
 func newRig(t *testing.T, withUsers bool, mounts ...mountOf) *rig {
 	t.Helper()
-	r := &rig{log: &syncBuffer{}, state: t.TempDir(), drives: map[string]drivers.Drive{}}
+	r := &rig{log: &admintest.Buffer{}, state: t.TempDir(), drives: map[string]drivers.Drive{}}
 	log := zerolog.New(r.log)
 	var ms []admin.Mount
 	for _, m := range mounts {

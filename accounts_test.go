@@ -457,3 +457,38 @@ func TestHalfBlocks(t *testing.T) {
 		t.Errorf("the first line is not quiet zone: %q", lines[0])
 	}
 }
+
+// TestLoginInterrupted: Ctrl-C while the code is shown cancels the login
+// and exits 1, leaving the stored login as it was.
+func TestLoginInterrupted(t *testing.T) {
+	a := newAccount(t, "alpha")
+	cfgPath := writeConfig(t, "", testMount{"/a", a, ""})
+	c, ok := parseCLI("login", []string{"-c", cfgPath, "/a"}, os.Stderr, nil)
+	if !ok {
+		t.Fatal("parse")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s, code := openAdmin(ctx, c.cfg, "login", c.flags, os.Stderr)
+	if s == nil {
+		t.Fatalf("openAdmin: %d", code)
+	}
+	defer s.close()
+	var out, errs admintest.Buffer
+	done := make(chan int, 1)
+	go func() { done <- login(ctx, s, "/a", "", true, c.cfg.StateDir, &out, &errs) }()
+	if _, err := a.NextQR(contextFor(t, 20*time.Second), 1); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	select {
+	case code = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("login did not end on interrupt")
+	}
+	if code != 1 || !strings.Contains(errs.String(), "interrupted; the stored login is as it was") {
+		t.Errorf("exit %d, %q", code, errs.String())
+	}
+	if ms, _ := s.api.Mounts(context.Background()); ms[0].Login.LoggedIn {
+		t.Errorf("an interrupted login logged the mount in")
+	}
+}

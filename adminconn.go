@@ -154,8 +154,12 @@ func credentials(cfg *config.Config, user string, stderr io.Writer) (string, str
 				admins = append(admins, u.Name)
 			}
 		}
-		if len(admins) != 1 {
-			return "", "", fmt.Errorf("the running pandav has users: give an admin's name with --user NAME or %s", envUser)
+		switch len(admins) {
+		case 0:
+			return "", "", fmt.Errorf("the running pandav has users, and none has admin: true; give one admin: true in the config (and restart it) to use this command while it runs")
+		case 1:
+		default:
+			return "", "", fmt.Errorf("the running pandav has several admins: give one's name with --user NAME or %s", envUser)
 		}
 		user = admins[0]
 	}

@@ -88,19 +88,21 @@ log:
 # WebDAV logins. The password of USER was printed once in the log at the
 # first start (docker logs pandav); only its bcrypt hash is kept here. For
 # another password: docker run --rm -i pandav hash-password
+# admin: true lets the user log drives in (pandav login) and check them.
 users:
   - name: USER
     password: "HASH"
+    admin: true
 
 # Your drives. Until there is one the WebDAV root is empty. Replace the
-# line below with them, for example:
+# line below with them, restart, and log each in with the cloud's app:
+#   docker exec -it pandav pandav login -c CONFIG /115
 # mounts:
 #   - path: /115
 #     driver: pan115
-#     options: {refresh_token: "${PAN115_REFRESH_TOKEN}"}
 #   - path: /aliyun
 #     driver: aliyun
-#     options: {refresh_token: "${ALIYUN_REFRESH_TOKEN}", client_id: "...", client_secret: "..."}
+#     options: {client_id: "...", client_secret: "..."}
 mounts: []
 `)
 }

@@ -67,7 +67,17 @@ func cmdHealthcheck(args []string, stderr io.Writer) int {
 // healthURL is where a server running with cfg answers its health check,
 // seen from the same machine (or container).
 func healthURL(cfg *config.Config) (string, error) {
-	host, port, err := net.SplitHostPort(cfg.Listen)
+	base, err := localURL(cfg.Listen, cfg.TLS.Cert != "")
+	if err != nil {
+		return "", err
+	}
+	return base + app.HealthPaths[0], nil
+}
+
+// localURL is the base URL, seen from this machine, of a server listening
+// on listen.
+func localURL(listen string, tls bool) (string, error) {
+	host, port, err := net.SplitHostPort(listen)
 	if err != nil {
 		return "", fmt.Errorf("listen: want host:port, such as 0.0.0.0:8080")
 	}
@@ -77,10 +87,10 @@ func healthURL(cfg *config.Config) (string, error) {
 		host = "127.0.0.1"
 	}
 	scheme := "http"
-	if cfg.TLS.Cert != "" {
+	if tls {
 		scheme = "https"
 	}
-	return scheme + "://" + net.JoinHostPort(host, port) + app.HealthPaths[0], nil
+	return scheme + "://" + net.JoinHostPort(host, port), nil
 }
 
 // probe sends one request and reports whether healthy accepts its status.

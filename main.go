@@ -22,6 +22,7 @@ import (
 	"pandav/config"
 	"pandav/internal/app"
 	"pandav/internal/demo"
+	"pandav/internal/statelock"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -31,6 +32,10 @@ const usage = `pandav serves your cloud drives (Aliyundrive, 115) as one WebDAV 
 
 Usage:
   pandav serve -c config.yaml [--listen ADDR] [--log-level LEVEL]
+  pandav login -c config.yaml [--no-qr] [--kind KIND] [--user NAME] MOUNT
+                                     log MOUNT's account in with the cloud's app
+  pandav check -c config.yaml [--json] [--user NAME]
+                                     check every mount's login and listing
   pandav demo [--listen ADDR]        serve emulated drives filled with samples
   pandav hash-password               read a password on stdin, print its bcrypt hash
   pandav healthcheck -c config.yaml  exit 0 when the server the config describes answers
@@ -60,6 +65,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdServe(args[1:], stderr)
 	case "demo":
 		return cmdDemo(args[1:], stdout, stderr)
+	case "login":
+		return cmdLogin(args[1:], stdout, stderr)
+	case "check":
+		return cmdCheck(args[1:], stdout, stderr)
 	case "hash-password":
 		return cmdHashPassword(stdout, stderr)
 	case "healthcheck":
@@ -78,12 +87,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 type serveFlags struct {
+	command                  string // serve or demo
 	config, listen, logLevel string
 	version                  bool
 }
 
 func parseServeFlags(name string, args []string, stderr io.Writer, withConfig bool) (serveFlags, bool) {
-	var f serveFlags
+	f := serveFlags{command: name}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	if withConfig {
@@ -141,7 +151,8 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
   Finder:   Go > Connect to Server (Cmd-K) > %s
   Explorer: Map network drive > %s   (or: net use P: %s)
   rclone:   rclone lsd :webdav,url=%q:
-`, url, d.Drives(), url, url, url, url)
+  check:    pandav check -c %s
+`, url, d.Drives(), url, url, url, url, d.ConfigPath)
 	})
 }
 
@@ -152,6 +163,14 @@ func serve(cfg *config.Config, f serveFlags, stderr io.Writer, started func(addr
 	if f.logLevel != "" {
 		cfg.Log.Level = f.logLevel
 	}
+	// Before any driver opens: the refresh tokens in state_dir are
+	// single-use, so only one process may spend them.
+	lock, err := statelock.Acquire(cfg.StateDir, statelock.Holder{Command: f.command})
+	if err != nil {
+		fmt.Fprintf(stderr, "pandav: %v%s\n", err, heldHint(err))
+		return 1
+	}
+	defer lock.Release()
 	log := app.NewLogger(cfg.Log, os.Stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -176,6 +195,10 @@ func serve(cfg *config.Config, f serveFlags, stderr io.Writer, started func(addr
 			log.Info().Msg("SIGHUP: caches flushed")
 		}
 	}()
+	// CLI commands find the admin API here.
+	if err := lock.SetListen(ln.Addr().String(), cfg.TLS.Cert != ""); err != nil {
+		log.Warn().Err(err).Msg("pandav login and pandav check will not find this server")
+	}
 	if started != nil {
 		started(ln.Addr().String())
 	}

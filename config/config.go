@@ -94,6 +94,10 @@ type User struct {
 	Password string   `yaml:"password"` // a bcrypt hash, or plain text (warned)
 	ReadOnly bool     `yaml:"read_only"`
 	Mounts   []string `yaml:"mounts"` // mount paths this user may see; empty = all
+	// Admin may use the admin API (/.pandav/api/v1/, docs/admin-api.md):
+	// the mounts' logins, `pandav login` and `pandav check` against a
+	// running server.
+	Admin bool `yaml:"admin"`
 }
 
 // Cache sizes and lifetimes.

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"pandav/config"
 	"pandav/drivers"
 	_ "pandav/drivers/all" // every driver, by its registered name
+	"pandav/internal/admin"
 	"pandav/internal/auth"
 	"pandav/internal/httpclient"
 	"pandav/internal/stream"
@@ -29,27 +31,31 @@ type App struct {
 	FS      *webdav.FileSystem
 	Handler http.Handler
 	Log     zerolog.Logger
+	// Admin is the admin API's work, which Handler serves under
+	// admin.Prefix.
+	Admin *admin.Service
 
-	drives []drivers.Drive
+	drives *Drives
 }
 
-// New opens every mount. A mistake in a mount's options is a
+// Drives is every mount's driver, opened.
+type Drives struct {
+	Mounts []admin.Mount
+	log    zerolog.Logger
+}
+
+// OpenDrives opens every mount's driver, as a server does, for a command
+// that works on the clouds without serving them (pandav check and login,
+// when no server holds state_dir). A mistake in a mount's options is a
 // *config.Error, naming the mount and its line.
-func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, error) {
+func OpenDrives(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*Drives, error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("state_dir: %w", err)
-	}
-	if len(cfg.Users) == 0 && !cfg.AllowAnonymous && !isLoopback(cfg.Listen) {
-		return nil, &config.Error{Msg: fmt.Sprintf("listen: %s is reachable from other machines and no users are configured; add users, or set allow_anonymous: true", cfg.Listen)}
-	}
-	if len(cfg.Mounts) == 0 {
-		log.Warn().Msg("no mounts are configured, so the WebDAV root is empty: add your drives under mounts: in the config file and restart (config.example.yaml shows each driver)")
 	}
 	opened := map[string]drivers.Drive{}
 	// Mounts of one login share its token source and pacing through it.
 	shared := drivers.NewShared()
-	var drives []drivers.Drive
-	var specs []webdav.MountSpec
+	d := &Drives{log: log}
 	for i := range cfg.Mounts {
 		m := &cfg.Mounts[i]
 		where := fmt.Sprintf("mounts[%d] %s (line %d)", i, m.Path, m.Line)
@@ -71,16 +77,39 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, err
 		opts := func(v any) error {
 			return config.Decode(&m.Options, v, fmt.Sprintf("mounts[%d].options", i))
 		}
-		d, err := factory(ctx, env, opts)
+		drive, err := factory(ctx, env, opts)
 		if err != nil {
 			if config.IsError(err) {
 				return nil, err
 			}
 			return nil, &config.Error{Msg: fmt.Sprintf("%s: %v", where, err)}
 		}
-		opened[m.Path] = d
-		drives = append(drives, d)
-		specs = append(specs, webdav.MountSpec{Path: m.Path, Drive: d, ReadOnly: m.ReadOnly, NoTrash: m.NoTrash, Redirect: m.Redirect})
+		opened[m.Path] = drive
+		d.Mounts = append(d.Mounts, admin.Mount{Path: m.Path, Driver: m.Driver, ReadOnly: m.ReadOnly, Drive: drive})
+	}
+	return d, nil
+}
+
+// New opens every mount. A mistake in a mount's options is a
+// *config.Error, naming the mount and its line.
+func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, error) {
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("state_dir: %w", err)
+	}
+	if len(cfg.Users) == 0 && !cfg.AllowAnonymous && !isLoopback(cfg.Listen) {
+		return nil, &config.Error{Msg: fmt.Sprintf("listen: %s is reachable from other machines and no users are configured; add users, or set allow_anonymous: true", cfg.Listen)}
+	}
+	if len(cfg.Mounts) == 0 {
+		log.Warn().Msg("no mounts are configured, so the WebDAV root is empty: add your drives under mounts: in the config file and restart (config.example.yaml shows each driver)")
+	}
+	drives, err := OpenDrives(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	specs := make([]webdav.MountSpec, len(drives.Mounts))
+	for i, m := range drives.Mounts {
+		c := &cfg.Mounts[i]
+		specs[i] = webdav.MountSpec{Path: m.Path, Drive: m.Drive, ReadOnly: c.ReadOnly, NoTrash: c.NoTrash, Redirect: c.Redirect}
 	}
 	fs, err := webdav.NewFileSystem(specs, webdav.Options{
 		CacheEntries: cfg.Cache.Entries,
@@ -103,21 +132,36 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, err
 	if err != nil {
 		return nil, &config.Error{Msg: err.Error()}
 	}
-	var h http.Handler = webdav.NewHandler(fs)
+	var dav http.Handler = webdav.NewHandler(fs)
+	// Without users the admin API answers loopback clients only.
+	var authn admin.Authenticator
 	if len(cfg.Users) > 0 {
 		users := make([]auth.User, len(cfg.Users))
 		for i, u := range cfg.Users {
-			users[i] = auth.User{Name: u.Name, Password: u.Password, ReadOnly: u.ReadOnly, Mounts: u.Mounts}
+			users[i] = auth.User{Name: u.Name, Password: u.Password, ReadOnly: u.ReadOnly, Mounts: u.Mounts, Admin: u.Admin}
 			if !auth.IsHashed(u.Password) {
 				log.Warn().Str("user", u.Name).Msg("password is stored in plain text; use `pandav hash-password` to store a bcrypt hash")
 			}
 		}
-		h = auth.RequireAuth(h, users, log, auth.Options{
+		// One gate for WebDAV and the admin API: failed logins count
+		// against an address whichever it tries.
+		gate := auth.NewGate(users, log, auth.Options{
 			IsWrite:          webdav.IsWrite,
 			AnonymousOptions: http.HandlerFunc(webdav.AnonymousOptions),
 		})
+		dav = gate.Wrap(dav)
+		authn = gate
 	}
-	return &App{Config: cfg, FS: fs, Handler: h, Log: log, drives: drives}, nil
+	svc := admin.NewService(drives.Mounts, log)
+	api := admin.NewHandler(svc, authn, log)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if admin.IsAPIPath(r.URL.Path) {
+			api.ServeHTTP(w, r)
+			return
+		}
+		dav.ServeHTTP(w, r)
+	})
+	return &App{Config: cfg, FS: fs, Handler: h, Log: log, Admin: svc, drives: drives}, nil
 }
 
 // readAhead maps the config's 0 ("none") to stream.Options' "off".
@@ -143,7 +187,7 @@ func isLoopback(listen string) bool {
 // Serve answers on ln until ctx ends, then drains for up to grace.
 func (a *App) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
 	// Last of all, on every way out.
-	defer a.closeDrives()
+	defer a.Close()
 	srv := &http.Server{
 		Handler: withHealth(a.Handler),
 		// No WriteTimeout: a film streams for hours. Slow clients are
@@ -218,22 +262,31 @@ const abandonWait = 3 * time.Second
 // the cloud's answer arrives can cost the login itself.
 const closeWait = time.Minute
 
-// closeDrives lets each driver finish what must not be cut short (a token
-// refresh in flight) before the process exits.
-func (a *App) closeDrives() {
+// Close ends the admin API's logins in progress (a token exchange under
+// way finishes), then lets each driver finish what must not be cut short
+// (a token refresh in flight) before the process exits. Serve calls it.
+func (a *App) Close() {
+	a.Admin.Close()
+	a.drives.Close()
+}
+
+// Close lets each driver finish what must not be cut short (a token
+// refresh in flight).
+func (d *Drives) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), closeWait)
 	defer cancel()
-	for _, d := range a.drives {
-		if c, ok := d.(drivers.Closer); ok {
+	for _, m := range d.Mounts {
+		if c, ok := m.Drive.(drivers.Closer); ok {
 			if err := c.Close(ctx); err != nil {
-				a.Log.Error().Err(err).Msg("stopping a drive")
+				d.log.Error().Err(err).Str("mount", m.Path).Msg("stopping a drive")
 			}
 		}
 	}
 }
 
-// NewLogger builds the logger the config asks for, writing to w.
-func NewLogger(c config.Log, w *os.File) zerolog.Logger {
+// NewLogger builds the logger the config asks for, writing to w; colours
+// only when w is a terminal.
+func NewLogger(c config.Log, w io.Writer) zerolog.Logger {
 	level, err := zerolog.ParseLevel(c.Level)
 	if err != nil {
 		level = zerolog.InfoLevel

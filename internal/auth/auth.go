@@ -26,6 +26,9 @@ type User struct {
 	Password string // bcrypt hash, or plain text
 	ReadOnly bool
 	Mounts   []string // mount paths the user may see; empty means all
+	// Admin may use pandav's admin API: see the mounts' logins, log
+	// accounts in, run checks.
+	Admin bool
 }
 
 // IsHashed says whether a configured password is a bcrypt hash.
@@ -80,13 +83,34 @@ type Options struct {
 // gets 403 on every write method. The user let in is in the request's
 // context (FromContext).
 func RequireAuth(next http.Handler, users []User, log zerolog.Logger, o Options) http.Handler {
+	return NewGate(users, log, o).Wrap(next)
+}
+
+// Gate checks credentials against the users and counts failed logins
+// per address. One Gate in front of several handlers makes them share
+// that count.
+type Gate struct {
+	users map[string]User
+	log   zerolog.Logger
+	o     Options
+
+	mu sync.Mutex
+	// verified remembers, briefly, credentials that passed bcrypt, so a
+	// client's hundred PROPFINDs do not cost a hundred bcrypt runs. Keys
+	// are hashes; no password is kept.
+	verified map[[32]byte]time.Time
+	failures map[string][]time.Time // by client address, the last minute
+}
+
+// NewGate makes a Gate for users.
+func NewGate(users []User, log zerolog.Logger, o Options) *Gate {
 	if o.FailuresPerMinute <= 0 {
 		o.FailuresPerMinute = 10
 	}
 	if o.IsWrite == nil {
 		o.IsWrite = changesAnything
 	}
-	g := &gate{next: next, users: map[string]User{}, verified: map[[32]byte]time.Time{}, log: log, o: o, failures: map[string][]time.Time{}}
+	g := &Gate{users: map[string]User{}, verified: map[[32]byte]time.Time{}, log: log, o: o, failures: map[string][]time.Time{}}
 	for _, u := range users {
 		g.users[u.Name] = u
 	}
@@ -101,35 +125,30 @@ func changesAnything(method string) bool {
 	return true
 }
 
-// gate is the middleware RequireAuth returns.
-type gate struct {
-	next  http.Handler
-	users map[string]User
-	log   zerolog.Logger
-	o     Options
-
-	mu sync.Mutex
-	// verified remembers, briefly, credentials that passed bcrypt, so a
-	// client's hundred PROPFINDs do not cost a hundred bcrypt runs. Keys
-	// are hashes; no password is kept.
-	verified map[[32]byte]time.Time
-	failures map[string][]time.Time // by client address, the last minute
+// Refusal is why Authenticate let a request not in, as an HTTP answer.
+type Refusal struct {
+	Status int // 401 or 429
+	// RetryAfter is set with 429: when the address may try again.
+	RetryAfter time.Duration
+	Msg        string
 }
 
-const verifiedFor = 5 * time.Minute
-
-func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodOptions && r.Header.Get("Authorization") == "" && g.o.AnonymousOptions != nil {
-		// An OPTIONS with credentials takes the normal path below,
-		// failed-login limit included.
-		g.o.AnonymousOptions.ServeHTTP(w, r)
-		return
+// Header sets the headers the refusal's status goes with.
+func (f *Refusal) Header(h http.Header) {
+	switch f.Status {
+	case http.StatusTooManyRequests:
+		h.Set("Retry-After", strconv.Itoa(int(f.RetryAfter.Seconds())+1))
+	case http.StatusUnauthorized:
+		h.Set("WWW-Authenticate", `Basic realm="pandav", charset="UTF-8"`)
 	}
+}
+
+// Authenticate checks r's Basic credentials, counting a wrong password
+// against r's address. It returns the user, or why r is refused.
+func (g *Gate) Authenticate(r *http.Request) (*User, *Refusal) {
 	ip := RemoteHost(r)
 	if wait := g.blocked(ip); wait > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-		http.Error(w, "too many failed logins; try again later", http.StatusTooManyRequests)
-		return
+		return nil, &Refusal{Status: http.StatusTooManyRequests, RetryAfter: wait, Msg: "too many failed logins; try again later"}
 	}
 	name, pass, ok := r.BasicAuth()
 	u, good := g.check(name, pass)
@@ -138,16 +157,40 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			g.fail(ip)
 			g.log.Warn().Str("user", name).Str("remote", ip).Msg("login failed")
 		}
-		w.Header().Set("WWW-Authenticate", `Basic realm="pandav", charset="UTF-8"`)
-		http.Error(w, "authorization required", http.StatusUnauthorized)
-		return
+		return nil, &Refusal{Status: http.StatusUnauthorized, Msg: "authorization required"}
 	}
-	if u.ReadOnly && g.o.IsWrite(r.Method) {
-		http.Error(w, "this user may not change anything", http.StatusForbidden)
-		return
-	}
-	g.next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey{}, &u)))
+	return &u, nil
 }
+
+// Wrap demands credentials in front of next, as RequireAuth describes.
+func (g *Gate) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodOptions && r.Header.Get("Authorization") == "" && g.o.AnonymousOptions != nil {
+			// An OPTIONS with credentials takes the normal path below,
+			// failed-login limit included.
+			g.o.AnonymousOptions.ServeHTTP(w, r)
+			return
+		}
+		u, refused := g.Authenticate(r)
+		if refused != nil {
+			refused.Header(w.Header())
+			http.Error(w, refused.Msg, refused.Status)
+			return
+		}
+		if u.ReadOnly && g.o.IsWrite(r.Method) {
+			http.Error(w, "this user may not change anything", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(WithUser(r.Context(), u)))
+	})
+}
+
+// WithUser is ctx carrying u, as FromContext reads it.
+func WithUser(ctx context.Context, u *User) context.Context {
+	return context.WithValue(ctx, userKey{}, u)
+}
+
+const verifiedFor = 5 * time.Minute
 
 // RemoteHost is the address a request came from, without its port: what
 // failed logins are counted by.
@@ -159,7 +202,7 @@ func RemoteHost(r *http.Request) string {
 	return host
 }
 
-func (g *gate) blocked(ip string) time.Duration {
+func (g *Gate) blocked(ip string) time.Duration {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	recent := pruneMinute(g.failures[ip])
@@ -170,7 +213,7 @@ func (g *gate) blocked(ip string) time.Duration {
 	return time.Until(recent[0].Add(time.Minute))
 }
 
-func (g *gate) fail(ip string) {
+func (g *Gate) fail(ip string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.failures[ip] = append(pruneMinute(g.failures[ip]), time.Now())
@@ -192,7 +235,7 @@ func pruneMinute(ts []time.Time) []time.Time {
 	return ts[i:]
 }
 
-func (g *gate) check(name, pass string) (User, bool) {
+func (g *Gate) check(name, pass string) (User, bool) {
 	u, known := g.users[name]
 	key := sha256.Sum256([]byte(name + "\x00" + pass + "\x00" + u.Password))
 	g.mu.Lock()

@@ -174,7 +174,7 @@ func TestIsHashed(t *testing.T) {
 }
 
 func TestFailuresAreCountedPerAddress(t *testing.T) {
-	g := RequireAuth(http.NotFoundHandler(), []User{{Name: "u", Password: "p"}}, zerolog.Nop(), Options{FailuresPerMinute: 2}).(*gate)
+	g := RequireAuth(http.NotFoundHandler(), []User{{Name: "u", Password: "p"}}, zerolog.Nop(), Options{FailuresPerMinute: 2})
 	try := func(addr, pass string) int {
 		req := httptest.NewRequest("GET", "/", nil)
 		req.RemoteAddr = addr

@@ -67,6 +67,8 @@ type ShareHost interface {
 // them.
 type Demo struct {
 	Config *config.Config
+	// ConfigPath is Config's text, in a file.
+	ConfigPath string
 	// Clouds are the emulators, in the order of Clouds.
 	Clouds []fakecloud.Cloud
 	state  string
@@ -115,6 +117,13 @@ func Start(listen string) (*Demo, error) {
 		return nil, err
 	}
 	d.Config = cfg
+	// For `pandav check -c` and `pandav login -c`, which find the running
+	// demo through the state folder this names.
+	d.ConfigPath = filepath.Join(state, "config.yaml")
+	if err := os.WriteFile(d.ConfigPath, []byte(yaml), 0o600); err != nil {
+		d.Close()
+		return nil, err
+	}
 	return d, nil
 }
 

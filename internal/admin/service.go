@@ -1,0 +1,207 @@
+// Package admin is pandav's admin API: the mounts and their logins, the
+// interactive logins (QR codes scanned with a cloud's app), and the
+// health check of every mount. Service does the work; Handler serves it
+// as JSON under /.pandav/api/v1/ (docs/admin-api.md) to admins; Client
+// speaks to a Handler over HTTP. Service and Client both meet API, so the
+// CLI works the same whether it asks a running pandav or opens the
+// mounts itself.
+package admin
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"pandav/drivers"
+	"pandav/internal/auth"
+)
+
+// API is what the admin API offers, in Go.
+type API interface {
+	// Mounts says how every mount is, without a cloud call.
+	Mounts(ctx context.Context) ([]MountInfo, error)
+	// StartLogin starts an interactive login of mount's account; kind ""
+	// is the mount's first kind. A login of the same mount still running
+	// is replaced.
+	StartLogin(ctx context.Context, mount, kind string) (Login, error)
+	// Login returns the login id. When wait > 0 it first waits, up to
+	// wait, for the state to differ from last ("" means the state it has
+	// now).
+	Login(ctx context.Context, id, last string, wait time.Duration) (Login, error)
+	// CancelLogin stops the login id and forgets it.
+	CancelLogin(ctx context.Context, id string) error
+	// Check checks the mounts named (every mount when none is), asking
+	// the clouds.
+	Check(ctx context.Context, mounts ...string) (Report, error)
+}
+
+// Mount is one opened mount, as the Service is given it.
+type Mount struct {
+	Path     string
+	Driver   string
+	ReadOnly bool
+	Drive    drivers.Drive
+}
+
+// MountInfo is one mount as Mounts reports it.
+type MountInfo struct {
+	Path     string `json:"path"`
+	Driver   string `json:"driver"`
+	ReadOnly bool   `json:"read_only"`
+	// Login is nil when the drive does not report its login (a share
+	// mount plays through another mount's).
+	Login *LoginStatus `json:"login,omitempty"`
+	// LoginKinds are the interactive logins the mount takes; empty when
+	// it takes none.
+	LoginKinds []string `json:"login_kinds,omitempty"`
+	// LoginApp names the app that scans the mount's login codes, when
+	// the drive says.
+	LoginApp string `json:"login_app,omitempty"`
+	// LastError is the last failure this pandav saw from the cloud in a
+	// check or a login of this mount, until a check passes.
+	LastError *CloudError `json:"last_error,omitempty"`
+}
+
+// LoginStatus is drivers.LoginStatus, as JSON.
+type LoginStatus struct {
+	LoggedIn bool       `json:"logged_in"`
+	Refused  string     `json:"refused,omitempty"`
+	Since    *time.Time `json:"since,omitempty"`
+}
+
+// CloudError is a failure and when it happened.
+type CloudError struct {
+	Message string    `json:"message"`
+	At      time.Time `json:"at"`
+}
+
+// LoginApper is a drive that names the app its users scan login codes
+// with ("the 115 app"), for the words the CLI and the console show.
+type LoginApper interface {
+	LoginApp() string
+}
+
+// ShareStater is a share mount: it says whether the share still plays
+// (an error says why not: cancelled by its owner, expired, a wrong code)
+// and, when it does, how it stands ("valid until ...").
+type ShareStater interface {
+	ShareState(ctx context.Context) (string, error)
+}
+
+// Error is a refusal of the API, with its HTTP status.
+type Error struct {
+	Status int
+	Msg    string
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+func errorf(status int, format string, a ...any) *Error {
+	return &Error{Status: status, Msg: fmt.Sprintf(format, a...)}
+}
+
+// Service is the admin API over a pandav's opened mounts.
+type Service struct {
+	mounts []Mount
+	log    zerolog.Logger
+
+	mu        sync.Mutex
+	lastError map[string]*CloudError
+	logins    map[string]*loginRecord
+	closed    bool
+	running   sync.WaitGroup
+}
+
+var _ API = (*Service)(nil)
+
+// NewService serves mounts.
+func NewService(mounts []Mount, log zerolog.Logger) *Service {
+	return &Service{mounts: mounts, log: log, lastError: map[string]*CloudError{}, logins: map[string]*loginRecord{}}
+}
+
+// Close ends every login in progress, but lets a token exchange already
+// under way finish and store its tokens, and waits for that.
+func (s *Service) Close() {
+	s.mu.Lock()
+	s.closed = true
+	for _, rec := range s.logins {
+		rec.cancel(errStopping)
+	}
+	s.mu.Unlock()
+	s.running.Wait()
+}
+
+func (s *Service) mount(path string) (Mount, *Error) {
+	for _, m := range s.mounts {
+		if m.Path == path {
+			return m, nil
+		}
+	}
+	return Mount{}, errorf(404, "there is no mount %s", path)
+}
+
+// Mounts implements API.
+func (s *Service) Mounts(ctx context.Context) ([]MountInfo, error) {
+	out := make([]MountInfo, 0, len(s.mounts))
+	for _, m := range s.mounts {
+		info := MountInfo{Path: m.Path, Driver: m.Driver, ReadOnly: m.ReadOnly, Login: loginStatus(m.Drive)}
+		if l, ok := m.Drive.(drivers.Loginer); ok {
+			info.LoginKinds = l.LoginKinds()
+		}
+		if a, ok := m.Drive.(LoginApper); ok {
+			info.LoginApp = a.LoginApp()
+		}
+		s.mu.Lock()
+		if e := s.lastError[m.Path]; e != nil {
+			c := *e
+			info.LastError = &c
+		}
+		s.mu.Unlock()
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+func loginStatus(d drivers.Drive) *LoginStatus {
+	ls, ok := d.(drivers.LoginStatuser)
+	if !ok {
+		return nil
+	}
+	st := ls.LoginStatus()
+	out := &LoginStatus{LoggedIn: st.LoggedIn, Refused: st.Refused}
+	if !st.Since.IsZero() {
+		out.Since = &st.Since
+	}
+	return out
+}
+
+// noteError remembers a cloud failure of mount; a nil err clears it.
+func (s *Service) noteError(mount string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err == nil {
+		delete(s.lastError, mount)
+		return
+	}
+	s.lastError[mount] = &CloudError{Message: err.Error(), At: time.Now()}
+}
+
+// ownerOf is who asks: the admin's name, or "" where there are no users
+// (loopback clients, the CLI in its own process).
+func ownerOf(ctx context.Context) string {
+	if u := auth.FromContext(ctx); u != nil {
+		return u.Name
+	}
+	return ""
+}
+
+func newID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,81 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"pandav/config"
+	"pandav/internal/admin/admintest"
+)
+
+// TestAdminAPIBesideWebDAV: the admin API answers under its prefix, to
+// admins only, and WebDAV answers everything else; failed logins count
+// against an address whichever of the two it tries.
+func TestAdminAPIBesideWebDAV(t *testing.T) {
+	acct := admintest.NewAccount("acme")
+	defer acct.Close()
+	cfg, err := config.Parse(fmt.Appendf(nil, `listen: 127.0.0.1:0
+users:
+  - {name: root, password: root-pw, admin: true}
+  - {name: user, password: user-pw}
+mounts:
+  - {path: /a, driver: admintest, options: {account: %q, refresh_token: %q}}
+`, acct.Key(), acct.Issue()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.StateDir = t.TempDir()
+	a, err := New(context.Background(), cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	srv := httptest.NewServer(a.Handler)
+	defer srv.Close()
+	do := func(method, path, user, pass string) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, nil)
+		if user != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		if method == "PROPFIND" {
+			req.Header.Set("Depth", "1")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if strings.HasPrefix(path, "/.pandav/api/") && resp.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s %s: Cache-Control %q", method, path, resp.Header.Get("Cache-Control"))
+		}
+		return resp.StatusCode
+	}
+	for _, c := range []struct {
+		method, path, user, pass string
+		want                     int
+	}{
+		{"GET", "/.pandav/api/v1/mounts", "root", "root-pw", 200},
+		{"GET", "/.pandav/api/v1/mounts", "user", "user-pw", 403},
+		{"GET", "/.pandav/api/v1/mounts", "", "", 401},
+		{"PROPFIND", "/a/", "user", "user-pw", 207},
+		{"GET", "/.pandav/api/v1/", "root", "root-pw", 404},
+		{"PROPFIND", "/.pandav/api/v1/mounts", "root", "root-pw", 403}, // not a GET: needs the CSRF header
+	} {
+		if got := do(c.method, c.path, c.user, c.pass); got != c.want {
+			t.Errorf("%s %s as %q: %d, want %d", c.method, c.path, c.user, got, c.want)
+		}
+	}
+	for range 10 {
+		do("PROPFIND", "/a/", "user", "wrong")
+	}
+	if got := do("GET", "/.pandav/api/v1/mounts", "root", "root-pw"); got != http.StatusTooManyRequests {
+		t.Errorf("the admin API after 10 failed WebDAV logins from the address: %d, want 429", got)
+	}
+}

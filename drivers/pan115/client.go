@@ -67,8 +67,25 @@ func (e *apiError) Is(target error) bool {
 	return false
 }
 
+// reauthError is 115 refusing the login itself; what to do about it is
+// added by the TokenSource (a refused refresh) or by call.
 func reauthError(op string, code int64, msg string) error {
-	return fmt.Errorf("%s: %w: 115 error %d: %s; authorize again: run the 115 open-app authorization and paste the new refresh token into refresh_token", op, drivers.ErrAuth, code, msg)
+	return fmt.Errorf("%s: %w: 115 error %d: %s: the login is no longer valid", op, drivers.ErrAuth, code, msg)
+}
+
+// relogin is what a login error tells the user to do.
+func (d *Drive) relogin() string {
+	return fmt.Sprintf("to log in, run `pandav login -c <config> %s` (or authorize pandav elsewhere and put the refresh token in options.refresh_token)", d.env.MountPath)
+}
+
+// withHint adds relogin to a login failure that does not say it yet:
+// the TokenSource's own errors carry it.
+func (d *Drive) withHint(err error) error {
+	var le *upstream.LoginError
+	if errors.Is(err, drivers.ErrAuth) && !errors.As(err, &le) {
+		return fmt.Errorf("%w; %s", err, d.relogin())
+	}
+	return err
 }
 
 // request is one proapi call.
@@ -84,13 +101,13 @@ type request struct {
 // decodes a successful answer into out.
 func (d *Drive) call(ctx context.Context, op string, r request, out any) error {
 	c := upstream.Caller{Policy: d.policy, Limits: d.lim, Cred: d.ts}
-	return c.Call(ctx, op, limitClass, func(ctx context.Context, token string) error {
+	return d.withHint(c.Call(ctx, op, limitClass, func(ctx context.Context, token string) error {
 		err := d.attempt(ctx, op, token, r, out)
 		if errors.Is(err, upstream.ErrStaleToken) {
 			d.env.Log.Debug().Str("mount", d.env.MountPath).Err(err).Msg("pan115: access token rejected, refreshing")
 		}
 		return err
-	})
+	}))
 }
 
 // attempt sends r once, signed with token.

@@ -75,17 +75,7 @@ func reauthError(op string, code int64, msg string) error {
 
 // relogin is what a login error tells the user to do.
 func (d *Drive) relogin() string {
-	return fmt.Sprintf("to log in, run `pandav login -c <config> %s` (or authorize pandav elsewhere and put the refresh token in options.refresh_token)", d.env.MountPath)
-}
-
-// withHint adds relogin to a login failure that does not say it yet:
-// the TokenSource's own errors carry it.
-func (d *Drive) withHint(err error) error {
-	var le *upstream.LoginError
-	if errors.Is(err, drivers.ErrAuth) && !errors.As(err, &le) {
-		return fmt.Errorf("%w; %s", err, d.relogin())
-	}
-	return err
+	return upstream.LoginHint(d.env.MountPath, "authorize pandav elsewhere and put the refresh token in options.refresh_token")
 }
 
 // request is one proapi call.
@@ -101,13 +91,13 @@ type request struct {
 // decodes a successful answer into out.
 func (d *Drive) call(ctx context.Context, op string, r request, out any) error {
 	c := upstream.Caller{Policy: d.policy, Limits: d.lim, Cred: d.ts}
-	return d.withHint(c.Call(ctx, op, limitClass, func(ctx context.Context, token string) error {
+	return upstream.WithHint(c.Call(ctx, op, limitClass, func(ctx context.Context, token string) error {
 		err := d.attempt(ctx, op, token, r, out)
 		if errors.Is(err, upstream.ErrStaleToken) {
 			d.env.Log.Debug().Str("mount", d.env.MountPath).Err(err).Msg("pan115: access token rejected, refreshing")
 		}
 		return err
-	}))
+	}), d.relogin())
 }
 
 // attempt sends r once, signed with token.

@@ -172,6 +172,22 @@ func (e *LoginError) Error() string {
 // Is makes it a login failure.
 func (e *LoginError) Is(target error) bool { return target == drivers.ErrAuth }
 
+// LoginHint is what a login error of the mount at mountPath tells the
+// user to do: run `pandav login`, or else what alternative says.
+func LoginHint(mountPath, alternative string) string {
+	return fmt.Sprintf("to log in, run `pandav login -c <config> %s` (or %s)", mountPath, alternative)
+}
+
+// WithHint adds hint to a login failure that does not say what to do
+// yet: a LoginError says it already.
+func WithHint(err error, hint string) error {
+	var le *LoginError
+	if errors.Is(err, drivers.ErrAuth) && !errors.As(err, &le) {
+		return fmt.Errorf("%w; %s", err, hint)
+	}
+	return err
+}
+
 // Unwrap reaches the cloud's refusal.
 func (e *LoginError) Unwrap() error { return e.Refusal }
 

@@ -232,7 +232,7 @@ func (d *Drive) Quota(ctx context.Context) (drivers.Quota, error) {
 	if err := d.call(ctx, "other", "user/getSpaceInfo", struct{}{}, &out); err != nil {
 		return drivers.Quota{}, err
 	}
-	return drivers.Quota{Used: out.PersonalSpaceInfo.UsedSize, Total: out.PersonalSpaceInfo.TotalSize}, nil
+	return out.PersonalSpaceInfo.quota(), nil
 }
 
 // KeepsModTime implements drivers.ModTimeKeeper: an upload's

@@ -1,7 +1,6 @@
 package aliyun
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 
 	"pandav/drivers"
 	"pandav/drivers/aliyun/aliyuntest"
+	"pandav/drivers/drivertest"
 	"pandav/drivers/internal/upstream"
 	"pandav/internal/fakecloud"
 	"pandav/internal/sample"
@@ -28,22 +28,7 @@ var fast = tuning{
 }
 
 // syncBuf is a log sink tests can read back.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuf = drivertest.LogBuffer
 
 func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

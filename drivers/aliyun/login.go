@@ -105,13 +105,37 @@ func (d *Drive) loginCall(ctx context.Context, op string, attempt func(ctx conte
 	return c.Call(ctx, "aliyun "+op, "", func(ctx context.Context, _ string) error { return attempt(ctx) })
 }
 
+// polledFlow is what both flows share: a state that polls at a pace
+// move, as neither service holds a poll.
+type polledFlow struct {
+	state    drivers.LoginState
+	every    time.Duration
+	poll     func(context.Context) (drivers.LoginState, error)
+	finished bool
+}
+
+// Wait polls until the state is news to the caller, or maxWait passes.
+func (f *polledFlow) Wait(ctx context.Context, last drivers.LoginState) (drivers.LoginState, error) {
+	if f.state != last || f.state.Ended() || f.state == drivers.LoginConfirmed {
+		return f.state, nil
+	}
+	st, err := pollUntilNews(ctx, last, f.every, f.poll)
+	if err != nil {
+		return last, err
+	}
+	f.state = st
+	return st, nil
+}
+
+// Expires is zero: neither service says how long a code lives.
+func (f *polledFlow) Expires() time.Time { return time.Time{} }
+
 // openQRFlow is one Open API login in progress.
 type openQRFlow struct {
+	polledFlow
 	d        *Drive
 	sid      string
-	state    drivers.LoginState
 	authCode string
-	finished bool
 }
 
 func (d *Drive) startOpenLogin(ctx context.Context) (drivers.LoginFlow, error) {
@@ -133,7 +157,9 @@ func (d *Drive) startOpenLogin(ctx context.Context) (drivers.LoginFlow, error) {
 	if out.SID == "" {
 		return nil, fmt.Errorf("aliyun login: %w: the answer holds no QR code", drivers.ErrUpstream)
 	}
-	return &openQRFlow{d: d, sid: out.SID, state: drivers.LoginWaiting}, nil
+	f := &openQRFlow{d: d, sid: out.SID, polledFlow: polledFlow{state: drivers.LoginWaiting, every: d.loginPoll(defaultOpenPoll)}}
+	f.polledFlow.poll = f.poll
+	return f, nil
 }
 
 // openLoginFailure says in one sentence why a step of an Open API login
@@ -160,21 +186,6 @@ func (d *Drive) openLoginFailure(step string, err error) error {
 }
 
 func (f *openQRFlow) QR() string { return openQRLink + f.sid }
-
-// Expires is zero: the service does not say how long a code lives.
-func (f *openQRFlow) Expires() time.Time { return time.Time{} }
-
-func (f *openQRFlow) Wait(ctx context.Context, last drivers.LoginState) (drivers.LoginState, error) {
-	if f.state != last || f.state.Ended() || f.state == drivers.LoginConfirmed {
-		return f.state, nil
-	}
-	st, err := pollUntilNews(ctx, last, f.d.loginPoll(defaultOpenPoll), f.poll)
-	if err != nil {
-		return last, err
-	}
-	f.state = st
-	return st, nil
-}
 
 // poll asks the Open API how the code stands. A status it does not know
 // is taken as expired, as [MSW] does.
@@ -250,12 +261,11 @@ func (f *openQRFlow) Finish(ctx context.Context) error {
 
 // passportFlow is one web login by the passport's QR code.
 type passportFlow struct {
-	d        *Drive
-	t, ck    string
-	qr       string
-	state    drivers.LoginState
-	refresh  string // the web login, once confirmed
-	finished bool
+	polledFlow
+	d       *Drive
+	t, ck   string
+	qr      string
+	refresh string // the web login, once confirmed
 }
 
 // passportQuery is what generate.do and query.do take besides the form.
@@ -307,25 +317,13 @@ func (d *Drive) startPassportLogin(ctx context.Context) (drivers.LoginFlow, erro
 	if data.CodeContent == "" || data.CK == "" || data.T == "" {
 		return nil, fmt.Errorf("aliyun login: %w: the passport's answer holds no QR code", drivers.ErrUpstream)
 	}
-	return &passportFlow{d: d, t: data.T.String(), ck: data.CK, qr: data.CodeContent, state: drivers.LoginWaiting}, nil
+	f := &passportFlow{d: d, t: data.T.String(), ck: data.CK, qr: data.CodeContent,
+		polledFlow: polledFlow{state: drivers.LoginWaiting, every: d.loginPoll(defaultPassportPoll)}}
+	f.polledFlow.poll = f.poll
+	return f, nil
 }
 
 func (f *passportFlow) QR() string { return f.qr }
-
-// Expires is zero: the passport does not say how long a code lives.
-func (f *passportFlow) Expires() time.Time { return time.Time{} }
-
-func (f *passportFlow) Wait(ctx context.Context, last drivers.LoginState) (drivers.LoginState, error) {
-	if f.state != last || f.state.Ended() || f.state == drivers.LoginConfirmed {
-		return f.state, nil
-	}
-	st, err := pollUntilNews(ctx, last, f.d.loginPoll(defaultPassportPoll), f.poll)
-	if err != nil {
-		return last, err
-	}
-	f.state = st
-	return st, nil
-}
 
 // poll is one query.do. The spelling SCANED is the passport's; CANCELED
 // is taken as the user's refusal, and any other status as expired, as
@@ -420,7 +418,7 @@ func (d *Drive) Account(ctx context.Context) (drivers.Account, error) {
 			a.VIP += " " + vip.Level
 		}
 		if vip.Expire > 0 {
-			a.VIPExpires = time.Unix(vip.Expire, 0)
+			a.VIPExpires = time.Unix(int64(vip.Expire), 0)
 		}
 	}
 	return a, nil
@@ -437,7 +435,7 @@ func (d *Drive) webAccount(ctx context.Context) (drivers.Account, error) {
 	if err := d.web.call(ctx, "other", "/v2/databox/get_personal_info", nil, struct{}{}, &pi); err != nil {
 		return drivers.Account{}, err
 	}
-	a := drivers.Account{Name: info.NickName, Quota: drivers.Quota{Used: pi.SpaceInfo.UsedSize, Total: pi.SpaceInfo.TotalSize}}
+	a := drivers.Account{Name: info.NickName, Quota: pi.SpaceInfo.quota()}
 	if a.Name == "" {
 		a.Name = info.UserName
 	}

@@ -2,6 +2,7 @@ package aliyun
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -393,5 +394,15 @@ func TestLoginReachesEveryMountOfItsLogin(t *testing.T) {
 	}
 	if _, err := b.List(ctxT(t), rootEntry(t, b)); err != nil {
 		t.Fatalf("the other mount of the login: %v", err)
+	}
+}
+
+func TestNumberTakesStrings(t *testing.T) {
+	var s spaceFigures
+	if err := json.Unmarshal([]byte(`{"used_size":"7436100078094","total_size":8946416877568}`), &s); err != nil || s.UsedSize != 7436100078094 || s.TotalSize != 8946416877568 {
+		t.Fatalf("%+v, %v", s, err)
+	}
+	if err := json.Unmarshal([]byte(`{"used_size":"lots"}`), &s); err == nil {
+		t.Fatal("a word taken as a number")
 	}
 }

@@ -3,7 +3,43 @@ package aliyun
 // JSON shapes of the Aliyundrive Open API, as the driver reads them. Field
 // names follow the service (see docs/protocols/aliyun.md §1–§3).
 
-import "encoding/json"
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"pandav/drivers"
+)
+
+// spaceFigures are an account's bytes used and in all.
+type spaceFigures struct {
+	UsedSize  number `json:"used_size"`
+	TotalSize number `json:"total_size"`
+}
+
+func (s spaceFigures) quota() drivers.Quota {
+	return drivers.Quota{Used: int64(s.UsedSize), Total: int64(s.TotalSize)}
+}
+
+// number is a count the service states as a JSON number, which some
+// clients read as a string, so a string of digits is taken too; null and
+// "" are 0.
+type number int64
+
+func (n *number) UnmarshalJSON(b []byte) error {
+	b = bytes.Trim(bytes.TrimSpace(b), `"`)
+	if len(b) == 0 || string(b) == "null" {
+		*n = 0
+		return nil
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
+		return fmt.Errorf("%q is not a number", b)
+	}
+	*n = number(f)
+	return nil
+}
 
 type apiErrorBody struct {
 	Code    string `json:"code"`
@@ -46,10 +82,7 @@ type driveInfoResponse struct {
 }
 
 type spaceInfoResponse struct {
-	PersonalSpaceInfo struct {
-		UsedSize  int64 `json:"used_size"`
-		TotalSize int64 `json:"total_size"`
-	} `json:"personal_space_info"`
+	PersonalSpaceInfo spaceFigures `json:"personal_space_info"`
 }
 
 type fileItem struct {
@@ -327,7 +360,7 @@ type shareCopyBody struct {
 type vipInfoResponse struct {
 	Identity string `json:"identity"`
 	Level    string `json:"level"`
-	Expire   int64  `json:"expire"`
+	Expire   number `json:"expire"`
 }
 
 // personalInfoResponse is the web API's /v2/databox/get_personal_info.
@@ -336,10 +369,7 @@ type personalInfoResponse struct {
 		SpuID string `json:"spu_id"` // "non-vip" for none
 		Name  string `json:"name"`
 	} `json:"personal_rights_info"`
-	SpaceInfo struct {
-		UsedSize  int64 `json:"used_size"`
-		TotalSize int64 `json:"total_size"`
-	} `json:"personal_space_info"`
+	SpaceInfo spaceFigures `json:"personal_space_info"`
 }
 
 // The logins by QR code (docs/protocols/accounts-offline-shares.md §3).

@@ -105,19 +105,25 @@ func (d *Drive) StartLogin(ctx context.Context, kind string) (drivers.LoginFlow,
 func (d *Drive) passportCall(ctx context.Context, op, rawURL string, form url.Values, out any) error {
 	c := upstream.Caller{Policy: d.policy, Limits: d.lim}
 	return c.Call(ctx, op, limitClass, func(ctx context.Context, _ string) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, rawURL, strings.NewReader(form.Encode()))
-		if err != nil {
-			return fmt.Errorf("%s: %v", op, httpclient.Redact(err))
-		}
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Accept", "application/json")
-		req.Header.Set("User-Agent", d.o.UserAgent)
-		a, err := d.send.Send(req, op)
-		if err != nil {
-			return err
-		}
-		return classify(op, a, out)
+		return d.postForm(ctx, op, rawURL, form, out)
 	})
+}
+
+// postForm is one attempt at a passport endpoint: form, posted without a
+// token, and the answer classified into out.
+func (d *Drive) postForm(ctx context.Context, op, rawURL string, form url.Values, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rawURL, strings.NewReader(form.Encode()))
+	if err != nil {
+		return fmt.Errorf("%s: %v", op, httpclient.Redact(err))
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", d.o.UserAgent)
+	a, err := d.send.Send(req, op)
+	if err != nil {
+		return err
+	}
+	return classify(op, a, out)
 }
 
 func (f *deviceLogin) QR() string { return f.qr }

@@ -1,45 +1,26 @@
 package pan115
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"pandav/drivers"
+	"pandav/drivers/drivertest"
 	"pandav/drivers/internal/upstream"
 	"pandav/drivers/pan115/pan115test"
 	"pandav/internal/fakecloud"
 )
 
-// logBuf is a log sink the tests read back.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // loginRig is a mount with no refresh token, ready to log in.
 type loginRig struct {
 	srv *pan115test.Server
 	d   *Drive
-	log *logBuf
+	log *drivertest.LogBuffer
 	env drivers.Env
 }
 
@@ -52,7 +33,7 @@ func newLoginRig(t *testing.T, so pan115test.Options, mod func(*Options)) *login
 	if mod != nil {
 		mod(&o)
 	}
-	r := &loginRig{srv: srv, log: &logBuf{}}
+	r := &loginRig{srv: srv, log: &drivertest.LogBuffer{}}
 	r.env = drivers.Env{MountPath: "/115", StateDir: t.TempDir(), Log: zerolog.New(r.log).Level(zerolog.DebugLevel), Shared: drivers.NewShared()}
 	d, err := New(context.Background(), r.env, o)
 	if err != nil {

@@ -101,7 +101,10 @@ func (q *QRCodes) setLocked(c *qrCode, to QRState) {
 }
 
 // Get returns the code id as it stands now.
-func (q *QRCodes) Get(id string) (PendingLogin, bool) {
+func (q *QRCodes) Get(id string) (PendingLogin, bool) { return q.get(id, false) }
+
+// get is Get; report makes it the answer of a Poll.
+func (q *QRCodes) get(id string, report bool) (PendingLogin, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	c, ok := q.codes[id]
@@ -109,6 +112,9 @@ func (q *QRCodes) Get(id string) (PendingLogin, bool) {
 		return PendingLogin{}, false
 	}
 	q.expireLocked(c)
+	if report {
+		c.reported = c.State
+	}
 	return c.PendingLogin, true
 }
 
@@ -129,13 +135,14 @@ func (q *QRCodes) Poll(ctx context.Context, id string, hold time.Duration) (Pend
 		q.expireLocked(c)
 		if c.State != c.reported {
 			c.reported = c.State
+			p := c.PendingLogin
 			q.mu.Unlock()
-			return c.PendingLogin, true
+			return p, true
 		}
 		changed, open, expires := c.changed, c.State == QRWaiting || c.State == QRScanned, c.Expires
 		q.mu.Unlock()
 		if !q.waitChange(ctx, changed, open, expires, deadline.C) {
-			return q.answerNow(id)
+			return q.get(id, true)
 		}
 	}
 }
@@ -160,18 +167,6 @@ func (q *QRCodes) waitChange(ctx context.Context, changed <-chan struct{}, open 
 		return false
 	}
 	return true
-}
-
-func (q *QRCodes) answerNow(id string) (PendingLogin, bool) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	c, ok := q.codes[id]
-	if !ok {
-		return PendingLogin{}, false
-	}
-	q.expireLocked(c)
-	c.reported = c.State
-	return c.PendingLogin, true
 }
 
 // Redeem trades a confirmed code, once.

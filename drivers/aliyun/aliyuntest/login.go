@@ -96,13 +96,22 @@ type authorizeQRRequest struct {
 	Height       int      `json:"height"`
 }
 
-func (s *Server) handleAuthorizeQR(w http.ResponseWriter, r *http.Request) {
-	if !s.begin(w, EndpointAuthorizeQR) {
-		return
-	}
+// qrRequest counts a request for a code under endpoint and reads it.
+func (s *Server) qrRequest(w http.ResponseWriter, r *http.Request, endpoint string) (authorizeQRRequest, bool) {
 	var req authorizeQRRequest
+	if !s.begin(w, endpoint) {
+		return req, false
+	}
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 		writeErr(w, http.StatusBadRequest, "InvalidParameter", "request body is not valid JSON")
+		return req, false
+	}
+	return req, true
+}
+
+func (s *Server) handleAuthorizeQR(w http.ResponseWriter, r *http.Request) {
+	req, ok := s.qrRequest(w, r, EndpointAuthorizeQR)
+	if !ok {
 		return
 	}
 	if req.ClientID != s.clientID || req.ClientSecret != s.clientSecret {
@@ -115,15 +124,9 @@ func (s *Server) handleAuthorizeQR(w http.ResponseWriter, r *http.Request) {
 // handleProxyQR is the proxy's QR code: it adds the app's client to the
 // caller's scopes.
 func (s *Server) handleProxyQR(w http.ResponseWriter, r *http.Request) {
-	if !s.begin(w, EndpointProxyQR) {
-		return
+	if req, ok := s.qrRequest(w, r, EndpointProxyQR); ok {
+		s.newOpenQR(w, req.Scopes)
 	}
-	var req authorizeQRRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		writeErr(w, http.StatusBadRequest, "InvalidParameter", "request body is not valid JSON")
-		return
-	}
-	s.newOpenQR(w, req.Scopes)
 }
 
 func (s *Server) newOpenQR(w http.ResponseWriter, scopes []string) {

@@ -16,17 +16,7 @@ import (
 func getJSON(t *testing.T, u string) map[string]any {
 	t.Helper()
 	resp, err := http.Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var m map[string]any
-	d := json.NewDecoder(resp.Body)
-	d.UseNumber()
-	if err := d.Decode(&m); err != nil {
-		t.Fatal(err)
-	}
-	return m
+	return decodeAnswer(t, resp, err)
 }
 
 // deviceCode asks for a code with the challenge of verifier.

@@ -283,7 +283,7 @@ func TestLoginRefusedApp(t *testing.T) {
 			r.noSecrets(t, err)
 		})
 	}
-	r := newLoginRig(t, pan115test.Options{}, func(o *Options) { o.AppID = "" })
+	r := newLoginRig(t, pan115test.Options{}, func(o *Options) { o.RefreshToken, o.AppID = "pasted", "" })
 	if _, err := r.d.StartLogin(ctxT(t), ""); err == nil || !strings.Contains(err.Error(), "options.app_id is required") {
 		t.Fatalf("StartLogin without app_id: %v", err)
 	}

@@ -93,6 +93,10 @@ func init() { drivers.Register("pan115", drivers.FactoryOf(New)) }
 // is down at start fails at first use, not at start.
 func New(ctx context.Context, env drivers.Env, o Options) (*Drive, error) {
 	o.RefreshToken, o.AppID = strings.TrimSpace(o.RefreshToken), strings.TrimSpace(o.AppID)
+	if o.RefreshToken == "" && o.AppID == "" {
+		// Such a mount could never log in: `pandav login` authorizes an app.
+		return nil, errors.New("pan115: options.refresh_token is empty and there is no options.app_id to log in with: set app_id to your 115 open-platform app's AppID and run `pandav login`, or put a refresh token in refresh_token")
+	}
 	if o.Root == "" {
 		o.Root = "/"
 	}

@@ -590,6 +590,7 @@ func TestNewValidatesWithoutNetwork(t *testing.T) {
 	defer srv.Close()
 	env := drivers.Env{StateDir: t.TempDir(), Log: zerolog.Nop()}
 	bad := []Options{
+		{},
 		{RefreshToken: "x", Root: "relative"},
 		{RefreshToken: "x", APIURL: "ftp://host"},
 		{RefreshToken: "x", QRCodeURL: "qrcodeapi.115.com"},

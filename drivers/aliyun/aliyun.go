@@ -36,6 +36,9 @@ type tuning struct {
 	// taskPoll is the first wait between polls of an async task; 0 means
 	// defaultTaskPoll.
 	taskPoll time.Duration
+	// loginPoll is the wait between status polls of a QR login; 0 means
+	// each kind's own.
+	loginPoll time.Duration
 }
 
 var defaultTuning = tuning{rates: defaultRates, policy: upstream.DefaultPolicy}
@@ -51,8 +54,11 @@ type Drive struct {
 	tokens  *upstream.TokenSource
 	openAPI upstream.Caller
 	// web is the web-API login: the drive's own with api: web, or the
-	// web_refresh_token an Open API account holds for share playback.
+	// one an Open API account holds for share playback (web_refresh_token,
+	// or a web login by QR code); never nil.
 	web *webLogin
+	// mount is where the drive is mounted, for what a login error says.
+	mount string
 	// tmp holds the temporary copies share mounts play through this
 	// account (sharecopy.go).
 	tmp tempCopies
@@ -61,13 +67,19 @@ type Drive struct {
 	mu      sync.Mutex
 	driveID string
 	root    *drivers.Entry
+	// cachedGen is the login (TokenSource.Generation) driveID and root
+	// were fetched under: a new login may be another account's.
+	cachedGen uint64
 
 	dupLogged sync.Map // folder id + "/" + name -> struct{}
 }
 
 var (
-	_ drivers.Drive   = (*Drive)(nil)
-	_ drivers.Quotaer = (*Drive)(nil)
+	_ drivers.Drive         = (*Drive)(nil)
+	_ drivers.Quotaer       = (*Drive)(nil)
+	_ drivers.Loginer       = (*Drive)(nil)
+	_ drivers.Accounter     = (*Drive)(nil)
+	_ drivers.LoginStatuser = (*Drive)(nil)
 )
 
 // New checks o and prepares the drive. It makes no network call: a cloud
@@ -84,27 +96,26 @@ func newDrive(env drivers.Env, o Options, t tuning) (*Drive, error) {
 		return nil, errors.New("aliyun: no state_dir: rotated refresh tokens must be kept on disk")
 	}
 	d := &Drive{
-		o:    o,
-		t:    t,
-		log:  env.Log.With().Str("driver", "aliyun").Str("mount", env.MountPath).Logger(),
-		send: newSender(env.HTTPClient),
+		o:     o,
+		t:     t,
+		log:   env.Log.With().Str("driver", "aliyun").Str("mount", env.MountPath).Logger(),
+		send:  newSender(env.HTTPClient),
+		mount: env.MountPath,
 	}
 	if o.API == "web" {
-		w, err := newWebLogin(d, env, o.RefreshToken)
+		w, err := newWebLogin(d, env, o.RefreshToken, d.relogin())
 		if err != nil {
 			return nil, err
 		}
 		d.web = w
 		return d, nil
 	}
-	if o.WebRefreshToken != "" {
-		w, err := newWebLogin(d, env, o.WebRefreshToken)
-		if err != nil {
-			return nil, err
-		}
-		d.web = w
+	w, err := newWebLogin(d, env, o.WebRefreshToken, d.reloginWeb())
+	if err != nil {
+		return nil, err
 	}
-	store := upstream.NewTokenStore(env.StateDir, "aliyun", o.RefreshToken)
+	d.web = w
+	store := upstream.NewTokenStore(env.StateDir, "aliyun", upstream.LoginSeed(o.RefreshToken, env.MountPath))
 	l, err := drivers.SharedValue(env.Shared, "aliyun-open:"+store.Path(), func() (*openLogin, error) {
 		ts, err := upstream.NewTokenSource(store, upstream.Token{Refresh: o.RefreshToken}, d.refresh)
 		if err != nil {
@@ -116,6 +127,7 @@ func newDrive(env drivers.Env, o Options, t tuning) (*Drive, error) {
 		return nil, fmt.Errorf("aliyun: %w", err)
 	}
 	l.tokens.SetLog(d.log)
+	l.tokens.SetLoginHint(d.relogin())
 	d.tokens = l.tokens
 	d.openAPI = upstream.Caller{Policy: t.policy, Limits: l.limits, Cred: l.tokens}
 	return d, nil
@@ -130,20 +142,45 @@ type openLogin struct {
 	limits *upstream.Limiters
 }
 
-// drive returns the id of the drive the mount serves, asking the service
-// once.
-func (d *Drive) drive(ctx context.Context) (string, error) {
+// login is the token source of the mount's own login.
+func (d *Drive) login() *upstream.TokenSource {
+	if d.o.API == "web" {
+		return d.web.auth.tokens
+	}
+	return d.tokens
+}
+
+// cached returns the drive id and root fetched under the current login,
+// whose generation it returns too.
+func (d *Drive) cached() (string, *drivers.Entry, uint64) {
+	gen := d.login().Generation()
 	d.mu.Lock()
-	id := d.driveID
-	d.mu.Unlock()
-	if id != "" {
+	defer d.mu.Unlock()
+	if d.cachedGen != gen {
+		d.driveID, d.root, d.cachedGen = "", nil, gen
+	}
+	return d.driveID, d.root, gen
+}
+
+// remember keeps what was fetched under the login gen, unless another
+// login came meanwhile.
+func (d *Drive) remember(gen uint64, keep func()) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cachedGen == gen {
+		keep()
+	}
+}
+
+// drive returns the id of the drive the mount serves, asking the service
+// once per login.
+func (d *Drive) drive(ctx context.Context) (string, error) {
+	if id, _, _ := d.cached(); id != "" {
 		return id, nil
 	}
 	d.initMu.Lock()
 	defer d.initMu.Unlock()
-	d.mu.Lock()
-	id = d.driveID
-	d.mu.Unlock()
+	id, _, gen := d.cached()
 	if id != "" {
 		return id, nil
 	}
@@ -172,9 +209,7 @@ func (d *Drive) drive(ctx context.Context) (string, error) {
 	if id == "" {
 		return "", fmt.Errorf("aliyun user/getDriveInfo: %w: no drive id in the answer", drivers.ErrUpstream)
 	}
-	d.mu.Lock()
-	d.driveID = id
-	d.mu.Unlock()
+	d.remember(gen, func() { d.driveID = id })
 	return id, nil
 }
 
@@ -184,9 +219,7 @@ func (d *Drive) Close(ctx context.Context) error {
 	if d.tokens != nil {
 		errs = append(errs, d.tokens.Close(ctx))
 	}
-	if d.web != nil {
-		errs = append(errs, d.web.auth.tokens.Close(ctx))
-	}
+	errs = append(errs, d.web.auth.tokens.Close(ctx))
 	return errors.Join(errs...)
 }
 
@@ -199,7 +232,7 @@ func (d *Drive) Quota(ctx context.Context) (drivers.Quota, error) {
 	if err := d.call(ctx, "other", "user/getSpaceInfo", struct{}{}, &out); err != nil {
 		return drivers.Quota{}, err
 	}
-	return drivers.Quota{Used: out.PersonalSpaceInfo.UsedSize, Total: out.PersonalSpaceInfo.TotalSize}, nil
+	return out.PersonalSpaceInfo.quota(), nil
 }
 
 // KeepsModTime implements drivers.ModTimeKeeper: an upload's

@@ -16,16 +16,19 @@ import (
 
 // refresh trades an Open API refresh token for a new pair, through the
 // token endpoint when the config has the app's own client_id, else through
-// a renew service. The TokenSource remembers a refused token, so a dead
+// a renew service: a proxy's token endpoint, or an OpenList-style one. The TokenSource remembers a refused token, so a dead
 // login is not retried on every call.
 func (d *Drive) refresh(ctx context.Context, rt string) (upstream.Token, error) {
 	var (
 		tok upstream.Token
 		err error
 	)
-	if d.o.ClientID != "" {
-		tok, err = d.oauthRefresh(ctx, rt)
-	} else {
+	switch {
+	case d.o.ClientID != "":
+		tok, err = d.grant(ctx, d.o.OpenAPIURL, tokenRequest{ClientID: d.o.ClientID, ClientSecret: d.o.ClientSecret, GrantType: "refresh_token", RefreshToken: rt})
+	case renewIsHost(d.o.RenewURL):
+		tok, err = d.grant(ctx, renewBase(d.o.RenewURL), tokenRequest{GrantType: "refresh_token", RefreshToken: rt})
+	default:
 		tok, err = d.renewRefresh(ctx, rt)
 	}
 	if err == nil {
@@ -51,10 +54,12 @@ func (d *Drive) tokenCall(ctx context.Context, method, rawURL, op string, in, ou
 	})
 }
 
-func (d *Drive) oauthRefresh(ctx context.Context, rt string) (upstream.Token, error) {
-	in := tokenRequest{ClientID: d.o.ClientID, ClientSecret: d.o.ClientSecret, GrantType: "refresh_token", RefreshToken: rt}
+// grant asks the token endpoint under base (the Open API's, or a proxy's
+// that adds the app's client) for a login: a refresh, or the trade of a
+// QR login's authorization code.
+func (d *Drive) grant(ctx context.Context, base string, in tokenRequest) (upstream.Token, error) {
 	var out tokenResponse
-	if err := d.tokenCall(ctx, http.MethodPost, d.o.OpenAPIURL+"/oauth/access_token", opOAuth, in, &out); err != nil {
+	if err := d.tokenCall(ctx, http.MethodPost, base+"/oauth/access_token", opOAuth, in, &out); err != nil {
 		return upstream.Token{}, err
 	}
 	if out.AccessToken == "" {
@@ -69,6 +74,25 @@ func (d *Drive) oauthRefresh(ctx context.Context, rt string) (upstream.Token, er
 	return tok, nil
 }
 
+// renewIsHost says whether renew_url names a token proxy's host, in the
+// style of messense's (docs/protocols/accounts-offline-shares.md §3.1),
+// rather than OpenList's renew endpoint, which has a path.
+func renewIsHost(renewURL string) bool {
+	u, err := url.Parse(renewURL)
+	return err == nil && strings.Trim(u.Path, "/") == ""
+}
+
+// renewBase is renew_url as the base of a proxy's /oauth/ endpoints.
+func renewBase(renewURL string) string {
+	u, err := url.Parse(renewURL)
+	if err != nil {
+		return renewURL
+	}
+	u.RawQuery, u.Fragment = "", ""
+	return strings.TrimRight(u.String(), "/")
+}
+
+// renewRefresh trades rt at an OpenList-style renew endpoint.
 func (d *Drive) renewRefresh(ctx context.Context, rt string) (upstream.Token, error) {
 	u, err := url.Parse(d.o.RenewURL)
 	if err != nil {
@@ -86,7 +110,7 @@ func (d *Drive) renewRefresh(ctx context.Context, rt string) (upstream.Token, er
 	if out.AccessToken == "" || out.RefreshToken == "" {
 		// The service states why in text, which must not repeat the token.
 		why := truncate(strings.ReplaceAll(out.Text, rt, "<refresh token>"), 200)
-		return upstream.Token{}, fmt.Errorf("aliyun renew: %w: %s; %s", drivers.ErrAuth, why, reauthorize)
+		return upstream.Token{}, fmt.Errorf("aliyun renew: %w: %s", drivers.ErrAuth, why)
 	}
 	return upstream.Token{Access: out.AccessToken, Refresh: out.RefreshToken, Expiry: jwtExpiry(out.AccessToken)}, nil
 }

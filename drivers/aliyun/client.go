@@ -32,8 +32,6 @@ var errDeviceSession = errors.New("device session signature refused")
 // a call signed by an account may carry a share token too.
 var errShareToken = errors.New("share token expired or refused")
 
-const reauthorize = "authorize pandav with Aliyundrive again and put the new refresh_token in the config"
-
 // apiError is the service's error answer. It unwraps to the sentinel the
 // code maps to, so callers use errors.Is. Its text names the operation and
 // the service's code and message, never a URL or a token.
@@ -45,13 +43,9 @@ type apiError struct {
 	kind    error
 }
 
-func (e *apiError) Error() string {
-	s := answerText("aliyun "+e.Op, e.Status, e.Code, e.Message)
-	if e.kind == drivers.ErrAuth {
-		s += "; " + reauthorize
-	}
-	return s
-}
+// Error says nothing of what to do about a refused login: the
+// TokenSource, or the call that met it, adds the mount's LoginHint.
+func (e *apiError) Error() string { return answerText("aliyun "+e.Op, e.Status, e.Code, e.Message) }
 
 // answerText is how an error answer reads: the operation, the status,
 // and the service's code and message.
@@ -226,16 +220,6 @@ func bearer(accessToken string) http.Header {
 	return http.Header{"Authorization": {"Bearer " + accessToken}}
 }
 
-// loginRefused adds what to do to a login failure that Call made of an
-// access token refused again right after its refresh.
-func loginRefused(err error) error {
-	var ae *apiError
-	if errors.Is(err, drivers.ErrAuth) && errors.As(err, &ae) && ae.kind == upstream.ErrStaleToken {
-		return fmt.Errorf("%w; %s", err, reauthorize)
-	}
-	return err
-}
-
 // call makes an Open API call under the class's limiter, with retries,
 // refreshing the access token once when the service calls it stale.
 func (d *Drive) call(ctx context.Context, class, endpoint string, in, out any) error {
@@ -253,5 +237,20 @@ func (d *Drive) callWith(ctx context.Context, class, endpoint string, build func
 		}
 		return exchange(ctx, &d.send, http.MethodPost, u, endpoint, bearer(at), in, out)
 	})
-	return loginRefused(err)
+	return upstream.WithHint(err, d.relogin())
+}
+
+// relogin is what a login error of the mount's own login tells the user
+// to do.
+func (d *Drive) relogin() string {
+	if d.o.API == "web" {
+		return upstream.LoginHint(d.mount, "log in at www.alipan.com and put the refresh_token of the browser's local storage in options.refresh_token")
+	}
+	return upstream.LoginHint(d.mount, "authorize pandav elsewhere and put the refresh token in options.refresh_token")
+}
+
+// reloginWeb is relogin for the web login an Open API mount plays shares
+// through.
+func (d *Drive) reloginWeb() string {
+	return fmt.Sprintf("to log in the web login that plays shares, run `pandav login -c <config> %s` with its web login (or put a refresh_token from www.alipan.com in options.web_refresh_token)", d.mount)
 }

@@ -1,7 +1,6 @@
 package aliyun
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 
 	"pandav/drivers"
 	"pandav/drivers/aliyun/aliyuntest"
+	"pandav/drivers/drivertest"
 	"pandav/drivers/internal/upstream"
 	"pandav/internal/fakecloud"
 	"pandav/internal/sample"
@@ -28,22 +28,7 @@ var fast = tuning{
 }
 
 // syncBuf is a log sink tests can read back.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuf = drivertest.LogBuffer
 
 func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -475,12 +460,13 @@ func TestOptionsValidation(t *testing.T) {
 	}{
 		{"valid", func(o *Options) {}, ""},
 		{"renew url instead of client", func(o *Options) { o.ClientID, o.ClientSecret, o.RenewURL = "", "", "https://renew.example/api" }, ""},
-		{"no refresh token", func(o *Options) { o.RefreshToken = " " }, "refresh_token"},
+		{"no refresh token: a login waits for pandav login", func(o *Options) { o.RefreshToken = " " }, ""},
 		{"no way to refresh", func(o *Options) { o.ClientID, o.ClientSecret = "", "" }, "renew_url"},
 		{"id without secret", func(o *Options) { o.ClientSecret = "" }, "client_secret"},
 		{"web api", func(o *Options) { o.API, o.ClientID, o.ClientSecret = "web", "", "" }, ""},
 		{"web api with a second web login", func(o *Options) { o.API, o.WebRefreshToken = "web", "abc" }, "web_refresh_token"},
-		{"web api without a token", func(o *Options) { o.API, o.RefreshToken = "web", "" }, "refresh_token"},
+		{"web api without a token", func(o *Options) { o.API, o.RefreshToken = "web", "" }, ""},
+		{"bad passport url", func(o *Options) { o.PassportURL = "passport" }, "passport_url"},
 		{"bad api", func(o *Options) { o.API = "ftp" }, "options.api"},
 		{"bad drive", func(o *Options) { o.Drive = "album" }, "options.drive"},
 		{"page size", func(o *Options) { o.PageSize = 201 }, "page_size"},

@@ -17,18 +17,11 @@ import (
 
 // Root resolves options.root once and caches it.
 func (d *Drive) Root(ctx context.Context) (drivers.Entry, error) {
-	d.mu.Lock()
-	r := d.root
-	d.mu.Unlock()
-	if r != nil {
-		return *r, nil
-	}
 	if d.o.Root == "/" {
-		e := drivers.Entry{ID: "root", IsDir: true}
-		d.mu.Lock()
-		d.root = &e
-		d.mu.Unlock()
-		return e, nil
+		return drivers.Entry{ID: "root", IsDir: true}, nil
+	}
+	if _, r, _ := d.cached(); r != nil {
+		return *r, nil
 	}
 	driveID, err := d.drive(ctx)
 	if err != nil {
@@ -36,9 +29,7 @@ func (d *Drive) Root(ctx context.Context) (drivers.Entry, error) {
 	}
 	d.initMu.Lock()
 	defer d.initMu.Unlock()
-	d.mu.Lock()
-	r = d.root
-	d.mu.Unlock()
+	_, r, gen := d.cached()
 	if r != nil {
 		return *r, nil
 	}
@@ -60,9 +51,7 @@ func (d *Drive) Root(ctx context.Context) (drivers.Entry, error) {
 	if !e.IsDir {
 		return drivers.Entry{}, fmt.Errorf("aliyun: options.root %q is a file, not a folder", d.o.Root)
 	}
-	d.mu.Lock()
-	d.root = &e
-	d.mu.Unlock()
+	d.remember(gen, func() { d.root = &e })
 	return e, nil
 }
 

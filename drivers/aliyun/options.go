@@ -15,18 +15,28 @@ import (
 // Options is a mount's `options:` block; the yaml keys are the contract in
 // docs/DESIGN.md's configuration sketch.
 type Options struct {
-	API          string `yaml:"api"`           // "open" (default) | "web"
-	RefreshToken string `yaml:"refresh_token"` // required; a web refresh token with api: web
+	API string `yaml:"api"` // "open" (default) | "web"
+	// RefreshToken is the login pasted from elsewhere (a web refresh
+	// token with api: web); empty, the mount takes its login from
+	// `pandav login` (stored under state_dir).
+	RefreshToken string `yaml:"refresh_token"`
 	ClientID     string `yaml:"client_id"`
 	ClientSecret string `yaml:"client_secret"`
-	RenewURL     string `yaml:"renew_url"` // used when no client_id
-	Drive        string `yaml:"drive"`     // resource (default) | backup | default
-	Root         string `yaml:"root"`      // folder path inside the drive, default "/"
-	OpenAPIURL   string `yaml:"open_api_url"`
-	WebAPIURL    string `yaml:"web_api_url"`
-	AuthURL      string `yaml:"auth_url"`
-	PageSize     int    `yaml:"page_size"`       // list limit, 1..200, default 200
-	LinkExpiry   int    `yaml:"link_expire_sec"` // expire_sec asked for, default 14400
+	// RenewURL is a token service that holds an app's secret, used when
+	// there is no client_id: OpenList's style (GET renew_url?refresh_ui=)
+	// when it has a path, messense's (POST renew_url/oauth/access_token)
+	// when it is a bare host. A login goes through
+	// renew_url/oauth/authorize/qrcode and renew_url/oauth/access_token.
+	RenewURL   string `yaml:"renew_url"`
+	Drive      string `yaml:"drive"` // resource (default) | backup | default
+	Root       string `yaml:"root"`  // folder path inside the drive, default "/"
+	OpenAPIURL string `yaml:"open_api_url"`
+	WebAPIURL  string `yaml:"web_api_url"`
+	AuthURL    string `yaml:"auth_url"`
+	// PassportURL is the passport service of the web login by QR code.
+	PassportURL string `yaml:"passport_url"`
+	PageSize    int    `yaml:"page_size"`       // list limit, 1..200, default 200
+	LinkExpiry  int    `yaml:"link_expire_sec"` // expire_sec asked for, default 14400
 	// UploadPartSize is the bytes per uploaded part, default 16 MiB; it
 	// grows for files that would need more than 10000 parts.
 	UploadPartSize int64 `yaml:"upload_part_size"`
@@ -65,9 +75,12 @@ const (
 	defaultOpenAPIURL = "https://openapi.alipan.com"
 	defaultWebAPIURL  = "https://api.alipan.com"
 	defaultAuthURL    = "https://auth.alipan.com"
-	maxPageSize       = 200
-	defaultPartSize   = 16 << 20
-	maxPartSize       = 5 << 30 // the service's per-part limit
+	// defaultPassportURL is the one host the notes name for the passport
+	// (docs/protocols/accounts-offline-shares.md §3.2).
+	defaultPassportURL = "https://passport.aliyundrive.com"
+	maxPageSize        = 200
+	defaultPartSize    = 16 << 20
+	maxPartSize        = 5 << 30 // the service's per-part limit
 )
 
 // normalize fills the defaults and rejects what cannot work, naming the
@@ -79,12 +92,6 @@ func (o *Options) normalize() error {
 	case "web":
 	default:
 		return fmt.Errorf("aliyun: options.api: %q is not open or web", o.API)
-	}
-	if strings.TrimSpace(o.RefreshToken) == "" {
-		if o.API == "web" {
-			return errors.New("aliyun: options.refresh_token is required (log in at www.alipan.com and copy the refresh_token from the browser's local storage)")
-		}
-		return errors.New("aliyun: options.refresh_token is required (authorize pandav with Aliyundrive and paste the refresh token)")
 	}
 	o.RefreshToken = strings.TrimSpace(o.RefreshToken)
 	o.WebRefreshToken = strings.TrimSpace(o.WebRefreshToken)
@@ -98,7 +105,7 @@ func (o *Options) normalize() error {
 	case o.ClientID == "" && o.ClientSecret != "":
 		return errors.New("aliyun: options.client_id is required with options.client_secret")
 	case o.ClientID == "" && o.RenewURL == "":
-		return errors.New("aliyun: set options.client_id and options.client_secret, or options.renew_url, to refresh the login")
+		return errors.New("aliyun: set options.client_id and options.client_secret, or options.renew_url, to log in and refresh the login")
 	}
 	switch o.Drive {
 	case "":
@@ -119,6 +126,7 @@ func (o *Options) normalize() error {
 		{"open_api_url", &o.OpenAPIURL, defaultOpenAPIURL},
 		{"web_api_url", &o.WebAPIURL, defaultWebAPIURL},
 		{"auth_url", &o.AuthURL, defaultAuthURL},
+		{"passport_url", &o.PassportURL, defaultPassportURL},
 		{"renew_url", &o.RenewURL, ""},
 	} {
 		if *u.val == "" {

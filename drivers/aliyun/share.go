@@ -376,8 +376,8 @@ func (s *Share) account() (*Drive, error) {
 	if !ok {
 		return nil, &shareError{fmt.Sprintf("aliyun share %s: options.account %s is not an aliyun mount", s.o.ShareID, s.o.Account), fs.ErrPermission}
 	}
-	if d.web == nil {
-		return nil, &shareError{fmt.Sprintf("aliyun share %s: the account %s has no web login, which playing a share needs: add web_refresh_token to its options, or run it with api: web", s.o.ShareID, s.o.Account), fs.ErrPermission}
+	if !d.web.auth.tokens.LoginStatus().LoggedIn {
+		return nil, &shareError{fmt.Sprintf("aliyun share %s: the account %s has no web login, which playing a share needs: log it in with `pandav login -c <config> %s` and its web login, add web_refresh_token to its options, or run it with api: web", s.o.ShareID, s.o.Account, s.o.Account), fs.ErrPermission}
 	}
 	return d, nil
 }

@@ -3,18 +3,57 @@ package aliyun
 // JSON shapes of the Aliyundrive Open API, as the driver reads them. Field
 // names follow the service (see docs/protocols/aliyun.md §1–§3).
 
-import "encoding/json"
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"pandav/drivers"
+)
+
+// spaceFigures are an account's bytes used and in all.
+type spaceFigures struct {
+	UsedSize  number `json:"used_size"`
+	TotalSize number `json:"total_size"`
+}
+
+func (s spaceFigures) quota() drivers.Quota {
+	return drivers.Quota{Used: int64(s.UsedSize), Total: int64(s.TotalSize)}
+}
+
+// number is a count the service states as a JSON number, which some
+// clients read as a string, so a string of digits is taken too; null and
+// "" are 0.
+type number int64
+
+func (n *number) UnmarshalJSON(b []byte) error {
+	b = bytes.Trim(bytes.TrimSpace(b), `"`)
+	if len(b) == 0 || string(b) == "null" {
+		*n = 0
+		return nil
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
+		return fmt.Errorf("%q is not a number", b)
+	}
+	*n = number(f)
+	return nil
+}
 
 type apiErrorBody struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 }
 
+// tokenRequest is the Open API's token request: a refresh, or the trade
+// of a QR login's authCode. Through a proxy it carries no client.
 type tokenRequest struct {
-	ClientID     string `json:"client_id"`
-	ClientSecret string `json:"client_secret"`
+	ClientID     string `json:"client_id,omitempty"`
+	ClientSecret string `json:"client_secret,omitempty"`
 	GrantType    string `json:"grant_type"`
-	RefreshToken string `json:"refresh_token"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	Code         string `json:"code,omitempty"`
 }
 
 type tokenResponse struct {
@@ -31,18 +70,19 @@ type renewResponse struct {
 	Text         string `json:"text"`
 }
 
+// driveInfoResponse is getDriveInfo, and the web API's user/get.
 type driveInfoResponse struct {
 	UserID          string `json:"user_id"`
+	Name            string `json:"name"`      // getDriveInfo
+	NickName        string `json:"nick_name"` // user/get
+	UserName        string `json:"user_name"` // user/get
 	DefaultDriveID  string `json:"default_drive_id"`
 	ResourceDriveID string `json:"resource_drive_id"`
 	BackupDriveID   string `json:"backup_drive_id"`
 }
 
 type spaceInfoResponse struct {
-	PersonalSpaceInfo struct {
-		UsedSize  int64 `json:"used_size"`
-		TotalSize int64 `json:"total_size"`
-	} `json:"personal_space_info"`
+	PersonalSpaceInfo spaceFigures `json:"personal_space_info"`
 }
 
 type fileItem struct {
@@ -311,4 +351,73 @@ type shareCopyBody struct {
 	AutoRename     bool   `json:"auto_rename"`
 	ToParentFileID string `json:"to_parent_file_id"`
 	ToDriveID      string `json:"to_drive_id"`
+}
+
+// The account (docs/protocols/aliyun.md §1).
+
+// vipInfoResponse is /v1.0/user/getVipInfo: identity member (none), vip
+// or svip; level such as "20t"; expire in unix seconds.
+type vipInfoResponse struct {
+	Identity string `json:"identity"`
+	Level    string `json:"level"`
+	Expire   number `json:"expire"`
+}
+
+// personalInfoResponse is the web API's /v2/databox/get_personal_info.
+type personalInfoResponse struct {
+	RightsInfo struct {
+		SpuID string `json:"spu_id"` // "non-vip" for none
+		Name  string `json:"name"`
+	} `json:"personal_rights_info"`
+	SpaceInfo spaceFigures `json:"personal_space_info"`
+}
+
+// The logins by QR code (docs/protocols/accounts-offline-shares.md §3).
+
+// authorizeQRRequest is /oauth/authorize/qrcode; through a proxy it
+// carries no client.
+type authorizeQRRequest struct {
+	ClientID     string   `json:"client_id,omitempty"`
+	ClientSecret string   `json:"client_secret,omitempty"`
+	Scopes       []string `json:"scopes"`
+	Width        int      `json:"width,omitempty"`
+	Height       int      `json:"height,omitempty"`
+}
+
+type authorizeQRResponse struct {
+	QRCodeURL string `json:"qrCodeUrl"` // an image of the code
+	SID       string `json:"sid"`
+}
+
+// qrStatusResponse is /oauth/qrcode/{sid}/status.
+type qrStatusResponse struct {
+	Status   string `json:"status"` // WaitLogin | ScanSuccess | LoginSuccess | QRCodeExpired
+	AuthCode string `json:"authCode"`
+}
+
+// passportResponse is the passport's envelope around what generate.do
+// and query.do answer.
+type passportResponse struct {
+	Content struct {
+		Data struct {
+			// T is echoed to query.do as it came: a number of
+			// milliseconds.
+			T            json.Number `json:"t"`
+			CodeContent  string      `json:"codeContent"`
+			CK           string      `json:"ck"`
+			QRCodeStatus string      `json:"qrCodeStatus"` // NEW | SCANED | CONFIRMED | EXPIRED
+			BizExt       string      `json:"bizExt"`
+		} `json:"data"`
+		Success bool `json:"success"`
+	} `json:"content"`
+	HasError bool `json:"hasError"`
+}
+
+// passportLogin is bizExt, decoded: the web login a confirmed code
+// carries.
+type passportLogin struct {
+	Result struct {
+		AccessToken  string `json:"accessToken"`
+		RefreshToken string `json:"refreshToken"`
+	} `json:"pds_login_result"`
 }

@@ -80,14 +80,19 @@ type webLogin struct {
 	auth     *webAuth
 	caller   upstream.Caller
 	listPath atomic.Pointer[string]
+	// hint is what a login error tells the user to do.
+	hint string
 
 	mu      sync.Mutex
 	dev     *device
 	session bool // create_session succeeded for dev
 }
 
-func newWebLogin(d *Drive, env drivers.Env, refreshToken string) (*webLogin, error) {
-	store := upstream.NewTokenStore(env.StateDir, "aliyun-web", refreshToken)
+// newWebLogin opens the web login whose configured refresh token is
+// refreshToken ("" for one that `pandav login` makes), in the mount's
+// pandav.
+func newWebLogin(d *Drive, env drivers.Env, refreshToken, hint string) (*webLogin, error) {
+	store := upstream.NewTokenStore(env.StateDir, "aliyun-web", upstream.LoginSeed(refreshToken, env.MountPath))
 	auth, err := drivers.SharedValue(env.Shared, "aliyun-web:"+store.Path(), func() (*webAuth, error) {
 		a := &webAuth{limits: upstream.NewLimiters(d.o.RateLimits.rates(d.t.rates))}
 		refresh := func(ctx context.Context, rt string) (upstream.Token, error) { return d.webRefresh(ctx, a, rt) }
@@ -102,10 +107,22 @@ func newWebLogin(d *Drive, env drivers.Env, refreshToken string) (*webLogin, err
 		return nil, fmt.Errorf("aliyun: %w", err)
 	}
 	auth.tokens.SetLog(d.log)
-	w := &webLogin{d: d, auth: auth, caller: upstream.Caller{Policy: d.t.policy, Limits: auth.limits, Cred: auth}}
+	auth.tokens.SetLoginHint(hint)
+	w := &webLogin{d: d, auth: auth, caller: upstream.Caller{Policy: d.t.policy, Limits: auth.limits, Cred: auth}, hint: hint}
 	p := "/adrive/v3/file/list"
 	w.listPath.Store(&p)
 	return w, nil
+}
+
+// adopt makes tok, a new web login, the one every mount of this login
+// uses. The user it names is learnt anew, as it may be another's, and
+// with it the device.
+func (w *webLogin) adopt(ctx context.Context, tok upstream.Token) error {
+	if err := w.auth.tokens.Adopt(ctx, tok); err != nil {
+		return err
+	}
+	w.auth.account.Store(nil)
+	return nil
 }
 
 // webRefresh trades a web refresh token at auth_url, and notes in a the
@@ -115,9 +132,6 @@ func (d *Drive) webRefresh(ctx context.Context, a *webAuth, rt string) (upstream
 	var out webTokenResponse
 	err := d.tokenCall(ctx, http.MethodPost, d.o.AuthURL+"/v2/account/token", opWebToken,
 		webTokenRequest{RefreshToken: rt, GrantType: "refresh_token"}, &out)
-	if errors.Is(err, drivers.ErrAuth) {
-		return upstream.Token{}, fmt.Errorf("%w (a web login's refresh_token is copied from www.alipan.com)", err)
-	}
 	if err != nil {
 		return upstream.Token{}, err
 	}
@@ -235,7 +249,7 @@ func (w *webLogin) call(ctx context.Context, class, path string, extra http.Head
 			}
 		}
 	})
-	return loginRefused(err)
+	return upstream.WithHint(err, w.hint)
 }
 
 // The Drive's read methods under api: web.

@@ -36,7 +36,33 @@ func TestClouds(t *testing.T) {
 				t.Parallel()
 				drivertest.RunWrite(t, harness(e, true))
 			})
+			t.Run("login", func(t *testing.T) {
+				t.Parallel()
+				drivertest.RunLogin(t, loginHarness(e))
+			})
 		})
+	}
+}
+
+// loginHarness mounts a cloud with no login, for the clouds whose
+// emulator plays the phone of a QR login and whose driver takes one.
+func loginHarness(e demo.Emulator) drivertest.Harness {
+	return func(t *testing.T) *drivertest.Fixture {
+		c := e.Start(fakecloud.Options{RetryAfter: 20 * time.Millisecond})
+		t.Cleanup(c.Close)
+		if _, ok := c.(fakecloud.QRLogins); !ok {
+			t.Skipf("%s's emulator has no QR login", e.Name)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		d, err := demo.OpenDrive(ctx, demo.CloudMount(c, ""), drivers.Env{StateDir: t.TempDir(), Log: zerolog.New(zerolog.NewTestWriter(t))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := d.(drivers.Loginer); !ok {
+			t.Skipf("%s's driver takes no login", e.Name)
+		}
+		return &drivertest.Fixture{Drive: d, Cloud: c}
 	}
 }
 

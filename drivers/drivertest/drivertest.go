@@ -6,6 +6,7 @@
 package drivertest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -65,6 +67,25 @@ func (f *Fixture) expireAccessTokens() {
 // driver that has it is checked against its listings.
 type getter interface {
 	Get(ctx context.Context, id string) (drivers.Entry, error)
+}
+
+// LogBuffer is a log sink that tests read back while the driver writes,
+// to check what reached the log.
+type LogBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // Harness starts a fresh emulator and driver for one test. It registers

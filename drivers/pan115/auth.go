@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"pandav/drivers"
 	"pandav/drivers/internal/upstream"
-	"pandav/internal/httpclient"
 )
 
 // refresh trades a refresh token at passportapi. 115's refresh tokens are
@@ -26,20 +23,8 @@ func (d *Drive) refresh(ctx context.Context, refreshToken string) (upstream.Toke
 	// one is a login failure, not a stale token.
 	c := upstream.Caller{Policy: d.policy, Limits: d.lim}
 	err := c.Call(ctx, op, limitClass, func(ctx context.Context, _ string) error {
-		form := url.Values{"refresh_token": {refreshToken}}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.passportURL+"/open/refreshToken", strings.NewReader(form.Encode()))
-		if err != nil {
-			return fmt.Errorf("%s: %v", op, httpclient.Redact(err))
-		}
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Accept", "application/json")
-		req.Header.Set("User-Agent", d.o.UserAgent)
-		a, err := d.send.Send(req, op)
-		if err != nil {
-			return err
-		}
 		var r refreshResp
-		err = classify(op, a, &r)
+		err := d.postForm(ctx, op, d.passportURL+"/open/refreshToken", url.Values{"refresh_token": {refreshToken}}, &r)
 		var final *apiError
 		switch {
 		case errors.As(err, &final):

@@ -67,8 +67,15 @@ func (e *apiError) Is(target error) bool {
 	return false
 }
 
+// reauthError is 115 refusing the login itself; what to do about it is
+// added by the TokenSource (a refused refresh) or by call.
 func reauthError(op string, code int64, msg string) error {
-	return fmt.Errorf("%s: %w: 115 error %d: %s; authorize again: run the 115 open-app authorization and paste the new refresh token into refresh_token", op, drivers.ErrAuth, code, msg)
+	return fmt.Errorf("%s: %w: 115 error %d: %s: the login is no longer valid", op, drivers.ErrAuth, code, msg)
+}
+
+// relogin is what a login error tells the user to do.
+func (d *Drive) relogin() string {
+	return upstream.LoginHint(d.env.MountPath, "authorize pandav elsewhere and put the refresh token in options.refresh_token")
 }
 
 // request is one proapi call.
@@ -84,13 +91,13 @@ type request struct {
 // decodes a successful answer into out.
 func (d *Drive) call(ctx context.Context, op string, r request, out any) error {
 	c := upstream.Caller{Policy: d.policy, Limits: d.lim, Cred: d.ts}
-	return c.Call(ctx, op, limitClass, func(ctx context.Context, token string) error {
+	return upstream.WithHint(c.Call(ctx, op, limitClass, func(ctx context.Context, token string) error {
 		err := d.attempt(ctx, op, token, r, out)
 		if errors.Is(err, upstream.ErrStaleToken) {
 			d.env.Log.Debug().Str("mount", d.env.MountPath).Err(err).Msg("pan115: access token rejected, refreshing")
 		}
 		return err
-	})
+	}), d.relogin())
 }
 
 // attempt sends r once, signed with token.

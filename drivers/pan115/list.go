@@ -177,7 +177,9 @@ func (d *Drive) Root(ctx context.Context) (drivers.Entry, error) {
 	}
 	d.rootMu.Lock()
 	defer d.rootMu.Unlock()
-	if d.root != nil {
+	// A new login may be another account's, whose folder ids differ.
+	gen := d.ts.Generation()
+	if d.root != nil && d.rootGen == gen {
 		return *d.root, nil
 	}
 	op := fmt.Sprintf("pan115 root %q", d.o.Root)
@@ -192,6 +194,6 @@ func (d *Drive) Root(ctx context.Context) (drivers.Entry, error) {
 	if !e.IsDir {
 		return drivers.Entry{}, fmt.Errorf("%s: is a file, not a folder", op)
 	}
-	d.root = &e
+	d.root, d.rootGen = &e, gen
 	return e, nil
 }

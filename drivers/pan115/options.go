@@ -2,11 +2,19 @@ package pan115
 
 // Options is the mount's `options:` block.
 type Options struct {
-	RefreshToken string `yaml:"refresh_token"` // required
-	AccessToken  string `yaml:"access_token"`  // optional starting access token
-	Root         string `yaml:"root"`          // folder path, default "/"
-	APIURL       string `yaml:"api_url"`       // default https://proapi.115.com
-	PassportURL  string `yaml:"passport_url"`  // default https://passportapi.115.com
+	// RefreshToken is the login pasted from elsewhere; empty, the mount
+	// takes its login from `pandav login` (stored under state_dir).
+	RefreshToken string `yaml:"refresh_token"`
+	AccessToken  string `yaml:"access_token"` // optional starting access token
+	Root         string `yaml:"root"`         // folder path, default "/"
+	APIURL       string `yaml:"api_url"`      // default https://proapi.115.com
+	PassportURL  string `yaml:"passport_url"` // default https://passportapi.115.com
+	// QRCodeURL is where a login's status is polled; default
+	// https://qrcodeapi.115.com.
+	QRCodeURL string `yaml:"qrcode_url"`
+	// AppID is the AppID of the 115 open-platform app a login authorizes
+	// (the device-code login's client_id); required to log in.
+	AppID string `yaml:"app_id"`
 	// PageSize is the listing limit asked for; the server caps it silently
 	// (1150) and the driver pages by what it got.
 	PageSize int `yaml:"page_size"`

@@ -42,13 +42,15 @@ type ossCred struct {
 	token    string
 	expires  time.Time // zero: not stated
 	margin   time.Duration
+	gen      uint64 // the login (TokenSource.Generation) it was issued to
 }
 
 // stsCred returns the cached STS credential, or fetches one.
 func (d *Drive) stsCred(ctx context.Context) (*ossCred, error) {
 	d.stsMu.Lock()
 	defer d.stsMu.Unlock()
-	if c := d.sts; c != nil && (c.expires.IsZero() || time.Until(c.expires) > c.margin) {
+	gen := d.ts.Generation()
+	if c := d.sts; c != nil && c.gen == gen && (c.expires.IsZero() || time.Until(c.expires) > c.margin) {
 		return c, nil
 	}
 	const op = "pan115 upload token"
@@ -60,7 +62,7 @@ func (d *Drive) stsCred(ctx context.Context) (*ossCred, error) {
 	if t.Endpoint == "" || t.AccessKeyID == "" || t.AccessKeySecret == "" {
 		return nil, upstream.Transient(fmt.Errorf("%s: answer without credentials", op))
 	}
-	c := &ossCred{endpoint: t.Endpoint, keyID: t.AccessKeyID, secret: t.AccessKeySecret, token: t.SecurityToken}
+	c := &ossCred{endpoint: t.Endpoint, keyID: t.AccessKeyID, secret: t.AccessKeySecret, token: t.SecurityToken, gen: gen}
 	if exp, err := time.Parse(time.RFC3339, string(t.Expiration)); err == nil {
 		c.expires = exp
 		// A short-lived credential is still used for most of its life.

@@ -23,6 +23,7 @@ import (
 const (
 	defaultAPIURL      = "https://proapi.115.com"
 	defaultPassportURL = "https://passportapi.115.com"
+	defaultQRCodeURL   = "https://qrcodeapi.115.com"
 	defaultPageSize    = 1150
 	// defaultQPS stays under the ~5/s where 115 starts answering 770004;
 	// OpenList uses 1, the open115 rclone fork 3.
@@ -51,6 +52,7 @@ type Drive struct {
 	env         drivers.Env
 	apiURL      string
 	passportURL string
+	qrcodeURL   string
 	hc          *http.Client // also reads a file back for a rename by re-upload (rename.go)
 	send        upstream.Sender
 	ts          *upstream.TokenSource
@@ -59,8 +61,9 @@ type Drive struct {
 	// policy bounds retries; tests shorten it.
 	policy upstream.Policy
 
-	rootMu sync.Mutex
-	root   *drivers.Entry
+	rootMu  sync.Mutex
+	root    *drivers.Entry
+	rootGen uint64 // the login root was looked up under
 
 	stsMu sync.Mutex
 	sts   *ossCred // cached get_token answer
@@ -78,6 +81,10 @@ var (
 	_ drivers.Mover          = (*Drive)(nil)
 	_ drivers.Copier         = (*Drive)(nil)
 	_ drivers.Remover        = (*Drive)(nil)
+
+	_ drivers.Loginer       = (*Drive)(nil)
+	_ drivers.Accounter     = (*Drive)(nil)
+	_ drivers.LoginStatuser = (*Drive)(nil)
 )
 
 func init() { drivers.Register("pan115", drivers.FactoryOf(New)) }
@@ -85,8 +92,10 @@ func init() { drivers.Register("pan115", drivers.FactoryOf(New)) }
 // New checks o and builds the drive. It makes no network call: a cloud that
 // is down at start fails at first use, not at start.
 func New(ctx context.Context, env drivers.Env, o Options) (*Drive, error) {
-	if strings.TrimSpace(o.RefreshToken) == "" {
-		return nil, errors.New("pan115: refresh_token is required (run the 115 open-app authorization to get one)")
+	o.RefreshToken, o.AppID = strings.TrimSpace(o.RefreshToken), strings.TrimSpace(o.AppID)
+	if o.RefreshToken == "" && o.AppID == "" {
+		// Such a mount could never log in: `pandav login` authorizes an app.
+		return nil, errors.New("pan115: options.refresh_token is empty and there is no options.app_id to log in with: set app_id to your 115 open-platform app's AppID and run `pandav login`, or put a refresh token in refresh_token")
 	}
 	if o.Root == "" {
 		o.Root = "/"
@@ -101,7 +110,10 @@ func New(ctx context.Context, env drivers.Env, o Options) (*Drive, error) {
 	if o.PassportURL == "" {
 		o.PassportURL = defaultPassportURL
 	}
-	for key, v := range map[string]string{"api_url": o.APIURL, "passport_url": o.PassportURL} {
+	if o.QRCodeURL == "" {
+		o.QRCodeURL = defaultQRCodeURL
+	}
+	for key, v := range map[string]string{"api_url": o.APIURL, "passport_url": o.PassportURL, "qrcode_url": o.QRCodeURL} {
 		u, err := url.Parse(v)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return nil, fmt.Errorf("pan115: %s %q is not an http(s) URL", key, v)
@@ -136,6 +148,7 @@ func New(ctx context.Context, env drivers.Env, o Options) (*Drive, error) {
 		env:         env,
 		apiURL:      strings.TrimRight(o.APIURL, "/"),
 		passportURL: strings.TrimRight(o.PassportURL, "/"),
+		qrcodeURL:   strings.TrimRight(o.QRCodeURL, "/"),
 		hc:          env.HTTPClient,
 		policy:      defaultPolicy,
 	}
@@ -143,7 +156,7 @@ func New(ctx context.Context, env drivers.Env, o Options) (*Drive, error) {
 		d.hc = upstream.NewHTTPClient()
 	}
 	d.send = newSender(d.hc)
-	store := upstream.NewTokenStore(env.StateDir, "pan115", o.RefreshToken)
+	store := upstream.NewTokenStore(env.StateDir, "pan115", upstream.LoginSeed(o.RefreshToken, env.MountPath))
 	l, err := drivers.SharedValue(env.Shared, "pan115:"+store.Path(), func() (*login, error) {
 		ts, err := upstream.NewTokenSource(store, upstream.Token{Access: o.AccessToken, Refresh: o.RefreshToken}, d.refresh)
 		if err != nil {
@@ -155,6 +168,7 @@ func New(ctx context.Context, env drivers.Env, o Options) (*Drive, error) {
 		return nil, fmt.Errorf("pan115: %w", err)
 	}
 	l.ts.SetLog(env.Log.With().Str("mount", env.MountPath).Logger())
+	l.ts.SetLoginHint(d.relogin())
 	d.ts, d.lim, d.recent = l.ts, l.lim, l.recent
 	return d, nil
 }
@@ -174,14 +188,24 @@ func (d *Drive) Close(ctx context.Context) error { return d.ts.Close(ctx) }
 
 // Quota reads the account's space from /open/user/info.
 func (d *Drive) Quota(ctx context.Context) (drivers.Quota, error) {
-	var r userResp
-	if err := d.call(ctx, "pan115 quota", request{method: http.MethodGet, path: "/open/user/info"}, &r); err != nil {
+	r, err := d.userInfo(ctx, "pan115 quota")
+	if err != nil {
 		return drivers.Quota{}, err
 	}
+	return r.quota(), nil
+}
+
+func (d *Drive) userInfo(ctx context.Context, op string) (userResp, error) {
+	var r userResp
+	err := d.call(ctx, op, request{method: http.MethodGet, path: "/open/user/info"}, &r)
+	return r, err
+}
+
+func (r *userResp) quota() drivers.Quota {
 	sp := r.Data.SpaceInfo
 	q := drivers.Quota{Used: int64(sp.Use.Size), Total: int64(sp.Total.Size)}
 	if q.Total == 0 && sp.Remain.Size > 0 {
 		q.Total = q.Used + int64(sp.Remain.Size)
 	}
-	return q, nil
+	return q
 }

@@ -399,8 +399,8 @@ func TestSpentRefreshTokenAsksToReauthorize(t *testing.T) {
 		t.Fatalf("spent refresh token gave %v, want ErrAuth", err)
 	}
 	msg := err.Error()
-	if !strings.Contains(msg, "authorize again") || !strings.Contains(msg, "refresh token") {
-		t.Fatalf("error does not tell the user what to do: %s", msg)
+	if !strings.Contains(msg, "another program used this refresh token") || !strings.Contains(msg, "pandav login -c <config> /115") {
+		t.Fatalf("error does not say what happened and what to do: %s", msg)
 	}
 	if strings.Contains(msg, spent) || strings.Contains(msg, a.srv.Login().Latest()) {
 		t.Fatalf("error leaks a token: %s", msg)
@@ -593,6 +593,7 @@ func TestNewValidatesWithoutNetwork(t *testing.T) {
 		{},
 		{RefreshToken: "x", Root: "relative"},
 		{RefreshToken: "x", APIURL: "ftp://host"},
+		{RefreshToken: "x", QRCodeURL: "qrcodeapi.115.com"},
 		{RefreshToken: "x", PageSize: -1},
 	}
 	for _, o := range bad {

@@ -301,14 +301,46 @@ func (u *downURL) UnmarshalJSON(b []byte) error {
 type userResp struct {
 	envelope
 	Data struct {
-		UserID    ID     `json:"user_id"`
-		UserName  string `json:"user_name"`
+		UserID    ID   `json:"user_id"`
+		UserName  Text `json:"user_name"`
 		SpaceInfo struct {
 			Total  spaceFigure `json:"all_total"`
 			Remain spaceFigure `json:"all_remain"`
 			Use    spaceFigure `json:"all_use"`
 		} `json:"rt_space_info"`
+		VIP one[vipInfo] `json:"vip_info"`
 	} `json:"data"`
+}
+
+// vipInfo is the membership: 原石会员, 尝鲜VIP, ... 长期VIP, and when it
+// ends (unix seconds).
+type vipInfo struct {
+	LevelName Text  `json:"level_name"`
+	Expire    Int64 `json:"expire"`
+}
+
+// The device-code login (docs/protocols/accounts-offline-shares.md
+// §1.2-§1.4). Its envelope's state is a number.
+
+// deviceCodeResp is POST passportapi/open/authDeviceCode.
+type deviceCodeResp struct {
+	envelope
+	Data one[struct {
+		UID    Text  `json:"uid"`
+		Time   Int64 `json:"time"`
+		QRCode Text  `json:"qrcode"`
+		Sign   Text  `json:"sign"`
+	}] `json:"data"`
+}
+
+// qrStatusResp is GET qrcodeapi/get/status/. data is missing or empty
+// until the app has scanned: status 0.
+type qrStatusResp struct {
+	envelope
+	Data one[struct {
+		Msg    Text  `json:"msg"`
+		Status Int64 `json:"status"`
+	}] `json:"data"`
 }
 
 type spaceFigure struct {

@@ -108,3 +108,10 @@ type PartSized interface {
 type RapidUploads interface {
 	DedupesUploadsByHash()
 }
+
+// QRLogins is a Cloud whose account logs in by a QR code that the cloud's
+// phone app scans. Its QRCodes plays the phone: a test finds the code the
+// driver shows (FindLogin) and scans, confirms, cancels or expires it.
+type QRLogins interface {
+	QRCodes() *QRCodes
+}

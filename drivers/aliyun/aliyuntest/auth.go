@@ -58,20 +58,7 @@ func (s *Server) handleAccessToken(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusUnauthorized, "InvalidClient", "client_id or client_secret is not valid")
 		return
 	}
-	if req.GrantType != "refresh_token" {
-		writeErr(w, http.StatusBadRequest, "InvalidParameter.GrantType", "The input parameter grant_type is not valid.")
-		return
-	}
-	if req.RefreshToken == "" {
-		writeErr(w, http.StatusBadRequest, "InvalidParameter.RefreshToken", "The input parameter refresh_token is not valid.")
-		return
-	}
-	g, err := s.login.Rotate(req.RefreshToken)
-	if err != nil {
-		writeErr(w, http.StatusUnauthorized, "RefreshTokenInvalid", "Refresh token is invalid or has been used")
-		return
-	}
-	writeJSON(w, http.StatusOK, tokenResponse{TokenType: "Bearer", AccessToken: g.Access, RefreshToken: g.Refresh, ExpiresIn: int64(g.TTL / time.Second)})
+	s.grant(w, req)
 }
 
 // handleRenew is a third-party renew service: it holds the app's secret

@@ -10,6 +10,7 @@ var (
 	_ fakecloud.Cloud     = (*Server)(nil)
 	_ fakecloud.Unpaced   = (*Server)(nil)
 	_ fakecloud.PartSized = (*Server)(nil)
+	_ fakecloud.QRLogins  = (*Server)(nil)
 )
 
 // Start starts an emulator for a harness that treats every cloud alike.
@@ -58,13 +59,17 @@ func (s *Server) Endpoints() fakecloud.Endpoints {
 func (s *Server) PageSize() int { return s.options().MaxPageLimit }
 
 // MountOptions point the Open API driver at the emulator, with the app's
-// client_id and secret.
+// client_id and secret, and its web login at the emulator's web API and
+// passport.
 func (s *Server) MountOptions(refreshToken string) map[string]any {
 	return map[string]any{
 		"refresh_token": refreshToken,
 		"client_id":     s.clientID,
 		"client_secret": s.clientSecret,
 		"open_api_url":  s.URL(),
+		"web_api_url":   s.URL(),
+		"auth_url":      s.AuthURL(),
+		"passport_url":  s.PassportURL(),
 	}
 }
 

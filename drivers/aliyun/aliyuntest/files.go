@@ -75,7 +75,7 @@ func decode(w http.ResponseWriter, body []byte, v any) bool {
 
 func (s *Server) driveInfo(w http.ResponseWriter) {
 	info := driveInfo{
-		UserID: s.userID, Name: "pandav emulator", Avatar: "",
+		UserID: s.userID, Name: UserName, Avatar: "",
 		DefaultDriveID: backupDriveID, ResourceDriveID: resourceDriveID, BackupDriveID: backupDriveID,
 	}
 	if s.options().NoResourceDrive {

@@ -2,7 +2,7 @@ package aliyuntest
 
 // IssuedSecrets lists every credential the emulator has handed out or
 // holds: refresh and access tokens (Open API and web), share tokens, the
-// app secret and the URL signing key, so that a test can check that none
+// app secret, the URL signing key and the logins' QR codes, so that a test can check that none
 // reached a log.
 func (s *Server) IssuedSecrets() []string {
 	out := append(s.login.Issued(), s.web.login.Issued()...)
@@ -13,6 +13,14 @@ func (s *Server) IssuedSecrets() []string {
 	// log.
 	for st := range s.web.shareTokens {
 		out = append(out, st)
+	}
+	// A login's QR code, its id and its authCode let anyone follow, and
+	// finish, the login.
+	for code := range s.authCodes {
+		out = append(out, code)
+	}
+	for _, p := range s.qr.PendingLogins() {
+		out = append(out, p.QR, p.ID)
 	}
 	return out
 }

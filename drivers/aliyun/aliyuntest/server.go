@@ -1,7 +1,8 @@
 // Package aliyuntest emulates the Aliyundrive (alipan) Open API on a
 // loopback HTTP server, as net/http/httptest does for plain handlers: the
 // OAuth token endpoint with single-use rotating refresh tokens, a
-// third-party renew service, the file endpoints (reads and writes, with
+// third-party renew service, the QR logins of the Open API and of the
+// passport (login.go), the file endpoints (reads and writes, with
 // async tasks, rapid upload and its proof), an OSS-style CDN with signed,
 // expiring URLs, and OSS part uploads to presigned, expiring URLs. It
 // also serves the web API with its device signature (web.go, device.go)
@@ -53,6 +54,9 @@ type Options struct {
 	// MemoryUploadMax is the largest upload kept in memory; bigger ones
 	// are staged in temp files. Default 32 MiB.
 	MemoryUploadMax int64
+	// LoginTTL is how long a login's QR code lives unconfirmed; default
+	// 5 minutes (the service does not say).
+	LoginTTL time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -86,6 +90,9 @@ func (o *Options) setDefaults() {
 	if o.MemoryUploadMax <= 0 {
 		o.MemoryUploadMax = 32 << 20
 	}
+	if o.LoginTTL <= 0 {
+		o.LoginTTL = 5 * time.Minute
+	}
 }
 
 const (
@@ -106,6 +113,11 @@ type Server struct {
 	sharer *fakecloud.Tree
 	// login is the Open API's token family (auth.go).
 	login *fakecloud.Logins
+	// qr are the pending QR logins (login.go), served by hs (the Open
+	// API's), proxy (a token proxy) and passport (the web login's).
+	qr       *fakecloud.QRCodes
+	proxy    *httptest.Server
+	passport *httptest.Server
 
 	hs           *httptest.Server
 	clientID     string
@@ -135,6 +147,10 @@ type Server struct {
 
 	// The web API and share links (web.go, share.go, device.go).
 	web webState
+
+	// authCodes maps an Open API login's authCode to its sid.
+	authCodes map[string]string
+	vip       membership
 }
 
 func randHex(n int) string { return fakecloud.RandomHex(n) }
@@ -158,12 +174,18 @@ func NewServer(o Options) *Server {
 		buckets:      map[string]*rate.Limiter{},
 		uploads:      map[string]*upload{},
 		tasks:        map[string]int{},
+		qr:           fakecloud.NewQRCodes(o.LoginTTL),
+		authCodes:    map[string]string{},
+		vip:          membership{identity: "svip", level: "20t", expires: time.Unix(4102444800, 0)},
 	}
 	s.login = fakecloud.NewLogins(o.AccessTTL, s.jwt)
 	s.web.init(s)
+	s.startLoginServers()
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /oauth/access_token", s.handleAccessToken)
 	mux.HandleFunc("GET /renew", s.handleRenew)
+	s.loginRoutes(mux)
+	mux.HandleFunc("POST /v1.0/user/getVipInfo", s.handleVIPInfo)
 	mux.HandleFunc("POST "+apiPrefix+"{endpoint...}", s.handleAPI)
 	mux.HandleFunc("GET /cdn/{drive}/{file}/{name}", s.handleCDN)
 	mux.HandleFunc("HEAD /cdn/{drive}/{file}/{name}", s.handleCDN)
@@ -187,6 +209,9 @@ func (s *Server) URL() string { return s.hs.URL }
 
 // Close shuts the server down and removes its temp files.
 func (s *Server) Close() {
+	s.qr.Close()
+	s.proxy.Close()
+	s.passport.Close()
 	s.hs.CloseClientConnections()
 	s.hs.Close()
 	s.mu.Lock()

@@ -16,6 +16,7 @@ type tokenRequest struct {
 	ClientSecret string `json:"client_secret"`
 	GrantType    string `json:"grant_type"`
 	RefreshToken string `json:"refresh_token"`
+	Code         string `json:"code"`
 }
 
 type tokenResponse struct {
@@ -238,6 +239,7 @@ type webUser struct {
 	DomainID        string `json:"domain_id"`
 	UserID          string `json:"user_id"`
 	NickName        string `json:"nick_name"`
+	UserName        string `json:"user_name"`
 	Role            string `json:"role"`
 	Status          string `json:"status"`
 	DefaultDriveID  string `json:"default_drive_id"`

@@ -57,6 +57,7 @@ func (s *Server) webRoutes(mux *http.ServeMux) {
 		"/v2/account/token":                            s.handleWebToken,
 		"/users/v1/users/device/create_session":        s.handleCreateSession,
 		"/v2/user/get":                                 s.webHandler(s.webUserGet),
+		"/v2/databox/get_personal_info":                s.webHandler(s.webPersonalInfo),
 		"/adrive/v3/file/list":                         s.handleFileList,
 		"/v2/file/list":                                s.handleFileList,
 		"/v2/file/get":                                 s.webHandler(s.webGet),
@@ -119,7 +120,7 @@ func (s *Server) handleWebToken(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, webTokenResponse{
 		TokenType: "Bearer", AccessToken: g.Access, RefreshToken: g.Refresh, ExpiresIn: int64(g.TTL / time.Second),
-		UserID: s.userID, UserName: "pandav", NickName: "pandav emulator",
+		UserID: s.userID, UserName: "pandav", NickName: UserName,
 		DefaultDriveID: backupDriveID, DefaultSboxDriveID: "4000001", Role: "user", Status: "enabled",
 		ExpireTime: time.Now().Add(g.TTL).UTC().Format(time.RFC3339), DeviceID: randHex(16),
 	})
@@ -183,7 +184,7 @@ func webClassOf(endpoint string) string {
 
 func (s *Server) webUserGet(w http.ResponseWriter, _ *http.Request, _ []byte) {
 	u := webUser{
-		DomainID: "bj29", UserID: s.userID, NickName: "pandav emulator", Role: "user", Status: "enabled",
+		DomainID: "bj29", UserID: s.userID, NickName: UserName, UserName: "151***111", Role: "user", Status: "enabled",
 		DefaultDriveID: backupDriveID, ResourceDriveID: resourceDriveID, BackupDriveID: backupDriveID,
 	}
 	if s.options().NoResourceDrive {

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"pandav/drivers"
@@ -135,6 +137,10 @@ func (s *Sender) Send(req *http.Request, op string) (Answer, error) {
 		if ctx.Err() != nil {
 			return Answer{}, ctx.Err()
 		}
+		var dial *net.OpError
+		if !errors.As(err, &dial) || dial.Op != "dial" {
+			noteLostAnswer(ctx)
+		}
 		return Answer{}, Transient(fmt.Errorf("%s: %v", op, httpclient.Redact(err)))
 	}
 	defer resp.Body.Close()
@@ -147,6 +153,7 @@ func (s *Sender) Send(req *http.Request, op string) (Answer, error) {
 		if ctx.Err() != nil {
 			return Answer{}, ctx.Err()
 		}
+		noteLostAnswer(ctx)
 		return Answer{}, Transient(fmt.Errorf("%s: reading the answer: %v", op, httpclient.Redact(err)))
 	}
 	if resp.StatusCode == http.StatusTooManyRequests {
@@ -157,6 +164,24 @@ func (s *Sender) Send(req *http.Request, op string) (Answer, error) {
 		return Answer{}, Throttled(fmt.Errorf("%s: HTTP 429", op), hint(resp.Header))
 	}
 	return Answer{Status: resp.StatusCode, Header: resp.Header, Body: body}, nil
+}
+
+// lostAnswersKey carries, in a token trade's context, the count of its
+// attempts that may have reached the cloud and got no answer: a refusal
+// after one of them is most likely the cloud having spent the token then.
+type lostAnswersKey struct{}
+
+func withLostAnswers(ctx context.Context) (context.Context, *atomic.Int32) {
+	n := new(atomic.Int32)
+	return context.WithValue(ctx, lostAnswersKey{}, n), n
+}
+
+// noteLostAnswer counts an attempt sent (a connection that could not be
+// dialled sent nothing) whose answer never came.
+func noteLostAnswer(ctx context.Context) {
+	if n, ok := ctx.Value(lostAnswersKey{}).(*atomic.Int32); ok {
+		n.Add(1)
+	}
 }
 
 // RetryAfterHeader reads a standard Retry-After: seconds, or a date; 0

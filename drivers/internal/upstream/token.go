@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -27,6 +28,9 @@ type Token struct {
 	// a crash, it says the cloud may have spent Refresh without pandav ever
 	// seeing the new one, which is then the reason given if it is refused.
 	RefreshSentAt time.Time `json:"refresh_sent_at,omitzero"`
+	// Since is when Refresh was obtained: by a trade, or by a login
+	// (Adopt). Zero for a token pasted into the config.
+	Since time.Time `json:"since,omitzero"`
 }
 
 // TokenStore keeps an account's newest refresh token on disk. The file is
@@ -44,6 +48,17 @@ func NewTokenStore(stateDir, driver, seed string) *TokenStore {
 	return &TokenStore{path: filepath.Join(stateDir, "tokens", driver+"-"+hex.EncodeToString(sum[:8])+".json")}
 }
 
+// LoginSeed is the seed of a mount's TokenStore: its configured refresh
+// token, or, for a mount that has none and takes its login from `pandav
+// login`, its path, so that each such mount keeps a login of its own. No
+// refresh token holds a space, so the two kinds never meet.
+func LoginSeed(configured, mountPath string) string {
+	if configured != "" {
+		return configured
+	}
+	return "login of mount " + mountPath
+}
+
 // Path is where the token lives.
 func (s *TokenStore) Path() string { return s.path }
 
@@ -58,6 +73,13 @@ func (s *TokenStore) Load() (tok Token, ok bool, err error) {
 	}
 	if err := json.Unmarshal(b, &tok); err != nil || tok.Refresh == "" {
 		return Token{}, false, fmt.Errorf("token store %s: unreadable, remove it to use the configured token", s.path)
+	}
+	if tok.Since.IsZero() {
+		// Written before tokens knew their age: the file's last write is
+		// the nearest thing, as a trade rewrites it.
+		if fi, err := os.Stat(s.path); err == nil {
+			tok.Since = fi.ModTime()
+		}
 	}
 	return tok, true, nil
 }
@@ -111,11 +133,63 @@ type TokenSource struct {
 	// waiting behind a slow refresh can give up with their own context.
 	turn    chan struct{}
 	cur     Token
-	unsaved bool  // cur holds a rotated token the store could not take
-	refused error // the cloud refused cur.Refresh; it is never sent again
-	closed  bool  // shutting down: no new refresh may start
+	unsaved bool        // cur holds a rotated token the store could not take
+	refused *LoginError // the cloud refused cur.Refresh; it is never sent again
+	closed  bool        // shutting down: no new refresh may start
 	log     atomic.Pointer[zerolog.Logger]
+	hint    atomic.Pointer[string]
+	// status is LoginStatus's answer, kept apart from cur so that reading
+	// it never waits behind a refresh in flight.
+	status     atomic.Pointer[drivers.LoginStatus]
+	generation atomic.Uint64
 }
+
+// LoginError is a login the TokenSource cannot use: there is none (no
+// refresh token configured or stored), or the cloud refused it. It is a
+// drivers.ErrAuth, and its text says why and what to do.
+type LoginError struct {
+	// Refusal is the cloud's answer; nil when there is no login at all.
+	Refusal error
+	// Why says how a refused token was most likely lost.
+	Why string
+	// Hint is what the user does about it (SetLoginHint).
+	Hint string
+}
+
+func (e *LoginError) Error() string {
+	parts := []string{"no login yet"}
+	if e.Refusal != nil {
+		parts[0] = e.Refusal.Error()
+	}
+	for _, s := range []string{e.Why, e.Hint} {
+		if s != "" {
+			parts = append(parts, s)
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Is makes it a login failure.
+func (e *LoginError) Is(target error) bool { return target == drivers.ErrAuth }
+
+// LoginHint is what a login error of the mount at mountPath tells the
+// user to do: run `pandav login`, or else what alternative says.
+func LoginHint(mountPath, alternative string) string {
+	return fmt.Sprintf("to log in, run `pandav login -c <config> %s` (or %s)", mountPath, alternative)
+}
+
+// WithHint adds hint to a login failure that does not say what to do
+// yet: a LoginError says it already.
+func WithHint(err error, hint string) error {
+	var le *LoginError
+	if errors.Is(err, drivers.ErrAuth) && !errors.As(err, &le) {
+		return fmt.Errorf("%w; %s", err, hint)
+	}
+	return err
+}
+
+// Unwrap reaches the cloud's refusal.
+func (e *LoginError) Unwrap() error { return e.Refusal }
 
 // NewTokenSource starts from the stored token when there is one, else from
 // the configured refresh and access tokens.
@@ -128,7 +202,69 @@ func NewTokenSource(store *TokenStore, configured Token, refresh RefreshFunc) (*
 	if ok {
 		ts.cur = stored
 	}
+	ts.publishLocked()
 	return ts, nil
+}
+
+// SetLoginHint sets what a login error tells the user to do, such as the
+// command that logs the mount in. A login shared by several mounts says
+// what the first that set it said.
+func (ts *TokenSource) SetLoginHint(hint string) {
+	ts.hint.CompareAndSwap(nil, &hint)
+}
+
+func (ts *TokenSource) loginHint() string {
+	if h := ts.hint.Load(); h != nil {
+		return *h
+	}
+	return ""
+}
+
+// publishLocked updates what LoginStatus reports from cur and refused;
+// the caller holds the turn.
+func (ts *TokenSource) publishLocked() {
+	st := drivers.LoginStatus{LoggedIn: ts.cur.Refresh != "" || ts.cur.Access != "", Since: ts.cur.Since}
+	if ts.refused != nil {
+		st.Refused = ts.refused.Error()
+	}
+	ts.status.Store(&st)
+}
+
+// LoginStatus says whether there is a login, whether the cloud refused
+// it, and when its refresh token was obtained, without a cloud call and
+// without waiting for a refresh in flight.
+func (ts *TokenSource) LoginStatus() drivers.LoginStatus { return *ts.status.Load() }
+
+// Generation counts the logins adopted so far: a driver that caches what
+// depends on the account (a drive id, a root folder's id) fetches it again
+// when the generation it was fetched under has passed.
+func (ts *TokenSource) Generation() uint64 { return ts.generation.Load() }
+
+// Adopt makes tok, the fruit of a new login, the current token: it is
+// stored first, then used from the next call on, and a refusal remembered
+// of the old login is forgotten. It waits for a refresh in flight, so that
+// the old chain's answer cannot overwrite the new login on disk.
+func (ts *TokenSource) Adopt(ctx context.Context, tok Token) error {
+	if tok.Refresh == "" {
+		return errors.New("the new login holds no refresh token")
+	}
+	select {
+	case ts.turn <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-ts.turn }()
+	tok.RefreshSentAt = time.Time{}
+	if tok.Since.IsZero() {
+		tok.Since = time.Now()
+	}
+	if err := ts.store.Save(tok); err != nil {
+		return fmt.Errorf("the new login could not be saved, so it is not used: %w", err)
+	}
+	ts.cur, ts.unsaved, ts.refused = tok, false, nil
+	ts.generation.Add(1)
+	ts.publishLocked()
+	return nil
 }
 
 // Access returns a usable access token, refreshing first when needed.
@@ -183,6 +319,9 @@ func (ts *TokenSource) refreshLocked(ctx context.Context) error {
 	if ts.refused != nil {
 		return ts.refused
 	}
+	if ts.cur.Refresh == "" {
+		return &LoginError{Hint: ts.loginHint()}
+	}
 	if ts.closed {
 		return errors.New("shutting down: no token refresh starts now")
 	}
@@ -191,9 +330,6 @@ func (ts *TokenSource) refreshLocked(ctx context.Context) error {
 			return fmt.Errorf("the rotated refresh token still cannot be saved: %w", err)
 		}
 		ts.unsaved = false
-	}
-	if ts.cur.Refresh == "" {
-		return errors.New("no refresh token configured")
 	}
 	// The journal goes to disk first: a disk that cannot take it could not
 	// take the rotated token either, so the token is not spent at all.
@@ -206,9 +342,11 @@ func (ts *TokenSource) refreshLocked(ctx context.Context) error {
 	ts.cur = journal
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
 	defer cancel()
+	ctx, lost := withLostAnswers(ctx)
 	tok, err := ts.refresh(ctx, ts.cur.Refresh)
 	if errors.Is(err, drivers.ErrAuth) {
-		ts.refused = fmt.Errorf("%w; %s", err, refusalReason(earlier))
+		ts.refused = &LoginError{Refusal: err, Why: refusalReason(earlier, lost.Load() > 0), Hint: ts.loginHint()}
+		ts.publishLocked()
 		ts.logger().Error().Err(ts.refused).Msg("the cloud refused the login; pandav will not send this refresh token again")
 		return ts.refused
 	}
@@ -217,7 +355,11 @@ func (ts *TokenSource) refreshLocked(ctx context.Context) error {
 	}
 	if tok.Refresh == "" {
 		tok.Refresh = ts.cur.Refresh
+		tok.Since = ts.cur.Since
+	} else {
+		tok.Since = time.Now()
 	}
+	defer ts.publishLocked()
 	// The old refresh token is spent the moment the cloud answered: the new
 	// one must be on disk before anything can use it or crash. If the disk
 	// refuses, the new token is still the only valid one, so it is kept in
@@ -233,13 +375,17 @@ func (ts *TokenSource) refreshLocked(ctx context.Context) error {
 // refusalReason says how a refresh token the cloud refused was most
 // likely lost. earlier is the journal entry this attempt found: a trade of
 // the same token that never completed, in this process or before a crash.
-// How to log in again is the driver's to say, in its error.
-func refusalReason(earlier time.Time) string {
-	if !earlier.IsZero() {
+// lostNow says an attempt of this very trade got no answer. With neither,
+// the journal shows pandav never sent the token before: someone else did.
+func refusalReason(earlier time.Time, lostNow bool) string {
+	switch {
+	case !earlier.IsZero():
 		return fmt.Sprintf("why: an earlier refresh of this token, sent at %s, never completed (pandav was stopped, or the answer was lost on the way), and the cloud most likely spent the token then",
 			earlier.UTC().Format(time.RFC3339))
+	case lostNow:
+		return "why: an attempt of this refresh got no answer (the connection failed on the way), and the cloud most likely spent the token then"
 	}
-	return "why: the token was spent or revoked: by another program or another copy of this state_dir using the same login, by a revocation, or by an attempt of this refresh whose answer was lost"
+	return "why: another program used this refresh token (pandav's journal shows pandav never sent it), or the login was revoked; two programs, or two copies of this state_dir, must not share one login"
 }
 
 // Close waits for a refresh in flight to finish and be saved, then lets no

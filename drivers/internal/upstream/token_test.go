@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -150,18 +152,157 @@ func TestRefreshSurvivesCallerCancel(t *testing.T) {
 	}
 }
 
+// TestRefusedTokenIsNotSentAgain: the journal shows pandav never sent
+// the token the cloud refused, so someone else spent it; the error and
+// LoginStatus say so, with the hint, and the token is not sent again.
 func TestRefusedTokenIsNotSentAgain(t *testing.T) {
 	cloud := &rotating{valid: "rt-elsewhere"}
 	store := NewTokenStore(t.TempDir(), "test", "rt0")
 	ts, _ := NewTokenSource(store, Token{Refresh: "rt0"}, cloud.refresh)
+	ts.SetLoginHint("run `pandav login /m`")
 	for range 3 {
 		_, err := ts.Access(context.Background())
-		if !errors.Is(err, drivers.ErrAuth) || !strings.Contains(err.Error(), "spent or revoked") {
-			t.Fatalf("got %v, want an auth error saying the token was spent or revoked", err)
+		var le *LoginError
+		if !errors.Is(err, drivers.ErrAuth) || !errors.As(err, &le) || !strings.Contains(err.Error(), "another program used this refresh token") ||
+			!strings.HasSuffix(err.Error(), "run `pandav login /m`") {
+			t.Fatalf("got %v, want an auth error saying another program used the token, then the hint", err)
 		}
 	}
 	if n := cloud.calls.Load(); n != 1 {
 		t.Fatalf("a refused token was sent %d times", n)
+	}
+	st := ts.LoginStatus()
+	if !st.LoggedIn || !strings.Contains(st.Refused, "another program") || !strings.Contains(st.Refused, "spent refresh token") {
+		t.Fatalf("LoginStatus %+v: want logged in, refused with the cloud's reason and why", st)
+	}
+}
+
+// TestLostAnswerInThisTradeIsNamed: the first attempt of a trade reaches
+// the cloud, which spends the token, and its connection dies; the retry
+// is refused. That is pandav's own lost answer, not another program.
+func TestLostAnswerInThisTradeIsNamed(t *testing.T) {
+	cloud := &rotating{valid: "rt0"}
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, err := cloud.refresh(r.Context(), r.URL.Query().Get("rt"))
+		if hits.Add(1) == 1 {
+			c, _, _ := w.(http.Hijacker).Hijack()
+			c.Close()
+			return
+		}
+		if err != nil {
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	}))
+	defer srv.Close()
+	send := Sender{Client: srv.Client()}
+	refresh := func(ctx context.Context, rt string) (Token, error) {
+		c := Caller{Policy: Policy{Attempts: 3, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}}
+		err := c.Call(ctx, "refresh", "", func(ctx context.Context, _ string) error {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"?rt="+rt, nil)
+			a, err := send.Send(req, "refresh")
+			if err == nil && a.Status == http.StatusUnauthorized {
+				err = fmt.Errorf("%w: refused", drivers.ErrAuth)
+			}
+			return err
+		})
+		return Token{}, err
+	}
+	ts, _ := NewTokenSource(NewTokenStore(t.TempDir(), "test", "rt0"), Token{Refresh: "rt0"}, refresh)
+	_, err := ts.Access(context.Background())
+	if !errors.Is(err, drivers.ErrAuth) || !strings.Contains(err.Error(), "got no answer") || strings.Contains(err.Error(), "another program") {
+		t.Fatalf("got %v, want the lost answer of this refresh named", err)
+	}
+}
+
+func TestNoLogin(t *testing.T) {
+	cloud := &rotating{valid: "rt0"}
+	store := NewTokenStore(t.TempDir(), "test", "mount /m")
+	ts, _ := NewTokenSource(store, Token{}, cloud.refresh)
+	ts.SetLoginHint("run `pandav login /m`")
+	if st := ts.LoginStatus(); st.LoggedIn || st.Refused != "" || !st.Since.IsZero() {
+		t.Fatalf("LoginStatus %+v before any login", st)
+	}
+	_, err := ts.Access(context.Background())
+	if !errors.Is(err, drivers.ErrAuth) || err.Error() != "no login yet; run `pandav login /m`" {
+		t.Fatalf("got %v, want the no-login error with the hint", err)
+	}
+	if cloud.calls.Load() != 0 {
+		t.Fatal("a refresh was attempted without a token")
+	}
+	if _, ok, _ := store.Load(); ok {
+		t.Fatal("a journal was written without a token")
+	}
+}
+
+// TestAdopt: a new login is stored before it is used, ends a remembered
+// refusal, and is what the next call uses and trades.
+func TestAdopt(t *testing.T) {
+	cloud := &rotating{valid: "rt-elsewhere"}
+	store := NewTokenStore(t.TempDir(), "test", "rt0")
+	ts, _ := NewTokenSource(store, Token{Refresh: "rt0"}, cloud.refresh)
+	if _, err := ts.Access(context.Background()); !errors.Is(err, drivers.ErrAuth) {
+		t.Fatalf("got %v, want a refusal", err)
+	}
+	gen := ts.Generation()
+	before := time.Now()
+	if err := ts.Adopt(context.Background(), Token{Access: "at-new", Refresh: "rt-elsewhere", RefreshSentAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	stored, ok, _ := store.Load()
+	if !ok || stored.Refresh != "rt-elsewhere" || !stored.RefreshSentAt.IsZero() || stored.Since.Before(before) {
+		t.Fatalf("stored %+v: want the new login, no journal, obtained now", stored)
+	}
+	if st := ts.LoginStatus(); !st.LoggedIn || st.Refused != "" || st.Since.Before(before) {
+		t.Fatalf("LoginStatus %+v after the new login", st)
+	}
+	if ts.Generation() != gen+1 {
+		t.Fatalf("generation %d, want %d", ts.Generation(), gen+1)
+	}
+	if at, err := ts.Access(context.Background()); err != nil || at != "at-new" {
+		t.Fatalf("Access = %q, %v: want the adopted access token", at, err)
+	}
+	calls := cloud.calls.Load()
+	if _, err := ts.Refresh(context.Background(), "at-new"); err != nil || cloud.calls.Load() != calls+1 || cloud.reuse.Load() != 1 {
+		t.Fatalf("trading the adopted login: %v (%d calls, %d reuses)", err, cloud.calls.Load()-calls, cloud.reuse.Load())
+	}
+	if st := ts.LoginStatus(); st.Refused != "" || st.Since.Before(before) {
+		t.Fatalf("LoginStatus %+v after a trade", st)
+	}
+	// An unsavable login is not used.
+	repair := breakTokensDir(t, store)
+	defer repair()
+	if err := ts.Adopt(context.Background(), Token{Refresh: "rt-lost"}); err == nil || ts.Current().Refresh == "rt-lost" {
+		t.Fatalf("an unsaved login was adopted: %v", err)
+	}
+}
+
+// TestAdoptWaitsForRefresh: a login adopted while the old chain's refresh
+// is in flight wins on disk, and LoginStatus answers meanwhile.
+func TestAdoptWaitsForRefresh(t *testing.T) {
+	cloud := &rotating{valid: "rt0"}
+	started, release := make(chan struct{}), make(chan struct{})
+	slow := func(ctx context.Context, rt string) (Token, error) {
+		close(started)
+		<-release
+		return cloud.refresh(ctx, rt)
+	}
+	store := NewTokenStore(t.TempDir(), "test", "rt0")
+	ts, _ := NewTokenSource(store, Token{Refresh: "rt0"}, slow)
+	go ts.Access(context.Background())
+	<-started
+	if st := ts.LoginStatus(); !st.LoggedIn {
+		t.Fatalf("LoginStatus during a refresh: %+v", st)
+	}
+	done := make(chan error)
+	go func() { done <- ts.Adopt(context.Background(), Token{Refresh: "rt-login"}) }()
+	time.Sleep(20 * time.Millisecond)
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if stored, _, _ := store.Load(); stored.Refresh != "rt-login" {
+		t.Fatalf("stored %q, want the adopted login", stored.Refresh)
 	}
 }
 

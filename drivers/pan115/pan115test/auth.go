@@ -18,6 +18,7 @@ var refreshErrors = map[int]string{
 func (s *Server) passportHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/open/refreshToken", s.handleRefresh)
+	s.loginRoutes(mux)
 	return mux
 }
 

@@ -17,6 +17,7 @@ var (
 	_ fakecloud.Cloud     = (*Server)(nil)
 	_ fakecloud.Unpaced   = (*Server)(nil)
 	_ fakecloud.PartSized = (*Server)(nil)
+	_ fakecloud.QRLogins  = (*Server)(nil)
 )
 
 // Start starts an emulator for a harness that treats every cloud alike.
@@ -60,12 +61,15 @@ func (s *Server) Endpoints() fakecloud.Endpoints {
 // default page size sits (docs/protocols/pan115.md §2).
 func (s *Server) PageSize() int { return s.o.PageCap }
 
-// MountOptions point the driver at the emulator's proapi and passportapi.
+// MountOptions point the driver at the emulator's proapi, passportapi and
+// qrcodeapi, with the app a login names.
 func (s *Server) MountOptions(refreshToken string) map[string]any {
 	return map[string]any{
 		"refresh_token": refreshToken,
 		"api_url":       s.APIURL(),
 		"passport_url":  s.PassportURL(),
+		"qrcode_url":    s.QRCodeURL(),
+		"app_id":        s.AppID(),
 	}
 }
 

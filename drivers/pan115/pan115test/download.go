@@ -132,21 +132,40 @@ func (s *Server) serveCDN(w http.ResponseWriter, r *http.Request) {
 	fakecloud.ServeBlob(w, r, n.Blob, s.faults)
 }
 
+// The account's membership, as /open/user/info states it.
+const (
+	VIPLevel  = "长期VIP"
+	vipExpire = 4102444800
+)
+
+// VIPExpires is when the account's membership ends.
+func VIPExpires() time.Time { return time.Unix(vipExpire, 0) }
+
+// UserName is the account's name.
+const UserName = "pandav"
+
 // handleUserInfo is GET /open/user/info: the account and its space, used
 // space being the tree's live files.
 func (s *Server) handleUserInfo(w http.ResponseWriter, r *http.Request) {
 	used := s.tree.Usage()
 	s.mu.Lock()
 	total := s.spaceTotal
-	s.mu.Unlock()
 	remain := total - used
 	if remain < 0 {
 		remain = 0
 	}
+	// The doc types expire as int; like other numbers of this API it
+	// also comes as a string, here on every other answer.
+	s.userInfos++
+	var expire any = vipExpire
+	if s.userInfos%2 == 0 {
+		expire = strconv.FormatInt(vipExpire, 10)
+	}
+	s.mu.Unlock()
 	space := func(n int64) map[string]any { return map[string]any{"size": n, "size_format": formatSize(n)} }
 	ok(w, map[string]any{
 		"user_id":     UserID,
-		"user_name":   "pandav",
+		"user_name":   UserName,
 		"user_face_s": "https://avatars.115.com/s.png",
 		"user_face_m": "https://avatars.115.com/m.png",
 		"user_face_l": "https://avatars.115.com/l.png",
@@ -155,6 +174,6 @@ func (s *Server) handleUserInfo(w http.ResponseWriter, r *http.Request) {
 			"all_remain": space(remain),
 			"all_use":    space(used),
 		},
-		"vip_info": map[string]any{"level_name": "长期VIP", "expire": 4102444800},
+		"vip_info": map[string]any{"level_name": VIPLevel, "expire": expire},
 	})
 }

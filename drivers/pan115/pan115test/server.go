@@ -1,6 +1,7 @@
 // Package pan115test emulates the 115 open API on loopback for tests,
 // benchmarks and the demo: proapi (listing, get_info, downurl, user info),
-// passportapi (single-use rotating refresh tokens), the CDN that serves
+// passportapi (single-use rotating refresh tokens, and the device-code
+// login with its long-polled qrcodeapi status), the CDN that serves
 // User-Agent-bound links, the write endpoints (folder/add, update, move,
 // copy, delete, rb/del), uploads (init with rapid upload and possession
 // proofs, get_token) and the Aliyun OSS they go to (V1 signatures, STS,
@@ -48,6 +49,13 @@ type Options struct {
 	// Content a test seeds through Tree does not lag; what the API
 	// changes does.
 	Lag time.Duration
+	// LoginTTL is how long a device-code login's QR code lives unconfirmed;
+	// default 5 minutes (115 does not say).
+	LoginTTL time.Duration
+	// LongPoll is how long qrcodeapi holds a status poll without news;
+	// default 20 s (docs/protocols/accounts-offline-shares.md §1.3: unknown,
+	// under the 30 s a client waits).
+	LongPoll time.Duration
 }
 
 // DefaultLag is the Lag of the zero Options.
@@ -95,16 +103,21 @@ type Server struct {
 	counters *fakecloud.Counters
 	// login is the open platform's token family (auth.go).
 	login *fakecloud.Logins
+	// appID is the open-platform app, and qr its pending device-code
+	// logins (login.go).
+	appID string
+	qr    *fakecloud.QRCodes
 
 	// changes is tree as the API changes it: those changes lag.
 	changes *fakecloud.Tree
 
-	o        Options
-	api      *httptest.Server
-	passport *httptest.Server
-	cdn      *httptest.Server
-	oss      *httptest.Server
-	conns    fakecloud.ConnLimiter
+	o         Options
+	api       *httptest.Server
+	passport  *httptest.Server
+	qrcodeapi *httptest.Server
+	cdn       *httptest.Server
+	oss       *httptest.Server
+	conns     fakecloud.ConnLimiter
 	// wmu makes each write endpoint atomic, so that a name check and the
 	// change it guards cannot interleave with another write.
 	wmu sync.Mutex
@@ -119,6 +132,9 @@ type Server struct {
 	spaceTotal  int64
 	authReplies int
 	throttles   int
+	userInfos   int
+	statusPolls int
+	endedTold   map[string]bool // device codes whose end a poll has told
 }
 
 // NewServer starts an emulator on 127.0.0.1 with random ports.
@@ -134,6 +150,12 @@ func NewServer(o Options) *Server {
 	}
 	if o.QPS == 0 {
 		o.QPS = 5
+	}
+	if o.LoginTTL <= 0 {
+		o.LoginTTL = 5 * time.Minute
+	}
+	if o.LongPoll <= 0 {
+		o.LongPoll = 20 * time.Second
 	}
 	if o.LinkConns == 0 {
 		o.LinkConns = 2
@@ -154,6 +176,9 @@ func NewServer(o Options) *Server {
 		links:      map[string]*link{},
 		pickCodes:  map[string]string{},
 		spaceTotal: 2 << 40,
+		appID:      strconv.FormatInt(100000000+time.Now().UnixNano()%900000000, 10),
+		qr:         fakecloud.NewQRCodes(o.LoginTTL),
+		endedTold:  map[string]bool{},
 	}
 	if o.Lag == 0 {
 		o.Lag = DefaultLag
@@ -162,6 +187,7 @@ func NewServer(o Options) *Server {
 	s.changes = s.tree.Changes()
 	s.api = httptest.NewServer(s.apiHandler())
 	s.passport = httptest.NewServer(s.passportHandler())
+	s.qrcodeapi = httptest.NewServer(s.qrcodeHandler())
 	s.cdn = httptest.NewServer(http.HandlerFunc(s.serveCDN))
 	s.up.init()
 	s.oss = httptest.NewServer(http.HandlerFunc(s.serveOSS))
@@ -183,8 +209,10 @@ func (s *Server) CDNURL() string { return s.cdn.URL }
 
 // Close stops every listener.
 func (s *Server) Close() {
+	s.qr.Close()
 	s.api.Close()
 	s.passport.Close()
+	s.qrcodeapi.Close()
 	s.cdn.Close()
 	s.oss.Close()
 	s.up.close()

@@ -12,6 +12,12 @@ import (
 func post(t *testing.T, u string, form url.Values) map[string]any {
 	t.Helper()
 	resp, err := http.PostForm(u, form)
+	return decodeAnswer(t, resp, err)
+}
+
+// decodeAnswer reads an answer's JSON, with numbers as json.Number.
+func decodeAnswer(t *testing.T, resp *http.Response, err error) map[string]any {
+	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}

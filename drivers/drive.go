@@ -51,7 +51,9 @@ type LinkRequest struct {
 type Drive interface {
 	// Root returns the entry that the mount's path maps to.
 	Root(ctx context.Context) (Entry, error)
-	// List returns every child of dir, across all pages.
+	// List returns every child of dir, across all pages. A cloud that
+	// lets a folder hold several entries of one name lists the one it
+	// stored last first among them: the WebDAV layer serves that one.
 	List(ctx context.Context, dir Entry) ([]Entry, error)
 	// Link returns a fetchable URL for the file f.
 	Link(ctx context.Context, f Entry, req LinkRequest) (Link, error)

@@ -229,9 +229,12 @@ func (l *listMemo) put(key string, kids []drivers.Entry) {
 }
 
 // usable drops names no path can reach and pandav's own in-flight names,
-// and keeps one of equal names: the newest, so that after an overwrite
-// (new file first, old one removed after) the new content is what shows,
-// even if removing the old one failed.
+// and keeps one of equal names: the first, which the driver lists as the
+// one uploaded last (drivers.Drive.List), so that after an overwrite (new
+// file first, old one removed after) the new content is what shows, even
+// if removing the old one failed. The entries' ModTime cannot decide
+// this: a cloud may list the time the uploading client gave, and a client
+// may store an older version over a newer one.
 func usable(in []drivers.Entry) []drivers.Entry {
 	out := in[:0:0]
 	at := make(map[string]int, len(in))
@@ -239,10 +242,7 @@ func usable(in []drivers.Entry) []drivers.Entry {
 		if e.Name == "" || e.Name == "." || e.Name == ".." || strings.ContainsAny(e.Name, "/\x00") || strings.HasPrefix(e.Name, tempPrefix) {
 			continue
 		}
-		if i, dup := at[e.Name]; dup {
-			if e.ModTime.After(out[i].ModTime) {
-				out[i] = e
-			}
+		if _, dup := at[e.Name]; dup {
 			continue
 		}
 		at[e.Name] = len(out)

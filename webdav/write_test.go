@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"pandav/drivers"
+
 	"pandav/drivers/memdrive/memdrivetest"
 	"pandav/internal/fakecloud"
 )
@@ -535,5 +537,21 @@ func TestNewestNamesakeServed(t *testing.T) {
 	}
 	if body := readAll(t, e.do(t, "PROPFIND", "/fake/", map[string]string{"Depth": "1"}, "")); strings.Count(body, "/fake/dup.txt<") != 1 {
 		t.Fatalf("dup.txt is not listed once: %s", body)
+	}
+}
+
+// TestUsableKeepsTheDriversFirst: of equal names the first listed is
+// served, even when a later one carries a newer modification time, as an
+// old copy does after an overwrite with an older file whose old copy the
+// cloud has not removed yet.
+func TestUsableKeepsTheDriversFirst(t *testing.T) {
+	now := time.Now()
+	got := usable([]drivers.Entry{
+		{ID: "new", Name: "a.txt", ModTime: now.Add(-time.Hour)},
+		{ID: "old", Name: "a.txt", ModTime: now},
+		{ID: "b", Name: "b.txt"},
+	})
+	if len(got) != 2 || got[0].ID != "new" || got[1].ID != "b" {
+		t.Fatalf("usable kept %+v", got)
 	}
 }

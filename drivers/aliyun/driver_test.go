@@ -233,7 +233,10 @@ func TestOAuthRejectedIsErrAuth(t *testing.T) {
 	}
 }
 
-func TestDuplicateNamesNewestFirst(t *testing.T) {
+// TestDuplicateNamesLastUploadedFirst: among equal names the one the
+// service stored last comes first, whatever modification times the
+// uploading clients gave (here the last upload carries a middle one).
+func TestDuplicateNamesLastUploadedFirst(t *testing.T) {
 	srv := newEmulator(t, aliyuntest.Options{})
 	base := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
 	root := srv.Tree().RootID()
@@ -241,6 +244,7 @@ func TestDuplicateNamesNewestFirst(t *testing.T) {
 	for i, m := range []int{1, 3, 2} { // minutes after base
 		n, _ := srv.Tree().Put(root, "dup.mkv", fakecloud.BytesBlob([]byte{byte(i)}), base.Add(time.Duration(m)*time.Minute))
 		ids = append(ids, n.ID)
+		time.Sleep(2 * time.Millisecond) // created_at has milliseconds
 	}
 	srv.Tree().Put(root, "b.txt", fakecloud.BytesBlob([]byte("b")), time.Time{})
 	srv.Tree().Put(root, "a.txt", fakecloud.BytesBlob([]byte("a")), time.Time{})
@@ -257,7 +261,7 @@ func TestDuplicateNamesNewestFirst(t *testing.T) {
 		for _, k := range kids {
 			got = append(got, k.Name+"@"+k.ID)
 		}
-		want := []string{"a.txt", "b.txt", "dup.mkv@" + ids[1], "dup.mkv@" + ids[2], "dup.mkv@" + ids[0]}
+		want := []string{"a.txt", "b.txt", "dup.mkv@" + ids[2], "dup.mkv@" + ids[1], "dup.mkv@" + ids[0]}
 		if len(got) != len(want) {
 			t.Fatalf("listed %v", got)
 		}

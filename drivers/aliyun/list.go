@@ -74,7 +74,7 @@ func (d *Drive) List(ctx context.Context, dir drivers.Entry) ([]drivers.Entry, e
 	if err != nil {
 		return nil, err
 	}
-	d.orderDuplicates(dir, out)
+	d.logDuplicates(dir, out)
 	return hideTempFolder(dir, out), nil
 }
 
@@ -101,9 +101,10 @@ func listPages(dir drivers.Entry, endpoint string, page func(marker string) (lis
 	}
 }
 
-// listEntries is listPages, as entries.
+// listEntries is listPages, as entries in orderItems' order.
 func listEntries(dir drivers.Entry, endpoint string, page func(marker string) (listResponse, error)) ([]drivers.Entry, error) {
 	items, err := listPages(dir, endpoint, page)
+	orderItems(items)
 	out := make([]drivers.Entry, len(items))
 	for i, it := range items {
 		out[i] = toEntry(it)
@@ -111,26 +112,51 @@ func listEntries(dir drivers.Entry, endpoint string, page func(marker string) (l
 	return out, err
 }
 
-// orderDuplicates makes a listing's order deterministic: by name, and
-// among equal names (the Open API's default check_name_mode allows them)
-// the newest first, since the layer above uses the first of equal names.
-func (d *Drive) orderDuplicates(dir drivers.Entry, es []drivers.Entry) {
-	orderEntries(d.log, &d.dupLogged, dir, es)
+// orderItems makes a listing's order deterministic: by name, and among
+// equal names (the Open API's default check_name_mode allows them) the
+// one uploaded last first, since the layer above serves the first of
+// equal names (drivers.Drive.List). Upload time is the service's
+// created_at, not the entry's ModTime, which is the time the uploading
+// client gave (local_modified_at): an overwrite with an older file must
+// still show the new content while the old one awaits removal.
+func orderItems(items []fileItem) {
+	name := func(it fileItem) string {
+		if it.Name != "" {
+			return it.Name
+		}
+		return it.FileName
+	}
+	sort.SliceStable(items, func(i, j int) bool {
+		a, b := items[i], items[j]
+		if name(a) != name(b) {
+			return name(a) < name(b)
+		}
+		if ua, ub := uploadedAt(a), uploadedAt(b); !ua.Equal(ub) {
+			return ua.After(ub)
+		}
+		return a.FileID > b.FileID
+	})
 }
 
-// orderEntries is orderDuplicates for any mount; logged remembers the
-// duplicates already reported.
-func orderEntries(log zerolog.Logger, logged *sync.Map, dir drivers.Entry, es []drivers.Entry) {
-	sort.SliceStable(es, func(i, j int) bool {
-		a, b := es[i], es[j]
-		if a.Name != b.Name {
-			return a.Name < b.Name
+// uploadedAt is when the service made the entry; zero if it does not say.
+func uploadedAt(it fileItem) time.Time {
+	for _, v := range []string{it.CreatedAt, it.UpdatedAt} {
+		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+			return t
 		}
-		if !a.ModTime.Equal(b.ModTime) {
-			return a.ModTime.After(b.ModTime)
-		}
-		return a.ID < b.ID
-	})
+	}
+	return time.Time{}
+}
+
+// logDuplicates reports, once per folder and name, the names a listing
+// (in orderItems' order) holds more than once.
+func (d *Drive) logDuplicates(dir drivers.Entry, es []drivers.Entry) {
+	logDuplicates(d.log, &d.dupLogged, dir, es)
+}
+
+// logDuplicates is Drive.logDuplicates for any mount; logged remembers
+// the duplicates already reported.
+func logDuplicates(log zerolog.Logger, logged *sync.Map, dir drivers.Entry, es []drivers.Entry) {
 	for i := 1; i < len(es); i++ {
 		if es[i].Name != es[i-1].Name || (i > 1 && es[i-2].Name == es[i].Name) {
 			continue
@@ -141,7 +167,7 @@ func orderEntries(log zerolog.Logger, logged *sync.Map, dir drivers.Entry, es []
 		}
 		if _, done := logged.LoadOrStore(dir.ID+"/"+es[i].Name, struct{}{}); !done {
 			log.Warn().Str("folder_id", dir.ID).Str("name", es[i].Name).Int("copies", n).
-				Str("using", es[i-1].ID).Msg("duplicate names in a folder; the newest is served")
+				Str("using", es[i-1].ID).Msg("duplicate names in a folder; the one uploaded last is served")
 		}
 	}
 }

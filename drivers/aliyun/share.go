@@ -345,6 +345,7 @@ func (s *Share) List(ctx context.Context, dir drivers.Entry) ([]drivers.Entry, e
 	if err != nil {
 		return nil, err
 	}
+	orderItems(items)
 	out := make([]drivers.Entry, len(items))
 	for i, it := range items {
 		e := toEntry(it)
@@ -359,7 +360,7 @@ func (s *Share) List(ctx context.Context, dir drivers.Entry) ([]drivers.Entry, e
 			s.mu.Unlock()
 		}
 	}
-	orderEntries(s.log, &s.dupLogged, dir, out)
+	logDuplicates(s.log, &s.dupLogged, dir, out)
 	return out, nil
 }
 

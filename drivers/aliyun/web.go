@@ -283,7 +283,7 @@ func (d *Drive) webList(ctx context.Context, driveID string, dir drivers.Entry) 
 	if err != nil {
 		return nil, err
 	}
-	d.orderDuplicates(dir, out)
+	d.logDuplicates(dir, out)
 	return out, nil
 }
 

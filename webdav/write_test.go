@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"pandav/drivers"
-
 	"pandav/drivers/memdrive/memdrivetest"
 	"pandav/internal/fakecloud"
 )

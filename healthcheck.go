@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -67,20 +66,11 @@ func cmdHealthcheck(args []string, stderr io.Writer) int {
 // healthURL is where a server running with cfg answers its health check,
 // seen from the same machine (or container).
 func healthURL(cfg *config.Config) (string, error) {
-	host, port, err := net.SplitHostPort(cfg.Listen)
+	base, err := cfg.URL()
 	if err != nil {
-		return "", fmt.Errorf("listen: want host:port, such as 0.0.0.0:8080")
+		return "", err
 	}
-	// A server listening on every address is reached on loopback; Go's
-	// listener on "::" takes IPv4 too, and a container may have no IPv6.
-	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-		host = "127.0.0.1"
-	}
-	scheme := "http"
-	if cfg.TLS.Cert != "" {
-		scheme = "https"
-	}
-	return scheme + "://" + net.JoinHostPort(host, port) + app.HealthPaths[0], nil
+	return base + app.HealthPaths[0], nil
 }
 
 // probe sends one request and reports whether healthy accepts its status.

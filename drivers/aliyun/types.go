@@ -3,7 +3,10 @@ package aliyun
 // JSON shapes of the Aliyundrive Open API, as the driver reads them. Field
 // names follow the service (see docs/protocols/aliyun.md §1–§3).
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"errors"
+)
 
 type apiErrorBody struct {
 	Code    string `json:"code"`
@@ -74,6 +77,15 @@ type listRequest struct {
 type listResponse struct {
 	Items      []fileItem `json:"items"`
 	NextMarker string     `json:"next_marker"`
+}
+
+// incomplete: every page has an items list, [] when the folder is empty;
+// none at all is an answer that is no page.
+func (p *listResponse) incomplete() error {
+	if p.Items == nil {
+		return errors.New("a listing answer without its items")
+	}
+	return nil
 }
 
 type getRequest struct {

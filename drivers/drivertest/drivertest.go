@@ -102,6 +102,7 @@ func RunRead(t *testing.T, h Harness) {
 		{"RefreshAfterTokenExpiry", testRefreshAfterTokenExpiry},
 		{"SucceedAfterThrottling", testSucceedAfterThrottling},
 		{"ThrottlingIsNotNotFound", testThrottlingIsNotNotFound},
+		{"OddListingsNeverShort", testOddListingsNeverShort},
 		{"NotFound", testNotFound},
 	})
 }

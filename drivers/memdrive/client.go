@@ -94,7 +94,20 @@ func classify(op string, a upstream.Answer, out any) error {
 		// A proxy's HTML page with 200, most likely (docs/protocols/memdrive.md §5).
 		return upstream.Transient(fmt.Errorf("%s: HTTP %d with an answer that is not JSON", op, a.Status))
 	}
+	if c, ok := out.(completer); ok {
+		if err := c.incomplete(); err != nil {
+			// Taken as it is, it would show a folder shorter or empty; it
+			// is the cloud under load, so it is waited out as throttling.
+			return upstream.Throttled(fmt.Errorf("%s: %w", op, err), 0)
+		}
+	}
 	return nil
+}
+
+// completer is an answer that can tell it is not whole: a listing page
+// without its items (docs/protocols/memdrive.md §5).
+type completer interface {
+	incomplete() error
 }
 
 // apiError is a refusal in the cloud's own words. Its message is safe to

@@ -20,6 +20,7 @@ import (
 	"pandav/internal/auth"
 	"pandav/internal/httpclient"
 	"pandav/internal/stream"
+	"pandav/internal/strmlink"
 	"pandav/webdav"
 )
 
@@ -48,6 +49,13 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, err
 	opened := map[string]drivers.Drive{}
 	// Mounts of one login share its token source and pacing through it.
 	shared := drivers.NewShared()
+	// The strm views sign with the key the signed routes check.
+	keys := strmlink.FileKeys(cfg.StateDir)
+	drivers.SharedValue(shared, strmlink.SharedKeys, func() (strmlink.Keys, error) { return keys, nil })
+	serverURL, err := cfg.URL()
+	if err != nil {
+		return nil, &config.Error{Msg: err.Error()}
+	}
 	var drives []drivers.Drive
 	var specs []webdav.MountSpec
 	for i := range cfg.Mounts {
@@ -66,7 +74,8 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, err
 				d, ok := opened[p]
 				return d, ok
 			},
-			Shared: shared,
+			Shared:    shared,
+			ServerURL: serverURL,
 		}
 		opts := func(v any) error {
 			return config.Decode(&m.Options, v, fmt.Sprintf("mounts[%d].options", i))
@@ -103,7 +112,8 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, err
 	if err != nil {
 		return nil, &config.Error{Msg: err.Error()}
 	}
-	var h http.Handler = webdav.NewHandler(fs)
+	dav := webdav.NewHandler(fs)
+	var h http.Handler = dav
 	if len(cfg.Users) > 0 {
 		users := make([]auth.User, len(cfg.Users))
 		for i, u := range cfg.Users {
@@ -117,6 +127,9 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, err
 			AnonymousOptions: http.HandlerFunc(webdav.AnonymousOptions),
 		})
 	}
+	// A signed .strm link is its own permission: it is checked before
+	// authentication, and only its one file is served.
+	h = strmlink.Route(h, strmlink.NewSigner(keys), dav, log)
 	return &App{Config: cfg, FS: fs, Handler: h, Log: log, drives: drives}, nil
 }
 

@@ -68,8 +68,8 @@ type Summary struct {
 }
 
 func (s Summary) String() string {
-	out := fmt.Sprintf("%d folders listed; %d .strm and %d side files in the view; added %d, updated %d, removed %d, unchanged %d",
-		s.Folders, s.Links, s.Sides, s.Added, s.Updated, s.Removed, s.Unchanged)
+	out := fmt.Sprintf("listed %s; the view holds %d .strm and %d side files; added %d, updated %d, removed %d, unchanged %d",
+		plural(s.Folders, "folder"), s.Links, s.Sides, s.Added, s.Updated, s.Removed, s.Unchanged)
 	if s.Kept > 0 {
 		out += fmt.Sprintf(", kept %d of your own files in the view's place", s.Kept)
 	}
@@ -77,6 +77,13 @@ func (s Summary) String() string {
 		out += fmt.Sprintf(", skipped %d side files over the size limit", s.Skipped)
 	}
 	return out
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 // stateName is the file in Dest that records what pandav wrote there, so

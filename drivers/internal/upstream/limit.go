@@ -14,11 +14,11 @@ import (
 // keeps one Limiters per account in drivers.Shared.
 //
 // Each pace hands its calls out in fair turns among the clients waiting
-// for it (drivers.ClientOf): one call of each client in turn, so a
-// client that arrives while a scanner has thirty calls queued waits for
-// at most one call of each busy client, not for the whole queue. The
-// rate itself is exact: calls of one pace leave at most once per
-// interval, whoever makes them.
+// for it (drivers.ClientOf): one call of each client in turn, the one
+// served longest ago first, so a client that arrives while a scanner has
+// thirty calls queued waits for at most one call of each busy client,
+// not for the whole queue. The rate itself is exact: calls of one pace
+// leave at most once per interval, whoever makes them.
 type Limiters struct {
 	mu    sync.Mutex
 	clock clock
@@ -109,9 +109,12 @@ func (l *Limiters) paceLocked(name string) *fairPace {
 // fairPace lets one call go out per interval. A call that finds the pace
 // idle and the interval since the last one over goes at once (a burst of
 // one, which keeps us under the cloud's own token bucket right after an
-// idle spell); the others queue by client, and each grant goes to the
-// client at the head of the turn order, which then moves to the back if
-// it has more calls waiting. A new client joins at the back.
+// idle spell); the others queue by client, and each slot goes to the
+// waiting client served longest ago, one that was never served (or not
+// lately) first, ties in order of arrival. While several clients keep
+// calls waiting they take turns, one call each; a client that comes to a
+// busy pace is served at the next slot, unless it was served since the
+// others, and then after at most one call of each of them.
 type fairPace struct {
 	clock clock
 	every time.Duration
@@ -119,31 +122,31 @@ type fairPace struct {
 	mu     sync.Mutex
 	last   time.Time // of the latest grant; zero before the first
 	queues map[string][]*paceWaiter
-	turns  []string // clients with calls waiting; turns[0] is served next
-	armed  bool     // a grant is scheduled
+	served map[string]time.Time // each client's latest grant, while it matters
+	seq    uint64               // arrivals so far
+	armed  bool                 // a grant is scheduled
 }
 
 type paceWaiter struct {
 	ch      chan struct{}
+	seq     uint64
 	granted bool
 }
 
 func newFairPace(c clock, every time.Duration) *fairPace {
-	return &fairPace{clock: c, every: every, queues: map[string][]*paceWaiter{}}
+	return &fairPace{clock: c, every: every, queues: map[string][]*paceWaiter{}, served: map[string]time.Time{}}
 }
 
 func (p *fairPace) wait(ctx context.Context, client string) error {
 	p.mu.Lock()
 	now := p.clock.Now()
-	if len(p.turns) == 0 && (p.last.IsZero() || now.Sub(p.last) >= p.every) {
-		p.last = now
+	if len(p.queues) == 0 && (p.last.IsZero() || now.Sub(p.last) >= p.every) {
+		p.grantLocked(client, now)
 		p.mu.Unlock()
 		return nil
 	}
-	w := &paceWaiter{ch: make(chan struct{})}
-	if len(p.queues[client]) == 0 {
-		p.turns = append(p.turns, client)
-	}
+	p.seq++
+	w := &paceWaiter{ch: make(chan struct{}), seq: p.seq}
 	p.queues[client] = append(p.queues[client], w)
 	p.armLocked(now)
 	p.mu.Unlock()
@@ -172,12 +175,13 @@ func (p *fairPace) armLocked(now time.Time) {
 	p.clock.AfterFunc(max(p.last.Add(p.every).Sub(now), 0), p.grant)
 }
 
-// grant hands the slot that is due to the client whose turn it is.
+// grant hands the slot that is due to the waiting client served longest
+// ago.
 func (p *fairPace) grant() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.armed = false
-	if len(p.turns) == 0 {
+	if len(p.queues) == 0 {
 		return
 	}
 	now := p.clock.Now()
@@ -185,21 +189,53 @@ func (p *fairPace) grant() {
 		p.armLocked(now)
 		return
 	}
-	client := p.turns[0]
-	q := p.queues[client]
+	next := ""
+	for c, q := range p.queues {
+		if next == "" || p.before(c, q[0], next, p.queues[next][0]) {
+			next = c
+		}
+	}
+	q := p.queues[next]
 	w := q[0]
-	p.turns = p.turns[1:]
 	if len(q) > 1 {
-		p.queues[client] = q[1:]
-		p.turns = append(p.turns, client)
+		p.queues[next] = q[1:]
 	} else {
-		delete(p.queues, client)
+		delete(p.queues, next)
 	}
 	w.granted = true
 	close(w.ch)
-	p.last = now
-	if len(p.turns) > 0 {
+	p.grantLocked(next, now)
+	if len(p.queues) > 0 {
 		p.armLocked(now)
+	}
+}
+
+// before says whether client a, whose first waiter is wa, is served
+// before b.
+func (p *fairPace) before(a string, wa *paceWaiter, b string, wb *paceWaiter) bool {
+	sa, sb := p.served[a], p.served[b]
+	if !sa.Equal(sb) {
+		return sa.Before(sb)
+	}
+	return wa.seq < wb.seq
+}
+
+// servedMemory is how long a client's latest grant is remembered: longer
+// than any waiting client's can matter, unless hundreds of intervals pass
+// with clients waiting, which a pace that busy never sees.
+const servedMemory = 256
+
+// grantLocked records a slot given to client at now.
+func (p *fairPace) grantLocked(client string, now time.Time) {
+	p.last = now
+	p.served[client] = now
+	if len(p.served) > servedMemory {
+		horizon := now.Add(-servedMemory * p.every)
+		for c, t := range p.served {
+			if t.Before(horizon) && len(p.queues[c]) == 0 {
+				delete(p.served, c)
+			}
+		}
 	}
 }
 
@@ -217,12 +253,6 @@ func (p *fairPace) dropLocked(client string, w *paceWaiter) {
 		return
 	}
 	delete(p.queues, client)
-	for i, c := range p.turns {
-		if c == client {
-			p.turns = append(p.turns[:i:i], p.turns[i+1:]...)
-			break
-		}
-	}
 }
 
 // clock is time as the paces see it; tests replace it.

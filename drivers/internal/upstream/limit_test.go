@@ -89,9 +89,10 @@ func queueCalls(t *testing.T, p *fairPace, client string, n int, done chan<- str
 	}
 }
 
-// TestFairTurns: a scanner queues ten calls and a second scanner four;
-// a person's one call, queued last, goes out after at most one call of
-// each, and every grant is one interval after the last, never sooner.
+// TestFairTurns: a scanner, served a moment ago, queues ten calls, and a
+// second scanner four; a person's one call, queued last, goes out before
+// the first scanner's, which was served since; then the scanners take
+// turns. Every grant is one interval after the last, never sooner.
 func TestFairTurns(t *testing.T) {
 	clk := newFakeClock()
 	const every = time.Second
@@ -118,7 +119,7 @@ func TestFairTurns(t *testing.T) {
 			t.Fatalf("no grant after %v; granted so far %v", every, order)
 		}
 	}
-	want := []string{"scanner0", "indexer0", "person0", "scanner1", "indexer1", "scanner2", "indexer2", "scanner3", "indexer3",
+	want := []string{"indexer0", "person0", "scanner0", "indexer1", "scanner1", "indexer2", "scanner2", "indexer3", "scanner3",
 		"scanner4", "scanner5", "scanner6", "scanner7", "scanner8", "scanner9"}
 	if fmt.Sprint(order) != fmt.Sprint(want) {
 		t.Fatalf("grants in order %v, want %v", order, want)
@@ -132,6 +133,41 @@ func TestFairTurns(t *testing.T) {
 	case g := <-done:
 		t.Fatalf("extra grant %s", g)
 	default:
+	}
+}
+
+// TestFairTurnsReturning: a client served since the busy ones waits for
+// one call of each, no more; one that comes back after they were served
+// goes next.
+func TestFairTurnsReturning(t *testing.T) {
+	clk := newFakeClock()
+	p := newFairPace(clk, time.Second)
+	done := make(chan string, 64)
+	p.wait(context.Background(), "person")
+	queueCalls(t, p, "a", 5, done)
+	queueCalls(t, p, "b", 5, done)
+	queueCalls(t, p, "person", 1, done)
+	var order []string
+	for range 3 {
+		clk.advance(time.Second)
+		order = append(order, <-done)
+	}
+	if fmt.Sprint(order) != "[a0 b0 person0]" {
+		t.Fatalf("a person served just before waited for %v", order)
+	}
+	// Served since a and b: back after two of their calls.
+	clk.advance(time.Second)
+	order = append(order, <-done)
+	clk.advance(time.Second)
+	order = append(order, <-done)
+	queueCalls(t, p, "person", 1, done)
+	clk.advance(time.Second)
+	if g := <-done; g != "person0" {
+		t.Fatalf("after %v, the person coming back waited behind %s", order, g)
+	}
+	for p.waiting() > 0 {
+		clk.advance(time.Second)
+		<-done
 	}
 }
 

@@ -20,6 +20,9 @@ type request struct {
 	path   string // below api_url, with IDs escaped
 	query  url.Values
 	body   any // sent as JSON unless nil
+	// class is the pace the call takes; "" is apiClass. Listings take
+	// listClass, which adds the account's scan budget.
+	class string
 }
 
 // call runs r through d.caller, which paces it, signs it with the access
@@ -33,7 +36,11 @@ func (d *Drive) call(ctx context.Context, op string, r request, out any) error {
 			return fmt.Errorf("%s: %w", op, err)
 		}
 	}
-	return d.caller.Call(ctx, op, apiClass, func(ctx context.Context, token string) error {
+	class := r.class
+	if class == "" {
+		class = apiClass
+	}
+	return d.caller.Call(ctx, op, class, func(ctx context.Context, token string) error {
 		var content io.Reader
 		if body != nil {
 			content = bytes.NewReader(body) // each attempt sends it whole

@@ -35,14 +35,14 @@ func start(t *testing.T, opts strm.Options) *server {
 	cloud := memdrivetest.Start(memdrivetest.Options{Rate: -1})
 	t.Cleanup(cloud.Close)
 	for p, body := range map[string]string{
-		"/Movies/Film A/Film A.mkv":        strings.Repeat("A", 5000),
-		"/Movies/Film A/Film A.srt":        "1\n00:00:01,000 --> 00:00:02,000\nhi\n",
-		"/Movies/Film A/Film A.nfo":        "<movie/>",
-		"/Movies/Film A/poster.JPG":        "jpeg",
-		"/Movies/Film A/notes.txt":         "hidden",
-		"/Movies/Film A/theme.mp3":         "hidden",
-		"/Movies/Film B/Film B.MP4":        strings.Repeat("B", 3000),
-		"/Movies/Film B/Film B.mkv":        strings.Repeat("b", 3000),
+		"/Movies/Film A/Film A.mkv":       strings.Repeat("A", 5000),
+		"/Movies/Film A/Film A.srt":       "1\n00:00:01,000 --> 00:00:02,000\nhi\n",
+		"/Movies/Film A/Film A.nfo":       "<movie/>",
+		"/Movies/Film A/poster.JPG":       "jpeg",
+		"/Movies/Film A/notes.txt":        "hidden",
+		"/Movies/Film A/theme.mp3":        "hidden",
+		"/Movies/Film B/Film B.MP4":       strings.Repeat("B", 3000),
+		"/Movies/Film B/Film B.mkv":       strings.Repeat("b", 3000),
 		"/Movies/Series/S01/E01 名字 #1.ts": strings.Repeat("E", 1000),
 	} {
 		if _, err := cloud.Tree().PutPath(p, fakecloud.BytesBlob([]byte(body))); err != nil {

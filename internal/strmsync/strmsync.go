@@ -56,9 +56,10 @@ type Options struct {
 
 // Summary is what a run did.
 type Summary struct {
-	Folders                            int // listed
-	Links                              int // .strm files the view holds
-	Sides                              int // side files the view holds
+	Folders int // listed
+	Links   int // .strm files the view holds
+	Sides   int // side files the view holds
+
 	Added, Updated, Removed, Unchanged int
 	// Kept counts files of the destination pandav did not write, left as
 	// they are although the view has a file of that name.

@@ -98,7 +98,7 @@ func remoteAdmin(ctx context.Context, cfg *config.Config, name string, held *sta
 		fmt.Fprintf(stderr, "%s: %v; run this command on %s\n", name, held, h.Host)
 		return nil, 1
 	}
-	base, err := localURL(h.Listen, h.TLS)
+	base, err := config.LocalURL(h.Listen, h.TLS)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v: %v\n", name, held, err)
 		return nil, 1

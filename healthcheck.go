@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -67,30 +66,11 @@ func cmdHealthcheck(args []string, stderr io.Writer) int {
 // healthURL is where a server running with cfg answers its health check,
 // seen from the same machine (or container).
 func healthURL(cfg *config.Config) (string, error) {
-	base, err := localURL(cfg.Listen, cfg.TLS.Cert != "")
+	base, err := cfg.URL()
 	if err != nil {
 		return "", err
 	}
 	return base + app.HealthPaths[0], nil
-}
-
-// localURL is the base URL, seen from this machine, of a server listening
-// on listen.
-func localURL(listen string, tls bool) (string, error) {
-	host, port, err := net.SplitHostPort(listen)
-	if err != nil {
-		return "", fmt.Errorf("listen: want host:port, such as 0.0.0.0:8080")
-	}
-	// A server listening on every address is reached on loopback; Go's
-	// listener on "::" takes IPv4 too, and a container may have no IPv6.
-	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-		host = "127.0.0.1"
-	}
-	scheme := "http"
-	if tls {
-		scheme = "https"
-	}
-	return scheme + "://" + net.JoinHostPort(host, port), nil
 }
 
 // probe sends one request and reports whether healthy accepts its status.

@@ -39,6 +39,10 @@ Usage:
   pandav demo [--listen ADDR]        serve emulated drives filled with samples
   pandav hash-password               read a password on stdin, print its bcrypt hash
   pandav healthcheck -c config.yaml  exit 0 when the server the config describes answers
+  pandav strm sync -c config.yaml SOURCE DEST
+                                     write the .strm view of SOURCE into a local folder
+  pandav strm rotate-key -c config.yaml
+                                     refuse every .strm link made so far
   pandav entrypoint COMMAND [ARGS]   the Docker image's entry point (see README.md)
   pandav --version
 `
@@ -73,6 +77,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdHashPassword(stdout, stderr)
 	case "healthcheck":
 		return cmdHealthcheck(args[1:], stderr)
+	case "strm":
+		return cmdStrm(args[1:], stdout, stderr)
 	case "entrypoint":
 		return cmdEntrypoint(args[1:], stdout, stderr)
 	case "--version", "-version", "version":

@@ -228,6 +228,16 @@ func (b *bench) runAll() {
 			s.stop()
 		}
 	}
+	if b.o.wants("g") {
+		if s, err := b.newServer("fairness"); err != nil {
+			b.rep.fail("start pandav", err)
+		} else {
+			for _, cl := range b.cl.all {
+				b.scenario("(g) fair turns, "+cl.mount, s, func() error { return b.fairness(s, cl) })
+			}
+			s.stop()
+		}
+	}
 	if !b.o.wants("d") && !b.o.wants("e") && !b.o.wants("f") {
 		return
 	}

@@ -338,6 +338,33 @@ func (c *Config) validate() error {
 	return nil
 }
 
+// URL is where a server running with c answers, seen from the same
+// machine (or container): its listen address, with a server that listens
+// on every address reached on loopback (Go's listener on "::" takes IPv4
+// too, and a container may have no IPv6).
+func (c *Config) URL() (string, error) {
+	return LocalURL(c.Listen, c.TLS.Cert != "")
+}
+
+// LocalURL is the base URL, seen from this machine, of a server listening
+// on listen, with TLS or not. A server listening on every address is
+// reached on loopback: Go's listener on "::" takes IPv4 too, and a
+// container may have no IPv6.
+func LocalURL(listen string, tls bool) (string, error) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", fmt.Errorf("listen: want host:port, such as 0.0.0.0:8080")
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	scheme := "http"
+	if tls {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port), nil
+}
+
 // reservedPaths are served by pandav itself, before WebDAV (see
 // internal/app/health.go), so no mount may sit there.
 var reservedPaths = []string{"/healthz", "/.pandav"}

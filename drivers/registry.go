@@ -30,6 +30,10 @@ type Env struct {
 	// limiters); internal/app passes one per pandav to every mount. nil
 	// shares nothing, which suits a driver opened on its own.
 	Shared *Shared
+	// ServerURL is where this pandav answers, as its listen and tls keys
+	// say ("http://127.0.0.1:8080"), for drivers that hand out links back
+	// to pandav; "" when unknown.
+	ServerURL string
 }
 
 // Options decodes the mount's `options:` block into v, rejecting unknown

@@ -274,6 +274,9 @@ func (fs *FileSystem) OpenFile(ctx context.Context, name string, flag int, perm 
 	if n.held != nil {
 		return &heldReader{Reader: bytes.NewReader(n.held.data), fi: fs.info(n)}, nil
 	}
+	if data, ok := n.inline(); ok {
+		return &heldReader{Reader: bytes.NewReader(data), fi: fs.info(n)}, nil
+	}
 	if n.virtual || n.entry.IsDir {
 		return &dirFile{fs: fs, n: n, ctx: ctx}, nil
 	}

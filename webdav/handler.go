@@ -42,7 +42,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &logRecorder{ResponseWriter: w}
 	start := time.Now()
 	defer func() { h.logRequest(r, rec, time.Since(start)) }()
-	r = r.WithContext(withRequest(r.Context(), &request{userAgent: r.UserAgent(), user: auth.FromContext(r.Context())}))
+	user := auth.FromContext(r.Context())
+	r = r.WithContext(drivers.WithClient(withRequest(r.Context(), &request{userAgent: r.UserAgent(), user: user}), clientKey(r, user)))
 	if code, reason := guardRequest(r); code != 0 {
 		drainBody(r)
 		http.Error(rec, reason, code)
@@ -115,6 +116,10 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("ETag", etag)
 		}
 		http.ServeContent(w, r, fi.Name(), fi.ModTime(), bytes.NewReader(n.held.data))
+		return
+	}
+	if data, ok := n.inline(); ok {
+		serveInline(w, r, fi, data)
 		return
 	}
 	etag, _ := fi.ETag(ctx)

@@ -43,6 +43,7 @@ type capabilities struct {
 	linkKey        drivers.LinkKeyer
 	modTimeKeeper  drivers.ModTimeKeeper
 	streamNotifier drivers.StreamNotifier
+	inline         drivers.InlineContenter
 }
 
 func capabilitiesOf(d drivers.Drive) capabilities {
@@ -58,6 +59,7 @@ func capabilitiesOf(d drivers.Drive) capabilities {
 	c.linkKey, _ = d.(drivers.LinkKeyer)
 	c.modTimeKeeper, _ = d.(drivers.ModTimeKeeper)
 	c.streamNotifier, _ = d.(drivers.StreamNotifier)
+	c.inline, _ = d.(drivers.InlineContenter)
 	return c
 }
 

@@ -121,7 +121,7 @@ func newDrive(env drivers.Env, o Options, t tuning) (*Drive, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &openLogin{tokens: ts, limits: upstream.NewLimiters(o.RateLimits.rates(t.rates))}, nil
+		return &openLogin{tokens: ts, limits: o.limiters(t.rates)}, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("aliyun: %w", err)

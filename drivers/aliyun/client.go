@@ -81,6 +81,11 @@ func classify(op string, a upstream.Answer, out any) error {
 				return upstream.Transient(fmt.Errorf("aliyun %s: answer is not JSON: %q", op, truncate(string(a.Body), 80)))
 			}
 		}
+		if c, ok := out.(completer); ok {
+			if err := c.incomplete(); err != nil {
+				return upstream.Throttled(fmt.Errorf("aliyun %s: %w", op, err), 0)
+			}
+		}
 		return nil
 	}
 	var eb apiErrorBody
@@ -126,6 +131,15 @@ func classify(op string, a upstream.Answer, out any) error {
 		e.kind = drivers.ErrAuth
 	}
 	return e
+}
+
+// completer is an answer that can tell it is not what it claims to be:
+// a listing page without its list of items. The service under load, or
+// a gateway in front of it, answers success with such a page; taken as
+// it is, it would show a folder empty. It is retried as throttling, and
+// a client sees 503 if it lasts.
+type completer interface {
+	incomplete() error
 }
 
 // tokenEndpoints are the ops of the calls that trade a refresh token.

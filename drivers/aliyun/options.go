@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"pandav/drivers/internal/upstream"
 )
 
 // Options is a mount's `options:` block; the yaml keys are the contract in
@@ -43,6 +45,10 @@ type Options struct {
 	// RateLimits overrides the calls per second per API class; the
 	// defaults sit just under the Open API's documented 4, 1 and 15.
 	RateLimits RateLimits `yaml:"rate_limits"`
+	// ScanBudget caps the account's listing calls a minute, shared by
+	// every mount and client of the login, below rate_limits.list; 0
+	// sets none beyond that rate.
+	ScanBudget float64 `yaml:"scan_budget"`
 	// WebRefreshToken is a second login, through the web API, that an
 	// api: open account needs to play share links (saving a shared file
 	// into the drive is a web-API call). With api: web the account's own
@@ -157,6 +163,9 @@ func (o *Options) normalize() error {
 	}
 	if o.RateLimits.List < 0 || o.RateLimits.Link < 0 || o.RateLimits.Other < 0 {
 		return errors.New("aliyun: options.rate_limits: rates must not be negative")
+	}
+	if o.ScanBudget < 0 {
+		return errors.New("aliyun: options.scan_budget: listing calls a minute must not be negative")
 	}
 	switch {
 	case o.UploadPartSize == 0:
@@ -292,4 +301,12 @@ func (o *ShareOptions) normalize() error {
 		return errors.New("aliyun-share: options.temp_copy_max_age must not be negative")
 	}
 	return nil
+}
+
+// limiters are the paces of one login: rates per class, and the scan
+// budget on its listings.
+func (o *Options) limiters(defaults map[string]float64) *upstream.Limiters {
+	l := upstream.NewLimiters(o.RateLimits.rates(defaults))
+	l.ScanBudget("list", o.ScanBudget, "list")
+	return l
 }

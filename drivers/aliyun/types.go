@@ -6,6 +6,7 @@ package aliyun
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -114,6 +115,15 @@ type listRequest struct {
 type listResponse struct {
 	Items      []fileItem `json:"items"`
 	NextMarker string     `json:"next_marker"`
+}
+
+// incomplete: every page has an items list, [] when the folder is empty;
+// none at all is an answer that is no page.
+func (p *listResponse) incomplete() error {
+	if p.Items == nil {
+		return errors.New("a listing answer without its items")
+	}
+	return nil
 }
 
 type getRequest struct {

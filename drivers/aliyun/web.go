@@ -94,7 +94,7 @@ type webLogin struct {
 func newWebLogin(d *Drive, env drivers.Env, refreshToken, hint string) (*webLogin, error) {
 	store := upstream.NewTokenStore(env.StateDir, "aliyun-web", upstream.LoginSeed(refreshToken, env.MountPath))
 	auth, err := drivers.SharedValue(env.Shared, "aliyun-web:"+store.Path(), func() (*webAuth, error) {
-		a := &webAuth{limits: upstream.NewLimiters(d.o.RateLimits.rates(d.t.rates))}
+		a := &webAuth{limits: d.o.limiters(d.t.rates)}
 		refresh := func(ctx context.Context, rt string) (upstream.Token, error) { return d.webRefresh(ctx, a, rt) }
 		ts, err := upstream.NewTokenSource(store, upstream.Token{Refresh: refreshToken}, refresh)
 		if err != nil {

@@ -8,4 +8,5 @@ import (
 	_ "pandav/drivers/aliyun"
 	_ "pandav/drivers/memdrive"
 	_ "pandav/drivers/pan115"
+	_ "pandav/drivers/strm"
 )

@@ -123,6 +123,7 @@ func RunRead(t *testing.T, h Harness) {
 		{"RefreshAfterTokenExpiry", testRefreshAfterTokenExpiry},
 		{"SucceedAfterThrottling", testSucceedAfterThrottling},
 		{"ThrottlingIsNotNotFound", testThrottlingIsNotNotFound},
+		{"OddListingsNeverShort", testOddListingsNeverShort},
 		{"NotFound", testNotFound},
 	})
 }

@@ -20,6 +20,9 @@ type request struct {
 	path   string // below api_url, with IDs escaped
 	query  url.Values
 	body   any // sent as JSON unless nil
+	// class is the pace the call takes; "" is apiClass. Listings take
+	// listClass, which adds the account's scan budget.
+	class string
 }
 
 // call runs r through d.caller, which paces it, signs it with the access
@@ -33,7 +36,11 @@ func (d *Drive) call(ctx context.Context, op string, r request, out any) error {
 			return fmt.Errorf("%s: %w", op, err)
 		}
 	}
-	return d.caller.Call(ctx, op, apiClass, func(ctx context.Context, token string) error {
+	class := r.class
+	if class == "" {
+		class = apiClass
+	}
+	return d.caller.Call(ctx, op, class, func(ctx context.Context, token string) error {
 		var content io.Reader
 		if body != nil {
 			content = bytes.NewReader(body) // each attempt sends it whole
@@ -94,7 +101,20 @@ func classify(op string, a upstream.Answer, out any) error {
 		// A proxy's HTML page with 200, most likely (docs/protocols/memdrive.md §5).
 		return upstream.Transient(fmt.Errorf("%s: HTTP %d with an answer that is not JSON", op, a.Status))
 	}
+	if c, ok := out.(completer); ok {
+		if err := c.incomplete(); err != nil {
+			// Taken as it is, it would show a folder shorter or empty; it
+			// is the cloud under load, so it is waited out as throttling.
+			return upstream.Throttled(fmt.Errorf("%s: %w", op, err), 0)
+		}
+	}
 	return nil
+}
+
+// completer is an answer that can tell it is not whole: a listing page
+// without its items (docs/protocols/memdrive.md §5).
+type completer interface {
+	incomplete() error
 }
 
 // apiError is a refusal in the cloud's own words. Its message is safe to

@@ -28,7 +28,7 @@ func (d *Drive) List(ctx context.Context, dir drivers.Entry) ([]drivers.Entry, e
 	var out []drivers.Entry
 	for {
 		var p page
-		if err := d.call(ctx, op, request{method: http.MethodGet, path: "/v1/files/" + url.PathEscape(dir.ID) + "/children", query: q}, &p); err != nil {
+		if err := d.call(ctx, op, request{method: http.MethodGet, path: "/v1/files/" + url.PathEscape(dir.ID) + "/children", query: q, class: listClass}, &p); err != nil {
 			return nil, err
 		}
 		for i := range p.Items {

@@ -53,6 +53,10 @@ func init() { drivers.Register("memdrive", drivers.FactoryOf(New)) }
 // call gets a class per limit.
 const apiClass = "api"
 
+// listClass is the listings' pace: the account's scan budget, then
+// apiClass.
+const listClass = "list"
+
 // New checks o and builds the drive. It makes no call: a cloud that is
 // down at start fails at first use, so one dead mount does not stop the
 // others (drivers.Factory).
@@ -80,7 +84,9 @@ func New(_ context.Context, env drivers.Env, o Options) (*Drive, error) {
 			return nil, err
 		}
 		ts.SetLog(env.Log.With().Str("mount", env.MountPath).Logger())
-		return &login{ts: ts, limits: upstream.NewLimiters(map[string]float64{apiClass: o.QPS})}, nil
+		limits := upstream.NewLimiters(map[string]float64{apiClass: o.QPS})
+		limits.ScanBudget(listClass, o.ScanBudget, apiClass)
+		return &login{ts: ts, limits: limits}, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("memdrive: %w", err)

@@ -23,6 +23,9 @@ type Options struct {
 	PageSize int `yaml:"page_size"`
 	// QPS paces the mount's calls.
 	QPS float64 `yaml:"qps"`
+	// ScanBudget caps the account's listing calls a minute, for every
+	// mount and client of the login, below QPS; 0 sets none.
+	ScanBudget float64 `yaml:"scan_budget"`
 	// Attempts is how many times a call is made, the first included,
 	// before its failure reaches the client: a throttled call then
 	// answers 503 with the cloud's Retry-After. The default is
@@ -68,6 +71,9 @@ func (o *Options) normalize() error {
 		o.QPS = defaultQPS
 	case o.QPS < 0:
 		return fmt.Errorf("memdrive: options.qps %v must be positive", o.QPS)
+	}
+	if o.ScanBudget < 0 {
+		return fmt.Errorf("memdrive: options.scan_budget %v must be positive (listing calls a minute)", o.ScanBudget)
 	}
 	switch {
 	case o.Attempts == 0:

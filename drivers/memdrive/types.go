@@ -1,6 +1,9 @@
 package memdrive
 
-import "time"
+import (
+	"errors"
+	"time"
+)
 
 // The wire shapes of docs/protocols/memdrive.md, as this driver reads
 // them. memdrivetest has its own copies, on purpose: the emulator stands
@@ -22,6 +25,14 @@ type file struct {
 type page struct {
 	Items      []file `json:"items"`
 	NextCursor string `json:"next_cursor"` // "" on the last page
+}
+
+// incomplete: a page has items, [] in an empty folder.
+func (p *page) incomplete() error {
+	if p.Items == nil {
+		return errors.New("a page without its items")
+	}
+	return nil
 }
 
 // tokenAnswer is the token endpoint's answer (§1).

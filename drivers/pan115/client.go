@@ -85,14 +85,27 @@ type request struct {
 	query  url.Values
 	form   url.Values
 	ua     string // User-Agent to send; "" means the configured one
+	// class is the pace the call takes; "" means the account's, which
+	// every call shares (listings add the scan budget, listClass).
+	class string
+	// check, if set, says whether a successful answer holds what it
+	// must; one that does not is retried like any other failure.
+	check func() error
 }
 
 // call runs r with pacing, retries and one refresh on a stale token, and
 // decodes a successful answer into out.
 func (d *Drive) call(ctx context.Context, op string, r request, out any) error {
 	c := upstream.Caller{Policy: d.policy, Limits: d.lim, Cred: d.ts}
-	return upstream.WithHint(c.Call(ctx, op, limitClass, func(ctx context.Context, token string) error {
+	class := r.class
+	if class == "" {
+		class = limitClass
+	}
+	return upstream.WithHint(c.Call(ctx, op, class, func(ctx context.Context, token string) error {
 		err := d.attempt(ctx, op, token, r, out)
+		if err == nil && r.check != nil {
+			err = r.check()
+		}
 		if errors.Is(err, upstream.ErrStaleToken) {
 			d.env.Log.Debug().Str("mount", d.env.MountPath).Err(err).Msg("pan115: access token rejected, refreshing")
 		}
@@ -180,8 +193,13 @@ func classify(op string, a upstream.Answer, out any) error {
 		return errStale(op, code)
 	case throttleCodes[code], code == -1 && strings.Contains(msg, "频率"):
 		return upstream.Throttled(fmt.Errorf("%s: 115 error %d: %s", op, code, msg), 0)
+	case code == 0 && msg == "":
+		// state false with code 0 and no message is what 115 answers a
+		// scan that goes too fast (docs/protocols/pan115.md §6): risk
+		// control, so it is waited out as throttling, and if it lasts the
+		// client hears 503, not that the folder is empty.
+		return upstream.Throttled(fmt.Errorf("%s: 115 answered code 0 with no message (risk control)", op), 0)
 	case code == 0, retryCodes[code]:
-		// state false with code 0 and no message is 115's "try again".
 		return upstream.Transient(fmt.Errorf("%s: 115 error %d: %q", op, code, msg))
 	case reauthCodes[code]:
 		return reauthError(op, code, msg)

@@ -10,19 +10,53 @@ import (
 	"time"
 
 	"pandav/drivers"
+	"pandav/drivers/internal/upstream"
 )
 
 // List pages through the folder. It advances by what each page held, not
 // by what it asked for, because 115 caps the page silently; and it checks
 // the answer is about dir, because 115 serves an unknown folder as the
 // root.
+//
+// A listing that does not add up is never returned short: a page without
+// a count, an empty page before the count is reached, a count that
+// changes from page to page, or fewer entries than the count, are what
+// 115 answers under load (docs/protocols/pan115.md §2, "Listings that do
+// not add up"). A page is retried as throttled, and a whole listing that
+// still does not add up is made again from its first page; if it never
+// does, the caller gets drivers.RateLimitedError, which a client sees as
+// 503, and a library tool as a failure rather than an empty folder.
 func (d *Drive) List(ctx context.Context, dir drivers.Entry) ([]drivers.Entry, error) {
 	if !dir.IsDir {
 		return nil, fmt.Errorf("pan115 list %s: not a folder", dir.ID)
 	}
 	op := "pan115 list " + dir.ID
 	var out []drivers.Entry
+	p := d.policy
+	p.Attempts = listAttempts
+	err := upstream.Do(ctx, p, op, func(ctx context.Context) error {
+		var err error
+		out, err = d.listOnce(ctx, op, dir)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out = d.recent.apply(dir.ID, out)
+	newestFirst(out)
+	return out, nil
+}
+
+// listAttempts is how many times a listing whose pages do not add up is
+// made from its first page: a folder that changed while it was paged
+// through adds up the next time.
+const listAttempts = 3
+
+// listOnce pages through dir once.
+func (d *Drive) listOnce(ctx context.Context, op string, dir drivers.Entry) ([]drivers.Entry, error) {
+	var out []drivers.Entry
 	seen := map[string]bool{}
+	count := int64(-1)
 	for offset := int64(0); ; {
 		q := url.Values{
 			"cid":          {dir.ID},
@@ -34,12 +68,23 @@ func (d *Drive) List(ctx context.Context, dir drivers.Entry) ([]drivers.Entry, e
 			"custom_order": {"1"},
 		}
 		var r listResp
-		if err := d.call(ctx, op, request{method: http.MethodGet, path: "/open/ufile/files", query: q}, &r); err != nil {
+		check := func() error {
+			err := r.complete(op, offset)
+			if err != nil {
+				r = listResp{} // the retry decodes afresh
+			}
+			return err
+		}
+		if err := d.call(ctx, op, request{method: http.MethodGet, path: "/open/ufile/files", query: q, class: listClass, check: check}, &r); err != nil {
 			return nil, err
 		}
 		if !r.isFor(dir.ID) {
 			return nil, fmt.Errorf("%s: %w", op, drivers.ErrNotFound)
 		}
+		if count >= 0 && int64(*r.Count) != count {
+			return nil, upstream.Throttled(fmt.Errorf("%s: the folder's count went from %d to %d between pages", op, count, *r.Count), 0)
+		}
+		count = int64(*r.Count)
 		for i := range r.Data {
 			e := itemEntry(&r.Data[i], dir.ID)
 			if e.ID == "" || seen[e.ID] {
@@ -49,12 +94,26 @@ func (d *Drive) List(ctx context.Context, dir drivers.Entry) ([]drivers.Entry, e
 			out = append(out, e)
 		}
 		offset += int64(len(r.Data))
-		if len(r.Data) == 0 || offset >= int64(r.Count) {
-			out = d.recent.apply(dir.ID, out)
-			newestFirst(out)
+		if len(r.Data) == 0 || offset >= count {
+			if int64(len(out)) < count {
+				return nil, upstream.Throttled(fmt.Errorf("%s: %d entries listed of the %d the folder holds", op, len(out), count), 0)
+			}
 			return out, nil
 		}
 	}
+}
+
+// complete says whether one page, asked for at offset, is a page of a
+// listing: it carries the folder's count, and it is empty only at the
+// end. 115 under load answers success with neither.
+func (r *listResp) complete(op string, offset int64) error {
+	switch {
+	case r.Count == nil:
+		return upstream.Throttled(fmt.Errorf("%s: an answer without a count, which is no listing", op), 0)
+	case len(r.Data) == 0 && offset < int64(*r.Count):
+		return upstream.Throttled(fmt.Errorf("%s: an empty page at %d of a folder of %d", op, offset, *r.Count), 0)
+	}
+	return nil
 }
 
 // isFor says whether a listing is of folder id: the answer's cid, or else

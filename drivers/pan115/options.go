@@ -20,6 +20,10 @@ type Options struct {
 	PageSize int `yaml:"page_size"`
 	// QPS paces every call of the account; 115 throttles above about 5.
 	QPS float64 `yaml:"qps"`
+	// ScanBudget is how many listing calls a minute the account makes at
+	// most, shared by every mount and client of the login, so that a
+	// library scan stays clear of 115's risk control; 0 means the default.
+	ScanBudget float64 `yaml:"scan_budget"`
 	// UserAgent is used for downurl when the WebDAV client sent none, and
 	// for every other call.
 	UserAgent string `yaml:"user_agent"`

@@ -42,6 +42,16 @@ const (
 	minPartSize     = 100 << 10
 )
 
+const (
+	// listClass is the listings' pace: the scan budget, then limitClass.
+	listClass = "list"
+	// defaultScanBudget, listing calls a minute, is two a second: a
+	// library scan leaves a third of the default pace to links and all
+	// else, and stays well under the rate at which 115 answers scans with
+	// risk control (docs/protocols/pan115.md §6).
+	defaultScanBudget = 120
+)
+
 // defaultPolicy is patient with 115's throttling, but not so patient that
 // a WebDAV client times out before it hears 503.
 var defaultPolicy = upstream.Policy{Attempts: 6, BaseDelay: 500 * time.Millisecond, MaxDelay: 10 * time.Second, GiveUpAfter: 30 * time.Second}
@@ -131,6 +141,12 @@ func New(ctx context.Context, env drivers.Env, o Options) (*Drive, error) {
 	case o.QPS == 0:
 		o.QPS = defaultQPS
 	}
+	switch {
+	case o.ScanBudget < 0:
+		return nil, fmt.Errorf("pan115: scan_budget %v must be positive (listing calls a minute)", o.ScanBudget)
+	case o.ScanBudget == 0:
+		o.ScanBudget = defaultScanBudget
+	}
 	if o.UserAgent == "" {
 		o.UserAgent = defaultUserAgent
 	}
@@ -162,7 +178,9 @@ func New(ctx context.Context, env drivers.Env, o Options) (*Drive, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &login{ts: ts, lim: upstream.NewLimiters(map[string]float64{limitClass: o.QPS}), recent: &recentChanges{}}, nil
+		lim := upstream.NewLimiters(map[string]float64{limitClass: o.QPS})
+		lim.ScanBudget(listClass, o.ScanBudget, limitClass)
+		return &login{ts: ts, lim: lim, recent: &recentChanges{}}, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pan115: %w", err)

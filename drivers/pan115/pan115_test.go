@@ -45,6 +45,7 @@ func setup(t *testing.T, so pan115test.Options, mod func(*Options)) *fixture {
 		PassportURL:  srv.PassportURL(),
 		PageSize:     100,
 		QPS:          1000,
+		ScanBudget:   60000,
 	}
 	if mod != nil {
 		mod(&o)

@@ -183,8 +183,9 @@ func (d *refreshData) UnmarshalJSON(b []byte) error {
 // listResp is GET /open/ufile/files.
 type listResp struct {
 	envelope
-	Data   []fileItem `json:"data"`
-	Count  Int64      `json:"count"`
+	Data []fileItem `json:"data"`
+	// Count is nil when the answer has none, which no listing lacks.
+	Count  *Int64     `json:"count"`
 	Offset Int64      `json:"offset"`
 	Limit  Int64      `json:"limit"`
 	CID    ID         `json:"cid"`

@@ -22,6 +22,7 @@ import (
 	"pandav/internal/auth"
 	"pandav/internal/httpclient"
 	"pandav/internal/stream"
+	"pandav/internal/strmlink"
 	"pandav/webdav"
 )
 
@@ -42,6 +43,7 @@ type App struct {
 type Drives struct {
 	Mounts []admin.Mount
 	log    zerolog.Logger
+	keys   strmlink.Keys // what .strm links are signed with
 }
 
 // OpenDrives opens every mount's driver, as a server does, for a command
@@ -55,7 +57,13 @@ func OpenDrives(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*D
 	opened := map[string]drivers.Drive{}
 	// Mounts of one login share its token source and pacing through it.
 	shared := drivers.NewShared()
-	d := &Drives{log: log}
+	d := &Drives{log: log, keys: strmlink.FileKeys(cfg.StateDir)}
+	// The strm views sign with the key the signed routes check.
+	drivers.SharedValue(shared, strmlink.SharedKeys, func() (strmlink.Keys, error) { return d.keys, nil })
+	serverURL, err := cfg.URL()
+	if err != nil {
+		return nil, &config.Error{Msg: err.Error()}
+	}
 	for i := range cfg.Mounts {
 		m := &cfg.Mounts[i]
 		where := fmt.Sprintf("mounts[%d] %s (line %d)", i, m.Path, m.Line)
@@ -72,7 +80,8 @@ func OpenDrives(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*D
 				d, ok := opened[p]
 				return d, ok
 			},
-			Shared: shared,
+			Shared:    shared,
+			ServerURL: serverURL,
 		}
 		opts := func(v any) error {
 			return config.Decode(&m.Options, v, fmt.Sprintf("mounts[%d].options", i))
@@ -132,7 +141,8 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, err
 	if err != nil {
 		return nil, &config.Error{Msg: err.Error()}
 	}
-	var dav http.Handler = webdav.NewHandler(fs)
+	davHandler := webdav.NewHandler(fs)
+	var dav http.Handler = davHandler
 	// Without users the admin API answers loopback clients only.
 	var authn admin.Authenticator
 	if len(cfg.Users) > 0 {
@@ -154,13 +164,16 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, err
 	}
 	svc := admin.NewService(drives.Mounts, log)
 	api := admin.NewHandler(svc, authn, log)
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if admin.IsAPIPath(r.URL.Path) {
 			api.ServeHTTP(w, r)
 			return
 		}
 		dav.ServeHTTP(w, r)
 	})
+	// A signed .strm link is its own permission: it is checked before
+	// authentication, and only its one file is served.
+	h = strmlink.Route(h, strmlink.NewSigner(drives.keys), davHandler, log)
 	return &App{Config: cfg, FS: fs, Handler: h, Log: log, Admin: svc, drives: drives}, nil
 }
 

@@ -29,6 +29,12 @@ const (
 	// Transient is the cloud's own "try again" answer in its envelope (115:
 	// state false with code 0).
 	Transient FaultKind = "transient"
+	// Truncated is a listing page that says success but holds less than
+	// it should, as a cloud under load or a gateway cutting its answer
+	// sends: read naively, the folder ends early or looks empty (115: no
+	// entries, with the folder's full count; Aliyun: HTTP 200 with an
+	// empty body).
+	Truncated FaultKind = "truncated"
 )
 
 type faultRule struct {
@@ -36,6 +42,7 @@ type faultRule struct {
 	kind     FaultKind
 	every    int // fail the calls whose index is a multiple of every
 	left     int // failures still to inject; <0 means no limit
+	pass     int // calls still to let through before the first failure
 }
 
 // Faults holds the fault knobs of one emulator. The zero value injects
@@ -62,6 +69,15 @@ func (f *Faults) Inject(endpoint string, kind FaultKind, every, count int) {
 	f.rules = append(f.rules, &faultRule{endpoint: endpoint, kind: kind, every: every, left: count})
 }
 
+// InjectAfter makes endpoint ("" for all) let its next after calls
+// through, then fail with kind on each call, count times in all (count <
+// 0: until Clear): a fault in the middle of a scan.
+func (f *Faults) InjectAfter(endpoint string, kind FaultKind, after, count int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rules = append(f.rules, &faultRule{endpoint: endpoint, kind: kind, every: 1, left: count, pass: after})
+}
+
 // Clear removes every injected fault, the latency and the CDN resets.
 func (f *Faults) Clear() {
 	f.mu.Lock()
@@ -80,7 +96,14 @@ func (f *Faults) Next(endpoint string) FaultKind {
 	f.calls[endpoint]++
 	n := f.calls[endpoint]
 	for _, r := range f.rules {
-		if (r.endpoint != "" && r.endpoint != endpoint) || r.left == 0 || n%r.every != 0 {
+		if (r.endpoint != "" && r.endpoint != endpoint) || r.left == 0 {
+			continue
+		}
+		if r.pass > 0 {
+			r.pass--
+			continue
+		}
+		if n%r.every != 0 {
 			continue
 		}
 		if r.left > 0 {

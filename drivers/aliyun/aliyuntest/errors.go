@@ -51,6 +51,12 @@ func (s *Server) writeFault(w http.ResponseWriter, k fakecloud.FaultKind) {
 		w.Header().Set("Content-Type", "text/html")
 		w.WriteHeader(http.StatusOK)
 		w.Write([]byte("<html><head><title>502 Bad Gateway</title></head><body><center><h1>Tengine</h1></center></body></html>"))
+	case fakecloud.Truncated:
+		// Success with nothing in it, as a gateway that cut the answer
+		// sends: no items list, no next_marker.
+		w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusOK)
 	case fakecloud.Reset:
 		hj, ok := w.(http.Hijacker)
 		if !ok {

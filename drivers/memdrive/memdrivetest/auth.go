@@ -123,6 +123,10 @@ func (s *Server) fault(w http.ResponseWriter, kind fakecloud.FaultKind) bool {
 	case fakecloud.Garbage:
 		w.Header().Set("Content-Type", "text/html")
 		w.Write([]byte("<html><body><h1>Service temporarily unavailable</h1></body></html>\n"))
+	case fakecloud.Truncated:
+		// A page without its items (docs/protocols/memdrive.md §5).
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte("{}\n"))
 	case fakecloud.Reset:
 		if hj, ok := w.(http.Hijacker); ok {
 			if c, _, err := hj.Hijack(); err == nil {

@@ -207,7 +207,7 @@ func (s *Server) handleFiles(w http.ResponseWriter, r *http.Request) {
 		offset = 0
 	}
 	page := []item{}
-	for i := offset; i < len(kids) && i < offset+limit; i++ {
+	for i := offset; i < len(kids) && i < offset+limit && !truncated(r); i++ {
 		page = append(page, s.renderItem(kids[i]))
 	}
 	var lim, off any = limit, offset

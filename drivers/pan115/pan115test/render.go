@@ -1,6 +1,7 @@
 package pan115test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -62,6 +63,9 @@ func (s *Server) busyEndpoint(name string, busyCode int, h http.HandlerFunc) htt
 		}
 		if s.renderFault(w, r, kind, false) {
 			return
+		}
+		if kind == fakecloud.Truncated {
+			r = r.WithContext(context.WithValue(r.Context(), truncatedKey{}, true))
 		}
 		tok, valid := s.checkAccess(r)
 		if !valid {
@@ -177,4 +181,14 @@ func hijackClose(w http.ResponseWriter) {
 		}
 	}
 	panic(http.ErrAbortHandler)
+}
+
+// truncatedKey marks a request that fakecloud.Truncated struck: the
+// listing answers it as 115 under load does, with success, the folder's
+// count, and no entries. Other endpoints answer it normally.
+type truncatedKey struct{}
+
+func truncated(r *http.Request) bool {
+	t, _ := r.Context().Value(truncatedKey{}).(bool)
+	return t
 }

@@ -16,10 +16,11 @@ import (
 // all, a cloud that throttles or fails must never look like a missing
 // file: players drop "missing" files from their libraries.
 func statusOf(err error) int {
+	var lf *listingFailed
 	switch {
 	case errors.Is(err, errPreconditionFailed):
 		return http.StatusPreconditionFailed
-	case errors.Is(err, drivers.ErrRateLimited):
+	case errors.Is(err, drivers.ErrRateLimited), errors.As(err, &lf):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, drivers.ErrNotFound), errors.Is(err, os.ErrNotExist):
 		return http.StatusNotFound
@@ -57,10 +58,33 @@ func writeError(w http.ResponseWriter, err error) {
 	switch code {
 	case http.StatusServiceUnavailable:
 		msg = "the cloud is throttling requests; try again later"
+		var lf *listingFailed
+		if errors.As(err, &lf) {
+			msg = "the cloud could not list this folder just now; try again later"
+		}
 	case http.StatusBadGateway:
 		msg = "the cloud failed or refused pandav's login: " + err.Error()
 	case http.StatusForbidden:
 		msg = err.Error()
 	}
 	http.Error(w, msg, code)
+}
+
+// listingFailed is a folder the cloud failed to list after the driver's
+// retries. It is answered 503 with Retry-After, as throttling is, and not
+// 502: a media library or a sync tool takes any answer but "try again
+// later" about a folder as final, and may drop what it holds for it
+// (docs/protocols/user-demands.md §6, ostrm#59).
+type listingFailed struct{ err error }
+
+func (e *listingFailed) Error() string { return e.err.Error() }
+func (e *listingFailed) Unwrap() error { return e.err }
+
+// unlisted marks a listing's failure as listingFailed when the cloud, not
+// the request, is at fault.
+func unlisted(err error) error {
+	if errors.Is(err, drivers.ErrUpstream) && !errors.Is(err, drivers.ErrRateLimited) {
+		return &listingFailed{err}
+	}
+	return err
 }

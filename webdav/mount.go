@@ -185,7 +185,7 @@ func (m *mount) list(ctx context.Context, dir drivers.Entry, rel string) ([]driv
 		gen := m.caches.gen.Load()
 		kids, err := m.drive.List(ctx, dir)
 		if err != nil {
-			return nil, err
+			return nil, unlisted(err)
 		}
 		kids = usable(kids)
 		if len(kids) > 0 && m.caches.gen.Load() == gen {

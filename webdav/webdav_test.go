@@ -348,6 +348,24 @@ func TestThrottlingIs503(t *testing.T) {
 	}
 }
 
+// TestFailedListingIs503: a folder the cloud fails to list is "try again
+// later", never a final answer a library tool would act on.
+func TestFailedListingIs503(t *testing.T) {
+	e := newEnv(t)
+	e.cloud.Tree().PutPath("/dir/a.txt", fakecloud.BytesBlob([]byte("a")))
+	e.cloud.Faults().Inject(memdrivetest.EndpointChildren, fakecloud.ServerError, 1, -1)
+	for _, tc := range []struct{ method, path, depth string }{
+		{"PROPFIND", "/fake/dir/", "1"},
+		{"PROPFIND", "/fake/dir/a.txt", "0"},
+		{"GET", "/fake/dir/a.txt", ""},
+	} {
+		resp := e.do(t, tc.method, tc.path, map[string]string{"Depth": tc.depth}, "")
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("%s %s: %d Retry-After %q", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Retry-After"))
+		}
+	}
+}
+
 func TestNotFound(t *testing.T) {
 	e := newEnv(t)
 	e.cloud.Tree().PutPath("/dir/a.txt", fakecloud.BytesBlob([]byte("a")))

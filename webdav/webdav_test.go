@@ -69,7 +69,7 @@ const cloudRetryAfter = 7 * time.Second
 // without the waits of a retry.
 func mountCloud(tb testing.TB, log zerolog.Logger) (*memdrivetest.Server, drivers.Drive) {
 	tb.Helper()
-	c := memdrivetest.Start(memdrivetest.Options{Rate: -1, RetryAfter: cloudRetryAfter})
+	c := memdrivetest.NewServer(memdrivetest.Options{Rate: -1, RetryAfter: cloudRetryAfter})
 	tb.Cleanup(c.Close)
 	d, err := memdrive.New(context.Background(),
 		drivers.Env{MountPath: "/fake", StateDir: tb.TempDir(), Log: log},

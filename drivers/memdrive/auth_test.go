@@ -60,7 +60,7 @@ func (s *savedFirst) RoundTrip(req *http.Request) (*http.Response, error) {
 
 func TestRotatedTokenSavedBeforeUse(t *testing.T) {
 	ctx := ctxT(t)
-	c := memdrivetest.Start(memdrivetest.Options{Rate: -1})
+	c := memdrivetest.NewServer(memdrivetest.Options{Rate: -1})
 	defer c.Close()
 	env := testEnv(t)
 	check := &savedFirst{t: t, c: c, stateDir: env.StateDir}
@@ -125,7 +125,7 @@ func TestSecretsStayOut(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var logs bytes.Buffer
-			c := memdrivetest.Start(memdrivetest.Options{Rate: -1})
+			c := memdrivetest.NewServer(memdrivetest.Options{Rate: -1})
 			defer c.Close()
 			env := testEnv(t)
 			env.Log = zerolog.New(&logs)

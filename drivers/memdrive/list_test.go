@@ -45,7 +45,7 @@ func TestThrottledListing(t *testing.T) {
 // hears is the cloud's own Retry-After.
 func TestAttemptsBoundPatience(t *testing.T) {
 	for _, attempts := range []int{1, 3} {
-		c := memdrivetest.Start(memdrivetest.Options{Rate: -1, RetryAfter: 7 * time.Second})
+		c := memdrivetest.NewServer(memdrivetest.Options{Rate: -1, RetryAfter: 7 * time.Second})
 		defer c.Close()
 		d := openWith(t, testEnv(t), Options{RefreshToken: c.Login().Issue().Refresh, APIURL: c.APIURL(), QPS: 1000, Attempts: attempts})
 		c.Faults().Inject(c.Endpoints().List, fakecloud.Throttle, 1, -1)

@@ -33,7 +33,7 @@ var testPolicy = upstream.Policy{BaseDelay: time.Millisecond, MaxDelay: 10 * tim
 // mount starts an emulator and a drive logged in to it with a new login.
 func mount(t *testing.T, o memdrivetest.Options) (*memdrivetest.Server, *Drive) {
 	t.Helper()
-	c := memdrivetest.Start(o)
+	c := memdrivetest.NewServer(o)
 	t.Cleanup(c.Close)
 	return c, open(t, c, testEnv(t), c.Login().Issue().Refresh)
 }
@@ -102,7 +102,7 @@ func TestOptions(t *testing.T) {
 // TestMountOptions mounts the emulator as a config does: by the
 // registered name, with the emulator's MountOptions decoded strictly.
 func TestMountOptions(t *testing.T) {
-	c := memdrivetest.Start(memdrivetest.Options{})
+	c := memdrivetest.NewServer(memdrivetest.Options{})
 	defer c.Close()
 	mountWith := func(opts map[string]any) (drivers.Drive, error) {
 		var n yaml.Node

@@ -29,7 +29,7 @@ func TestUploadRetriesOnlyUnsentBodies(t *testing.T) {
 		{"reset once the body began", &http.Client{Transport: &http.Transport{}}, fakecloud.Reset, 1, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := memdrivetest.Start(memdrivetest.Options{Rate: -1})
+			c := memdrivetest.NewServer(memdrivetest.Options{Rate: -1})
 			defer c.Close()
 			env := testEnv(t)
 			env.HTTPClient = tc.client

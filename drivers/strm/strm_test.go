@@ -32,7 +32,7 @@ type server struct {
 
 func start(t *testing.T, opts strm.Options) *server {
 	t.Helper()
-	cloud := memdrivetest.Start(memdrivetest.Options{Rate: -1})
+	cloud := memdrivetest.NewServer(memdrivetest.Options{Rate: -1})
 	t.Cleanup(cloud.Close)
 	for p, body := range map[string]string{
 		"/Movies/Film A/Film A.mkv":       strings.Repeat("A", 5000),

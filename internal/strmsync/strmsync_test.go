@@ -31,7 +31,7 @@ type fixture struct {
 
 func setup(t *testing.T) *fixture {
 	t.Helper()
-	cloud := memdrivetest.Start(memdrivetest.Options{Rate: -1, RetryAfter: time.Millisecond})
+	cloud := memdrivetest.NewServer(memdrivetest.Options{Rate: -1, RetryAfter: time.Millisecond})
 	t.Cleanup(cloud.Close)
 	state := t.TempDir()
 	src, err := memdrive.New(context.Background(), drivers.Env{MountPath: "/cloud", StateDir: state, Log: zerolog.Nop()},

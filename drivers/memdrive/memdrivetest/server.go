@@ -85,8 +85,23 @@ type Server struct {
 
 var _ fakecloud.Cloud = (*Server)(nil)
 
-// Start runs an emulator on 127.0.0.1 with random ports.
-func Start(o Options) *Server {
+// Name is the cloud's short name: its subtest name and the mount path
+// the harnesses give it ("/memdrive").
+const Name = "memdrive"
+
+// Start runs an emulator with the options the generic harnesses give
+// every cloud (internal/demo's list).
+func Start(o fakecloud.Options) fakecloud.Cloud {
+	opts := Options{AccessTTL: o.AccessTTL, LinkTTL: o.LinkTTL, RetryAfter: o.RetryAfter}
+	if o.Unthrottled {
+		opts.Rate = -1
+	}
+	return NewServer(opts)
+}
+
+// NewServer runs an emulator on 127.0.0.1 with random ports, for tests
+// that reach its own knobs.
+func NewServer(o Options) *Server {
 	if o.PageCap <= 0 || o.PageCap > MaxPageSize {
 		o.PageCap = MaxPageSize
 	}
@@ -149,7 +164,7 @@ func (s *Server) APIURL() string { return s.api.URL }
 // CDNURL is where the download links point.
 func (s *Server) CDNURL() string { return s.cdn.URL }
 
-func (s *Server) Name() string                   { return "memdrive" }
+func (s *Server) Name() string                   { return Name }
 func (s *Server) Driver() string                 { return "memdrive" }
 func (s *Server) Tree() *fakecloud.Tree          { return s.tree }
 func (s *Server) Faults() *fakecloud.Faults      { return s.faults }
@@ -220,3 +235,12 @@ func (s *Server) Close() {
 	s.api.Close()
 	s.cdn.Close()
 }
+
+// UnpacedMountOptions raise the driver's pace and scan budget far above
+// the cloud's rate, for bulk tests against an emulator started
+// Unthrottled (fakecloud.Unpaced).
+func (s *Server) UnpacedMountOptions() map[string]any {
+	return map[string]any{"qps": 1000, "scan_budget": 60000}
+}
+
+var _ fakecloud.Unpaced = (*Server)(nil)

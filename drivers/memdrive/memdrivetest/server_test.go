@@ -49,7 +49,7 @@ func do(t *testing.T, token, method, u string, body io.Reader, header ...string)
 
 func start(t *testing.T, o Options) (*Server, string) {
 	t.Helper()
-	s := Start(o)
+	s := NewServer(o)
 	t.Cleanup(s.Close)
 	return s, s.Login().Issue().Access
 }

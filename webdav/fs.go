@@ -55,6 +55,9 @@ type Options struct {
 	// PlaceholderGrace is how long an empty, unlocked placeholder waits
 	// for its content before it is stored as an empty file.
 	PlaceholderGrace time.Duration
+	// LockStore keeps locks across restarts; nil keeps them in
+	// StateDir/locks.json.
+	LockStore LockStore
 }
 
 func (o *Options) defaults() {
@@ -116,9 +119,16 @@ func NewFileSystem(specs []MountSpec, o Options) (*FileSystem, error) {
 		return nil, err
 	}
 	sweepSpool(o.StateDir)
+	if o.LockStore == nil {
+		o.LockStore = NewFileLockStore(o.StateDir)
+	}
+	locks, err := newLockSystem(o.LockStore, time.Now())
+	if err != nil {
+		return nil, err
+	}
 	fs := &FileSystem{
 		caches: newCaches(o), o: o, virtual: map[string][]string{"/": nil}, started: time.Now().UTC(),
-		streams: stream.NewPool(o.Stream, o.CDNClient, o.Log), held: newHeldFiles(), props: props, locks: newLockSystem(),
+		streams: stream.NewPool(o.Stream, o.CDNClient, o.Log), held: newHeldFiles(), props: props, locks: locks,
 		pending: newPendingRemovals(o.StateDir),
 	}
 	seen := map[string]bool{}
@@ -209,6 +219,8 @@ type node struct {
 	entry   drivers.Entry
 	virtual bool
 	held    *heldFile // a file kept in memory (see heldFiles)
+	// uploading: a new file whose upload is in progress (see inflight)
+	uploading bool
 }
 
 func (fs *FileSystem) resolve(ctx context.Context, name string) (node, error) {
@@ -227,10 +239,15 @@ func (fs *FileSystem) resolve(ctx context.Context, name string) (node, error) {
 		return node{}, fmt.Errorf("%s: %w", name, drivers.ErrNotFound)
 	}
 	if hf, ok := fs.held.get(name); ok {
-		e := drivers.Entry{ID: "local:" + name, Name: path.Base(name), Size: int64(len(hf.data)), ModTime: hf.mod, SHA1: hf.sum}
+		e := drivers.Entry{ID: heldID(name), Name: path.Base(name), Size: int64(len(hf.data)), ModTime: hf.mod, SHA1: hf.sum}
 		return node{name: name, m: m, entry: e, held: hf}, nil
 	}
 	e, err := m.resolve(ctx, rel)
+	if errors.Is(err, drivers.ErrNotFound) {
+		if u := fs.inflight(name); u != nil {
+			return node{name: name, m: m, entry: u.entry(), uploading: true}, nil
+		}
+	}
 	if err != nil {
 		return node{}, err
 	}
@@ -272,7 +289,10 @@ func (fs *FileSystem) OpenFile(ctx context.Context, name string, flag int, perm 
 		return nil, fs.fail(ctx, "open", name, err)
 	}
 	if n.held != nil {
-		return &heldReader{Reader: bytes.NewReader(n.held.data), fi: fs.info(n)}, nil
+		return &heldReader{Reader: bytes.NewReader(n.held.data), fs: fs, n: n, ctx: ctx}, nil
+	}
+	if n.uploading {
+		return &heldReader{Reader: bytes.NewReader(nil), fs: fs, n: n, ctx: ctx}, nil
 	}
 	if n.virtual || n.entry.IsDir {
 		return &dirFile{fs: fs, n: n, ctx: ctx}, nil
@@ -325,7 +345,14 @@ func (fs *FileSystem) readdir(ctx context.Context, n node) ([]os.FileInfo, error
 	}
 	for name, hf := range fs.held.children(n.name) {
 		if !seen[name] {
+			seen[name] = true
 			out = append(out, &FileInfo{name: name, entry: drivers.Entry{Name: name, Size: int64(len(hf.data)), ModTime: hf.mod, SHA1: hf.sum}, mod: fs.started})
+		}
+	}
+	for _, u := range fs.inflightIn(n.name) {
+		if e := u.entry(); !seen[e.Name] {
+			seen[e.Name] = true
+			out = append(out, &FileInfo{name: e.Name, entry: e, mod: fs.started})
 		}
 	}
 	return out, nil

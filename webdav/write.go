@@ -263,6 +263,8 @@ type uploadFile struct {
 
 	stored *drivers.Entry // the cloud's entry, once committed
 	unlock func()         // lets the next upload of this path start
+	closed chan struct{}  // closed when Close has returned
+	begun  time.Time
 }
 
 type uploadResult struct {
@@ -271,7 +273,8 @@ type uploadResult struct {
 }
 
 func (fs *FileSystem) newUpload(ctx context.Context, m *mount, rel string, parent drivers.Entry, existing *drivers.Entry, put *putInfo) (*uploadFile, error) {
-	u := &uploadFile{ctx: ctx, fs: fs, m: m, name: m.fullPath(rel), rel: rel, parent: parent, existing: existing, put: put}
+	u := &uploadFile{ctx: ctx, fs: fs, m: m, name: m.fullPath(rel), rel: rel, parent: parent, existing: existing, put: put,
+		closed: make(chan struct{}), begun: time.Now().UTC()}
 	needs := m.can.needs()
 	// A body of known size streams straight through. It is spooled when
 	// its size is unknown (Finder's chunked PUT without a length), when
@@ -330,6 +333,7 @@ func (u *uploadFile) complete() bool {
 }
 
 func (u *uploadFile) Close() error {
+	defer close(u.closed)
 	defer u.fs.uploads.Delete(u)
 	if u.unlock != nil {
 		defer u.unlock()
@@ -422,8 +426,61 @@ func (fs *FileSystem) committed(m *mount, rel string, e drivers.Entry, old *driv
 		}
 		fs.props.move(m.path, old.ID, e.ID)
 	}
+	fs.props.move(m.path, heldID(m.fullPath(rel)), e.ID)
 	fs.held.remove(m.fullPath(rel))
 	m.learn(rel, e)
+}
+
+// inflight returns the upload of a new file at name in progress, or nil.
+// It is listed, and answers as a stored file does (see resolve); what
+// needs its content waits for it (awaitUpload).
+func (fs *FileSystem) inflight(name string) *uploadFile {
+	var found *uploadFile
+	fs.uploads.Range(func(k, v any) bool {
+		if v.(string) == name {
+			found = k.(*uploadFile)
+		}
+		return found == nil
+	})
+	return found
+}
+
+// inflightIn returns the uploads in progress directly inside dir.
+func (fs *FileSystem) inflightIn(dir string) []*uploadFile {
+	var out []*uploadFile
+	fs.uploads.Range(func(k, v any) bool {
+		if path.Dir(v.(string)) == dir {
+			out = append(out, k.(*uploadFile))
+		}
+		return true
+	})
+	return out
+}
+
+// entry is what an upload in progress is listed as: the size its
+// request declared (or what came so far), under the ID its dead
+// properties wait in until it is stored.
+func (u *uploadFile) entry() drivers.Entry {
+	size := u.put.size
+	if size < 0 {
+		size = u.written
+	}
+	return drivers.Entry{ID: heldID(u.name), Name: path.Base(u.name), Size: size, ModTime: u.begun}
+}
+
+// awaitUpload waits until no upload of name is in progress, or ctx ends.
+func (fs *FileSystem) awaitUpload(ctx context.Context, name string) error {
+	for {
+		u := fs.inflight(name)
+		if u == nil {
+			return nil
+		}
+		select {
+		case <-u.closed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // InFlightUploads names the uploads not yet finished, for the shutdown log.

@@ -23,7 +23,8 @@ import (
 func replacesDavStatus(err error) bool {
 	switch statusOf(err) {
 	case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout,
-		http.StatusBadRequest, http.StatusForbidden, http.StatusNotImplemented, http.StatusPreconditionFailed:
+		http.StatusBadRequest, http.StatusForbidden, http.StatusNotImplemented, http.StatusPreconditionFailed,
+		http.StatusInsufficientStorage, http.StatusRequestEntityTooLarge:
 		return true
 	}
 	return false

@@ -117,6 +117,7 @@ type Server struct {
 	links       map[string]*link
 	pickCodes   map[string]string // pick code -> file id
 	spaceTotal  int64
+	maxFileSize int64
 	authReplies int
 	throttles   int
 }
@@ -147,13 +148,14 @@ func NewServer(o Options) *Server {
 		faults:   &fakecloud.Faults{},
 		counters: &fakecloud.Counters{},
 		// 115's tokens are 48 hex characters.
-		login:      fakecloud.NewLogins(o.AccessTTL, func(string, time.Duration) string { return randHex(24) }),
-		o:          o,
-		linkTTL:    o.LinkTTL,
-		limiters:   map[string]*rate.Limiter{},
-		links:      map[string]*link{},
-		pickCodes:  map[string]string{},
-		spaceTotal: 2 << 40,
+		login:       fakecloud.NewLogins(o.AccessTTL, func(string, time.Duration) string { return randHex(24) }),
+		o:           o,
+		linkTTL:     o.LinkTTL,
+		limiters:    map[string]*rate.Limiter{},
+		links:       map[string]*link{},
+		pickCodes:   map[string]string{},
+		spaceTotal:  2 << 40,
+		maxFileSize: MaxFileSize,
 	}
 	if o.Lag == 0 {
 		o.Lag = DefaultLag

@@ -58,6 +58,13 @@ type Options struct {
 	// LockStore keeps locks across restarts; nil keeps them in
 	// StateDir/locks.json.
 	LockStore LockStore
+	// ReadBackMaxFile, ReadBackMaxTotal and ReadBackTTL bound the copies
+	// of pandav's own uploads kept in StateDir/readback to serve reads
+	// of them without a download link (see readBack): the largest file
+	// kept (negative: none), all of them together, and how long each.
+	ReadBackMaxFile  int64
+	ReadBackMaxTotal int64
+	ReadBackTTL      time.Duration
 }
 
 func (o *Options) defaults() {
@@ -88,6 +95,15 @@ func (o *Options) defaults() {
 	if o.StateDir == "" {
 		o.StateDir = os.TempDir()
 	}
+	if o.ReadBackMaxFile == 0 {
+		o.ReadBackMaxFile = 16 << 20
+	}
+	if o.ReadBackMaxTotal <= 0 {
+		o.ReadBackMaxTotal = 32 * max(o.ReadBackMaxFile, 1<<20)
+	}
+	if o.ReadBackTTL <= 0 {
+		o.ReadBackTTL = 5 * time.Minute
+	}
 }
 
 // FileSystem is a webdav.FileSystem over the mount table. Paths that are
@@ -104,6 +120,7 @@ type FileSystem struct {
 	uploads   sync.Map // *uploadFile -> path, while in flight
 	pathLocks pathLocks
 	pending   *pendingRemovals
+	readBack  *readBack
 	o         Options
 	started   time.Time
 }
@@ -129,7 +146,8 @@ func NewFileSystem(specs []MountSpec, o Options) (*FileSystem, error) {
 	fs := &FileSystem{
 		caches: newCaches(o), o: o, virtual: map[string][]string{"/": nil}, started: time.Now().UTC(),
 		streams: stream.NewPool(o.Stream, o.CDNClient, o.Log), held: newHeldFiles(), props: props, locks: locks,
-		pending: newPendingRemovals(o.StateDir),
+		pending:  newPendingRemovals(o.StateDir),
+		readBack: newReadBack(o.StateDir, o.ReadBackMaxFile, o.ReadBackMaxTotal, o.ReadBackTTL),
 	}
 	seen := map[string]bool{}
 	for _, s := range specs {
@@ -175,6 +193,7 @@ func (fs *FileSystem) Purge() { fs.caches.Purge() }
 func (fs *FileSystem) Tick() {
 	fs.materializeIdle(fs.o.PlaceholderGrace, fs.locks.covers)
 	fs.streams.Trim(time.Minute)
+	fs.readBack.trim()
 	fs.pending.retry(fs)
 }
 

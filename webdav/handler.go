@@ -131,6 +131,12 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", contentType(fi.Name()))
 	w.Header().Set("ETag", etag)
 	w.Header().Set("Accept-Ranges", "bytes")
+	if f, ok := h.fs.readBack.open(n.m.path, n.entry); ok {
+		// pandav uploaded it a moment ago: no link needed.
+		defer f.Close()
+		http.ServeContent(w, r, fi.Name(), fi.ModTime(), f)
+		return
+	}
 	// Fetch the link before any header is written, so that a throttled or
 	// failing cloud is answered with 503 or 502 and not with a cut body.
 	// HEAD, an empty file and a 304 need no link at all.

@@ -83,6 +83,7 @@ func (fs *FileSystem) RemoveAll(ctx context.Context, name string) error {
 	}
 	m.forget(rel)
 	fs.props.remove(m.path, e.ID)
+	fs.readBack.drop(m.path, e.ID)
 	return nil
 }
 

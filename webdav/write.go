@@ -261,6 +261,10 @@ type uploadFile struct {
 	spool  *os.File
 	hasher hash.Hash
 
+	// copied: a streamed body small enough to be read back from disk
+	// (see readBack) is copied there as it goes
+	copied *os.File
+
 	stored *drivers.Entry // the cloud's entry, once committed
 	unlock func()         // lets the next upload of this path start
 	closed chan struct{}  // closed when Close has returned
@@ -283,6 +287,11 @@ func (fs *FileSystem) newUpload(ctx context.Context, m *mount, rel string, paren
 	if put.size >= 0 && !needs.SHA1 && !needs.RandomAccess && put.sha1 == "" {
 		pr, pw := io.Pipe()
 		u.pw, u.done = pw, make(chan uploadResult, 1)
+		if fs.readBack.keeps(put.size) {
+			if f, err := fs.readBack.create(); err == nil {
+				u.copied, u.hasher = f, sha1.New()
+			}
+		}
 		fs.uploads.Store(u, u.name)
 		src := &drivers.StreamSource{R: pr, N: put.size, MTime: put.mtime}
 		go func() {
@@ -316,6 +325,12 @@ func (u *uploadFile) Write(p []byte) (int, error) {
 			return 0, fmt.Errorf("%w: body longer than its declared length", drivers.ErrInvalidName)
 		}
 		n, err := u.pw.Write(p)
+		if u.copied != nil && n > 0 {
+			u.hasher.Write(p[:n])
+			if _, werr := u.copied.Write(p[:n]); werr != nil {
+				u.dropCopy()
+			}
+		}
 		u.written += int64(n)
 		return n, err
 	}
@@ -335,6 +350,7 @@ func (u *uploadFile) complete() bool {
 func (u *uploadFile) Close() error {
 	defer close(u.closed)
 	defer u.fs.uploads.Delete(u)
+	defer u.dropCopy() // unless adopted below
 	if u.unlock != nil {
 		defer u.unlock()
 	}
@@ -370,7 +386,37 @@ func (u *uploadFile) Close() error {
 	}
 	u.fs.committed(u.m, u.rel, res.e, u.existing)
 	u.stored = &res.e
+	u.keepCopy(res.e)
 	return nil
+}
+
+// keepCopy hands the body, if small enough, to the read-back store as
+// the content of e: the streamed copy, or the spool file itself.
+func (u *uploadFile) keepCopy(e drivers.Entry) {
+	rb := u.fs.readBack
+	switch {
+	case u.copied != nil:
+		name := u.copied.Name()
+		err := u.copied.Close()
+		u.copied = nil
+		if err != nil {
+			os.Remove(name)
+			return
+		}
+		rb.adopt(u.m.path, e, name, u.written, strings.ToUpper(hex.EncodeToString(u.hasher.Sum(nil))))
+	case u.spool != nil && rb.keeps(u.written):
+		// The spool's deferred removal then finds nothing to remove.
+		rb.adopt(u.m.path, e, u.spool.Name(), u.written, strings.ToUpper(hex.EncodeToString(u.hasher.Sum(nil))))
+	}
+}
+
+// dropCopy discards a streamed copy that will not be kept.
+func (u *uploadFile) dropCopy() {
+	if u.copied != nil {
+		u.copied.Close()
+		os.Remove(u.copied.Name())
+		u.copied = nil
+	}
 }
 
 func (u *uploadFile) abandon(err error) error {
@@ -415,6 +461,7 @@ func (s *spoolSource) ModTime() time.Time { return s.mtime }
 // files late).
 func (fs *FileSystem) committed(m *mount, rel string, e drivers.Entry, old *drivers.Entry) {
 	if old != nil && old.ID != e.ID {
+		fs.readBack.drop(m.path, old.ID)
 		if m.can.remove != nil {
 			if err := m.can.remove.Remove(context.Background(), *old, m.noTrash); err != nil && !errors.Is(err, drivers.ErrNotFound) {
 				// The new file is shown (the newest of equal names wins),

@@ -99,6 +99,9 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, err
 		UploadSystemFiles: cfg.UploadSystemFiles,
 		MaxLockTimeout:    cfg.Locks.MaxTimeout.D(),
 		MaxLocksPerUser:   cfg.Locks.MaxPerUser,
+		ReadBackMaxFile:   readBackMaxFile(cfg.ReadBack.MaxFile),
+		ReadBackMaxTotal:  int64(cfg.ReadBack.MaxTotal),
+		ReadBackTTL:       cfg.ReadBack.TTL.D(),
 	})
 	if err != nil {
 		return nil, &config.Error{Msg: err.Error()}
@@ -118,6 +121,15 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, err
 		})
 	}
 	return &App{Config: cfg, FS: fs, Handler: h, Log: log, drives: drives}, nil
+}
+
+// readBackMaxFile maps the config's 0 ("keep none") to webdav.Options'
+// "none".
+func readBackMaxFile(n config.ByteSize) int64 {
+	if n == 0 {
+		return -1
+	}
+	return int64(n)
 }
 
 // readAhead maps the config's 0 ("none") to stream.Options' "off".

@@ -35,8 +35,11 @@ type Config struct {
 	ShutdownGrace Duration `yaml:"shutdown_grace"`
 	// UploadSystemFiles sends .DS_Store, ._*, Thumbs.db and desktop.ini to
 	// the clouds; by default they stay in pandav's memory.
-	UploadSystemFiles bool    `yaml:"upload_system_files"`
-	Mounts            []Mount `yaml:"mounts"`
+	UploadSystemFiles bool `yaml:"upload_system_files"`
+	// PlaceholderGrace is how long an empty file that no lock holds waits
+	// for its content before it is stored in the cloud as an empty file.
+	PlaceholderGrace Duration `yaml:"placeholder_grace"`
+	Mounts           []Mount  `yaml:"mounts"`
 }
 
 // Locks tunes WebDAV locking.
@@ -160,10 +163,11 @@ func Defaults() Config {
 			NegativeTTL: Duration(10 * time.Second),
 			LinkMargin:  Duration(60 * time.Second),
 		},
-		Stream:        Stream{ChunkSize: 4 << 20, ReadAhead: 3, MemoryBudget: 192 << 20, StallTimeout: Duration(10 * time.Second)},
-		Locks:         Locks{MaxTimeout: Duration(time.Hour), MaxPerUser: 1000},
-		ReadBack:      ReadBack{MaxFile: 16 << 20, MaxTotal: 512 << 20, TTL: Duration(5 * time.Minute)},
-		ShutdownGrace: Duration(10 * time.Second),
+		Stream:           Stream{ChunkSize: 4 << 20, ReadAhead: 3, MemoryBudget: 192 << 20, StallTimeout: Duration(10 * time.Second)},
+		Locks:            Locks{MaxTimeout: Duration(time.Hour), MaxPerUser: 1000},
+		PlaceholderGrace: Duration(time.Minute),
+		ReadBack:         ReadBack{MaxFile: 16 << 20, MaxTotal: 512 << 20, TTL: Duration(5 * time.Minute)},
+		ShutdownGrace:    Duration(10 * time.Second),
 	}
 }
 
@@ -300,6 +304,9 @@ func (c *Config) validate() error {
 	}
 	if c.ReadBack.MaxFile < 0 || c.ReadBack.MaxTotal < c.ReadBack.MaxFile {
 		return errorf("read_back: max_total must hold at least one file of max_file, and neither may be negative")
+	}
+	if c.PlaceholderGrace.D() < 0 || c.PlaceholderGrace.D() > time.Hour {
+		return errorf("placeholder_grace: want 0s to 1h")
 	}
 	if c.ReadBack.TTL < 0 {
 		return errorf("read_back.ttl: must not be negative")

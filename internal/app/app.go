@@ -97,6 +97,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, err
 		Log:               log,
 		StateDir:          cfg.StateDir,
 		UploadSystemFiles: cfg.UploadSystemFiles,
+		PlaceholderGrace:  placeholderGrace(cfg.PlaceholderGrace.D()),
 		MaxLockTimeout:    cfg.Locks.MaxTimeout.D(),
 		MaxLocksPerUser:   cfg.Locks.MaxPerUser,
 		ReadBackMaxFile:   readBackMaxFile(cfg.ReadBack.MaxFile),
@@ -121,6 +122,15 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, err
 		})
 	}
 	return &App{Config: cfg, FS: fs, Handler: h, Log: log, drives: drives}, nil
+}
+
+// placeholderGrace maps the config's 0s ("at the next check") to
+// webdav.Options' smallest wait, its 0 being "the default".
+func placeholderGrace(d time.Duration) time.Duration {
+	if d == 0 {
+		return time.Nanosecond
+	}
+	return d
 }
 
 // readBackMaxFile maps the config's 0 ("keep none") to webdav.Options'

@@ -228,6 +228,19 @@ func (b *bench) runAll() {
 			s.stop()
 		}
 	}
+	if b.o.wants("g") {
+		if s, err := b.newServer("readback"); err != nil {
+			b.rep.fail("start pandav", err)
+		} else {
+			for _, cl := range b.cl.all {
+				if b.o.quick && cl != b.cl.main() {
+					break // 115's few calls a second make it long; the full run has it
+				}
+				b.scenario("(g) read-after-write under load, "+cl.mount, s, func() error { return b.readAfterWrite(s, cl) })
+			}
+			s.stop()
+		}
+	}
 	if !b.o.wants("d") && !b.o.wants("e") && !b.o.wants("f") {
 		return
 	}

@@ -215,3 +215,32 @@ func TestMountErrors(t *testing.T) {
 		}
 	})
 }
+
+// TestReadAfterWriteNeedsNoLink: on every mount, a small file PUT and
+// then read back costs the cloud no download link: pandav serves it from
+// what it kept of its own upload.
+func TestReadAfterWriteNeedsNoLink(t *testing.T) {
+	t.Parallel()
+	c := startClouds(t, cloudOptions{})
+	cfg, _ := c.WriteConfig(t)
+	p := startServe(t, cfg)
+	for _, cl := range c.Each() {
+		t.Run(cl.Name(), func(t *testing.T) {
+			t.Parallel()
+			body := strings.Repeat("read me back at once\n", 240)
+			links := cl.Counters().Get(cl.Endpoints().Link)
+			for i := range 3 {
+				u := p.URL(demo.MountPath(cl) + "/Documents/read-back-" + string(rune('a'+i)) + ".txt")
+				if resp, out := davDo(t, "PUT", u, nil, body); resp.StatusCode != http.StatusCreated {
+					t.Fatalf("PUT: %s %s", resp.Status, out)
+				}
+				if resp, out := davDo(t, "GET", u, nil, ""); resp.StatusCode != http.StatusOK || string(out) != body {
+					t.Fatalf("GET: %s, %d bytes", resp.Status, len(out))
+				}
+			}
+			if n := cl.Counters().Get(cl.Endpoints().Link) - links; n != 0 {
+				t.Errorf("3 PUTs read back cost %d link calls, want 0", n)
+			}
+		})
+	}
+}

@@ -2,8 +2,6 @@ package integration
 
 import (
 	"bytes"
-	"crypto/sha1"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -144,30 +142,6 @@ func mountTree(t testing.TB, dir string, n int) int64 {
 	return total
 }
 
-// localSums maps every file under dir (by path relative to it) to its
-// SHA1, uppercase hex.
-func localSums(t testing.TB, dir string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
-		if err != nil || fi.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		sum := sha1.Sum(b)
-		rel, _ := filepath.Rel(dir, p)
-		out[filepath.ToSlash(rel)] = strings.ToUpper(hex.EncodeToString(sum[:]))
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // cloudSums maps every live file below the cloud folder at p to its
 // SHA1, or reports that p is missing.
 func cloudSums(tr *fakecloud.Tree, p string) (map[string]string, error) {
@@ -285,7 +259,7 @@ func TestRcloneMountWorkload(t *testing.T) {
 
 	src := t.TempDir()
 	treeBytes := mountTree(t, src, 200)
-	srcSums := localSums(t, src)
+	srcSums := localHashes(t, src)
 	archiveSrc := t.TempDir()
 	mountTree(t, archiveSrc, 30)
 	archive := filepath.Join(t.TempDir(), "project.tar")
@@ -411,7 +385,7 @@ func TestRcloneMountWorkload(t *testing.T) {
 				// sets, so rclone shows the one tar set until the upload
 				// ends or it reads the file, and learns the cloud's; tar -c
 				// would see it change as it reads.
-				archiveSums := localSums(t, archiveSrc)
+				archiveSums := localHashes(t, archiveSrc)
 				waitCloud(t, "tar -x", func() error {
 					got, err := cloudSums(tr, work+"/untarred")
 					if err != nil {

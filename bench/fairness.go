@@ -162,8 +162,8 @@ func (b *bench) fairness(s *server, cl *cloud) error {
 	p99, p50 := percentile(waits, 99), percentile(waits, 50)
 	ratio := float64(p99) / float64(interval)
 	x := row{
-		ID:       b.rowID("g.fair", cl),
-		Scenario: fmt.Sprintf("(g) GET of an uncached file by a second client while a %d-connection scanner fetches links, %s: wait p99 (direct = one link interval)", fairScanners, cl.mount),
+		ID:       b.rowID("i.fair", cl),
+		Scenario: fmt.Sprintf("(i) GET of an uncached file by a second client while a %d-connection scanner fetches links, %s: wait p99 (direct = one link interval)", fairScanners, cl.mount),
 		Pandav:   fmtMS(ms(p99)), Direct: fmtMS(ms(interval)), Ratio: fmt.Sprintf("%.2f", ratio),
 		PandavV: ms(p99), DirectV: ms(interval), Unit: "ms", Target: "≤ 2 link intervals",
 		Note: fmt.Sprintf("%d viewer GETs, p50 %s; %d link calls in %s (the account's pace); the scanner read %d files meanwhile, each waiting p50 %s behind its own %d connections",

@@ -228,12 +228,25 @@ func (b *bench) runAll() {
 			s.stop()
 		}
 	}
-	if b.o.wants("g") {
+	if b.o.wants("i") {
 		if s, err := b.newServer("fairness"); err != nil {
 			b.rep.fail("start pandav", err)
 		} else {
 			for _, cl := range b.cl.all {
-				b.scenario("(g) fair turns, "+cl.mount, s, func() error { return b.fairness(s, cl) })
+				b.scenario("(i) fair turns, "+cl.mount, s, func() error { return b.fairness(s, cl) })
+			}
+			s.stop()
+		}
+	}
+	if b.o.wants("j") {
+		if s, err := b.newServer("readback"); err != nil {
+			b.rep.fail("start pandav", err)
+		} else {
+			for _, cl := range b.cl.all {
+				if b.o.quick && cl != b.cl.main() {
+					break // 115's few calls a second make it long; the full run has it
+				}
+				b.scenario("(j) read-after-write under load, "+cl.mount, s, func() error { return b.readAfterWrite(s, cl) })
 			}
 			s.stop()
 		}

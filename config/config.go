@@ -20,28 +20,40 @@ import (
 
 // Config is the whole file. Keys are documented in config.example.yaml.
 type Config struct {
-	Listen         string `yaml:"listen"`
-	StateDir       string `yaml:"state_dir"`
-	Log            Log    `yaml:"log"`
-	Users          []User `yaml:"users"`
-	AllowAnonymous bool   `yaml:"allow_anonymous"`
-	Cache          Cache  `yaml:"cache"`
-	Stream         Stream `yaml:"stream"`
-	Locks          Locks  `yaml:"locks"`
-	TLS            TLS    `yaml:"tls"`
+	Listen         string   `yaml:"listen"`
+	StateDir       string   `yaml:"state_dir"`
+	Log            Log      `yaml:"log"`
+	Users          []User   `yaml:"users"`
+	AllowAnonymous bool     `yaml:"allow_anonymous"`
+	Cache          Cache    `yaml:"cache"`
+	Stream         Stream   `yaml:"stream"`
+	Locks          Locks    `yaml:"locks"`
+	ReadBack       ReadBack `yaml:"read_back"`
+	TLS            TLS      `yaml:"tls"`
 	// ShutdownGrace is how long SIGTERM waits for requests (uploads) in
 	// flight before abandoning them.
 	ShutdownGrace Duration `yaml:"shutdown_grace"`
 	// UploadSystemFiles sends .DS_Store, ._*, Thumbs.db and desktop.ini to
 	// the clouds; by default they stay in pandav's memory.
-	UploadSystemFiles bool    `yaml:"upload_system_files"`
-	Mounts            []Mount `yaml:"mounts"`
+	UploadSystemFiles bool `yaml:"upload_system_files"`
+	// PlaceholderGrace is how long an empty file that no lock holds waits
+	// for its content before it is stored in the cloud as an empty file.
+	PlaceholderGrace Duration `yaml:"placeholder_grace"`
+	Mounts           []Mount  `yaml:"mounts"`
 }
 
 // Locks tunes WebDAV locking.
 type Locks struct {
 	MaxTimeout Duration `yaml:"max_timeout"`  // a longer or Infinite LOCK gets this
 	MaxPerUser int      `yaml:"max_per_user"` // locks one user (or anonymous address) may hold
+}
+
+// ReadBack keeps what pandav uploaded on disk in state_dir for a while,
+// so that reading it back right away costs the cloud no download link.
+type ReadBack struct {
+	MaxFile  ByteSize `yaml:"max_file"`  // larger uploads are not kept; 0 keeps none
+	MaxTotal ByteSize `yaml:"max_total"` // all kept files together
+	TTL      Duration `yaml:"ttl"`       // how long one is kept
 }
 
 // TLS serves HTTPS (and HTTP/2) from these PEM files.
@@ -155,9 +167,11 @@ func Defaults() Config {
 			NegativeTTL: Duration(10 * time.Second),
 			LinkMargin:  Duration(60 * time.Second),
 		},
-		Stream:        Stream{ChunkSize: 4 << 20, ReadAhead: 3, MemoryBudget: 192 << 20, StallTimeout: Duration(10 * time.Second)},
-		Locks:         Locks{MaxTimeout: Duration(time.Hour), MaxPerUser: 1000},
-		ShutdownGrace: Duration(10 * time.Second),
+		Stream:           Stream{ChunkSize: 4 << 20, ReadAhead: 3, MemoryBudget: 192 << 20, StallTimeout: Duration(10 * time.Second)},
+		Locks:            Locks{MaxTimeout: Duration(time.Hour), MaxPerUser: 1000},
+		PlaceholderGrace: Duration(time.Minute),
+		ReadBack:         ReadBack{MaxFile: 16 << 20, MaxTotal: 512 << 20, TTL: Duration(5 * time.Minute)},
+		ShutdownGrace:    Duration(10 * time.Second),
 	}
 }
 
@@ -291,6 +305,15 @@ func (c *Config) validate() error {
 	}
 	if c.Locks.MaxPerUser < 1 {
 		return errorf("locks.max_per_user: must be at least 1")
+	}
+	if c.ReadBack.MaxFile < 0 || c.ReadBack.MaxTotal < c.ReadBack.MaxFile {
+		return errorf("read_back: max_total must hold at least one file of max_file, and neither may be negative")
+	}
+	if c.PlaceholderGrace.D() < 0 || c.PlaceholderGrace.D() > time.Hour {
+		return errorf("placeholder_grace: want 0s to 1h")
+	}
+	if c.ReadBack.TTL < 0 {
+		return errorf("read_back.ttl: must not be negative")
 	}
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		return errorf("tls: cert and key go together")

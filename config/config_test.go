@@ -57,6 +57,9 @@ func TestParseErrors(t *testing.T) {
 		{"missing env", "mounts: [{path: /a, driver: x, options: {refresh_token: '${PANDAV_NOPE_X}'}}]\n", []string{"PANDAV_NOPE_X", "mounts[0].options.refresh_token"}},
 		{"nested mounts", "mounts: [{path: /a, driver: x}, {path: /a/b, driver: y}]\n", []string{"inside mount"}},
 		{"bad listen", "listen: nope\nmounts: [{path: /a, driver: x}]\n", []string{"listen"}},
+		{"read-back total below one file", "read_back: {max_file: 64MiB, max_total: 16MiB}\nmounts: [{path: /a, driver: x}]\n", []string{"read_back", "max_total"}},
+		{"negative read-back ttl", "read_back: {ttl: -1s}\nmounts: [{path: /a, driver: x}]\n", []string{"read_back.ttl"}},
+		{"placeholder grace too long", "placeholder_grace: 2h\nmounts: [{path: /a, driver: x}]\n", []string{"placeholder_grace"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -19,6 +19,11 @@ var (
 	ErrRateLimited = errors.New("rate limited by the cloud")
 	// ErrUpstream means the cloud or its CDN failed or could not be reached.
 	ErrUpstream = errors.New("cloud unavailable")
+	// ErrNoSpace means the drive has no room for what the write would add.
+	ErrNoSpace = errors.New("the drive is full")
+	// ErrTooLarge means the file is larger than the cloud takes as one
+	// file.
+	ErrTooLarge = errors.New("the file is larger than the cloud accepts")
 )
 
 // RateLimitedError is returned when the cloud kept throttling after every

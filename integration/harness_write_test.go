@@ -29,6 +29,9 @@ type serveOptions struct {
 	// PartSize, if set, is the upload part size of every driver that
 	// takes one.
 	PartSize int64
+	// MountOptions are added to the options of the mount of each cloud,
+	// by its name.
+	MountOptions map[string]map[string]any
 }
 
 // ConfigWith is a pandav config for every emulator, in the documented
@@ -57,6 +60,7 @@ func (c *clouds) ConfigWith(stateDir string, o serveOptions) string {
 		if ps, ok := cl.(fakecloud.PartSized); ok && o.PartSize > 0 {
 			maps.Copy(m.Options, ps.PartSizeMountOptions(o.PartSize))
 		}
+		maps.Copy(m.Options, o.MountOptions[cl.Name()])
 		b.WriteString(m.YAML())
 	}
 	return b.String()

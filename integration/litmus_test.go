@@ -13,9 +13,7 @@ import (
 
 // litmusBudget is every failure litmus may report against a cloud mount,
 // with the reason it is accepted. Anything else fails the test.
-var litmusBudget = map[string]string{
-	"lock_shared": "x/net/webdav implements exclusive write locks only",
-}
+var litmusBudget = map[string]string{}
 
 // litmusFail matches litmus's FAIL lines (as webdav/litmus_test.go's
 // LitmusFailures; a test file cannot be imported).

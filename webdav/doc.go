@@ -4,7 +4,11 @@
 // and the Handler that wraps golang.org/x/net/webdav's own to fix what a
 // cloud-backed server must do differently: GET and HEAD without network
 // work in Open/Stat/Seek, finite PROPFIND depth, status codes that tell
-// throttling from absence, quota, and one log line per request.
+// throttling from absence, quota, and one log line per request. It
+// answers LOCK and UNLOCK itself (shared and exclusive locks, urn:uuid
+// tokens, kept through a LockStore across restarts), holds placeholders
+// and system files in memory as files like any other, and serves what it
+// just uploaded back from state_dir (readBack).
 //
 // It knows drivers only through the drivers package interfaces. A file's
 // bytes come through internal/stream, and who is logged in from

@@ -26,6 +26,10 @@ func statusOf(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, errReadOnly), errors.Is(err, os.ErrPermission):
 		return http.StatusForbidden
+	case errors.Is(err, drivers.ErrNoSpace):
+		return http.StatusInsufficientStorage
+	case errors.Is(err, drivers.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, drivers.ErrInvalidName):
 		return http.StatusBadRequest
 	case errors.Is(err, drivers.ErrExist), errors.Is(err, drivers.ErrIsDir):
@@ -66,6 +70,14 @@ func writeError(w http.ResponseWriter, err error) {
 		msg = "the cloud failed or refused pandav's login: " + err.Error()
 	case http.StatusForbidden:
 		msg = err.Error()
+	case http.StatusInsufficientStorage:
+		msg = "the drive is full; nothing was written"
+	case http.StatusRequestEntityTooLarge:
+		msg = "the file is larger than the cloud accepts; nothing was written"
+	case http.StatusBadRequest:
+		if errors.Is(err, drivers.ErrInvalidName) {
+			msg = "the cloud refuses this name or request: " + err.Error()
+		}
 	}
 	http.Error(w, msg, code)
 }

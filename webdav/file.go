@@ -67,30 +67,39 @@ func (d *dirFile) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
 // added only when asked for, never to allprop: RFC 4331 keeps quota out
 // of allprop, and every extra property costs XML on each of 10,000
 // entries.
-type askedProps struct{ checksums, quota bool }
+type askedProps struct{ checksums, quota, locks bool }
 
 // askedPropsIn reads a PROPFIND body for the computed properties it names.
 func askedPropsIn(body []byte) askedProps {
 	return askedProps{
 		checksums: bytes.Contains(body, []byte("checksums")),
 		quota:     bytes.Contains(body, []byte("quota-")),
+		locks:     bytes.Contains(body, []byte("lockdiscovery")) || bytes.Contains(body, []byte("supportedlock")),
 	}
 }
 
 // deadProps are the stored dead properties plus those x/net/webdav has no
 // other way to add: a mount root's RFC 4331 quota, which Finder and davfs2
-// show as free space, and a file's oc:checksums.
+// show as free space, a file's oc:checksums, and the locks of lockdiscovery
+// and supportedlock (x/net/webdav leaves the first out and lists only
+// exclusive locks in the second).
 func (fs *FileSystem) deadProps(ctx context.Context, n node) map[xml.Name]webdav.Property {
 	if n.m == nil {
 		return nil
 	}
 	props := fs.props.get(n.m.path, n.entry.ID)
 	asked := requestOf(ctx).askedProps
-	if !asked.checksums && !asked.quota {
+	if !asked.checksums && !asked.quota && !asked.locks {
 		return props
 	}
 	if props == nil {
 		props = map[xml.Name]webdav.Property{}
+	}
+	if asked.locks {
+		ld := xml.Name{Space: "DAV:", Local: "lockdiscovery"}
+		props[ld] = webdav.Property{XMLName: ld, InnerXML: []byte(fs.lockDiscoveryXML(n.name))}
+		sl := xml.Name{Space: "DAV:", Local: "supportedlock"}
+		props[sl] = webdav.Property{XMLName: sl, InnerXML: []byte(supportedLockXML)}
 	}
 	if cs, ok := checksumProp(n.entry.SHA1); ok && !n.entry.IsDir && asked.checksums {
 		props[cs.XMLName] = cs

@@ -55,6 +55,16 @@ type Options struct {
 	// PlaceholderGrace is how long an empty, unlocked placeholder waits
 	// for its content before it is stored as an empty file.
 	PlaceholderGrace time.Duration
+	// LockStore keeps locks across restarts; nil keeps them in
+	// StateDir/locks.json.
+	LockStore LockStore
+	// ReadBackMaxFile, ReadBackMaxTotal and ReadBackTTL bound the copies
+	// of pandav's own uploads kept in StateDir/readback to serve reads
+	// of them without a download link (see readBack): the largest file
+	// kept (negative: none), all of them together, and how long each.
+	ReadBackMaxFile  int64
+	ReadBackMaxTotal int64
+	ReadBackTTL      time.Duration
 }
 
 func (o *Options) defaults() {
@@ -85,6 +95,15 @@ func (o *Options) defaults() {
 	if o.StateDir == "" {
 		o.StateDir = os.TempDir()
 	}
+	if o.ReadBackMaxFile == 0 {
+		o.ReadBackMaxFile = 16 << 20
+	}
+	if o.ReadBackMaxTotal <= 0 {
+		o.ReadBackMaxTotal = 32 * max(o.ReadBackMaxFile, 1<<20)
+	}
+	if o.ReadBackTTL <= 0 {
+		o.ReadBackTTL = 5 * time.Minute
+	}
 }
 
 // FileSystem is a webdav.FileSystem over the mount table. Paths that are
@@ -101,6 +120,7 @@ type FileSystem struct {
 	uploads   sync.Map // *uploadFile -> path, while in flight
 	pathLocks pathLocks
 	pending   *pendingRemovals
+	readBack  *readBack
 	o         Options
 	started   time.Time
 }
@@ -116,10 +136,18 @@ func NewFileSystem(specs []MountSpec, o Options) (*FileSystem, error) {
 		return nil, err
 	}
 	sweepSpool(o.StateDir)
+	if o.LockStore == nil {
+		o.LockStore = NewFileLockStore(o.StateDir)
+	}
+	locks, err := newLockSystem(o.LockStore, time.Now())
+	if err != nil {
+		return nil, err
+	}
 	fs := &FileSystem{
 		caches: newCaches(o), o: o, virtual: map[string][]string{"/": nil}, started: time.Now().UTC(),
-		streams: stream.NewPool(o.Stream, o.CDNClient, o.Log), held: newHeldFiles(), props: props, locks: newLockSystem(),
-		pending: newPendingRemovals(o.StateDir),
+		streams: stream.NewPool(o.Stream, o.CDNClient, o.Log), held: newHeldFiles(), props: props, locks: locks,
+		pending:  newPendingRemovals(o.StateDir),
+		readBack: newReadBack(o.StateDir, o.ReadBackMaxFile, o.ReadBackMaxTotal, o.ReadBackTTL),
 	}
 	seen := map[string]bool{}
 	for _, s := range specs {
@@ -165,6 +193,7 @@ func (fs *FileSystem) Purge() { fs.caches.Purge() }
 func (fs *FileSystem) Tick() {
 	fs.materializeIdle(fs.o.PlaceholderGrace, fs.locks.covers)
 	fs.streams.Trim(time.Minute)
+	fs.readBack.trim()
 	fs.pending.retry(fs)
 }
 
@@ -209,6 +238,8 @@ type node struct {
 	entry   drivers.Entry
 	virtual bool
 	held    *heldFile // a file kept in memory (see heldFiles)
+	// uploading: a new file whose upload is in progress (see inflight)
+	uploading bool
 }
 
 func (fs *FileSystem) resolve(ctx context.Context, name string) (node, error) {
@@ -227,10 +258,15 @@ func (fs *FileSystem) resolve(ctx context.Context, name string) (node, error) {
 		return node{}, fmt.Errorf("%s: %w", name, drivers.ErrNotFound)
 	}
 	if hf, ok := fs.held.get(name); ok {
-		e := drivers.Entry{ID: "local:" + name, Name: path.Base(name), Size: int64(len(hf.data)), ModTime: hf.mod, SHA1: hf.sum}
+		e := drivers.Entry{ID: heldID(name), Name: path.Base(name), Size: int64(len(hf.data)), ModTime: hf.mod, SHA1: hf.sum}
 		return node{name: name, m: m, entry: e, held: hf}, nil
 	}
 	e, err := m.resolve(ctx, rel)
+	if errors.Is(err, drivers.ErrNotFound) {
+		if u := fs.inflight(name); u != nil {
+			return node{name: name, m: m, entry: u.entry(), uploading: true}, nil
+		}
+	}
 	if err != nil {
 		return node{}, err
 	}
@@ -272,10 +308,13 @@ func (fs *FileSystem) OpenFile(ctx context.Context, name string, flag int, perm 
 		return nil, fs.fail(ctx, "open", name, err)
 	}
 	if n.held != nil {
-		return &heldReader{Reader: bytes.NewReader(n.held.data), fi: fs.info(n)}, nil
+		return &heldReader{Reader: bytes.NewReader(n.held.data), fs: fs, n: n, ctx: ctx}, nil
+	}
+	if n.uploading {
+		return &heldReader{Reader: bytes.NewReader(nil), fs: fs, n: n, ctx: ctx}, nil
 	}
 	if data, ok := n.inline(); ok {
-		return &heldReader{Reader: bytes.NewReader(data), fi: fs.info(n)}, nil
+		return &heldReader{Reader: bytes.NewReader(data), fs: fs, n: n, ctx: ctx}, nil
 	}
 	if n.virtual || n.entry.IsDir {
 		return &dirFile{fs: fs, n: n, ctx: ctx}, nil
@@ -328,7 +367,14 @@ func (fs *FileSystem) readdir(ctx context.Context, n node) ([]os.FileInfo, error
 	}
 	for name, hf := range fs.held.children(n.name) {
 		if !seen[name] {
+			seen[name] = true
 			out = append(out, &FileInfo{name: name, entry: drivers.Entry{Name: name, Size: int64(len(hf.data)), ModTime: hf.mod, SHA1: hf.sum}, mod: fs.started})
+		}
+	}
+	for _, u := range fs.inflightIn(n.name) {
+		if e := u.entry(); !seen[e.Name] {
+			seen[e.Name] = true
+			out = append(out, &FileInfo{name: e.Name, entry: e, mod: fs.started})
 		}
 	}
 	return out, nil

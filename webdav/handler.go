@@ -34,7 +34,7 @@ func NewHandler(fs *FileSystem) *Handler {
 	return &Handler{
 		fs:  fs,
 		log: fs.o.Log,
-		dav: &webdav.Handler{FileSystem: fs, LockSystem: fs.locks},
+		dav: &webdav.Handler{FileSystem: fs, LockSystem: passLocks{}},
 	}
 }
 
@@ -101,6 +101,12 @@ func drainBody(r *http.Request) {
 func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	n, err := h.fs.resolve(ctx, r.URL.Path)
+	if err == nil && n.uploading && r.Method == http.MethodGet {
+		// Its bytes are on their way to the cloud: served once there.
+		if err = h.fs.awaitUpload(ctx, n.name); err == nil {
+			n, err = h.fs.resolve(ctx, r.URL.Path)
+		}
+	}
 	if err != nil {
 		writeError(w, err)
 		return
@@ -110,12 +116,16 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request) {
 		h.serveIndex(w, r, n)
 		return
 	}
-	if n.held != nil {
+	if n.held != nil || n.uploading {
+		var data []byte
+		if n.held != nil {
+			data = n.held.data
+		}
 		w.Header().Set("Content-Type", contentType(fi.Name()))
 		if etag, err := fi.ETag(ctx); err == nil {
 			w.Header().Set("ETag", etag)
 		}
-		http.ServeContent(w, r, fi.Name(), fi.ModTime(), bytes.NewReader(n.held.data))
+		http.ServeContent(w, r, fi.Name(), fi.ModTime(), bytes.NewReader(data))
 		return
 	}
 	if data, ok := n.inline(); ok {
@@ -126,6 +136,12 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", contentType(fi.Name()))
 	w.Header().Set("ETag", etag)
 	w.Header().Set("Accept-Ranges", "bytes")
+	if f, ok := h.fs.readBack.open(n.m.path, n.entry); ok {
+		// pandav uploaded it a moment ago: no link needed.
+		defer f.Close()
+		http.ServeContent(w, r, fi.Name(), fi.ModTime(), f)
+		return
+	}
 	// Fetch the link before any header is written, so that a throttled or
 	// failing cloud is answered with 503 or 502 and not with a cut body.
 	// HEAD, an empty file and a 304 need no link at all.

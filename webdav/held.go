@@ -36,6 +36,12 @@ type heldFile struct {
 
 const maxSystemFile = 1 << 20 // bytes of one system file kept in memory
 
+// heldIDPrefix starts the entry ID of a held file, under which its dead
+// properties are kept until its content is stored.
+const heldIDPrefix = "local:"
+
+func heldID(name string) string { return heldIDPrefix + name }
+
 func newHeldFiles() *heldFiles {
 	return &heldFiles{files: map[string]*heldFile{}, max: 4096}
 }

@@ -12,10 +12,7 @@ import (
 
 // litmusBudget is the failures the litmus suite may report against the
 // WebDAV layer, by test name, with the reason each is accepted.
-var litmusBudget = map[string]string{
-	"lock_shared":            "x/net/webdav implements exclusive write locks only (501)",
-	"cond_put_corrupt_token": "warning only: 412 rather than 423, as x/net/webdav chose",
-}
+var litmusBudget = map[string]string{}
 
 // TestLitmus runs the litmus WebDAV suite (all five groups) against the
 // WebDAV layer over memdrive, the reference driver, and its emulator. The

@@ -1,111 +1,294 @@
 package webdav
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"golang.org/x/net/webdav"
 )
 
-// lockSystem wraps x/net/webdav's in-memory locks to fix what clients trip
-// over:
-//   - a MOVE that holds the source's token but names an unlocked
-//     destination is refused by the stock Confirm (golang/go#43556), which
-//     breaks Office saves and davfs2's mv;
-//   - it remembers which paths are locked, so a placeholder under a lock
-//     is not uploaded while its owner is still writing.
-//
-// Lock timeouts are clamped by the Handler before they reach here, so
-// that the Timeout it answers is the one in force.
-type lockSystem struct {
-	webdav.LockSystem
-
-	mu    sync.Mutex
-	roots map[string]lockRoot // token -> root
+// Lock is one WebDAV write lock (RFC 4918 §6, §9.10), as it is kept
+// across restarts.
+type Lock struct {
+	// Token is a urn:uuid: URI, unique for all time (RFC 4918 §6.5).
+	Token     string `json:"token"`
+	Root      string `json:"root"` // cleaned path
+	ZeroDepth bool   `json:"zero_depth,omitempty"`
+	Shared    bool   `json:"shared,omitempty"`
+	// OwnerXML is the <owner> the client sent, verbatim; it is given
+	// back in lockdiscovery.
+	OwnerXML string `json:"owner_xml,omitempty"`
+	// Principal is who took it: "user:" and a name, or "addr:" and the
+	// address of an anonymous client; locks.max_per_user counts by it.
+	Principal string        `json:"principal"`
+	Timeout   time.Duration `json:"timeout"`
+	Expires   time.Time     `json:"expires"`
 }
 
-type lockRoot struct {
-	root      string
-	zeroDepth bool
-	expires   time.Time
-	owner     string // who took it: a user name, or the address of an anonymous client
+// covers says whether the lock covers the cleaned path p: its root, or,
+// for a depth-infinity lock, anything below it.
+func (l *Lock) covers(p string) bool {
+	return p == l.Root || !l.ZeroDepth && within(p, l.Root)
 }
 
-func newLockSystem() *lockSystem {
-	return &lockSystem{LockSystem: webdav.NewMemLS(), roots: map[string]lockRoot{}}
+// within says whether p lies strictly below dir.
+func within(p, dir string) bool {
+	return dir == "/" && p != "/" || strings.HasPrefix(p, dir+"/")
 }
 
-func (l *lockSystem) Confirm(now time.Time, name0, name1 string, conditions ...webdav.Condition) (func(), error) {
-	release, err := l.LockSystem.Confirm(now, name0, name1, conditions...)
-	if err != webdav.ErrConfirmationFailed || name0 == "" || name1 == "" {
-		return release, err
+// LockStore keeps locks across restarts. The lock system keeps every
+// live lock in memory as well and asks the store only to load them at
+// start and to record each change, so a store may be a file, a database
+// table or a Redis hash.
+type LockStore interface {
+	LoadLocks() ([]Lock, error)
+	PutLock(Lock) error
+	DeleteLock(token string) error
+}
+
+// fileLockStore keeps locks in one JSON file in state_dir, rewritten
+// atomically on each change: locks change a few times per saved
+// document, not per byte.
+type fileLockStore struct {
+	path string
+	mu   sync.Mutex
+	m    map[string]Lock
+}
+
+// NewFileLockStore keeps locks in dir/locks.json.
+func NewFileLockStore(dir string) LockStore {
+	return &fileLockStore{path: filepath.Join(dir, "locks.json"), m: map[string]Lock{}}
+}
+
+func (s *fileLockStore) LoadLocks() ([]Lock, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, err := os.ReadFile(s.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
 	}
-	// One of the two may simply be unlocked: confirm the other with the
-	// tokens given, and hold a short lock on the free one for the request.
-	for _, pair := range [][2]string{{name0, name1}, {name1, name0}} {
-		locked, free := pair[0], pair[1]
-		tok, err := l.LockSystem.Create(now, webdav.LockDetails{Root: free, Duration: time.Minute, ZeroDepth: true})
-		if err != nil {
-			continue // free is locked by someone: its token was needed
+	if err != nil {
+		return nil, err
+	}
+	var list []Lock
+	if err := json.Unmarshal(b, &list); err != nil {
+		return nil, fmt.Errorf("%s is unreadable; move it away to start without the locks it held", s.path)
+	}
+	for _, l := range list {
+		s.m[l.Token] = l
+	}
+	return list, nil
+}
+
+func (s *fileLockStore) PutLock(l Lock) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[l.Token] = l
+	return s.saveLocked()
+}
+
+func (s *fileLockStore) DeleteLock(token string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.m[token]; !ok {
+		return nil
+	}
+	delete(s.m, token)
+	return s.saveLocked()
+}
+
+func (s *fileLockStore) saveLocked() error {
+	if len(s.m) == 0 {
+		if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
 		}
-		rel, err := l.LockSystem.Confirm(now, locked, "", conditions...)
-		if err != nil {
-			l.LockSystem.Unlock(now, tok)
+		return nil
+	}
+	list := make([]Lock, 0, len(s.m))
+	for _, l := range s.m {
+		list = append(list, l)
+	}
+	b, err := json.Marshal(list)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(s.path, b)
+}
+
+// writeFileAtomic replaces name with b: a temporary file beside it,
+// synced, then renamed over it.
+func writeFileAtomic(name string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+"-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err = tmp.Write(b); err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), name)
+	}
+	return err
+}
+
+// lockSystem holds the locks. x/net/webdav's own (memLS) has exclusive
+// locks only, decimal counters for tokens and no persistence, and its
+// Confirm refuses a MOVE that submits the source's token when the
+// destination is unlocked (golang/go#43556), which breaks Office saves
+// and davfs2's mv. So the Handler answers LOCK and UNLOCK itself and
+// checks every write's locks before x/net/webdav sees it (see
+// Handler.confirmLocks); x/net/webdav gets passLocks.
+//
+// Besides the locks clients take, a write in progress holds its paths
+// (hold): a LOCK on them waits until the write ends, so that a lock is
+// granted only on a resource nobody is changing without one (RFC 4918
+// §7), and a client that locks a file whose upload is in progress gets
+// its lock, as it would on a stored file.
+type lockSystem struct {
+	mu    sync.Mutex
+	locks map[string]*Lock // by token
+	holds map[string]int   // path -> writes in progress that hold it
+	store LockStore
+}
+
+// newLockSystem loads the live locks of store.
+func newLockSystem(store LockStore, now time.Time) (*lockSystem, error) {
+	l := &lockSystem{locks: map[string]*Lock{}, holds: map[string]int{}, store: store}
+	list, err := store.LoadLocks()
+	if err != nil {
+		return nil, err
+	}
+	for i := range list {
+		lk := list[i]
+		if !now.Before(lk.Expires) {
+			store.DeleteLock(lk.Token)
 			continue
 		}
-		return func() { rel(); l.LockSystem.Unlock(now, tok) }, nil
+		l.locks[lk.Token] = &lk
 	}
-	return nil, webdav.ErrConfirmationFailed
+	return l, nil
 }
 
-func (l *lockSystem) Create(now time.Time, details webdav.LockDetails) (string, error) {
-	tok, err := l.LockSystem.Create(now, details)
-	if err == nil {
-		l.mu.Lock()
-		l.roots[tok] = lockRoot{root: details.Root, zeroDepth: details.ZeroDepth, expires: now.Add(details.Duration)}
-		l.mu.Unlock()
+var (
+	errLockConflict = errors.New("the resource is locked")
+	errNoSuchLock   = errors.New("no such lock")
+	// errBeingWritten: a write without a lock is changing the resource;
+	// a LOCK waits for it to end, as it would on a stored file.
+	errBeingWritten = errors.New("the resource is being written")
+)
+
+// expireLocked drops the locks whose time is up.
+func (l *lockSystem) expireLocked(now time.Time) {
+	for tok, lk := range l.locks {
+		if !now.Before(lk.Expires) {
+			delete(l.locks, tok)
+			l.store.DeleteLock(tok)
+		}
 	}
-	return tok, err
 }
 
-func (l *lockSystem) Refresh(now time.Time, token string, duration time.Duration) (webdav.LockDetails, error) {
-	ld, err := l.LockSystem.Refresh(now, token, duration)
-	if err == nil {
-		l.mu.Lock()
-		l.roots[token] = lockRoot{root: ld.Root, zeroDepth: ld.ZeroDepth, expires: now.Add(ld.Duration), owner: l.roots[token].owner}
-		l.mu.Unlock()
-	}
-	return ld, err
-}
-
-func (l *lockSystem) Unlock(now time.Time, token string) error {
+// create grants a new lock, or refuses it with errLockConflict when it
+// would overlap a lock it cannot share, or a write in progress. The
+// token is filled in.
+func (l *lockSystem) create(now time.Time, lk Lock) (Lock, error) {
 	l.mu.Lock()
-	delete(l.roots, token)
-	l.mu.Unlock()
-	return l.LockSystem.Unlock(now, token)
+	defer l.mu.Unlock()
+	l.expireLocked(now)
+	for _, o := range l.locks {
+		overlaps := o.covers(lk.Root) || !lk.ZeroDepth && within(o.Root, lk.Root)
+		if overlaps && !(o.Shared && lk.Shared) {
+			return Lock{}, errLockConflict
+		}
+	}
+	for p := range l.holds {
+		if p == lk.Root || !lk.ZeroDepth && within(p, lk.Root) {
+			return Lock{}, errBeingWritten
+		}
+	}
+	lk.Token = "urn:uuid:" + uuid.NewString()
+	lk.Expires = now.Add(lk.Timeout)
+	if err := l.store.PutLock(lk); err != nil {
+		return Lock{}, err
+	}
+	l.locks[lk.Token] = &lk
+	return lk, nil
+}
+
+// refresh restarts the timeout of the lock with token, which must cover
+// p (RFC 4918 §9.10.2).
+func (l *lockSystem) refresh(now time.Time, token, p string, timeout time.Duration) (Lock, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.expireLocked(now)
+	lk, ok := l.locks[token]
+	if !ok || !lk.covers(p) {
+		return Lock{}, errNoSuchLock
+	}
+	c := *lk
+	c.Timeout, c.Expires = timeout, now.Add(timeout)
+	if err := l.store.PutLock(c); err != nil {
+		return Lock{}, err
+	}
+	*lk = c
+	return c, nil
+}
+
+// unlock removes the lock with token.
+func (l *lockSystem) unlock(now time.Time, token string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.expireLocked(now)
+	if _, ok := l.locks[token]; !ok {
+		return errNoSuchLock
+	}
+	delete(l.locks, token)
+	return l.store.DeleteLock(token)
+}
+
+// dropUnder removes the locks rooted at p or below it: the resource is
+// gone (RFC 4918 §9.6.1, §9.9.2: a DELETE or MOVE ends the locks on what
+// it removed).
+func (l *lockSystem) dropUnder(p string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for tok, lk := range l.locks {
+		if lk.Root == p || within(lk.Root, p) {
+			delete(l.locks, tok)
+			l.store.DeleteLock(tok)
+		}
+	}
+}
+
+// on returns the live locks that cover p, for lockdiscovery.
+func (l *lockSystem) on(now time.Time, p string) []Lock {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []Lock
+	for _, lk := range l.locks {
+		if now.Before(lk.Expires) && lk.covers(p) {
+			out = append(out, *lk)
+		}
+	}
+	return out
 }
 
 // covers says whether a live lock covers p.
-func (l *lockSystem) covers(p string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := time.Now()
-	for tok, r := range l.roots {
-		if now.After(r.expires) {
-			delete(l.roots, tok)
-			continue
-		}
-		if r.root == p || strings.HasPrefix(p, strings.TrimSuffix(r.root, "/")+"/") {
-			return true
-		}
-	}
-	return false
-}
+func (l *lockSystem) covers(p string) bool { return len(l.on(time.Now(), p)) > 0 }
 
 // tokensHold says whether the lock-token conditions of an If-header list
 // are true of the resource at p (RFC 4918 §10.4.2): each token is that of
-// a live lock on p, or, under Not, is not. Entity tags are judged
+// a live lock covering p, or, under Not, is not. Entity tags are judged
 // elsewhere (see writePreconditionFailed).
 func (l *lockSystem) tokensHold(now time.Time, conds []ifCondition, p string) bool {
 	l.mu.Lock()
@@ -114,8 +297,8 @@ func (l *lockSystem) tokensHold(now time.Time, conds []ifCondition, p string) bo
 		if c.token == "" {
 			continue
 		}
-		r, ok := l.roots[c.token]
-		locks := ok && now.Before(r.expires) && r.locks(p)
+		lk, ok := l.locks[c.token]
+		locks := ok && now.Before(lk.Expires) && lk.covers(p)
 		if locks == c.not {
 			return false
 		}
@@ -123,39 +306,90 @@ func (l *lockSystem) tokensHold(now time.Time, conds []ifCondition, p string) bo
 	return true
 }
 
-// locks says whether the lock covers the cleaned path p.
-func (r lockRoot) locks(p string) bool {
-	root := cleanPath(r.root)
-	if p == root {
-		return true
-	}
-	return !r.zeroDepth && (root == "/" || strings.HasPrefix(p, root+"/"))
-}
-
-// ownedBy is the number of live locks owner holds, for the per-user cap.
-func (l *lockSystem) ownedBy(owner string) int {
+// hold checks that a write may change each of paths ("" is none): every
+// path under a lock must have one of its covering locks among submitted
+// (RFC 4918 §7.1: for shared locks, any one of them). It then holds the
+// paths against new locks until release is called. locked names the
+// first path that failed.
+// With subtree, the locks on anything below each path count too: a
+// DELETE, or a MOVE or COPY that replaces a folder, changes all of it
+// (RFC 4918 §9.6.1).
+func (l *lockSystem) hold(now time.Time, submitted map[string]bool, subtree bool, paths ...string) (release func(), locked string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	n := 0
-	now := time.Now()
-	for tok, r := range l.roots {
-		if !now.Before(r.expires) {
-			delete(l.roots, tok) // expired locks leave no record behind
+	l.expireLocked(now)
+	if p := l.lockedLocked(submitted, subtree, paths); p != "" {
+		return nil, p
+	}
+	var held []string
+	for _, p := range paths {
+		if p != "" {
+			held = append(held, p)
+		}
+	}
+	for _, p := range held {
+		l.holds[p]++
+	}
+	return func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		for _, p := range held {
+			if l.holds[p]--; l.holds[p] <= 0 {
+				delete(l.holds, p)
+			}
+		}
+	}, ""
+}
+
+func (l *lockSystem) lockedLocked(submitted map[string]bool, subtree bool, paths []string) string {
+	for _, p := range paths {
+		if p == "" {
 			continue
 		}
-		if r.owner == owner {
+		covered, ok := false, false
+		for tok, lk := range l.locks {
+			switch {
+			case lk.covers(p):
+				covered = true
+				ok = ok || submitted[tok]
+			case subtree && within(lk.Root, p) && !submitted[tok]:
+				return p // a lock below that the request does not hold
+			}
+		}
+		if covered && !ok {
+			return p
+		}
+	}
+	return ""
+}
+
+// ownedBy is the number of live locks principal holds, for the per-user
+// cap.
+func (l *lockSystem) ownedBy(now time.Time, principal string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.expireLocked(now)
+	n := 0
+	for _, lk := range l.locks {
+		if lk.Principal == principal {
 			n++
 		}
 	}
 	return n
 }
 
-// setOwner records who took the lock with token.
-func (l *lockSystem) setOwner(token, owner string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if r, ok := l.roots[token]; ok {
-		r.owner = owner
-		l.roots[token] = r
-	}
+// passLocks is the webdav.LockSystem x/net/webdav gets: the Handler has
+// checked and holds every write's locks before x/net/webdav is called,
+// so nothing is left to confirm, and LOCK and UNLOCK never reach it.
+type passLocks struct{}
+
+func (passLocks) Confirm(time.Time, string, string, ...webdav.Condition) (func(), error) {
+	return func() {}, nil
 }
+func (passLocks) Create(time.Time, webdav.LockDetails) (string, error) {
+	return "urn:uuid:" + uuid.NewString(), nil
+}
+func (passLocks) Refresh(time.Time, string, time.Duration) (webdav.LockDetails, error) {
+	return webdav.LockDetails{}, webdav.ErrNoSuchLock
+}
+func (passLocks) Unlock(time.Time, string) error { return nil }

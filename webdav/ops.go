@@ -3,11 +3,14 @@ package webdav
 import (
 	"bytes"
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"os"
 	"path"
 	"time"
+
+	"golang.org/x/net/webdav"
 
 	"pandav/drivers"
 )
@@ -59,7 +62,11 @@ func (fs *FileSystem) RemoveAll(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	if err := fs.awaitUpload(ctx, name); err != nil {
+		return fs.fail(ctx, "remove", name, err)
+	}
 	if fs.held.remove(name) {
+		fs.props.remove(m.path, heldID(name))
 		if _, err := m.resolve(ctx, rel); err != nil {
 			return nil // it lived here only
 		}
@@ -76,6 +83,7 @@ func (fs *FileSystem) RemoveAll(ctx context.Context, name string) error {
 	}
 	m.forget(rel)
 	fs.props.remove(m.path, e.ID)
+	fs.readBack.drop(m.path, e.ID)
 	return nil
 }
 
@@ -104,7 +112,11 @@ func (fs *FileSystem) rename(ctx context.Context, oldName, newName string) error
 	if m2 != m {
 		return fs.fail(ctx, "rename", oldName, errCrossMount)
 	}
+	if err := fs.awaitUpload(ctx, oldName); err != nil {
+		return fs.fail(ctx, "rename", oldName, err)
+	}
 	if fs.held.rename(oldName, newName) {
+		fs.props.move(m.path, heldID(oldName), heldID(newName))
 		return nil
 	}
 	e, err := m.resolve(ctx, oldRel)
@@ -160,9 +172,13 @@ func (fs *FileSystem) copyEntry(ctx context.Context, src, dst string, depth0 boo
 	if m == nil || m2 != m {
 		return false, fs.fail(ctx, "copy", src, errCrossMount)
 	}
+	if err := fs.awaitUpload(ctx, src); err != nil {
+		return false, fs.fail(ctx, "copy", src, err)
+	}
 	if hf, ok := fs.held.get(src); ok {
 		c := *hf
 		fs.held.put(dst, &c)
+		fs.props.copy(m.path, heldID(src), heldID(dst))
 		return true, nil
 	}
 	e, err := m.resolve(ctx, srcRel)
@@ -249,16 +265,41 @@ func (fs *FileSystem) undo(ctx context.Context, tmp, src string, copied bool) {
 	}
 }
 
-// heldReader reads a file held in memory (see heldFiles).
+// heldReader reads a file held in memory (see heldFiles). It keeps dead
+// properties as a stored file does, under the held file's own ID, and
+// they move to the cloud's entry when its content is stored (see
+// FileSystem.committed).
 type heldReader struct {
 	*bytes.Reader
-	fi *FileInfo
+	fs  *FileSystem
+	n   node
+	ctx context.Context
 }
 
 func (r *heldReader) Close() error                       { return nil }
 func (r *heldReader) Write([]byte) (int, error)          { return 0, os.ErrPermission }
 func (r *heldReader) Readdir(int) ([]os.FileInfo, error) { return nil, os.ErrInvalid }
-func (r *heldReader) Stat() (os.FileInfo, error)         { return r.fi, nil }
+func (r *heldReader) Stat() (os.FileInfo, error)         { return r.fs.info(r.n), nil }
+
+// DeadProps implements webdav.DeadPropsHolder.
+func (r *heldReader) DeadProps() (map[xml.Name]webdav.Property, error) {
+	return r.fs.deadProps(r.ctx, r.n), nil
+}
+
+// Patch implements webdav.DeadPropsHolder.
+func (r *heldReader) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
+	return r.fs.patchProps(r.n, patches)
+}
+
+// createEmpty makes the empty file a LOCK on an unmapped URL creates: a
+// placeholder (see heldFiles).
+func (fs *FileSystem) createEmpty(ctx context.Context, name string) error {
+	f, err := fs.OpenFile(ctx, name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
 
 // materializeIdle uploads placeholders nobody wrote to for grace, as the
 // empty files they are, unless a lock still covers them.
@@ -310,6 +351,7 @@ func (fs *FileSystem) uploadEmpty(ctx context.Context, m *mount, rel string) err
 	if err != nil {
 		return err
 	}
+	fs.props.move(m.path, heldID(m.fullPath(rel)), e.ID)
 	m.learn(rel, e)
 	return nil
 }

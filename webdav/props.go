@@ -43,6 +43,13 @@ func newPropStore(stateDir string) (*propStore, error) {
 	if err := json.Unmarshal(b, &s.m); err != nil {
 		return nil, errors.New("props.json is unreadable; move it away to start without dead properties")
 	}
+	// Files held in memory did not outlive the last run (placeholders
+	// were stored at shutdown, and their properties moved with them).
+	for k := range s.m {
+		if _, id, _ := strings.Cut(k, "\x00"); strings.HasPrefix(id, heldIDPrefix) {
+			delete(s.m, k)
+		}
+	}
 	return s, nil
 }
 
@@ -106,7 +113,12 @@ func (s *propStore) transfer(mount, from, to string, drop bool) {
 	if !ok {
 		return
 	}
+	// Merged into what the destination has: a placeholder's properties
+	// join those of the file its content replaces.
 	c := make(map[string]webdav.Property, len(props))
+	for k, v := range s.m[propKey(mount, to)] {
+		c[k] = v
+	}
 	for k, v := range props {
 		c[k] = v
 	}
@@ -136,21 +148,7 @@ func (s *propStore) saveLocked() error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(s.path), ".props-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err = tmp.Write(b); err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), s.path)
-	}
-	return err
+	return writeFileAtomic(s.path, b)
 }
 
 // liveExtras are the properties pandav computes that x/net/webdav does

@@ -261,8 +261,14 @@ type uploadFile struct {
 	spool  *os.File
 	hasher hash.Hash
 
+	// copied: a streamed body small enough to be read back from disk
+	// (see readBack) is copied there as it goes
+	copied *os.File
+
 	stored *drivers.Entry // the cloud's entry, once committed
 	unlock func()         // lets the next upload of this path start
+	closed chan struct{}  // closed when Close has returned
+	begun  time.Time
 }
 
 type uploadResult struct {
@@ -271,7 +277,8 @@ type uploadResult struct {
 }
 
 func (fs *FileSystem) newUpload(ctx context.Context, m *mount, rel string, parent drivers.Entry, existing *drivers.Entry, put *putInfo) (*uploadFile, error) {
-	u := &uploadFile{ctx: ctx, fs: fs, m: m, name: m.fullPath(rel), rel: rel, parent: parent, existing: existing, put: put}
+	u := &uploadFile{ctx: ctx, fs: fs, m: m, name: m.fullPath(rel), rel: rel, parent: parent, existing: existing, put: put,
+		closed: make(chan struct{}), begun: time.Now().UTC()}
 	needs := m.can.needs()
 	// A body of known size streams straight through. It is spooled when
 	// its size is unknown (Finder's chunked PUT without a length), when
@@ -280,6 +287,11 @@ func (fs *FileSystem) newUpload(ctx context.Context, m *mount, rel string, paren
 	if put.size >= 0 && !needs.SHA1 && !needs.RandomAccess && put.sha1 == "" {
 		pr, pw := io.Pipe()
 		u.pw, u.done = pw, make(chan uploadResult, 1)
+		if fs.readBack.keeps(put.size) {
+			if f, err := fs.readBack.create(); err == nil {
+				u.copied, u.hasher = f, sha1.New()
+			}
+		}
 		fs.uploads.Store(u, u.name)
 		src := &drivers.StreamSource{R: pr, N: put.size, MTime: put.mtime}
 		go func() {
@@ -313,6 +325,12 @@ func (u *uploadFile) Write(p []byte) (int, error) {
 			return 0, fmt.Errorf("%w: body longer than its declared length", drivers.ErrInvalidName)
 		}
 		n, err := u.pw.Write(p)
+		if u.copied != nil && n > 0 {
+			u.hasher.Write(p[:n])
+			if _, werr := u.copied.Write(p[:n]); werr != nil {
+				u.dropCopy()
+			}
+		}
 		u.written += int64(n)
 		return n, err
 	}
@@ -330,7 +348,9 @@ func (u *uploadFile) complete() bool {
 }
 
 func (u *uploadFile) Close() error {
+	defer close(u.closed)
 	defer u.fs.uploads.Delete(u)
+	defer u.dropCopy() // unless adopted below
 	if u.unlock != nil {
 		defer u.unlock()
 	}
@@ -366,7 +386,37 @@ func (u *uploadFile) Close() error {
 	}
 	u.fs.committed(u.m, u.rel, res.e, u.existing)
 	u.stored = &res.e
+	u.keepCopy(res.e)
 	return nil
+}
+
+// keepCopy hands the body, if small enough, to the read-back store as
+// the content of e: the streamed copy, or the spool file itself.
+func (u *uploadFile) keepCopy(e drivers.Entry) {
+	rb := u.fs.readBack
+	switch {
+	case u.copied != nil:
+		name := u.copied.Name()
+		err := u.copied.Close()
+		u.copied = nil
+		if err != nil {
+			os.Remove(name)
+			return
+		}
+		rb.adopt(u.m.path, e, name, u.written, strings.ToUpper(hex.EncodeToString(u.hasher.Sum(nil))))
+	case u.spool != nil && rb.keeps(u.written):
+		// The spool's deferred removal then finds nothing to remove.
+		rb.adopt(u.m.path, e, u.spool.Name(), u.written, strings.ToUpper(hex.EncodeToString(u.hasher.Sum(nil))))
+	}
+}
+
+// dropCopy discards a streamed copy that will not be kept.
+func (u *uploadFile) dropCopy() {
+	if u.copied != nil {
+		u.copied.Close()
+		os.Remove(u.copied.Name())
+		u.copied = nil
+	}
 }
 
 func (u *uploadFile) abandon(err error) error {
@@ -411,6 +461,7 @@ func (s *spoolSource) ModTime() time.Time { return s.mtime }
 // files late).
 func (fs *FileSystem) committed(m *mount, rel string, e drivers.Entry, old *drivers.Entry) {
 	if old != nil && old.ID != e.ID {
+		fs.readBack.drop(m.path, old.ID)
 		if m.can.remove != nil {
 			if err := m.can.remove.Remove(context.Background(), *old, m.noTrash); err != nil && !errors.Is(err, drivers.ErrNotFound) {
 				// The new file is shown (the newest of equal names wins),
@@ -422,8 +473,61 @@ func (fs *FileSystem) committed(m *mount, rel string, e drivers.Entry, old *driv
 		}
 		fs.props.move(m.path, old.ID, e.ID)
 	}
+	fs.props.move(m.path, heldID(m.fullPath(rel)), e.ID)
 	fs.held.remove(m.fullPath(rel))
 	m.learn(rel, e)
+}
+
+// inflight returns the upload of a new file at name in progress, or nil.
+// It is listed, and answers as a stored file does (see resolve); what
+// needs its content waits for it (awaitUpload).
+func (fs *FileSystem) inflight(name string) *uploadFile {
+	var found *uploadFile
+	fs.uploads.Range(func(k, v any) bool {
+		if v.(string) == name {
+			found = k.(*uploadFile)
+		}
+		return found == nil
+	})
+	return found
+}
+
+// inflightIn returns the uploads in progress directly inside dir.
+func (fs *FileSystem) inflightIn(dir string) []*uploadFile {
+	var out []*uploadFile
+	fs.uploads.Range(func(k, v any) bool {
+		if path.Dir(v.(string)) == dir {
+			out = append(out, k.(*uploadFile))
+		}
+		return true
+	})
+	return out
+}
+
+// entry is what an upload in progress is listed as: the size its
+// request declared (or what came so far), under the ID its dead
+// properties wait in until it is stored.
+func (u *uploadFile) entry() drivers.Entry {
+	size := u.put.size
+	if size < 0 {
+		size = u.written
+	}
+	return drivers.Entry{ID: heldID(u.name), Name: path.Base(u.name), Size: size, ModTime: u.begun}
+}
+
+// awaitUpload waits until no upload of name is in progress, or ctx ends.
+func (fs *FileSystem) awaitUpload(ctx context.Context, name string) error {
+	for {
+		u := fs.inflight(name)
+		if u == nil {
+			return nil
+		}
+		select {
+		case <-u.closed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // InFlightUploads names the uploads not yet finished, for the shutdown log.

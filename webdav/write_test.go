@@ -554,3 +554,29 @@ func TestUsableKeepsTheDriversFirst(t *testing.T) {
 		t.Fatalf("usable kept %+v", got)
 	}
 }
+
+// TestFullDriveAndTooLarge: a PUT to a full drive is 507 Insufficient
+// Storage and one over the cloud's largest file 413, each with nothing
+// written and the old file intact.
+func TestFullDriveAndTooLarge(t *testing.T) {
+	e := newEnv(t)
+	e.do(t, "PUT", "/fake/keep.txt", nil, "precious")
+	e.cloud.SetSpace(e.cloud.Tree().Usage() + 10)
+	for _, p := range []string{"/fake/new.bin", "/fake/keep.txt"} {
+		resp := e.do(t, "PUT", p, nil, strings.Repeat("x", 100))
+		if body := readAll(t, resp); resp.StatusCode != http.StatusInsufficientStorage || !strings.Contains(body, "full") {
+			t.Fatalf("PUT %s to a full drive: %d %s", p, resp.StatusCode, body)
+		}
+	}
+	e.cloud.SetSpace(1 << 40)
+	e.cloud.LimitFileSize(50)
+	if resp := e.do(t, "PUT", "/fake/new.bin", nil, strings.Repeat("x", 100)); resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("PUT over the largest file: %d", resp.StatusCode)
+	}
+	if got := readAll(t, e.do(t, "GET", "/fake/keep.txt", nil, "")); got != "precious" {
+		t.Fatalf("the old file became %q", got)
+	}
+	if kids, _ := e.cloud.Tree().Children(e.cloud.Tree().RootID()); len(kids) != 1 {
+		t.Fatalf("%d entries after refused uploads, want only the old file", len(kids))
+	}
+}

@@ -13,8 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/net/webdav"
-
 	"pandav/drivers"
 	"pandav/internal/auth"
 )
@@ -25,7 +23,8 @@ import (
 func replacesDavStatus(err error) bool {
 	switch statusOf(err) {
 	case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout,
-		http.StatusBadRequest, http.StatusForbidden, http.StatusNotImplemented, http.StatusPreconditionFailed:
+		http.StatusBadRequest, http.StatusForbidden, http.StatusNotImplemented, http.StatusPreconditionFailed,
+		http.StatusInsufficientStorage, http.StatusRequestEntityTooLarge:
 		return true
 	}
 	return false
@@ -109,17 +108,10 @@ func (h *Handler) write(w *logRecorder, r *http.Request) {
 		h.copyMove(w, r, dst)
 		return
 	case "LOCK":
-		r.Header.Set("Timeout", clampTimeout(r.Header.Get("Timeout"), h.fs.o.MaxLockTimeout))
-		owner := lockOwner(r)
-		if r.ContentLength != 0 && h.fs.locks.ownedBy(owner) >= h.fs.o.MaxLocksPerUser {
-			drainBody(r)
-			http.Error(w, "too many locks held; unlock some first", http.StatusForbidden)
-			return
-		}
-		h.dav.ServeHTTP(&statusWriter{logRecorder: w, q: q}, r)
-		if tok := strings.Trim(w.Header().Get("Lock-Token"), "<>"); tok != "" {
-			h.fs.locks.setOwner(tok, owner)
-		}
+		h.lock(w, r)
+		return
+	case "UNLOCK":
+		h.unlock(w, r)
 		return
 	case http.MethodPut:
 		if h.fs.isVirtualOrMount(cleanPath(r.URL.Path)) {
@@ -141,11 +133,23 @@ func (h *Handler) write(w *logRecorder, r *http.Request) {
 			// getlastmodified after each upload.
 			w.Header().Set("X-OC-Mtime", "accepted")
 		}
-	case "PROPPATCH":
+	}
+	p := cleanPath(r.URL.Path)
+	release, code := h.confirmLocks(r, p, "", r.Method == http.MethodDelete)
+	if code != 0 {
+		drainBody(r)
+		http.Error(w, http.StatusText(code), code)
+		return
+	}
+	defer release()
+	if r.Method == "PROPPATCH" {
 		h.proppatch(w, r, q)
 		return
 	}
-	h.dav.ServeHTTP(&statusWriter{logRecorder: w, q: q}, r)
+	h.dav.ServeHTTP(&statusWriter{logRecorder: w, q: q}, withoutIf(r))
+	if r.Method == http.MethodDelete && w.status == http.StatusNoContent {
+		h.fs.locks.dropUnder(p)
+	}
 }
 
 func lockOwner(r *http.Request) string {
@@ -266,7 +270,7 @@ func (h *Handler) copyMove(w *logRecorder, r *http.Request, dst string) {
 	if isCopy {
 		lockSrc = ""
 	}
-	release, code := h.confirmLocks(r, lockSrc, dst)
+	release, code := h.confirmLocks(r, lockSrc, dst, true)
 	if code != 0 {
 		http.Error(w, http.StatusText(code), code)
 		return
@@ -305,6 +309,9 @@ func (h *Handler) copyMove(w *logRecorder, r *http.Request, dst string) {
 		writeError(w, err)
 		return
 	}
+	if !isCopy {
+		h.fs.locks.dropUnder(src)
+	}
 	if existed {
 		w.WriteHeader(http.StatusNoContent)
 		return
@@ -313,97 +320,6 @@ func (h *Handler) copyMove(w *logRecorder, r *http.Request, dst string) {
 }
 
 func isNotFound(err error) bool { return statusOf(err) == http.StatusNotFound }
-
-// confirmLocks checks the locks on what a COPY or MOVE changes, since
-// pandav answers those itself: src (for MOVE; "" for COPY, which changes
-// only its destination, RFC 4918 §9.8.5) and dst. It holds them for the
-// request, or returns the status to refuse it with.
-//
-// Without an If header, both must be unlocked. With one, the header must
-// hold first (RFC 4918 §10.4): its lists are alternatives, each about the
-// resource its tag names, or, untagged, about the request's own resource
-// or its destination. Then every lock on src and dst must be one whose
-// token the header submits, in any of its lists: so a stale token beside
-// a valid one costs nothing, and a MOVE between two locked resources may
-// name each one's token in a list of its own.
-func (h *Handler) confirmLocks(r *http.Request, src, dst string) (release func(), status int) {
-	now := time.Now()
-	hdr := r.Header.Get("If")
-	if hdr == "" {
-		return h.holdUnlocked(now, src, dst)
-	}
-	lists, ok := parseIfHeader(hdr)
-	if !ok {
-		return nil, http.StatusBadRequest
-	}
-	untagged := []string{cleanPath(r.URL.Path), dst}
-	holds := false
-	for _, l := range lists {
-		resources := untagged
-		if l.resource != "" {
-			p, ok := resourcePath(l.resource)
-			if !ok {
-				continue
-			}
-			resources = []string{p}
-		}
-		for _, res := range resources {
-			holds = holds || h.fs.locks.tokensHold(now, l.conds, res)
-		}
-	}
-	if !holds {
-		// RFC 4918 §10.4.1: all lists failed.
-		return nil, http.StatusPreconditionFailed
-	}
-	name0, name1 := src, dst
-	if name0 == "" {
-		name0, name1 = dst, ""
-	}
-	if release, err := h.fs.locks.Confirm(now, name0, name1, submittedTokens(lists)...); err == nil {
-		return release, 0
-	}
-	// No submitted token unlocks them, which is fine if they are unlocked.
-	return h.holdUnlocked(now, src, dst)
-}
-
-// holdUnlocked holds a short lock on each of src and dst ("" is none) for
-// the request, so that nobody locks them meanwhile, or answers 423 if
-// someone holds one already.
-func (h *Handler) holdUnlocked(now time.Time, src, dst string) (release func(), status int) {
-	var toks []string
-	unlock := func() {
-		for _, t := range toks {
-			h.fs.locks.Unlock(now, t)
-		}
-	}
-	for _, p := range []string{src, dst} {
-		if p == "" {
-			continue
-		}
-		tok, err := h.fs.locks.Create(now, webdav.LockDetails{Root: p, Duration: time.Minute, ZeroDepth: true})
-		if err != nil {
-			unlock()
-			return nil, webdav.StatusLocked
-		}
-		toks = append(toks, tok)
-	}
-	return unlock, 0
-}
-
-// submittedTokens are the lock tokens an If header names, in any list
-// and whether or not under Not: each unlocks, for the request, the locks
-// it is the token of.
-func submittedTokens(lists []ifList) []webdav.Condition {
-	var out []webdav.Condition
-	for _, l := range lists {
-		for _, c := range l.conds {
-			if c.token != "" {
-				out = append(out, webdav.Condition{Token: c.token})
-			}
-		}
-	}
-	return out
-}
 
 var lastModifiedElem = regexp.MustCompile(`(<\s*/?\s*(?:[A-Za-z_][\w.-]*:)?)getlastmodified\b`)
 
@@ -428,12 +344,12 @@ func (h *Handler) proppatch(w *logRecorder, r *http.Request, q *request) {
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
 	if !renamed {
-		h.dav.ServeHTTP(&statusWriter{logRecorder: w, q: q}, r)
+		h.dav.ServeHTTP(&statusWriter{logRecorder: w, q: q}, withoutIf(r))
 		return
 	}
 	buf := &bufferedWriter{header: http.Header{}}
 	inner := &logRecorder{ResponseWriter: buf}
-	h.dav.ServeHTTP(&statusWriter{logRecorder: inner, q: q}, r)
+	h.dav.ServeHTTP(&statusWriter{logRecorder: inner, q: q}, withoutIf(r))
 	for k, v := range buf.header {
 		w.Header()[k] = v
 	}

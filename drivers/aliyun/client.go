@@ -116,13 +116,22 @@ func classify(op string, a upstream.Answer, out any) error {
 		e.kind = drivers.ErrNotFound
 	case "AlreadyExist.File":
 		e.kind = drivers.ErrExist
+	case "QuotaExhausted.Drive":
+		e.kind = drivers.ErrNoSpace
+	case "InvalidParameter.SizeExceed":
+		e.kind = drivers.ErrTooLarge
 	case "InvalidResource.FileTypeFolder":
 		e.kind = drivers.ErrIsDir
 	case "RefreshTokenInvalid", "RefreshTokenExpired", "PermissionDenied", "InvalidParameter.RefreshToken":
 		e.kind = drivers.ErrAuth
 	default:
-		if a.Status == http.StatusUnauthorized {
+		switch {
+		case a.Status == http.StatusUnauthorized:
 			e.kind = drivers.ErrAuth
+		case strings.Contains(eb.Message, "file size is exceed"):
+			// Seen with other codes than InvalidParameter.SizeExceed
+			// (docs/protocols/aliyun.md §5 Failures).
+			e.kind = drivers.ErrTooLarge
 		}
 	}
 	if tokenEndpoints[op] {

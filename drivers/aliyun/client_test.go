@@ -36,6 +36,9 @@ func TestClassify(t *testing.T) {
 		{status: 400, body: `{"code":"InvalidResource.FileTypeFolder"}`, want: drivers.ErrIsDir},
 		{status: 400, body: `{"code":"InvalidParameter.Limit"}`},
 		{status: 404, body: `{"code":"NotFound.Drive"}`},
+		{status: 400, body: `{"code":"QuotaExhausted.Drive","message":"drive full"}`, want: drivers.ErrNoSpace},
+		{status: 400, body: `{"code":"InvalidParameter.SizeExceed","message":"x"}`, want: drivers.ErrTooLarge},
+		{status: 400, body: `{"code":"InvalidParameter.Size","message":"file size is exceed the limit"}`, want: drivers.ErrTooLarge},
 	}
 	for _, tc := range cases {
 		a := upstream.Answer{Status: tc.status, Header: tc.header, Body: []byte(tc.body)}
@@ -49,7 +52,7 @@ func TestClassify(t *testing.T) {
 			t.Errorf("%d %s: %#v, want retry=%v throttled=%v after=%v", tc.status, tc.body, err, tc.retry, tc.throttled, tc.after)
 			continue
 		}
-		for _, s := range []error{upstream.ErrStaleToken, drivers.ErrAuth, drivers.ErrNotFound, drivers.ErrIsDir} {
+		for _, s := range []error{upstream.ErrStaleToken, drivers.ErrAuth, drivers.ErrNotFound, drivers.ErrIsDir, drivers.ErrNoSpace, drivers.ErrTooLarge} {
 			if errors.Is(err, s) != (s == tc.want) {
 				t.Errorf("%d %s: %v; errors.Is(%v) = %v", tc.status, tc.body, err, s, !(s == tc.want))
 			}

@@ -19,6 +19,11 @@ import (
 // every cloud's smallest part.
 const partSize = 256 << 10
 
+// maxFileSize is the largest file the write suite lets a cloud take where
+// it can lower it: above every upload of the suite but the one meant to
+// meet it.
+const maxFileSize = 4 << 20
+
 // TestClouds runs the suite on every cloud of the demo's list, each
 // driver opened through the registry with its emulator's MountOptions,
 // as pandav opens a mount. The read part meets the clouds' real rate
@@ -81,6 +86,10 @@ func harness(e demo.Emulator, write bool) drivertest.Harness {
 			if p, ok := c.(fakecloud.PartSized); ok {
 				maps.Copy(m.Options, p.PartSizeMountOptions(partSize))
 				f.MultipartSize = partSize + 1
+			}
+			if l, ok := c.(fakecloud.FileSizeLimited); ok {
+				maps.Copy(m.Options, l.LimitFileSize(maxFileSize))
+				f.MaxFileSize = maxFileSize
 			}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -42,6 +42,10 @@ type Fixture struct {
 	// MultipartSize is an upload size at or above which the driver, as
 	// configured by the harness, sends several parts.
 	MultipartSize int64
+	// MaxFileSize is the largest file the harness made the cloud take
+	// (fakecloud.FileSizeLimited); 0: the cloud's own limit, which no test
+	// reaches.
+	MaxFileSize int64
 }
 
 // AccessExpirer is a Cloud whose drivers hold more tokens than its main

@@ -25,7 +25,34 @@ func RunWrite(t *testing.T, h Harness) {
 		{"Copy", testCopy},
 		{"Remove", testRemove},
 		{"DuplicateNames", testDuplicateNames},
+		{"FullDriveAndTooLarge", testFullDriveAndTooLarge},
 	})
+}
+
+// testFullDriveAndTooLarge: a file that does not fit the space left is
+// drivers.ErrNoSpace, one over the cloud's largest file
+// drivers.ErrTooLarge, and neither leaves anything in the drive.
+func testFullDriveAndTooLarge(t *testing.T, f *Fixture) {
+	up := capability[drivers.Uploader](t, f)
+	ctx := ctxT(t)
+	root, err := Resolve(ctx, f.Drive, "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := f.Cloud.Tree().Children(f.RootID)
+	f.Cloud.SetSpace(f.Cloud.Tree().Usage() + 10)
+	if _, err := up.Upload(ctx, root, "full.bin", source(f, seeded(7, 100))); !errors.Is(err, drivers.ErrNoSpace) {
+		t.Errorf("upload to a full drive: %v, want drivers.ErrNoSpace", err)
+	}
+	f.Cloud.SetSpace(1 << 50)
+	if f.MaxFileSize > 0 {
+		if _, err := up.Upload(ctx, root, "large.bin", source(f, seeded(8, f.MaxFileSize+1))); !errors.Is(err, drivers.ErrTooLarge) {
+			t.Errorf("upload over the largest file: %v, want drivers.ErrTooLarge", err)
+		}
+	}
+	if after, _ := f.Cloud.Tree().Children(f.RootID); len(after) != len(before) {
+		t.Errorf("refused uploads left %d entries behind", len(after)-len(before))
+	}
 }
 
 func capability[T any](t *testing.T, f *Fixture) T {

@@ -121,7 +121,7 @@ func TestSecretsStayOut(t *testing.T) {
 				_, err := d.Upload(ctxT(t), drivers.Entry{ID: f.ParentID, IsDir: true}, "big.bin", drivers.NewBytesSource([]byte("data"), f.ModTime))
 				return err
 			},
-			drivers.ErrUpstream},
+			drivers.ErrNoSpace},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var logs bytes.Buffer

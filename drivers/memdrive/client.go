@@ -84,7 +84,9 @@ func (d *Drive) newRequest(ctx context.Context, op, method, path string, query u
 // Throttled, with its Retry-After, and a transport failure Transient.
 func classify(op string, a upstream.Answer, out any) error {
 	switch {
-	case a.Status >= 500:
+	case a.Status >= 500 && a.Status != http.StatusInsufficientStorage:
+		// 507 is the cloud's word that the drive is full, which no retry
+		// changes (docs/protocols/memdrive.md §4).
 		return upstream.Transient(fmt.Errorf("%s: HTTP %d", op, a.Status))
 	case a.Status == http.StatusUnauthorized:
 		return fmt.Errorf("%s: %w", op, upstream.ErrStaleToken)
@@ -143,4 +145,8 @@ var sentinels = map[string]error{
 	"name_exists":   drivers.ErrExist,
 	"invalid_name":  drivers.ErrInvalidName,
 	"invalid_grant": drivers.ErrAuth,
+	// docs/protocols/memdrive.md §4: a file that does not fit the space
+	// left, and one over the largest size the cloud takes.
+	"quota_exceeded": drivers.ErrNoSpace,
+	"too_large":      drivers.ErrTooLarge,
 }

@@ -31,6 +31,8 @@ var (
 	retryCodes = map[int64]bool{40110000: true, 40140121: true, 990009: true, 990019: true}
 	// existCodes: the name is taken.
 	existCodes = map[int64]bool{20004: true}
+	// noSpaceCodes: the account's space is used up.
+	noSpaceCodes = map[int64]bool{91005: true}
 	// invalidNameCodes: empty, too long, forbidden characters, bad
 	// extension.
 	invalidNameCodes = map[int64]bool{20001: true, 20002: true, 20003: true, 20020: true, 20021: true}
@@ -63,6 +65,8 @@ func (e *apiError) Is(target error) bool {
 		return existCodes[e.Code]
 	case drivers.ErrInvalidName:
 		return invalidNameCodes[e.Code]
+	case drivers.ErrNoSpace:
+		return noSpaceCodes[e.Code]
 	}
 	return false
 }

@@ -31,4 +31,8 @@ type Options struct {
 	// in one PutObject. It grows for files that would need more than
 	// 10,000 parts.
 	UploadPartSize int64 `yaml:"upload_part_size"`
+	// MaxFileSize is the largest file the account may upload; a larger
+	// one is refused before any call (115 GiB, docs/protocols/pan115.md
+	// §4; some account levels take less).
+	MaxFileSize int64 `yaml:"max_file_size"`
 }

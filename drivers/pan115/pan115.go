@@ -39,7 +39,10 @@ const (
 	// defaultPartSize is OpenList's 20 MB; minPartSize is OSS's floor for
 	// every part but the last.
 	defaultPartSize = 20 << 20
-	minPartSize     = 100 << 10
+	// maxFileSize is the largest file 115 takes (docs/protocols/pan115.md
+	// §4 Upload).
+	maxFileSize = 115 << 30
+	minPartSize = 100 << 10
 )
 
 const (
@@ -155,6 +158,12 @@ func New(ctx context.Context, env drivers.Env, o Options) (*Drive, error) {
 		o.UploadPartSize = defaultPartSize
 	case o.UploadPartSize < minPartSize:
 		return nil, fmt.Errorf("pan115: upload_part_size %d is below OSS's minimum part of %d bytes", o.UploadPartSize, minPartSize)
+	}
+	switch {
+	case o.MaxFileSize == 0:
+		o.MaxFileSize = maxFileSize
+	case o.MaxFileSize < 0:
+		return nil, fmt.Errorf("pan115: max_file_size %d must be positive", o.MaxFileSize)
 	}
 	if env.StateDir == "" {
 		return nil, errors.New("pan115: no state_dir to keep the rotating refresh token in")

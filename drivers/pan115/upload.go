@@ -44,6 +44,9 @@ func (d *Drive) Upload(ctx context.Context, parent drivers.Entry, name string, s
 		return drivers.Entry{}, fmt.Errorf("%s: %w: the source must be random-access (spooled to disk): 115 asks for hashes of ranges of it", op, drivers.ErrUnsupported)
 	}
 	size := src.Size()
+	if size > d.o.MaxFileSize {
+		return drivers.Entry{}, fmt.Errorf("%s: %w: %d bytes, and 115 takes at most %d", op, drivers.ErrTooLarge, size, d.o.MaxFileSize)
+	}
 	sum := strings.ToUpper(src.SHA1())
 	if sum == "" {
 		var err error

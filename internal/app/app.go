@@ -135,8 +135,12 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, err
 		Log:               log,
 		StateDir:          cfg.StateDir,
 		UploadSystemFiles: cfg.UploadSystemFiles,
+		PlaceholderGrace:  placeholderGrace(cfg.PlaceholderGrace.D()),
 		MaxLockTimeout:    cfg.Locks.MaxTimeout.D(),
 		MaxLocksPerUser:   cfg.Locks.MaxPerUser,
+		ReadBackMaxFile:   readBackMaxFile(cfg.ReadBack.MaxFile),
+		ReadBackMaxTotal:  int64(cfg.ReadBack.MaxTotal),
+		ReadBackTTL:       cfg.ReadBack.TTL.D(),
 	})
 	if err != nil {
 		return nil, &config.Error{Msg: err.Error()}
@@ -175,6 +179,24 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, err
 	// authentication, and only its one file is served.
 	h = strmlink.Route(h, strmlink.NewSigner(drives.keys), davHandler, log)
 	return &App{Config: cfg, FS: fs, Handler: h, Log: log, Admin: svc, drives: drives}, nil
+}
+
+// placeholderGrace maps the config's 0s ("at the next check") to
+// webdav.Options' smallest wait, its 0 being "the default".
+func placeholderGrace(d time.Duration) time.Duration {
+	if d == 0 {
+		return time.Nanosecond
+	}
+	return d
+}
+
+// readBackMaxFile maps the config's 0 ("keep none") to webdav.Options'
+// "none".
+func readBackMaxFile(n config.ByteSize) int64 {
+	if n == 0 {
+		return -1
+	}
+	return int64(n)
 }
 
 // readAhead maps the config's 0 ("none") to stream.Options' "off".

@@ -115,3 +115,14 @@ type RapidUploads interface {
 type QRLogins interface {
 	QRCodes() *QRCodes
 }
+
+// FileSizeLimited is a Cloud whose largest file a test can lower, to meet
+// the cloud's refusal of a file over it without sending the real limit's
+// worth of bytes.
+type FileSizeLimited interface {
+	// LimitFileSize makes the cloud refuse files over n bytes. It returns
+	// what a mount made with MountOptions adds so that its driver knows
+	// the limit too, where the driver checks it itself (nil where the
+	// cloud's own answer is what the driver goes by).
+	LimitFileSize(n int64) map[string]any
+}

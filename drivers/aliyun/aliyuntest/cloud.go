@@ -11,6 +11,8 @@ var (
 	_ fakecloud.Unpaced   = (*Server)(nil)
 	_ fakecloud.PartSized = (*Server)(nil)
 	_ fakecloud.QRLogins  = (*Server)(nil)
+
+	_ fakecloud.FileSizeLimited = (*Server)(nil)
 )
 
 // Start starts an emulator for a harness that treats every cloud alike.

@@ -132,6 +132,7 @@ type Server struct {
 	linkSeq     int64
 	linksBefore int64 // links with a sequence number up to this are expired
 	totalSpace  int64
+	maxFileSize int64
 	buckets     map[string]*rate.Limiter
 
 	// The write side: upload sessions by upload_id, async tasks by id
@@ -171,6 +172,7 @@ func NewServer(o Options) *Server {
 		backup:       fakecloud.NewTree("root", newID),
 		opts:         o,
 		totalSpace:   2 << 40,
+		maxFileSize:  MaxFileSize,
 		buckets:      map[string]*rate.Limiter{},
 		uploads:      map[string]*upload{},
 		tasks:        map[string]int{},
@@ -252,6 +254,38 @@ func (s *Server) SetSpace(total int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.totalSpace = total
+}
+
+// MaxFileSize is the largest file the emulator takes by default: the
+// service's limit for most accounts (docs/protocols/aliyun.md §5
+// Failures).
+const MaxFileSize = 100 << 30
+
+// LimitFileSize makes create refuse files over n bytes, as the service
+// refuses those over an account's limit; the driver goes by that answer.
+func (s *Server) LimitFileSize(n int64) map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.maxFileSize = n
+	return nil
+}
+
+// fits answers, and returns false, unless a file of size bytes may be
+// created: the drive has room for it and it is within the account's
+// largest file (docs/protocols/aliyun.md §5 Failures).
+func (s *Server) fits(w http.ResponseWriter, size int64) bool {
+	s.mu.Lock()
+	total, most := s.totalSpace, s.maxFileSize
+	s.mu.Unlock()
+	switch {
+	case size > most:
+		writeErr(w, http.StatusBadRequest, "InvalidParameter.SizeExceed", "file size is exceed the limit of your account")
+		return false
+	case s.tree.Usage()+s.backup.Usage()+size > total:
+		writeErr(w, http.StatusBadRequest, "QuotaExhausted.Drive", "The drive has exceeded its quota.")
+		return false
+	}
+	return true
 }
 
 func (s *Server) options() Options {

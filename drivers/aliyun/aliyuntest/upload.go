@@ -174,6 +174,9 @@ func (s *Server) createFile(w http.ResponseWriter, r *http.Request, req createRe
 		writeErr(w, http.StatusBadRequest, "InvalidParameter.Size", "The input parameter size is not valid.")
 		return
 	}
+	if !s.fits(w, req.Size) {
+		return
+	}
 	nParts := len(req.PartInfoList)
 	if nParts > maxParts {
 		writeErr(w, http.StatusBadRequest, "InvalidParameter.PartInfoList", "part_info_list is not valid. part count can not over 10000")

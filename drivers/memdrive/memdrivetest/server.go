@@ -80,10 +80,14 @@ type Server struct {
 	limiters map[string]*rate.Limiter // by access token
 	links    map[string]*link         // by the link's token
 	total    int64
+	most     int64 // the largest file taken
 	uploaded atomic.Int64
 }
 
-var _ fakecloud.Cloud = (*Server)(nil)
+var (
+	_ fakecloud.Cloud           = (*Server)(nil)
+	_ fakecloud.FileSizeLimited = (*Server)(nil)
+)
 
 // Name is the cloud's short name: its subtest name and the mount path
 // the harnesses give it ("/memdrive").
@@ -130,6 +134,7 @@ func NewServer(o Options) *Server {
 		limiters: map[string]*rate.Limiter{},
 		links:    map[string]*link{},
 		total:    1 << 40,
+		most:     MaxFileSize,
 	}
 	s.api = httptest.NewServer(s.routes())
 	s.cdn = httptest.NewServer(http.HandlerFunc(s.serveCDN))
@@ -209,6 +214,19 @@ func (s *Server) ExpireLinks() {
 	for _, l := range s.links {
 		l.expired = true
 	}
+}
+
+// MaxFileSize is the largest file the cloud takes
+// (docs/protocols/memdrive.md §4).
+const MaxFileSize = 50 << 30
+
+// LimitFileSize makes the cloud refuse files over n bytes; the driver
+// goes by the cloud's answer.
+func (s *Server) LimitFileSize(n int64) map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.most = n
+	return nil
 }
 
 // SetSpace sets the account's total space; used space is the tree's.

@@ -195,8 +195,12 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	total := s.total
+	total, most := s.total, s.most
 	s.mu.Unlock()
+	if r.ContentLength > most {
+		fail(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the cloud takes files of at most %d bytes", most))
+		return
+	}
 	if s.tree.Usage()+r.ContentLength > total {
 		fail(w, http.StatusInsufficientStorage, "quota_exceeded", "the file does not fit in the space left")
 		return

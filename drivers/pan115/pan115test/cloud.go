@@ -18,7 +18,41 @@ var (
 	_ fakecloud.Unpaced   = (*Server)(nil)
 	_ fakecloud.PartSized = (*Server)(nil)
 	_ fakecloud.QRLogins  = (*Server)(nil)
+
+	_ fakecloud.FileSizeLimited = (*Server)(nil)
 )
+
+// MaxFileSize is the largest file 115 takes (docs/protocols/pan115.md §4
+// Upload).
+const MaxFileSize = 115 << 30
+
+// LimitFileSize makes init refuse files over n bytes, and tells the
+// driver the limit, which it checks before init: 115's own answer to an
+// over-size init is not recorded (docs/protocols/pan115.md §6).
+func (s *Server) LimitFileSize(n int64) map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.maxFileSize = n
+	return map[string]any{"max_file_size": n}
+}
+
+// fits answers, and returns false, unless a file of size bytes may be
+// uploaded: within the largest file, and room left in the account.
+func (s *Server) fits(w http.ResponseWriter, size int64) bool {
+	s.mu.Lock()
+	total, most := s.spaceTotal, s.maxFileSize
+	s.mu.Unlock()
+	switch {
+	case size > most:
+		// The emulator's stand-in: a parameter refusal.
+		fail(w, 40100000, "file_size 超出上传限制")
+		return false
+	case s.tree.Usage()+size > total:
+		fail(w, 91005, "空间不足，上传失败。")
+		return false
+	}
+	return true
+}
 
 // Start starts an emulator for a harness that treats every cloud alike.
 // 115 states no wait when it throttles, so RetryAfter has nothing to set.

@@ -130,6 +130,7 @@ type Server struct {
 	links       map[string]*link
 	pickCodes   map[string]string // pick code -> file id
 	spaceTotal  int64
+	maxFileSize int64
 	authReplies int
 	throttles   int
 	userInfos   int
@@ -169,16 +170,17 @@ func NewServer(o Options) *Server {
 		faults:   &fakecloud.Faults{},
 		counters: &fakecloud.Counters{},
 		// 115's tokens are 48 hex characters.
-		login:      fakecloud.NewLogins(o.AccessTTL, func(string, time.Duration) string { return randHex(24) }),
-		o:          o,
-		linkTTL:    o.LinkTTL,
-		limiters:   map[string]*rate.Limiter{},
-		links:      map[string]*link{},
-		pickCodes:  map[string]string{},
-		spaceTotal: 2 << 40,
-		appID:      strconv.FormatInt(100000000+time.Now().UnixNano()%900000000, 10),
-		qr:         fakecloud.NewQRCodes(o.LoginTTL),
-		endedTold:  map[string]bool{},
+		login:       fakecloud.NewLogins(o.AccessTTL, func(string, time.Duration) string { return randHex(24) }),
+		o:           o,
+		linkTTL:     o.LinkTTL,
+		limiters:    map[string]*rate.Limiter{},
+		links:       map[string]*link{},
+		pickCodes:   map[string]string{},
+		spaceTotal:  2 << 40,
+		maxFileSize: MaxFileSize,
+		appID:       strconv.FormatInt(100000000+time.Now().UnixNano()%900000000, 10),
+		qr:          fakecloud.NewQRCodes(o.LoginTTL),
+		endedTold:   map[string]bool{},
 	}
 	if o.Lag == 0 {
 		o.Lag = DefaultLag

@@ -209,6 +209,9 @@ func (s *Server) handleUploadInit(w http.ResponseWriter, r *http.Request) {
 		fail(w, 40100000, "file_size 参数错误")
 		return
 	}
+	if !s.fits(w, size) {
+		return
+	}
 	target := f("target")
 	cid, isU1 := strings.CutPrefix(target, "U_1_")
 	if !isU1 {

@@ -115,3 +115,14 @@ type RapidUploads interface {
 type QRLogins interface {
 	QRCodes() *QRCodes
 }
+
+// FailingLogins is a QRLogins cloud whose driver's mount options name
+// what a login goes through (an app of the cloud's open platform, a
+// token service), so that a wrong option keeps a login from starting.
+type FailingLogins interface {
+	// FailingLoginOptions are sets of options, each added to
+	// MountOptions, with which no login can start, keyed by what is
+	// wrong, in words ("a wrong app id"). The driver's refusal names an
+	// option of the set.
+	FailingLoginOptions() map[string]map[string]any
+}

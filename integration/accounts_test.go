@@ -225,12 +225,28 @@ type loginRig struct {
 	accountOptions map[string]any
 }
 
-// newLoginRig writes the config of cl's mount without a refresh token.
-func newLoginRig(t testing.TB, cl fakecloud.Cloud) *loginRig {
+// newLoginRig writes the config of cl's mount without a refresh token,
+// with extra added to its options; with shares, a share of the cloud's
+// (when it has share links) plays through it.
+func newLoginRig(t testing.TB, cl fakecloud.Cloud, extra map[string]any, shares bool) *loginRig {
 	t.Helper()
 	r := &loginRig{cl: cl, q: qrCodes(t, cl), mount: demo.MountPath(cl), dir: t.TempDir()}
 	r.stateDir = filepath.Join(r.dir, "state")
 	r.accountOptions = demo.CloudMount(cl, "").Options
+	maps.Copy(r.accountOptions, extra)
+	if sh, ok := cl.(demo.ShareHost); ok && shares {
+		if err := sample.Fill(sh.Sharer()); err != nil {
+			t.Fatal(err)
+		}
+		movies, err := sh.Sharer().Lookup(path.Dir(sample.VideoPath))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sh.AddShare(demo.ShareID, demo.SharePwd, movies.ID); err != nil {
+			t.Fatal(err)
+		}
+		r.share, r.shareFile = demo.SharePath, demo.SharePath+"/"+path.Base(sample.VideoPath)
+	}
 	r.configPath = r.writeConfig(t, "config.yaml", nil)
 	return r
 }
@@ -242,20 +258,7 @@ func (r *loginRig) writeConfig(t testing.TB, name string, extra map[string]any) 
 	account := demo.Mount{Path: r.mount, Driver: r.cl.Driver(), Options: maps.Clone(r.accountOptions)}
 	maps.Copy(account.Options, extra)
 	yaml := fmt.Sprintf("listen: 127.0.0.1:0\nstate_dir: %s\nlog: {level: debug, format: json}\nmounts:\n", yamlQuote(r.stateDir)) + account.YAML()
-	if sh, ok := r.cl.(demo.ShareHost); ok {
-		if r.share == "" {
-			if err := sample.Fill(sh.Sharer()); err != nil {
-				t.Fatal(err)
-			}
-			movies, err := sh.Sharer().Lookup(path.Dir(sample.VideoPath))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := sh.AddShare(demo.ShareID, demo.SharePwd, movies.ID); err != nil {
-				t.Fatal(err)
-			}
-			r.share, r.shareFile = demo.SharePath, demo.SharePath+"/"+path.Base(sample.VideoPath)
-		}
+	if sh, ok := r.cl.(demo.ShareHost); ok && r.share != "" {
 		// Without the web login ShareAccountOptions would hand the account:
 		// pandav login gives it one.
 		driver, options := sh.ShareMount(demo.ShareID, demo.SharePwd, r.mount)
@@ -341,7 +344,7 @@ func TestLoginEndToEnd(t *testing.T) {
 	for _, cl := range c.Each() {
 		t.Run(cl.Name(), func(t *testing.T) {
 			t.Parallel()
-			r := newLoginRig(t, cl)
+			r := newLoginRig(t, cl, nil, true)
 			p := startServe(t, r.configPath)
 			pid := p.cmd.Process.Pid
 			through := fmt.Sprintf("through the running pandav (PID %d)", pid)
@@ -510,6 +513,26 @@ func TestLoginEndToEnd(t *testing.T) {
 			})
 			p.Stop()
 			checkNoSecrets(t, cl, map[string]string{"pandav serve's log": p.Stderr(), "the commands' stderr": stderrs.String()})
+
+			// The other ways the mount logs in, each with a state_dir of
+			// its own.
+			if v, ok := cl.(fakecloud.LoginVariants); ok {
+				for way, opts := range v.LoginVariantOptions() {
+					t.Run(way, func(t *testing.T) {
+						r := newLoginRig(t, cl, opts, false)
+						p := startServe(t, r.configPath)
+						r.login(t, r.configPath)
+						listsSample(t, p, r.mount)
+						code, rep, _ := checkJSON(t, "-c", r.configPath)
+						if m := row(t, rep, r.mount); code != 0 || !m.OK || m.Account == "" {
+							t.Errorf("check after a login %s: exit %d, %+v", way, code, m)
+						}
+						if n := cl.Login().Reuses(); n != 0 {
+							t.Errorf("the cloud saw %d trades of a spent refresh token", n)
+						}
+					})
+				}
+			}
 		})
 	}
 }
@@ -596,10 +619,15 @@ func TestCheckDemo(t *testing.T) {
 	if n := revoked.Login().Reuses(); n != 0 {
 		t.Errorf("the cloud saw %d trades of a spent refresh token", n)
 	}
+	// The server's log says it too: pandav never sent that token.
+	if !strings.Contains(p.Stderr(), "another program used this refresh token") || !strings.Contains(p.Stderr(), "pandav login -c <config> "+mount) {
+		t.Errorf("pandav serve's log does not say another program used %s's token, nor to run pandav login:\n%s", mount, tail(p.Stderr(), 3000))
+	}
 
 	second := runTool(t, time.Minute, nil, pandavBin, "serve", "-c", cfg, "--listen", freeAddr(t))
 	msg := string(second.Stderr) + string(second.Stdout)
-	if second.Code == 0 || !strings.Contains(msg, fmt.Sprintf("PID %d", p.cmd.Process.Pid)) {
+	host, _ := os.Hostname()
+	if second.Code == 0 || !strings.Contains(msg, fmt.Sprintf("PID %d on %s", p.cmd.Process.Pid, host)) {
 		t.Errorf("a second serve on the same state_dir: exit %d, %q; want non-zero naming PID %d", second.Code, msg, p.cmd.Process.Pid)
 	}
 	p.Stop()

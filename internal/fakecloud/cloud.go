@@ -126,3 +126,13 @@ type FailingLogins interface {
 	// option of the set.
 	FailingLoginOptions() map[string]map[string]any
 }
+
+// LoginVariants is a QRLogins cloud whose driver logs in another way
+// too, by other mount options (Aliyun's Open API through a token service
+// at renew_url, for users without an app of their own).
+type LoginVariants interface {
+	// LoginVariantOptions are sets of options, each added to
+	// MountOptions, with which a login goes the other way, keyed by the
+	// way, in words.
+	LoginVariantOptions() map[string]map[string]any
+}

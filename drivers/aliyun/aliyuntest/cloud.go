@@ -13,6 +13,7 @@ var (
 	_ fakecloud.QRLogins  = (*Server)(nil)
 
 	_ fakecloud.FailingLogins = (*Server)(nil)
+	_ fakecloud.LoginVariants = (*Server)(nil)
 )
 
 // Start starts an emulator for a harness that treats every cloud alike.
@@ -82,6 +83,14 @@ func (s *Server) FailingLoginOptions() map[string]map[string]any {
 	return map[string]map[string]any{
 		"a wrong client secret":        {"client_secret": "not-the-app-secret"},
 		"a token service that is down": {"client_id": "", "client_secret": "", "renew_url": "http://127.0.0.1:1"},
+	}
+}
+
+// LoginVariantOptions log in, and refresh, through the token proxy
+// (ProxyURL) instead of the mount's own app.
+func (s *Server) LoginVariantOptions() map[string]map[string]any {
+	return map[string]map[string]any{
+		"through a token service": {"client_id": "", "client_secret": "", "renew_url": s.ProxyURL()},
 	}
 }
 

@@ -1,10 +1,8 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -15,11 +13,11 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"pandav/internal/admin"
+	"pandav/internal/admin/admintest"
 	"pandav/internal/demo"
 	"pandav/internal/fakecloud"
 	"pandav/internal/sample"
@@ -32,27 +30,9 @@ import (
 // cliProc is one `pandav login` or `pandav check` running.
 type cliProc struct {
 	cmd       *exec.Cmd
-	out, errs lockedBuffer
+	out, errs admintest.Buffer
 	done      chan struct{}
 	code      int
-}
-
-// lockedBuffer collects what a process writes while a test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // startCLI runs pandav with args. Its stderr joins the package's secret
@@ -66,15 +46,7 @@ func startCLI(t testing.TB, args ...string) *cliProc {
 		t.Fatal(err)
 	}
 	go func() {
-		err := c.cmd.Wait()
-		var ee *exec.ExitError
-		switch {
-		case err == nil:
-		case errors.As(err, &ee):
-			c.code = ee.ExitCode()
-		default:
-			c.code = -1
-		}
+		c.code = exitCode(c.cmd.Wait())
 		close(c.done)
 	}()
 	t.Cleanup(func() {

@@ -15,19 +15,11 @@ import (
 	"pandav/internal/admin/admintest"
 )
 
-// TestAdminAPIBesideWebDAV: the admin API answers under its prefix, to
-// admins only, and WebDAV answers everything else; failed logins count
-// against an address whichever of the two it tries.
-func TestAdminAPIBesideWebDAV(t *testing.T) {
-	acct := admintest.NewAccount("acme")
-	defer acct.Close()
-	cfg, err := config.Parse(fmt.Appendf(nil, `listen: 127.0.0.1:0
-users:
-  - {name: root, password: root-pw, admin: true}
-  - {name: user, password: user-pw}
-mounts:
-  - {path: /a, driver: admintest, options: {account: %q, refresh_token: %q}}
-`, acct.Key(), acct.Issue()))
+// newApp assembles pandav from the config text, with a state_dir of the
+// test's.
+func newApp(t *testing.T, text string) *App {
+	t.Helper()
+	cfg, err := config.Parse([]byte(text))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,9 +28,34 @@ mounts:
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer a.Close()
+	return a
+}
+
+// serveConfig is newApp, served until the test ends.
+func serveConfig(t *testing.T, text string) (*App, *httptest.Server) {
+	t.Helper()
+	a := newApp(t, text)
 	srv := httptest.NewServer(a.Handler)
-	defer srv.Close()
+	t.Cleanup(func() {
+		srv.Close()
+		a.Close()
+	})
+	return a, srv
+}
+
+// TestAdminAPIBesideWebDAV: the admin API answers under its prefix, to
+// admins only, and WebDAV answers everything else; failed logins count
+// against an address whichever of the two it tries.
+func TestAdminAPIBesideWebDAV(t *testing.T) {
+	acct := admintest.NewAccount("acme")
+	defer acct.Close()
+	_, srv := serveConfig(t, fmt.Sprintf(`listen: 127.0.0.1:0
+users:
+  - {name: root, password: root-pw, admin: true}
+  - {name: user, password: user-pw}
+mounts:
+  - {path: /a, driver: admintest, options: {account: %q, refresh_token: %q}}
+`, acct.Key(), acct.Issue()))
 	do := func(method, path, user, pass string) int {
 		t.Helper()
 		req, _ := http.NewRequest(method, srv.URL+path, nil)
@@ -88,22 +105,11 @@ func TestLoginPurgesMountCache(t *testing.T) {
 	a, b := admintest.NewAccount("alpha"), admintest.NewAccount("beta")
 	defer a.Close()
 	defer b.Close()
-	cfg, err := config.Parse(fmt.Appendf(nil, `listen: 127.0.0.1:0
+	app, srv := serveConfig(t, fmt.Sprintf(`listen: 127.0.0.1:0
 mounts:
   - {path: /a, driver: admintest, options: {account: %q, refresh_token: %q}}
   - {path: /b, driver: admintest, options: {account: %q, refresh_token: %q}}
 `, a.Key(), a.Issue(), b.Key(), b.Issue()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.StateDir = t.TempDir()
-	app, err := New(context.Background(), cfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Close()
-	srv := httptest.NewServer(app.Handler)
-	defer srv.Close()
 	list := func(mount string) {
 		t.Helper()
 		req, _ := http.NewRequest("PROPFIND", srv.URL+mount+"/", nil)

@@ -102,29 +102,29 @@ func runCLI(t testing.TB, args ...string) (code int, stdout, stderr string) {
 	return code, c.out.String(), c.errs.String()
 }
 
-// linkShown is what `pandav login --no-qr` prints: the app to scan with,
-// and the code's text.
-var linkShown = regexp.MustCompile(`Open this link with (.+):\n\n  (\S+)\n`)
+// codeShown is what `pandav login` prints: the app to scan with, and the
+// code drawn, then as text; or, with --no-qr, the text alone.
+var codeShown = regexp.MustCompile(`(?:Scan this code with (.+):\n\n[ ▀▄█\n]+\nor open its text with the app|Open this link with (.+)):\n\n  (\S+)\n`)
 
-// loginRun is a `pandav login --no-qr` showing its code, and the code as
-// the cloud keeps it.
+// loginRun is a `pandav login` showing its code, and the code as the
+// cloud keeps it.
 type loginRun struct {
 	*cliProc
 	app  string
 	code fakecloud.PendingLogin
 }
 
-// startLogin runs `pandav login --no-qr` with args and finds the code it
-// shows among the cloud's pending ones.
+// startLogin runs `pandav login` with args and finds the code it shows
+// among the cloud's pending ones.
 func startLogin(t testing.TB, q *fakecloud.QRCodes, args ...string) *loginRun {
 	t.Helper()
-	c := startCLI(t, append([]string{"login", "--no-qr"}, args...)...)
-	m := c.waitStdout(t, linkShown)
-	p, ok := q.FindLogin(m[2])
+	c := startCLI(t, append([]string{"login"}, args...)...)
+	m := c.waitStdout(t, codeShown)
+	p, ok := q.FindLogin(m[3])
 	if !ok {
-		t.Fatalf("pandav login shows a code the cloud never handed out: %q", m[2])
+		t.Fatalf("pandav login shows a code the cloud never handed out: %q", m[3])
 	}
-	return &loginRun{cliProc: c, app: m[1], code: p}
+	return &loginRun{cliProc: c, app: m[1] + m[2], code: p}
 }
 
 // lastLine is the last line of text, where a failing command says why.
@@ -243,12 +243,15 @@ func (r *loginRig) writeConfig(t testing.TB, name string, extra map[string]any) 
 	return p
 }
 
-// login runs `pandav login --no-qr` of the rig's mount (with more flags
-// before the mount), scans and confirms its code, and requires it to
-// succeed; it returns what it printed.
+// login runs `pandav login` of the rig's mount with flags, scans and
+// confirms its code, and requires it to succeed; it returns what it
+// printed.
 func (r *loginRig) login(t testing.TB, configPath string, flags ...string) string {
 	t.Helper()
 	l := startLogin(t, r.q, append(append([]string{"-c", configPath}, flags...), r.mount)...)
+	if drawn := !slices.Contains(flags, "--no-qr"); drawn != strings.ContainsAny(l.out.String(), "▀▄") {
+		t.Errorf("pandav login %v: want the code drawn: %v\n%s", flags, drawn, l.out.String())
+	}
 	if err := r.q.ScanLogin(l.code.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -331,7 +334,7 @@ func TestLoginEndToEnd(t *testing.T) {
 				t.Fatalf("PROPFIND of a mount with no login: %s", resp.Status)
 			}
 
-			out = r.login(t, r.configPath)
+			out = r.login(t, r.configPath, "--no-qr")
 			if !strings.Contains(out, "The running pandav uses the new login now.") {
 				t.Errorf("pandav login does not say the server took the login up:\n%s", out)
 			}
@@ -416,7 +419,7 @@ func TestLoginEndToEnd(t *testing.T) {
 					{"expired", (*fakecloud.QRCodes).ExpireLogin, []string{"the code expired: run pandav login again"}},
 					{"cancelled", (*fakecloud.QRCodes).CancelLogin, []string{"cancelled in the app: the stored login is as it was", "the code expired: run pandav login again"}},
 				} {
-					l := startLogin(t, r.q, "-c", r.configPath, r.mount)
+					l := startLogin(t, r.q, "--no-qr", "-c", r.configPath, r.mount)
 					if err := r.q.ScanLogin(l.code.ID); err != nil {
 						t.Fatal(err)
 					}
@@ -458,7 +461,7 @@ func TestLoginEndToEnd(t *testing.T) {
 					t.Errorf("a login that could not start changed the stored logins")
 				}
 
-				l := startLogin(t, r.q, "-c", r.configPath, r.mount)
+				l := startLogin(t, r.q, "-c", r.configPath, r.mount) // the code drawn
 				// The command holds state_dir while it runs.
 				code, _, errs := runCLI(t, "serve", "-c", r.configPath, "--listen", freeAddr(t))
 				if want := fmt.Sprintf("PID %d", l.cmd.Process.Pid); code != 1 || !strings.Contains(errs, want) || !strings.Contains(errs, "(running login)") {

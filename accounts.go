@@ -272,7 +272,7 @@ func printReport(w io.Writer, rep admin.Report) {
 		if !r.OK {
 			bad++
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Mount, r.Login, orDash(r.Account), vipText(r), spaceText(r), rootText(r), tokenAgeText(r), orDash(r.Share))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Mount, loginText(r), orDash(r.Account), vipText(r), spaceText(r), rootText(r), tokenAgeText(r), orDash(r.Share))
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
@@ -289,6 +289,19 @@ func printReport(w io.Writer, rep admin.Report) {
 	default:
 		fmt.Fprintf(w, "%d of %d mounts have a problem\n", bad, len(rep.Mounts))
 	}
+}
+
+// loginText is how the mount's login stands, or each of its logins:
+// "open: ok, web: none".
+func loginText(r admin.CheckRow) string {
+	if len(r.Logins) == 0 {
+		return r.Login
+	}
+	parts := make([]string, len(r.Logins))
+	for i, k := range r.Logins {
+		parts[i] = k.Kind + ": " + k.Login
+	}
+	return strings.Join(parts, ", ")
 }
 
 func orDash(s string) string {

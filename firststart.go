@@ -100,9 +100,10 @@ users:
 # mounts:
 #   - path: /115
 #     driver: pan115
+#     options: {app_id: "..."}     # the AppID of your 115 open-platform app
 #   - path: /aliyun
 #     driver: aliyun
-#     options: {client_id: "...", client_secret: "..."}
+#     options: {client_id: "...", client_secret: "..."}   # your Open API app, or renew_url: a token service
 mounts: []
 `)
 }

@@ -90,3 +90,31 @@ type LoginStatus struct {
 type LoginStatuser interface {
 	LoginStatus() LoginStatus
 }
+
+// LoginApper is a Loginer that names the app its users scan login codes
+// with ("the 115 app"), for what the CLI and the console say.
+type LoginApper interface {
+	LoginApp() string
+}
+
+// KindLogin is the LoginStatus of one kind of a mount's logins.
+type KindLogin struct {
+	Kind string
+	LoginStatus
+}
+
+// KindLoginStatuser is a drive whose mount holds a login per kind of
+// LoginKinds (Aliyun's Open API login, and the web login its share
+// mounts play through), in the order of LoginKinds; LoginStatus is the
+// first. Like LoginStatus it makes no cloud call.
+type KindLoginStatuser interface {
+	KindLoginStatuses() []KindLogin
+}
+
+// ShareStater is a share mount: it says how the share stands ("valid
+// until ...") or, as an error, why it does not play (cancelled by its
+// owner, expired, forbidden, a wrong code, an account that cannot play
+// it), with the cloud's reason. It makes at most one cheap cloud call.
+type ShareStater interface {
+	ShareState(ctx context.Context) (string, error)
+}

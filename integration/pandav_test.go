@@ -206,19 +206,24 @@ func runTool(t testing.TB, timeout time.Duration, env []string, name string, arg
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
-	r := result{Stdout: out.Bytes(), Stderr: errb.Bytes(), Err: err}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.Code = ee.ExitCode()
-	default:
-		r.Code = -1
-	}
+	r := result{Stdout: out.Bytes(), Stderr: errb.Bytes(), Err: err, Code: exitCode(err)}
 	if ctx.Err() != nil {
 		t.Fatalf("%s %s: timed out after %s", filepath.Base(name), strings.Join(args, " "), timeout)
 	}
 	return r
+}
+
+// exitCode is the exit status of a command that ended with err from
+// Wait or Run: -1 when it was killed or never ran.
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.ExitCode()
+	}
+	return -1
 }
 
 // rcloneEnv keeps rclone away from any user config and cache.

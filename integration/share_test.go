@@ -48,6 +48,7 @@ type shareHost interface {
 type shareRig struct {
 	host shareHost
 	p    *pandavProc
+	cfg  string // the config pandav serves
 }
 
 // shareConfig mounts the host's account, with what it needs to play
@@ -112,7 +113,7 @@ func startShares(t *testing.T) (*shareRig, fakecloud.Blob) {
 	if err := os.WriteFile(cfg, []byte(shareConfig(c, host, filepath.Join(dir, "state"))), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &shareRig{host: host, p: startServe(t, cfg)}, extra
+	return &shareRig{host: host, p: startServe(t, cfg), cfg: cfg}, extra
 }
 
 // tempCopies counts the copies in the account's hidden temp folder.
@@ -185,6 +186,18 @@ func TestShareMounts(t *testing.T) {
 			resp, _ = davDo(t, "GET", p.URL(tc.mount+"/Sample Video.mp4"), nil, "")
 			if resp.StatusCode != tc.status {
 				t.Errorf("GET in %s: %s, want %d", tc.mount, resp.Status, tc.status)
+			}
+		}
+		// pandav check says the same of each share, through the server.
+		code, rep, _ := checkJSON(t, "-c", rig.cfg)
+		if r := row(t, rep, "/share/demo"); code != 1 || !r.OK || !r.ShareOK || !strings.HasPrefix(r.Share, "ok") {
+			t.Errorf("check: exit %d, /share/demo %+v", code, r)
+		}
+		for _, tc := range []struct{ mount, says string }{
+			{"/share/wrong-code", "提取码"}, {"/share/cancelled", "cancelled by its creator"}, {"/share/expired", "has expired"},
+		} {
+			if r := row(t, rep, tc.mount); r.OK || r.ShareOK || !strings.Contains(r.Share, tc.says) || !strings.Contains(r.Problem, tc.says) {
+				t.Errorf("check of %s: %+v; want it failed, saying %q", tc.mount, r, tc.says)
 			}
 		}
 		if strings.Contains(p.Stderr(), shareCode) {

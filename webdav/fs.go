@@ -188,6 +188,15 @@ func contains(list []string, s string) bool {
 // Purge flushes every cache (SIGHUP).
 func (fs *FileSystem) Purge() { fs.caches.Purge() }
 
+// PurgeMount forgets everything cached of the mount at path p: its
+// entries, listings, misses, links and space. A new login of the mount
+// may be another account's, whose files the cache has never seen.
+func (fs *FileSystem) PurgeMount(p string) {
+	if m := fs.mountAt(cleanPath(p)); m != nil {
+		m.purge()
+	}
+}
+
 // Tick does the periodic work: storing idle placeholders. The server calls
 // it every few seconds.
 func (fs *FileSystem) Tick() {

@@ -123,6 +123,21 @@ func (c *caches) Purge() {
 	c.quotas.Purge()
 }
 
+// purge drops everything cached of m. A listing in flight meanwhile may
+// predate it, so it is handed to its callers but not cached.
+func (m *mount) purge() {
+	m.caches.gen.Add(1)
+	for _, s := range []interface {
+		Remove(string)
+		RemovePrefix(string) int
+	}{m.caches.entries, m.caches.listings, m.caches.misses} {
+		s.Remove(m.path)
+		s.RemovePrefix(m.path + "/")
+	}
+	m.caches.links.RemovePrefix(m.path + "\x00")
+	m.caches.quotas.Remove(m.path)
+}
+
 // fullPath is the WebDAV path of rel, and its key in the caches.
 func (m *mount) fullPath(rel string) string {
 	if rel == "/" {

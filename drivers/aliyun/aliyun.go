@@ -80,6 +80,9 @@ var (
 	_ drivers.Loginer       = (*Drive)(nil)
 	_ drivers.Accounter     = (*Drive)(nil)
 	_ drivers.LoginStatuser = (*Drive)(nil)
+	_ drivers.LoginApper    = (*Drive)(nil)
+
+	_ drivers.KindLoginStatuser = (*Drive)(nil)
 )
 
 // New checks o and prepares the drive. It makes no network call: a cloud

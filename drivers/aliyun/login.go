@@ -56,6 +56,22 @@ func (d *Drive) LoginKinds() []string {
 // login.
 func (d *Drive) LoginStatus() drivers.LoginStatus { return d.login().LoginStatus() }
 
+// KindLoginStatuses implements drivers.KindLoginStatuser: an Open API
+// mount's own login, then the web login its share mounts play through.
+func (d *Drive) KindLoginStatuses() []drivers.KindLogin {
+	if d.o.API == "web" {
+		return []drivers.KindLogin{{Kind: kindWeb, LoginStatus: d.web.auth.tokens.LoginStatus()}}
+	}
+	return []drivers.KindLogin{
+		{Kind: kindOpen, LoginStatus: d.tokens.LoginStatus()},
+		{Kind: kindWeb, LoginStatus: d.web.auth.tokens.LoginStatus()},
+	}
+}
+
+// LoginApp implements drivers.LoginApper: both kinds of code are scanned
+// with the Aliyundrive app.
+func (d *Drive) LoginApp() string { return "the Aliyundrive (阿里云盘) app" }
+
 // StartLogin asks for a QR code of kind. It spends nothing: the mount's
 // login stays as it was until Finish.
 func (d *Drive) StartLogin(ctx context.Context, kind string) (drivers.LoginFlow, error) {

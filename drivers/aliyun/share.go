@@ -60,10 +60,12 @@ type Share struct {
 	token    string
 	tokenAt  time.Time // when token stops being used
 	root     *drivers.Entry
-	driveID  string // the sharer's drive, from the first listing
-	dead     error  // the share-level failure last seen
-	deadAt   time.Time
-	logged   string // the share-level failure last logged
+	// expiration is when the share ends, as its info says; "" for never.
+	expiration string
+	driveID    string // the sharer's drive, from the first listing
+	dead       error  // the share-level failure last seen
+	deadAt     time.Time
+	logged     string // the share-level failure last logged
 	// directDeadUntil: the share's own download URL is skipped until then.
 	directDeadUntil time.Time
 	directWorks     bool
@@ -72,6 +74,7 @@ type Share struct {
 var (
 	_ drivers.Drive          = (*Share)(nil)
 	_ drivers.StreamNotifier = (*Share)(nil)
+	_ drivers.ShareStater    = (*Share)(nil)
 )
 
 // NewShare checks o and prepares the mount. It makes no call itself, but
@@ -150,21 +153,26 @@ func (s *Share) shareFailure(err error) error {
 		return err
 	}
 	id := s.o.ShareID
+	// The cloud's own words follow pandav's.
+	said := ae.Code
+	if ae.Message != "" {
+		said += ": " + ae.Message
+	}
 	switch ae.Code {
 	case "InvalidResource.SharePwd":
 		what := "is wrong"
 		if s.o.SharePwd == "" {
 			what = "is needed: set options.share_pwd"
 		}
-		return &shareError{fmt.Sprintf("aliyun share %s: the share's code (提取码, options.share_pwd) %s", id, what), fs.ErrPermission}
+		return &shareError{fmt.Sprintf("aliyun share %s: the share's code (提取码, options.share_pwd) %s (%s)", id, what, said), fs.ErrPermission}
 	case "ShareLink.Cancelled":
-		return &shareError{fmt.Sprintf("aliyun share %s: the share was cancelled by its creator", id), drivers.ErrNotFound}
+		return &shareError{fmt.Sprintf("aliyun share %s: the share was cancelled by its creator (%s)", id, said), drivers.ErrNotFound}
 	case "ShareLink.Expired":
-		return &shareError{fmt.Sprintf("aliyun share %s: the share has expired", id), drivers.ErrNotFound}
+		return &shareError{fmt.Sprintf("aliyun share %s: the share has expired (%s)", id, said), drivers.ErrNotFound}
 	case "ShareLink.Forbidden":
-		return &shareError{fmt.Sprintf("aliyun share %s: Aliyundrive forbids this share (it was reported or violates the rules)", id), fs.ErrPermission}
+		return &shareError{fmt.Sprintf("aliyun share %s: Aliyundrive forbids this share, as reported or against its rules (%s)", id, said), fs.ErrPermission}
 	case "NotFound.ShareLink":
-		return &shareError{fmt.Sprintf("aliyun share %s: no such share; check options.share_id", id), drivers.ErrNotFound}
+		return &shareError{fmt.Sprintf("aliyun share %s: no such share; check options.share_id (%s)", id, said), drivers.ErrNotFound}
 	}
 	return err
 }
@@ -329,9 +337,37 @@ func (s *Share) Root(ctx context.Context) (drivers.Entry, error) {
 		e = drivers.Entry{ID: fi.FileID, ParentID: "root", Name: fi.FileName, IsDir: true}
 	}
 	s.mu.Lock()
-	s.root = &e
+	s.root, s.expiration = &e, info.Expiration
 	s.mu.Unlock()
 	return e, nil
+}
+
+// ShareState implements drivers.ShareStater with one cheap call: a new
+// share token, which the service refuses when the share was cancelled,
+// has expired or is forbidden, or the code is wrong (a failure seen in
+// the last deadShareFor is answered without a call). The share plays
+// only through an account with a web login, so that is checked too.
+func (s *Share) ShareState(ctx context.Context) (string, error) {
+	s.mu.Lock()
+	held := s.token
+	s.mu.Unlock()
+	if _, err := s.shareToken(ctx, held); err != nil {
+		return "", err
+	}
+	acct, err := s.account()
+	if err != nil {
+		return "", err
+	}
+	if st := acct.web.auth.tokens.LoginStatus(); st.Refused != "" {
+		return "", fmt.Errorf("aliyun share %s: the web login of the account %s, which plays the share, was refused: %s", s.o.ShareID, s.o.Account, st.Refused)
+	}
+	s.mu.Lock()
+	exp := s.expiration
+	s.mu.Unlock()
+	if t, err := time.Parse(time.RFC3339Nano, exp); err == nil && !t.IsZero() {
+		return "ok, valid until " + t.Local().Format("2006-01-02 15:04"), nil
+	}
+	return "ok, plays through " + s.o.Account, nil
 }
 
 // List returns every child of dir in the share.

@@ -221,11 +221,15 @@ func TestShareDeadShares(t *testing.T) {
 			if _, err := r.share.Root(ctx); !errors.Is(err, tc.kind) {
 				t.Fatalf("Root again: %v", err)
 			}
-			if n := strings.Count(r.logs.String(), tc.says); n != 1 {
+			if n := linesWith(r.logs.String(), tc.says); n != 1 {
 				t.Fatalf("logged %d times, want once:\n%s", n, r.logs.String())
 			}
 			if strings.Contains(r.logs.String(), testSharePwd) || strings.Contains(err.Error(), testSharePwd) {
 				t.Fatalf("the share's code leaked")
+			}
+			// pandav check says the same, with the cloud's own code.
+			if st, err := r.share.ShareState(ctx); err == nil || !strings.Contains(err.Error(), tc.says) || !strings.Contains(err.Error(), "Share") {
+				t.Fatalf("ShareState: %q, %v; want an error saying %q and the cloud's code", st, err, tc.says)
 			}
 		})
 	}
@@ -241,6 +245,41 @@ func TestShareDeadShares(t *testing.T) {
 	}
 	if _, err := r.share.Link(ctx, f, drivers.LinkRequest{}); !errors.Is(err, drivers.ErrNotFound) {
 		t.Fatalf("link in a cancelled share: %v", err)
+	}
+}
+
+// linesWith counts the lines of text that hold s.
+func linesWith(text, s string) int {
+	n := 0
+	for _, line := range strings.Split(text, "\n") {
+		if strings.Contains(line, s) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestShareState: a share that plays says so; one that dies while
+// mounted, or whose account loses its web login, says why, though the
+// share mount has its root and token already.
+func TestShareState(t *testing.T) {
+	r := newShareRig(t, rigOptions{})
+	ctx := ctxT(t)
+	if _, err := r.share.Root(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := r.share.ShareState(ctx)
+	if err != nil || !strings.HasPrefix(st, "ok") {
+		t.Fatalf("ShareState of a live share: %q, %v", st, err)
+	}
+	r.srv.CancelShare(testShareID)
+	if _, err := r.share.ShareState(ctx); err == nil || !strings.Contains(err.Error(), "cancelled by its creator (ShareLink.Cancelled") {
+		t.Fatalf("ShareState of a share cancelled while mounted: %v", err)
+	}
+
+	r = newShareRig(t, rigOptions{acct: func(o *Options) { o.WebRefreshToken = "" }})
+	if _, err := r.share.ShareState(ctx); err == nil || !strings.Contains(err.Error(), "no web login") {
+		t.Fatalf("ShareState through an account without a web login: %v", err)
 	}
 }
 

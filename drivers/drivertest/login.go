@@ -71,6 +71,21 @@ func checkNoSecret(t *testing.T, f *Fixture, text string) {
 	}
 }
 
+// kindStatus is the status of the mount's login of kind, when the drive
+// reports its logins by kind.
+func kindStatus(f *Fixture, kind string) (drivers.LoginStatus, bool) {
+	k, ok := f.Drive.(drivers.KindLoginStatuser)
+	if !ok {
+		return drivers.LoginStatus{}, false
+	}
+	for _, st := range k.KindLoginStatuses() {
+		if st.Kind == kind {
+			return st.LoginStatus, true
+		}
+	}
+	return drivers.LoginStatus{}, false
+}
+
 func loggedIn(f *Fixture) (bool, bool) {
 	s, ok := f.Drive.(drivers.LoginStatuser)
 	if !ok {
@@ -93,6 +108,20 @@ func testLoginAndServe(t *testing.T, f *Fixture) {
 	kinds := l.LoginKinds()
 	if len(kinds) == 0 {
 		t.Fatal("no login kinds")
+	}
+	if a, ok := f.Drive.(drivers.LoginApper); ok && a.LoginApp() == "" {
+		t.Error("LoginApp names no app")
+	}
+	if k, ok := f.Drive.(drivers.KindLoginStatuser); ok {
+		ks := k.KindLoginStatuses()
+		for i, st := range ks {
+			if i >= len(kinds) || st.Kind != kinds[i] {
+				t.Fatalf("KindLoginStatuses names %v; want the kinds of LoginKinds, %v, in order", ks, kinds)
+			}
+			if st.LoggedIn {
+				t.Fatalf("the %s login is in before any login", st.Kind)
+			}
+		}
 	}
 	for i, kind := range kinds {
 		flow, p := startLogin(t, l, q, kind)
@@ -119,6 +148,9 @@ func testLoginAndServe(t *testing.T, f *Fixture) {
 		}
 		if err := flow.Finish(ctx); err != nil {
 			t.Fatalf("%s: Finish: %v", kind, err)
+		}
+		if st, ok := kindStatus(f, kind); ok && (!st.LoggedIn || st.Refused != "") {
+			t.Fatalf("after the %s login, its status is %+v", kind, st)
 		}
 		if i > 0 {
 			continue

@@ -38,6 +38,9 @@ func (d *Drive) LoginKinds() []string { return []string{loginKind} }
 // LoginStatus implements drivers.LoginStatuser.
 func (d *Drive) LoginStatus() drivers.LoginStatus { return d.ts.LoginStatus() }
 
+// LoginApp implements drivers.LoginApper.
+func (d *Drive) LoginApp() string { return "the 115 app" }
+
 // deviceLogin is one device-code login in progress.
 type deviceLogin struct {
 	d        *Drive

@@ -98,6 +98,7 @@ var (
 	_ drivers.Loginer       = (*Drive)(nil)
 	_ drivers.Accounter     = (*Drive)(nil)
 	_ drivers.LoginStatuser = (*Drive)(nil)
+	_ drivers.LoginApper    = (*Drive)(nil)
 )
 
 func init() { drivers.Register("pan115", drivers.FactoryOf(New)) }

@@ -504,3 +504,91 @@ func TestCloseEndsLogins(t *testing.T) {
 		t.Errorf("a login started after Close: %v", err)
 	}
 }
+
+// kindsDrive is an admintest drive that holds a second login, of kind
+// "app", whose status the test sets.
+type kindsDrive struct {
+	*admintest.Drive
+	app drivers.LoginStatus
+}
+
+func (d kindsDrive) KindLoginStatuses() []drivers.KindLogin {
+	return []drivers.KindLogin{{Kind: "qr", LoginStatus: d.LoginStatus()}, {Kind: "app", LoginStatus: d.app}}
+}
+
+// TestLoginsByKind: a mount that holds a login per kind shows each in
+// mounts and in its check row, the first as the check found it; a
+// refused other login fails the row, saying which kind to log in again,
+// and one that is missing does not.
+func TestLoginsByKind(t *testing.T) {
+	state := t.TempDir()
+	var ms []admin.Mount
+	for _, m := range []struct {
+		path string
+		app  drivers.LoginStatus
+	}{
+		{"/none", drivers.LoginStatus{}},
+		{"/ok", drivers.LoginStatus{LoggedIn: true}},
+		{"/refused", drivers.LoginStatus{LoggedIn: true, Refused: "web token revoked"}},
+	} {
+		acct := newAccount(t, m.path[1:])
+		d, err := admintest.Open(context.Background(), drivers.Env{MountPath: m.path, StateDir: state}, admintest.Options{Account: acct.Key(), RefreshToken: acct.Issue()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms = append(ms, admin.Mount{Path: m.path, Driver: admintest.Driver, Drive: kindsDrive{d.(*admintest.Drive), m.app}})
+	}
+	svc := admin.NewService(ms, zerolog.Nop())
+	defer svc.Close()
+	ctx := context.Background()
+	infos, _ := svc.Mounts(ctx)
+	if l := infos[2].Logins; len(l) != 2 || l[0].Kind != "qr" || !l[0].LoggedIn || l[1].Kind != "app" || l[1].Refused != "web token revoked" {
+		t.Errorf("mounts: logins of /refused: %+v", l)
+	}
+	rep, err := svc.Check(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"/none": "qr ok, app none", "/ok": "qr ok, app ok", "/refused": "qr ok, app refused"}
+	for _, row := range rep.Mounts {
+		var got []string
+		for _, k := range row.Logins {
+			got = append(got, k.Kind+" "+k.Login)
+		}
+		if strings.Join(got, ", ") != want[row.Mount] {
+			t.Errorf("%s: logins %v, want %s", row.Mount, got, want[row.Mount])
+		}
+		if fine := row.Mount != "/refused"; row.OK != fine {
+			t.Errorf("%s: ok %v, want %v (%s)", row.Mount, row.OK, fine, row.Problem)
+		}
+	}
+	if p := rep.Mounts[2].Problem; !strings.Contains(p, "web token revoked") || !strings.Contains(p, "pandav login --kind app /refused") {
+		t.Errorf("/refused: problem %q", p)
+	}
+}
+
+// TestOnLogin: the Service tells who asked for it of every login that
+// finished, and of no other.
+func TestOnLogin(t *testing.T) {
+	acct := newAccount(t, "acme")
+	r := newRig(t, false, mountOf{path: "/a", acct: acct}, mountOf{path: "/b", acct: newAccount(t, "other")})
+	var told []string
+	r.svc.OnLogin(func(mount string) { told = append(told, mount) })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c := r.client("")
+	l, err := c.StartLogin(ctx, "/a", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct.Cancel(l.QR)
+	for !admin.Ended(l.State) {
+		l, _ = c.Login(ctx, l.ID, l.State, 5*time.Second)
+	}
+	if _, err := admintest.DriveLogin(ctx, c, "/a", acct.Confirm); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(told, " ") != "/a" {
+		t.Errorf("told of %v; want the one finished login of /a", told)
+	}
+}

@@ -35,6 +35,11 @@ type CheckRow struct {
 	Problem     string `json:"problem,omitempty"`
 	Login       string `json:"login"`
 	LoginReason string `json:"login_reason,omitempty"`
+	// Logins are the mount's logins by kind, when it holds one per kind
+	// (Aliyun's Open API login, and the web login its shares play
+	// through): the first is Login; the others are read without a cloud
+	// call, so their ok means "logged in, and not refused so far".
+	Logins []KindLoginState `json:"logins,omitempty"`
 	// Account, VIP and VIPExpires are what the cloud says of the
 	// account, when the drive can ask.
 	Account    string     `json:"account,omitempty"`
@@ -57,6 +62,14 @@ type CheckRow struct {
 	// not play; ShareOK says which.
 	Share   string `json:"share,omitempty"`
 	ShareOK bool   `json:"share_ok,omitempty"`
+}
+
+// KindLoginState is how one kind of a mount's logins stands, in the
+// values of CheckRow.Login.
+type KindLoginState struct {
+	Kind   string `json:"kind"`
+	Login  string `json:"login"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // checkTimeout bounds the check of one mount: a throttled cloud makes its
@@ -92,9 +105,10 @@ func (s *Service) Check(ctx context.Context, mounts ...string) (Report, error) {
 	return r, nil
 }
 
-func (s *Service) checkMount(ctx context.Context, m Mount, now time.Time) CheckRow {
-	row := CheckRow{Mount: m.Path, Driver: m.Driver, Login: LoginUnknown}
+func (s *Service) checkMount(ctx context.Context, m Mount, now time.Time) (row CheckRow) {
+	row = CheckRow{Mount: m.Path, Driver: m.Driver, Login: LoginUnknown}
 	d := m.Drive
+	defer func() { checkKinds(&row, kindLogins(d)) }()
 	status := func() (drivers.LoginStatus, bool) {
 		ls, ok := d.(drivers.LoginStatuser)
 		if !ok {
@@ -158,7 +172,7 @@ func (s *Service) checkMount(ctx context.Context, m Mount, now time.Time) CheckR
 		answered = true
 		row.RootListed, row.RootEntries = true, len(kids)
 	}
-	if ss, ok := d.(ShareStater); ok {
+	if ss, ok := d.(drivers.ShareStater); ok {
 		state, err := ss.ShareState(ctx)
 		if err != nil {
 			row.Share = err.Error()
@@ -194,6 +208,28 @@ func (s *Service) checkMount(ctx context.Context, m Mount, now time.Time) CheckR
 		s.noteError(m.Path, nil)
 	}
 	return row
+}
+
+// checkKinds fills row.Logins from the mount's logins by kind, the first
+// as the check found it; a refused other login makes the row fail.
+func checkKinds(row *CheckRow, kinds []drivers.KindLogin) {
+	for i, k := range kinds {
+		st := KindLoginState{Kind: k.Kind, Login: row.Login, Reason: row.LoginReason}
+		switch {
+		case i == 0:
+		case !k.LoggedIn:
+			st = KindLoginState{Kind: k.Kind, Login: LoginNone}
+		case k.Refused != "":
+			st = KindLoginState{Kind: k.Kind, Login: LoginRefused, Reason: k.Refused}
+			if row.OK {
+				row.OK = false
+				row.Problem = fmt.Sprintf("%s: the cloud refused its %s login (%s): run pandav login --kind %s %s", row.Mount, k.Kind, k.Refused, k.Kind, row.Mount)
+			}
+		default:
+			st = KindLoginState{Kind: k.Kind, Login: LoginOK}
+		}
+		row.Logins = append(row.Logins, st)
+	}
 }
 
 func tokenAge(row *CheckRow, st drivers.LoginStatus, now time.Time) {

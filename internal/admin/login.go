@@ -209,6 +209,9 @@ func (s *Service) finish(ctx context.Context, rec *loginRecord) {
 		s.fail(rec, err, "the login was confirmed, but trading it for tokens failed")
 		return
 	}
+	if s.loggedIn != nil {
+		s.loggedIn(rec.mount)
+	}
 	var name string
 	m, _ := s.mount(rec.mount)
 	if a, ok := m.Drive.(drivers.Accounter); ok {

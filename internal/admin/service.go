@@ -59,8 +59,11 @@ type MountInfo struct {
 	// LoginKinds are the interactive logins the mount takes; empty when
 	// it takes none.
 	LoginKinds []string `json:"login_kinds,omitempty"`
+	// Logins are the mount's logins by kind, when it holds one per kind
+	// (drivers.KindLoginStatuser); the first is Login.
+	Logins []KindLoginStatus `json:"logins,omitempty"`
 	// LoginApp names the app that scans the mount's login codes, when
-	// the drive says.
+	// the drive says (drivers.LoginApper).
 	LoginApp string `json:"login_app,omitempty"`
 	// LastError is the last failure this pandav saw from the cloud in a
 	// check or a login of this mount, until a check passes.
@@ -74,23 +77,16 @@ type LoginStatus struct {
 	Since    *time.Time `json:"since,omitempty"`
 }
 
+// KindLoginStatus is the LoginStatus of one kind of a mount's logins.
+type KindLoginStatus struct {
+	Kind string `json:"kind"`
+	LoginStatus
+}
+
 // CloudError is a failure and when it happened.
 type CloudError struct {
 	Message string    `json:"message"`
 	At      time.Time `json:"at"`
-}
-
-// LoginApper is a drive that names the app its users scan login codes
-// with ("the 115 app"), for the words the CLI and the console show.
-type LoginApper interface {
-	LoginApp() string
-}
-
-// ShareStater is a share mount: it says whether the share still plays
-// (an error says why not: cancelled by its owner, expired, a wrong code)
-// and, when it does, how it stands ("valid until ...").
-type ShareStater interface {
-	ShareState(ctx context.Context) (string, error)
 }
 
 // Error is a refusal of the API, with its HTTP status.
@@ -110,6 +106,9 @@ type Service struct {
 	mounts []Mount
 	log    zerolog.Logger
 
+	// loggedIn is told the mount of every login that finished.
+	loggedIn func(mount string)
+
 	mu        sync.Mutex
 	lastError map[string]*CloudError
 	logins    map[string]*loginRecord
@@ -123,6 +122,12 @@ var _ API = (*Service)(nil)
 func NewService(mounts []Mount, log zerolog.Logger) *Service {
 	return &Service{mounts: mounts, log: log, lastError: map[string]*CloudError{}, logins: map[string]*loginRecord{}}
 }
+
+// OnLogin makes the Service call f with a mount's path once a login of
+// the mount has finished: the server then forgets what it cached of the
+// mount, which may be another account's now. Call it before the Service
+// is used.
+func (s *Service) OnLogin(f func(mount string)) { s.loggedIn = f }
 
 // Close ends every login in progress, but lets a token exchange already
 // under way finish and store its tokens, and waits for that.
@@ -153,8 +158,11 @@ func (s *Service) Mounts(ctx context.Context) ([]MountInfo, error) {
 		if l, ok := m.Drive.(drivers.Loginer); ok {
 			info.LoginKinds = l.LoginKinds()
 		}
-		if a, ok := m.Drive.(LoginApper); ok {
+		if a, ok := m.Drive.(drivers.LoginApper); ok {
 			info.LoginApp = a.LoginApp()
+		}
+		for _, k := range kindLogins(m.Drive) {
+			info.Logins = append(info.Logins, KindLoginStatus{Kind: k.Kind, LoginStatus: *jsonStatus(k.LoginStatus)})
 		}
 		s.mu.Lock()
 		if e := s.lastError[m.Path]; e != nil {
@@ -172,12 +180,28 @@ func loginStatus(d drivers.Drive) *LoginStatus {
 	if !ok {
 		return nil
 	}
-	st := ls.LoginStatus()
+	return jsonStatus(ls.LoginStatus())
+}
+
+func jsonStatus(st drivers.LoginStatus) *LoginStatus {
 	out := &LoginStatus{LoggedIn: st.LoggedIn, Refused: st.Refused}
 	if !st.Since.IsZero() {
 		out.Since = &st.Since
 	}
 	return out
+}
+
+// kindLogins are d's logins by kind, when it holds more than one; nil
+// otherwise, as its LoginStatus then says all.
+func kindLogins(d drivers.Drive) []drivers.KindLogin {
+	k, ok := d.(drivers.KindLoginStatuser)
+	if !ok {
+		return nil
+	}
+	if ls := k.KindLoginStatuses(); len(ls) > 1 {
+		return ls
+	}
+	return nil
 }
 
 // noteError remembers a cloud failure of mount; a nil err clears it.

@@ -167,6 +167,9 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, err
 		authn = gate
 	}
 	svc := admin.NewService(drives.Mounts, log)
+	// A new login may be another account's: what the mount showed of the
+	// old one must not be served from the cache.
+	svc.OnLogin(fs.PurgeMount)
 	api := admin.NewHandler(svc, authn, log)
 	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if admin.IsAPIPath(r.URL.Path) {

@@ -14,7 +14,7 @@ import (
 // TestExampleConfig proves config.example.yaml, which documents every key,
 // is accepted whole: by the loader and by every driver's options.
 func TestExampleConfig(t *testing.T) {
-	for _, v := range []string{"PANDAV_ALICE_HASH", "ALIYUN_REFRESH_TOKEN", "PAN115_REFRESH_TOKEN", "ALIYUN_CLIENT_ID", "ALIYUN_CLIENT_SECRET"} {
+	for _, v := range []string{"PANDAV_ALICE_HASH", "PAN115_APP_ID", "ALIYUN_CLIENT_ID", "ALIYUN_CLIENT_SECRET"} {
 		t.Setenv(v, "a.b.c")
 	}
 	b, err := os.ReadFile("../../config.example.yaml")

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"pandav/config"
 )
 
@@ -20,15 +18,7 @@ import (
 // (the Docker starter config) starts, answers the health paths without a
 // password, and still asks for one everywhere else.
 func TestHealthWithoutMountsBehindAuth(t *testing.T) {
-	cfg, err := config.Parse([]byte("listen: 0.0.0.0:8080\nusers: [{name: u, password: pw}]\nmounts: []\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.StateDir = t.TempDir()
-	a, err := New(context.Background(), cfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := newApp(t, "listen: 0.0.0.0:8080\nusers: [{name: u, password: pw}]\nmounts: []\n")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -126,3 +126,24 @@ type FileSizeLimited interface {
 	// cloud's own answer is what the driver goes by).
 	LimitFileSize(n int64) map[string]any
 }
+
+// FailingLogins is a QRLogins cloud whose driver's mount options name
+// what a login goes through (an app of the cloud's open platform, a
+// token service), so that a wrong option keeps a login from starting.
+type FailingLogins interface {
+	// FailingLoginOptions are sets of options, each added to
+	// MountOptions, with which no login can start, keyed by what is
+	// wrong, in words ("a wrong app id"). The driver's refusal names an
+	// option of the set.
+	FailingLoginOptions() map[string]map[string]any
+}
+
+// LoginVariants is a QRLogins cloud whose driver logs in another way
+// too, by other mount options (Aliyun's Open API through a token service
+// at renew_url, for users without an app of their own).
+type LoginVariants interface {
+	// LoginVariantOptions are sets of options, each added to
+	// MountOptions, with which a login goes the other way, keyed by the
+	// way, in words.
+	LoginVariantOptions() map[string]map[string]any
+}

@@ -13,6 +13,8 @@ var (
 	_ fakecloud.QRLogins  = (*Server)(nil)
 
 	_ fakecloud.FileSizeLimited = (*Server)(nil)
+	_ fakecloud.FailingLogins   = (*Server)(nil)
+	_ fakecloud.LoginVariants   = (*Server)(nil)
 )
 
 // Start starts an emulator for a harness that treats every cloud alike.
@@ -72,6 +74,24 @@ func (s *Server) MountOptions(refreshToken string) map[string]any {
 		"web_api_url":   s.URL(),
 		"auth_url":      s.AuthURL(),
 		"passport_url":  s.PassportURL(),
+	}
+}
+
+// FailingLoginOptions are a client secret the Open API refuses
+// (InvalidClient), and, without an app of the mount's own, a token
+// service at renew_url that is down.
+func (s *Server) FailingLoginOptions() map[string]map[string]any {
+	return map[string]map[string]any{
+		"a wrong client secret":        {"client_secret": "not-the-app-secret"},
+		"a token service that is down": {"client_id": "", "client_secret": "", "renew_url": "http://127.0.0.1:1"},
+	}
+}
+
+// LoginVariantOptions log in, and refresh, through the token proxy
+// (ProxyURL) instead of the mount's own app.
+func (s *Server) LoginVariantOptions() map[string]map[string]any {
+	return map[string]map[string]any{
+		"through a token service": {"client_id": "", "client_secret": "", "renew_url": s.ProxyURL()},
 	}
 }
 

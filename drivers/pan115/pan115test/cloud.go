@@ -20,6 +20,7 @@ var (
 	_ fakecloud.QRLogins  = (*Server)(nil)
 
 	_ fakecloud.FileSizeLimited = (*Server)(nil)
+	_ fakecloud.FailingLogins   = (*Server)(nil)
 )
 
 // MaxFileSize is the largest file 115 takes (docs/protocols/pan115.md §4
@@ -105,6 +106,13 @@ func (s *Server) MountOptions(refreshToken string) map[string]any {
 		"qrcode_url":    s.QRCodeURL(),
 		"app_id":        s.AppID(),
 	}
+}
+
+// FailingLoginOptions name an app the open platform does not know: 115
+// answers 40140106, APP ID 无效 (docs/protocols/accounts-offline-shares.md
+// §1.7).
+func (s *Server) FailingLoginOptions() map[string]map[string]any {
+	return map[string]map[string]any{"a wrong app id": {"app_id": "99"}}
 }
 
 // TokenFilePrefix names the login's file in the driver's token store.

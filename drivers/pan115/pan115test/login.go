@@ -231,6 +231,9 @@ func (s *Server) handleDeviceCodeToToken(w http.ResponseWriter, r *http.Request)
 		passportFail(w, 40140112)
 		return
 	}
+	s.mu.Lock()
+	s.verifiers = append(s.verifiers, verifier)
+	s.mu.Unlock()
 	p, ok := s.qr.Get(uid)
 	if !ok {
 		passportFail(w, 40101017)

@@ -136,6 +136,7 @@ type Server struct {
 	userInfos   int
 	statusPolls int
 	endedTold   map[string]bool // device codes whose end a poll has told
+	verifiers   []string        // the code verifiers logins were traded with
 }
 
 // NewServer starts an emulator on 127.0.0.1 with random ports.

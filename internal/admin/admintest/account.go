@@ -46,6 +46,7 @@ type Account struct {
 	current   string          // the refresh token the account takes now
 	spent     map[string]bool // refresh tokens already traded
 	refreshes int
+	lists     int
 	revoked   string
 	startErr  error
 	finishErr error
@@ -95,6 +96,15 @@ func (a *Account) Refreshes() int {
 	defer a.mu.Unlock()
 	return a.refreshes
 }
+
+// Lists is how many folders the mounts of a have listed.
+func (a *Account) Lists() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.lists
+}
+
+func (a *Account) listed() { a.mu.Lock(); a.lists++; a.mu.Unlock() }
 
 // FailStart makes StartLogin fail with err (nil: succeed again), as a
 // wrong app id or a renewal service that is down does.

@@ -28,7 +28,7 @@ type Options struct {
 	Account string `yaml:"account"`
 	// RefreshToken is the starting login, "" for none; a stored one wins.
 	RefreshToken string `yaml:"refresh_token"`
-	// Share makes the mount a share mount (admin.ShareStater).
+	// Share makes the mount a share mount (drivers.ShareStater).
 	Share bool `yaml:"share"`
 }
 
@@ -46,6 +46,14 @@ type Drive struct {
 
 // ShareDrive is a share mount played through an Account.
 type ShareDrive struct{ *Drive }
+
+var (
+	_ drivers.Loginer       = (*Drive)(nil)
+	_ drivers.LoginApper    = (*Drive)(nil)
+	_ drivers.Accounter     = (*Drive)(nil)
+	_ drivers.LoginStatuser = (*Drive)(nil)
+	_ drivers.ShareStater   = ShareDrive{}
+)
 
 // stored is what the store file holds.
 type stored struct {
@@ -132,6 +140,7 @@ func (d *Drive) List(ctx context.Context, dir drivers.Entry) ([]drivers.Entry, e
 	if err := d.ready(); err != nil {
 		return nil, err
 	}
+	d.acct.listed()
 	if dir.ID != "root" {
 		return nil, nil
 	}
@@ -159,7 +168,7 @@ func (d *Drive) LoginStatus() drivers.LoginStatus {
 	return drivers.LoginStatus{LoggedIn: d.refresh != "", Refused: d.refused, Since: d.since}
 }
 
-// LoginApp implements admin.LoginApper.
+// LoginApp implements drivers.LoginApper.
 func (d *Drive) LoginApp() string { return "the admintest app" }
 
 // LoginKinds implements drivers.Loginer.
@@ -174,7 +183,7 @@ func (d *Drive) StartLogin(ctx context.Context, kind string) (drivers.LoginFlow,
 	return &flow{d: d, p: p}, nil
 }
 
-// ShareState implements admin.ShareStater.
+// ShareState implements drivers.ShareStater.
 func (s ShareDrive) ShareState(ctx context.Context) (string, error) {
 	if err := s.ready(); err != nil {
 		return "", err

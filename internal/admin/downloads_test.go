@@ -125,11 +125,17 @@ func TestDownloadsThroughTheAPI(t *testing.T) {
 	}
 
 	for name, call := range map[string]func() error{
-		"unknown task":      func() error { _, err := r.api.RemoveDownloads(ctx, admin.RemoveDownloads{Tasks: []string{"ffffffff"}}); return err },
+		"unknown task": func() error {
+			_, err := r.api.RemoveDownloads(ctx, admin.RemoveDownloads{Tasks: []string{"ffffffff"}})
+			return err
+		},
 		"clear what":        func() error { return r.api.ClearDownloads(ctx, admin.ClearDownloads{Which: "some"}) },
 		"failed with files": func() error { return r.api.ClearDownloads(ctx, admin.ClearDownloads{Which: "failed", WithFiles: true}) },
-		"no folder":         func() error { _, err := r.api.AddDownloads(ctx, admin.AddDownloads{To: r.mount + "/nope", Links: links[:1]}); return err },
-		"nothing to add":    func() error { _, err := r.api.AddDownloads(ctx, admin.AddDownloads{To: r.mount}); return err },
+		"no folder": func() error {
+			_, err := r.api.AddDownloads(ctx, admin.AddDownloads{To: r.mount + "/nope", Links: links[:1]})
+			return err
+		},
+		"nothing to add": func() error { _, err := r.api.AddDownloads(ctx, admin.AddDownloads{To: r.mount}); return err },
 	} {
 		var e *admin.Error
 		if err := call(); !errors.As(err, &e) || e.Status/100 != 4 || strings.Contains(e.Msg, "\n") {

@@ -43,6 +43,11 @@ type capabilities struct {
 	linkKey        drivers.LinkKeyer
 	modTimeKeeper  drivers.ModTimeKeeper
 	streamNotifier drivers.StreamNotifier
+	// download is the drive's cloud download, when it has watch folders;
+	// folders, when it says which folders the cloud changed
+	// (clouddownload.go).
+	download *cloudDownload
+	folders  *folderIndex
 }
 
 func capabilitiesOf(d drivers.Drive) capabilities {
@@ -58,6 +63,7 @@ func capabilitiesOf(d drivers.Drive) capabilities {
 	c.linkKey, _ = d.(drivers.LinkKeyer)
 	c.modTimeKeeper, _ = d.(drivers.ModTimeKeeper)
 	c.streamNotifier, _ = d.(drivers.StreamNotifier)
+	c.download = cloudDownloadOf(d)
 	return c
 }
 
@@ -186,6 +192,7 @@ func (m *mount) list(ctx context.Context, dir drivers.Entry, rel string) ([]driv
 			return nil, err
 		}
 		kids = usable(kids)
+		m.can.folders.note(dir.ID, key, m.caches.ttl)
 		if len(kids) > 0 && m.caches.gen.Load() == gen {
 			m.caches.listings.Add(key, kids, m.caches.ttl)
 			for _, k := range kids {

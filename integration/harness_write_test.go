@@ -29,6 +29,9 @@ type serveOptions struct {
 	// PartSize, if set, is the upload part size of every driver that
 	// takes one.
 	PartSize int64
+	// Watch, if set, are the cloud-download watch folders of every mount
+	// whose cloud has cloud download.
+	Watch []string
 }
 
 // ConfigWith is a pandav config for every emulator, in the documented
@@ -56,6 +59,9 @@ func (c *clouds) ConfigWith(stateDir string, o serveOptions) string {
 		}
 		if ps, ok := cl.(fakecloud.PartSized); ok && o.PartSize > 0 {
 			maps.Copy(m.Options, ps.PartSizeMountOptions(o.PartSize))
+		}
+		if cd, ok := cl.(fakecloud.CloudDownloads); ok && len(o.Watch) > 0 {
+			maps.Copy(m.Options, cd.WatchMountOptions(o.Watch...))
 		}
 		b.WriteString(m.YAML())
 	}

@@ -589,11 +589,21 @@ func (w *taskWatch) seen(ctx context.Context, tasks []drivers.Task) {
 	w.mu.Unlock()
 	for _, t := range done {
 		if t.FileID != "" {
-			if e, err := w.d.Get(ctx, t.FileID); err == nil {
+			e, err := w.d.Get(ctx, t.FileID)
+			switch {
+			case err == nil:
 				if e.ParentID == "" {
 					e.ParentID = t.FolderID
 				}
 				w.d.recent.placed(e)
+			case !errors.Is(err, drivers.ErrNotFound):
+				// Announced now, the folder would be listed anew without
+				// the file, which 115 shows late: try again next time.
+				w.mu.Lock()
+				w.running[t.ID] = runningTask{folder: t.FolderID, status: drivers.TaskDownloading}
+				w.startLocked()
+				w.mu.Unlock()
+				continue
 			}
 		}
 		w.notify(t.FolderID)

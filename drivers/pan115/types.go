@@ -3,6 +3,7 @@ package pan115
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -498,8 +499,8 @@ type Percent float64
 func (p *Percent) UnmarshalJSON(b []byte) error {
 	s, _ := scalar(b)
 	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || math.IsNaN(f) {
-		f = 0
+	if err != nil && !errors.Is(err, strconv.ErrRange) || math.IsNaN(f) {
+		f = 0 // a range error leaves ±Inf, which clamps
 	}
 	*p = Percent(min(max(f, 0), 100))
 	return nil

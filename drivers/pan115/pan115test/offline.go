@@ -552,7 +552,15 @@ func (s *Server) handleAddBT(w http.ResponseWriter, r *http.Request) {
 // clients meet: percentDone as 42, 42.75, "42.75", null or out of range,
 // size and status now and then as strings.
 func (s *Server) handleTaskList(w http.ResponseWriter, r *http.Request) {
-	page := atoiDefault(r.FormValue("page"), 1)
+	pageText := r.FormValue("page")
+	if pageText == "" && r.Body != nil {
+		// The SDK sends page as a form, on a GET, whose body net/http
+		// does not parse.
+		b, _ := io.ReadAll(io.LimitReader(r.Body, 4096))
+		form, _ := url.ParseQuery(string(b))
+		pageText = form.Get("page")
+	}
+	page := atoiDefault(pageText, 1)
 	if page < 1 {
 		page = 1
 	}

@@ -187,7 +187,8 @@ func (h *Handler) cloudDownloadWrite(w *logRecorder, r *http.Request) bool {
 		http.Error(w, statusFileName+" is written by pandav: it lists the cloud downloads of its folder", http.StatusForbidden)
 		return true
 	}
-	if r.Method != http.MethodPut || !dropExts[strings.ToLower(path.Ext(rel))] || !m.can.download.watches(path.Dir(rel)) {
+	// Finder's ._x.torrent beside x.torrent is metadata, held as always.
+	if r.Method != http.MethodPut || !dropExts[strings.ToLower(path.Ext(rel))] || isSystemFile(path.Base(rel)) || !m.can.download.watches(path.Dir(rel)) {
 		return false
 	}
 	h.drop(w, r, m, p, rel)

@@ -130,6 +130,8 @@ func TestWatchFolderDrop(t *testing.T) {
 		{"/fake/watch/sub/two.links", "# films\nhttps://example.com/a.mkv\n\nftp-nope\n", http.StatusUnprocessableEntity, []string{"ftp-nope: it is not a link the cloud takes", "https://example.com/a.mkv: added"}},
 		{"/fake/watch/empty.links", "# nothing\n", http.StatusUnprocessableEntity, []string{"no links"}},
 		{"/fake/watch/fake.torrent", "<html>404</html>", http.StatusUnprocessableEntity, []string{"fake.torrent: it is not a torrent file"}},
+		// Finder's AppleDouble file of a torrent is held, as elsewhere.
+		{"/fake/watch/._fake.torrent", "\x00\x05\x16\x07", http.StatusCreated, nil},
 	} {
 		resp := e.do(t, http.MethodPut, tc.path, nil, tc.body)
 		body := readAll(t, resp)
@@ -144,7 +146,7 @@ func TestWatchFolderDrop(t *testing.T) {
 		if _, err := e.cloud.Tree().Lookup(strings.TrimPrefix(tc.path, "/fake")); err == nil {
 			t.Fatalf("%s was stored", tc.path)
 		}
-		if resp := e.do(t, "PROPFIND", tc.path, map[string]string{"Depth": "0"}, ""); resp.StatusCode != http.StatusNotFound {
+		if resp := e.do(t, "PROPFIND", tc.path, map[string]string{"Depth": "0"}, ""); (resp.StatusCode == http.StatusNotFound) == (tc.inBody == nil) {
 			t.Fatalf("PROPFIND %s after the drop: %s", tc.path, resp.Status)
 		}
 	}

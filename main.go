@@ -36,6 +36,8 @@ Usage:
                                      log MOUNT's account in with the cloud's app
   pandav check -c config.yaml [--json] [--user NAME]
                                      check every mount's login and listing
+  pandav offline add|list|rm|clear|quota -c config.yaml ...
+                                     the cloud's own downloads of links and torrents
   pandav demo [--listen ADDR]        serve emulated drives filled with samples
   pandav hash-password               read a password on stdin, print its bcrypt hash
   pandav healthcheck -c config.yaml  exit 0 when the server the config describes answers
@@ -73,6 +75,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdLogin(args[1:], stdout, stderr)
 	case "check":
 		return cmdCheck(args[1:], stdout, stderr)
+	case "offline":
+		return cmdOffline(args[1:], os.Stdin, stdout, stderr)
 	case "hash-password":
 		return cmdHashPassword(stdout, stderr)
 	case "healthcheck":

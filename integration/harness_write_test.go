@@ -32,6 +32,9 @@ type serveOptions struct {
 	// MountOptions are added to the options of the mount of each cloud,
 	// by its name.
 	MountOptions map[string]map[string]any
+	// Watch, if set, are the cloud-download watch folders of every mount
+	// whose cloud has cloud download.
+	Watch []string
 }
 
 // ConfigWith is a pandav config for every emulator, in the documented
@@ -61,6 +64,9 @@ func (c *clouds) ConfigWith(stateDir string, o serveOptions) string {
 			maps.Copy(m.Options, ps.PartSizeMountOptions(o.PartSize))
 		}
 		maps.Copy(m.Options, o.MountOptions[cl.Name()])
+		if cd, ok := cl.(fakecloud.CloudDownloads); ok && len(o.Watch) > 0 {
+			maps.Copy(m.Options, cd.WatchMountOptions(o.Watch...))
+		}
 		b.WriteString(m.YAML())
 	}
 	return b.String()

@@ -164,6 +164,9 @@ func NewFileSystem(specs []MountSpec, o Options) (*FileSystem, error) {
 			}
 		}
 	}
+	for _, m := range fs.mounts {
+		fs.followFolderChanges(m)
+	}
 	for p := range seen {
 		if _, clash := fs.virtual[p]; clash {
 			return nil, fmt.Errorf("webdav: mount %s has another mount inside it", p)
@@ -269,6 +272,9 @@ func (fs *FileSystem) resolve(ctx context.Context, name string) (node, error) {
 	if hf, ok := fs.held.get(name); ok {
 		e := drivers.Entry{ID: heldID(name), Name: path.Base(name), Size: int64(len(hf.data)), ModTime: hf.mod, SHA1: hf.sum}
 		return node{name: name, m: m, entry: e, held: hf}, nil
+	}
+	if st, ok := fs.downloadStatus(ctx, m, name, rel); ok {
+		return st, nil
 	}
 	e, err := m.resolve(ctx, rel)
 	if errors.Is(err, drivers.ErrNotFound) {
@@ -386,7 +392,7 @@ func (fs *FileSystem) readdir(ctx context.Context, n node) ([]os.FileInfo, error
 			out = append(out, &FileInfo{name: e.Name, entry: e, mod: fs.started})
 		}
 	}
-	return out, nil
+	return fs.withDownloadStatus(ctx, n, rel, out), nil
 }
 
 // asPathError gives x/net/webdav the *os.PathError it expects. A missing

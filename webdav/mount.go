@@ -44,6 +44,11 @@ type capabilities struct {
 	modTimeKeeper  drivers.ModTimeKeeper
 	streamNotifier drivers.StreamNotifier
 	inline         drivers.InlineContenter
+	// download is the drive's cloud download, when it has watch folders;
+	// folders, when it says which folders the cloud changed
+	// (clouddownload.go).
+	download *cloudDownload
+	folders  *folderIndex
 }
 
 func capabilitiesOf(d drivers.Drive) capabilities {
@@ -60,6 +65,7 @@ func capabilitiesOf(d drivers.Drive) capabilities {
 	c.modTimeKeeper, _ = d.(drivers.ModTimeKeeper)
 	c.streamNotifier, _ = d.(drivers.StreamNotifier)
 	c.inline, _ = d.(drivers.InlineContenter)
+	c.download = cloudDownloadOf(d)
 	return c
 }
 
@@ -203,6 +209,7 @@ func (m *mount) list(ctx context.Context, dir drivers.Entry, rel string) ([]driv
 			return nil, unlisted(err)
 		}
 		kids = usable(kids)
+		m.can.folders.note(dir.ID, key, m.caches.ttl)
 		if len(kids) > 0 && m.caches.gen.Load() == gen {
 			m.caches.listings.Add(key, kids, m.caches.ttl)
 			for _, k := range kids {

@@ -77,6 +77,9 @@ func (h *Handler) write(w *logRecorder, r *http.Request) {
 		writeError(w, fmt.Errorf("%s: %w", m.path, errReadOnly))
 		return
 	}
+	if h.cloudDownloadWrite(w, r) {
+		return
+	}
 	if r.Method != "UNLOCK" {
 		failed, err := h.fs.writePreconditionsFail(r.Context(), r)
 		if err != nil || failed {

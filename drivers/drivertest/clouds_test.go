@@ -41,6 +41,10 @@ func TestClouds(t *testing.T) {
 				t.Parallel()
 				drivertest.RunWrite(t, harness(e, true))
 			})
+			t.Run("clouddownload", func(t *testing.T) {
+				t.Parallel()
+				drivertest.RunCloudDownload(t, harness(e, true))
+			})
 			t.Run("login", func(t *testing.T) {
 				t.Parallel()
 				drivertest.RunLogin(t, loginHarness(e))
@@ -82,6 +86,11 @@ func harness(e demo.Emulator, write bool) drivertest.Harness {
 		if write {
 			if u, ok := c.(fakecloud.Unpaced); ok {
 				maps.Copy(m.Options, u.UnpacedMountOptions())
+			}
+			if cd, ok := c.(fakecloud.CloudDownloads); ok {
+				// Without watch folders: for the driver to follow its
+				// cloud-download tasks quickly.
+				maps.Copy(m.Options, cd.WatchMountOptions())
 			}
 			if p, ok := c.(fakecloud.PartSized); ok {
 				maps.Copy(m.Options, p.PartSizeMountOptions(partSize))

@@ -41,6 +41,21 @@ var (
 		430004: true, 20013: true, 20018: true, 31003: true, 50015: true, 70005: true,
 		70008: true, 90008: true, 231011: true, 800001: true, 20009: true, 50003: true,
 	}
+	// taskRefusals are the cloud-download service's refusals of a link
+	// or a torrent, each in one sentence (docs/protocols/accounts-
+	// offline-shares.md §2): what the user can act on, not a failure.
+	taskRefusals = map[int64]string{
+		10004:   "115 cannot read the link",
+		1000012: "the account's cloud-download quota is used up",
+		10007:   "the account's cloud-download quota is used up",
+		10010:   "the account's cloud-download quota is used up",
+		91006:   "the drive has not enough free space for it",
+		20018:   "the .torrent file is no longer in the drive",
+		990002:  "115 refused the task's parameters",
+	}
+	// taskExistsCode is the link or torrent being in the task list
+	// already, which is no failure.
+	taskExistsCode int64 = 10008
 )
 
 // apiError is an answer that no retry will change.

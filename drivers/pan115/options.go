@@ -1,5 +1,7 @@
 package pan115
 
+import "pandav/config"
+
 // Options is the mount's `options:` block.
 type Options struct {
 	// RefreshToken is the login pasted from elsewhere; empty, the mount
@@ -35,4 +37,13 @@ type Options struct {
 	// one is refused before any call (115 GiB, docs/protocols/pan115.md
 	// §4; some account levels take less).
 	MaxFileSize int64 `yaml:"max_file_size"`
+	// CloudDownloadWatch are the mount's cloud-download watch folders,
+	// paths from the mount's root: a .torrent, .magnet, .ed2k or .links
+	// file put into one, or below, becomes tasks saving where it was put.
+	// None by default.
+	CloudDownloadWatch []string `yaml:"cloud_download_watch"`
+	// CloudDownloadPoll is how often the driver reads the task list while
+	// a task it knows of runs, to show what it downloaded as soon as it
+	// ends; it waits longer while nothing changes. Default 10s.
+	CloudDownloadPoll config.Duration `yaml:"cloud_download_poll"`
 }

@@ -80,6 +80,11 @@ type Drive struct {
 
 	stsMu sync.Mutex
 	sts   *ossCred // cached get_token answer
+
+	// watch follows the cloud-download tasks that run (offline.go).
+	watch *taskWatch
+	// folderPaths caches the paths of the folders tasks save into.
+	folderPaths sync.Map // folder ID -> folderPath
 }
 
 var (
@@ -94,6 +99,10 @@ var (
 	_ drivers.Mover          = (*Drive)(nil)
 	_ drivers.Copier         = (*Drive)(nil)
 	_ drivers.Remover        = (*Drive)(nil)
+
+	_ drivers.CloudDownloader      = (*Drive)(nil)
+	_ drivers.CloudDownloadWatcher = (*Drive)(nil)
+	_ drivers.FolderChangeNotifier = (*Drive)(nil)
 
 	_ drivers.Loginer       = (*Drive)(nil)
 	_ drivers.Accounter     = (*Drive)(nil)
@@ -166,6 +175,9 @@ func New(ctx context.Context, env drivers.Env, o Options) (*Drive, error) {
 	case o.MaxFileSize < 0:
 		return nil, fmt.Errorf("pan115: max_file_size %d must be positive", o.MaxFileSize)
 	}
+	if err := o.checkWatch(); err != nil {
+		return nil, err
+	}
 	if env.StateDir == "" {
 		return nil, errors.New("pan115: no state_dir to keep the rotating refresh token in")
 	}
@@ -182,6 +194,7 @@ func New(ctx context.Context, env drivers.Env, o Options) (*Drive, error) {
 		d.hc = upstream.NewHTTPClient()
 	}
 	d.send = newSender(d.hc)
+	d.watch = newTaskWatch(d, o.CloudDownloadPoll.D())
 	store := upstream.NewTokenStore(env.StateDir, "pan115", upstream.LoginSeed(o.RefreshToken, env.MountPath))
 	l, err := drivers.SharedValue(env.Shared, "pan115:"+store.Path(), func() (*login, error) {
 		ts, err := upstream.NewTokenSource(store, upstream.Token{Access: o.AccessToken, Refresh: o.RefreshToken}, d.refresh)
@@ -212,7 +225,10 @@ type login struct {
 }
 
 // Close waits for a token refresh in flight; see drivers.Closer.
-func (d *Drive) Close(ctx context.Context) error { return d.ts.Close(ctx) }
+func (d *Drive) Close(ctx context.Context) error {
+	d.watch.stop()
+	return d.ts.Close(ctx)
+}
 
 // Quota reads the account's space from /open/user/info.
 func (d *Drive) Quota(ctx context.Context) (drivers.Quota, error) {

@@ -3,6 +3,7 @@ package pan115
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -460,4 +461,127 @@ type callbackResp struct {
 		SHA1     Text   `json:"sha1"`
 		CID      ID     `json:"cid"`
 	}] `json:"data"`
+}
+
+// The cloud-download answers (docs/protocols/accounts-offline-shares.md
+// §2). Like every answer of this API they are lenient: numbers come as
+// strings, percentDone as anything, data as an object or an array.
+
+// many is a JSON array, or one object standing for an array of it, or a
+// falsy value or {} standing for none.
+type many[T any] []T
+
+func (m *many[T]) UnmarshalJSON(b []byte) error {
+	*m = nil
+	b = bytes.TrimSpace(b)
+	switch {
+	case len(b) == 0:
+		return nil
+	case b[0] == '[':
+		var out []T
+		if err := json.Unmarshal(b, &out); err != nil {
+			return err
+		}
+		*m = out
+	case b[0] == '{' && string(bytes.Join(bytes.Fields(b), nil)) != "{}":
+		var v T
+		if err := json.Unmarshal(b, &v); err != nil {
+			return err
+		}
+		*m = []T{v}
+	}
+	return nil
+}
+
+// Percent is a progress figure: 42, 42.75, "42.75", null, "" or garbage
+// (0), clamped to 0-100 (failed tasks say -1, done ones 100.0001).
+type Percent float64
+
+func (p *Percent) UnmarshalJSON(b []byte) error {
+	s, _ := scalar(b)
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil && !errors.Is(err, strconv.ErrRange) || math.IsNaN(f) {
+		f = 0 // a range error leaves ±Inf, which clamps
+	}
+	*p = Percent(min(max(f, 0), 100))
+	return nil
+}
+
+// addURLsResp is POST /open/offline/add_task_urls: a result per link.
+type addURLsResp struct {
+	envelope
+	Data many[addURLItem] `json:"data"`
+}
+
+type addURLItem struct {
+	State    Bool  `json:"state"`
+	Code     Int64 `json:"code"`
+	Message  Text  `json:"message"`
+	InfoHash Text  `json:"info_hash"`
+	URL      Text  `json:"url"`
+}
+
+// torrentResp is POST /open/offline/torrent: what a .torrent in the
+// drive holds.
+type torrentResp struct {
+	envelope
+	Data one[struct {
+		FileSize    Int64              `json:"file_size"`
+		TorrentName Text               `json:"torrent_name"`
+		FileCount   Int64              `json:"file_count"`
+		InfoHash    Text               `json:"info_hash"`
+		FileList    many[torrentEntry] `json:"torrent_filelist"`
+	}] `json:"data"`
+}
+
+type torrentEntry struct {
+	Size   Int64 `json:"size"`
+	Path   Text  `json:"path"`
+	Wanted Int64 `json:"wanted"`
+}
+
+// taskListResp is GET /open/offline/get_task_list: one page.
+type taskListResp struct {
+	envelope
+	Data one[struct {
+		Page      Int64          `json:"page"`
+		PageCount Int64          `json:"page_count"`
+		Count     Int64          `json:"count"`
+		Tasks     many[taskItem] `json:"tasks"`
+	}] `json:"data"`
+}
+
+type taskItem struct {
+	InfoHash    Text    `json:"info_hash"`
+	AddTime     Int64   `json:"add_time"`
+	PercentDone Percent `json:"percentDone"`
+	Size        Int64   `json:"size"`
+	Name        Text    `json:"name"`
+	LastUpdate  Int64   `json:"last_update"`
+	FileID      ID      `json:"file_id"`
+	Status      Int64   `json:"status"`
+	URL         Text    `json:"url"`
+	WpPathID    ID      `json:"wp_path_id"`
+}
+
+// quotaResp is GET /open/offline/get_quota_info.
+type quotaResp struct {
+	envelope
+	Data one[struct {
+		Count    Int64              `json:"count"`
+		Surplus  Int64              `json:"surplus"`
+		Used     Int64              `json:"used"`
+		Packages many[quotaPackage] `json:"package"`
+	}] `json:"data"`
+}
+
+type quotaPackage struct {
+	Name    Text  `json:"name"`
+	Count   Int64 `json:"count"`
+	Used    Int64 `json:"used"`
+	Surplus Int64 `json:"surplus"`
+	Expires many[struct {
+		Surplus    Int64 `json:"surplus"`
+		ExpireTime Int64 `json:"expire_time"`
+	}] `json:"expire_info"`
 }

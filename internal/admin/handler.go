@@ -89,7 +89,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		r.Body = http.MaxBytesReader(w, r.Body, bodyLimit(r.URL.Path))
 	}
 	h.route(w, r)
 }
@@ -131,6 +131,8 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
 		ms = methods{http.MethodPost: h.startLogin}
 	case rest == "check":
 		ms = methods{http.MethodGet: h.check}
+	case rest == "downloads" || strings.HasPrefix(rest, "downloads/"):
+		ms = h.downloadRoutes(rest)
 	case strings.HasPrefix(rest, "logins/") && !strings.Contains(rest[len("logins/"):], "/"):
 		r.SetPathValue("id", rest[len("logins/"):])
 		ms = methods{http.MethodGet: h.login, http.MethodDelete: h.cancelLogin}

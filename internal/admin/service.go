@@ -38,6 +38,7 @@ type API interface {
 	// Check checks the mounts named (every mount when none is), asking
 	// the clouds.
 	Check(ctx context.Context, mounts ...string) (Report, error)
+	DownloadsAPI
 }
 
 // Mount is one opened mount, as the Service is given it.
@@ -68,6 +69,9 @@ type MountInfo struct {
 	// LastError is the last failure this pandav saw from the cloud in a
 	// check or a login of this mount, until a check passes.
 	LastError *CloudError `json:"last_error,omitempty"`
+	// CloudDownload says the mount's cloud fetches links and torrents
+	// itself (docs/admin-api.md, cloud download).
+	CloudDownload bool `json:"cloud_download,omitempty"`
 }
 
 // LoginStatus is drivers.LoginStatus, as JSON.
@@ -164,6 +168,7 @@ func (s *Service) Mounts(ctx context.Context) ([]MountInfo, error) {
 		for _, k := range kindLogins(m.Drive) {
 			info.Logins = append(info.Logins, KindLoginStatus{Kind: k.Kind, LoginStatus: *jsonStatus(k.LoginStatus)})
 		}
+		_, info.CloudDownload = m.Drive.(drivers.CloudDownloader)
 		s.mu.Lock()
 		if e := s.lastError[m.Path]; e != nil {
 			c := *e

@@ -11,6 +11,7 @@ package demo
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -88,6 +89,10 @@ func Start(listen string) (*Demo, error) {
 		}
 		c.SetSpace(e.Space)
 		m := CloudMount(c, c.Login().Issue().Refresh)
+		if err := watchFolder(c, m); err != nil {
+			d.Close()
+			return nil, err
+		}
 		mounts = append(mounts, m)
 		// One share is enough for the demo: from the first cloud that has
 		// share links.
@@ -125,6 +130,24 @@ func Start(listen string) (*Demo, error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// WatchFolder is the cloud-download watch folder of the demo's mounts
+// whose cloud has cloud download.
+const WatchFolder = "/云下载"
+
+// watchFolder makes WatchFolder in c's drive and a watch folder of m,
+// when c has cloud download.
+func watchFolder(c fakecloud.Cloud, m Mount) error {
+	cd, ok := c.(fakecloud.CloudDownloads)
+	if !ok {
+		return nil
+	}
+	if _, err := c.Tree().MkdirAll(WatchFolder); err != nil {
+		return err
+	}
+	maps.Copy(m.Options, cd.WatchMountOptions(WatchFolder))
+	return nil
 }
 
 // shareMovies fills the sharer's drive with the sample tree, shares its

@@ -22,7 +22,8 @@ func (s *Server) apiHandler() http.Handler {
 	mux.HandleFunc("/open/user/info", s.endpoint(EndpointUser, s.handleUserInfo))
 	s.writeRoutes(mux)
 	s.uploadRoutes(mux)
-	return mux
+	s.offlineRoutes(mux)
+	return s.settling(mux)
 }
 
 // visible returns the node with id unless it, or a folder above it, is in

@@ -122,6 +122,8 @@ type Server struct {
 	// change it guards cannot interleave with another write.
 	wmu sync.Mutex
 	up  uploads
+	// off is the cloud-download service (offline.go).
+	off offline
 
 	mu          sync.Mutex
 	linkTTL     time.Duration
@@ -188,6 +190,7 @@ func NewServer(o Options) *Server {
 	}
 	s.tree.SetLag(o.Lag)
 	s.changes = s.tree.Changes()
+	s.off.init()
 	s.api = httptest.NewServer(s.apiHandler())
 	s.passport = httptest.NewServer(s.passportHandler())
 	s.qrcodeapi = httptest.NewServer(s.qrcodeHandler())

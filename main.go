@@ -36,6 +36,9 @@ Usage:
                                      log MOUNT's account in with the cloud's app
   pandav check -c config.yaml [--json] [--user NAME]
                                      check every mount's login and listing
+  pandav share create|list|update|cancel -c config.yaml ...
+                                     make and manage share links of your files
+                                     (pandav share help)
   pandav demo [--listen ADDR]        serve emulated drives filled with samples
   pandav hash-password               read a password on stdin, print its bcrypt hash
   pandav healthcheck -c config.yaml  exit 0 when the server the config describes answers
@@ -69,6 +72,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdLogin(args[1:], stdout, stderr)
 	case "check":
 		return cmdCheck(args[1:], stdout, stderr)
+	case "share":
+		return cmdShare(args[1:], stdout, stderr)
 	case "hash-password":
 		return cmdHashPassword(stdout, stderr)
 	case "healthcheck":

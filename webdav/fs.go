@@ -129,6 +129,7 @@ func NewFileSystem(specs []MountSpec, o Options) (*FileSystem, error) {
 		}
 		seen[p] = true
 		fs.mounts = append(fs.mounts, &mount{path: p, drive: s.Drive, can: capabilitiesOf(s.Drive), readOnly: s.ReadOnly, noTrash: s.NoTrash, redirect: s.Redirect, caches: fs.caches})
+		fs.mounts[len(fs.mounts)-1].watchChanges()
 		for child := p; child != "/"; child = path.Dir(child) {
 			parent := path.Dir(child)
 			if !contains(fs.virtual[parent], path.Base(child)) {
@@ -276,6 +277,11 @@ func (fs *FileSystem) OpenFile(ctx context.Context, name string, flag int, perm 
 	}
 	if n.virtual || n.entry.IsDir {
 		return &dirFile{fs: fs, n: n, ctx: ctx}, nil
+	}
+	if b, ok, err := fs.produced(ctx, n); err != nil {
+		return nil, fs.fail(ctx, "open", name, err)
+	} else if ok {
+		return &producedFile{Reader: bytes.NewReader(b), fi: fs.info(n)}, nil
 	}
 	return newRemoteFile(ctx, fs, n, drivers.LinkRequest{UserAgent: requestOf(ctx).userAgent}), nil
 }

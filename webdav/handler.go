@@ -48,6 +48,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(rec, reason, code)
 		return
 	}
+	if h.serveRoute(rec, r) {
+		return
+	}
 	if r.Method != http.MethodPut {
 		// Only PUT carries a file; every other body is XML of a few KiB.
 		r.Body = http.MaxBytesReader(rec, r.Body, maxXMLBody)
@@ -115,6 +118,13 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("ETag", etag)
 		}
 		http.ServeContent(w, r, fi.Name(), fi.ModTime(), bytes.NewReader(n.held.data))
+		return
+	}
+	if b, ok, err := h.fs.produced(ctx, n); err != nil {
+		writeError(w, err)
+		return
+	} else if ok {
+		serveProduced(w, r, fi, b)
 		return
 	}
 	etag, _ := fi.ETag(ctx)

@@ -43,6 +43,8 @@ type capabilities struct {
 	linkKey        drivers.LinkKeyer
 	modTimeKeeper  drivers.ModTimeKeeper
 	streamNotifier drivers.StreamNotifier
+	producer       drivers.ContentProducer
+	router         drivers.RouteServer
 }
 
 func capabilitiesOf(d drivers.Drive) capabilities {
@@ -58,6 +60,8 @@ func capabilitiesOf(d drivers.Drive) capabilities {
 	c.linkKey, _ = d.(drivers.LinkKeyer)
 	c.modTimeKeeper, _ = d.(drivers.ModTimeKeeper)
 	c.streamNotifier, _ = d.(drivers.StreamNotifier)
+	c.producer, _ = d.(drivers.ContentProducer)
+	c.router, _ = d.(drivers.RouteServer)
 	return c
 }
 

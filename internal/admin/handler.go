@@ -131,6 +131,8 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
 		ms = methods{http.MethodPost: h.startLogin}
 	case rest == "check":
 		ms = methods{http.MethodGet: h.check}
+	case rest == "shares" || strings.HasPrefix(rest, "shares/"):
+		ms = h.shareRoutes(r, rest)
 	case strings.HasPrefix(rest, "logins/") && !strings.Contains(rest[len("logins/"):], "/"):
 		r.SetPathValue("id", rest[len("logins/"):])
 		ms = methods{http.MethodGet: h.login, http.MethodDelete: h.cancelLogin}

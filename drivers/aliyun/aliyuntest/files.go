@@ -45,6 +45,8 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 		if decode(w, body, &req) {
 			s.list(w, req)
 		}
+	case "openFile/createShare":
+		s.openCreateShare(w, body)
 	case "openFile/get", "openFile/get_by_path", "openFile/getDownloadUrl":
 		var req fileRequest
 		if !decode(w, body, &req) {

@@ -36,6 +36,7 @@ type webState struct {
 	shareAlive   bool // get_share_link_download_url works
 	deadAnswers  int  // dead answers so far, to alternate 410 and 429
 	sharerUserID string
+	preview      previewState
 }
 
 func (ws *webState) init(s *Server) {
@@ -75,6 +76,8 @@ func (s *Server) webRoutes(mux *http.ServeMux) {
 	} {
 		mux.HandleFunc("POST "+path, h)
 	}
+	s.shareLinkRoutes(mux)
+	s.previewRoutes(mux)
 }
 
 // endpointOf names a request's counter: its path without the slash.

@@ -84,7 +84,8 @@ type rendition struct {
 
 // previews is a share mount's preview state.
 type previews struct {
-	mode string // fallback | always | never
+	mode   string        // fallback | always | never
+	memory time.Duration // how long a refusal is answered from memory
 
 	mu        sync.Mutex
 	refused   error // the copy refusal in force; nil while copies work
@@ -113,7 +114,7 @@ func (p *previews) listed() bool {
 func (p *previews) recentRefusal() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.refused != nil && time.Since(p.refusedAt) < refusalMemory {
+	if p.refused != nil && time.Since(p.refusedAt) < p.memory {
 		return p.refused
 	}
 	return nil

@@ -1,6 +1,7 @@
 package aliyun
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -106,7 +107,7 @@ func newShare(env drivers.Env, o ShareOptions, t tuning) (*Share, error) {
 		mount: env.Mount,
 
 		mountPath: env.MountPath,
-		pv:        previews{mode: o.Previews},
+		pv:        previews{mode: o.Previews, memory: cmp.Or(t.copyRetry, refusalMemory)},
 	}
 	// Share calls are anonymous and counted by address, so every share
 	// mount of the service shares one pace: the account rates, which the

@@ -166,32 +166,6 @@ func (s *Service) mountOfPath(p string) (Mount, string, bool) {
 	return best, rel, best.Path != ""
 }
 
-// resolve finds the entry at rel in d, listing each folder on the way.
-func resolve(ctx context.Context, d drivers.Drive, full, rel string) (drivers.Entry, error) {
-	e, err := d.Root(ctx)
-	if err != nil {
-		return drivers.Entry{}, err
-	}
-	for _, name := range strings.Split(strings.Trim(rel, "/"), "/") {
-		if name == "" {
-			continue
-		}
-		if !e.IsDir {
-			return drivers.Entry{}, errorf(http.StatusNotFound, "there is no %s: %s is a file", full, e.Name)
-		}
-		kids, err := d.List(ctx, e)
-		if err != nil {
-			return drivers.Entry{}, err
-		}
-		i := slices.IndexFunc(kids, func(k drivers.Entry) bool { return k.Name == name })
-		if i < 0 {
-			return drivers.Entry{}, errorf(http.StatusNotFound, "there is no %s", full)
-		}
-		e = kids[i]
-	}
-	return e, nil
-}
-
 // shareError turns a drive's error into the API's, in one sentence.
 func shareError(what string, err error) error {
 	var e *Error
@@ -249,7 +223,9 @@ func (s *Service) CreateShare(ctx context.Context, c ShareCreate) (Share, error)
 	}
 	files := make([]drivers.Entry, len(paths))
 	for i := range paths {
-		if files[i], err = resolve(ctx, on.Drive, paths[i], rels[i]); err != nil {
+		if files[i], err = drivers.Walk(ctx, on.Drive, rels[i]); errors.Is(err, drivers.ErrNotFound) {
+			return Share{}, errorf(http.StatusNotFound, "there is no %s", paths[i])
+		} else if err != nil {
 			return Share{}, shareError("finding "+paths[i], err)
 		}
 	}

@@ -126,6 +126,30 @@ func waitStatus(t *testing.T, u string, want int) {
 	}
 }
 
+// lslSizes reads rclone lsl's lines: each path and its size.
+func lslSizes(out []byte) map[string]int64 {
+	got := map[string]int64{}
+	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+		if m := lslLine.FindStringSubmatch(line); m != nil {
+			size, _ := strconv.ParseInt(m[1], 10, 64)
+			got[m[4]] = size
+		}
+	}
+	return got
+}
+
+// sizesUnder is fileSizes of the files below dir ("Movies/"), by their
+// paths inside it.
+func sizesUnder(t testing.TB, tr *fakecloud.Tree, dir string) map[string]int64 {
+	out := map[string]int64{}
+	for p, size := range fileSizes(t, tr) {
+		if rest, ok := strings.CutPrefix(p, dir); ok {
+			out[rest] = size
+		}
+	}
+	return out
+}
+
 var shareIDInText = regexp.MustCompile(`/s/([0-9A-Za-z]+)`)
 
 // TestOwnShareLinks makes share links of a folder through the CLI and
@@ -200,20 +224,7 @@ func TestOwnShareLinks(t *testing.T) {
 		if out.Err != nil {
 			t.Fatalf("rclone lsl: %v\n%s", out.Err, tail(string(out.Stderr), 3000))
 		}
-		got := map[string]int64{}
-		for _, line := range strings.Split(strings.TrimRight(string(out.Stdout), "\n"), "\n") {
-			if m := lslLine.FindStringSubmatch(line); m != nil {
-				size, _ := strconv.ParseInt(m[1], 10, 64)
-				got[m[4]] = size
-			}
-		}
-		want := map[string]int64{}
-		for p, size := range fileSizes(t, r.host.Tree()) {
-			if rest, ok := strings.CutPrefix(p, "Movies/"); ok {
-				want[rest] = size
-			}
-		}
-		if !maps.Equal(got, want) {
+		if got, want := lslSizes(out.Stdout), sizesUnder(t, r.host.Tree(), "Movies/"); !maps.Equal(got, want) {
 			t.Errorf("rclone lists %v, want %v", got, want)
 		}
 		video := sample.Video()

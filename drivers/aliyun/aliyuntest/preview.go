@@ -145,19 +145,11 @@ func (s *Server) handlePreviewPlayInfo(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, "InvalidResource.FileCategory", "The resource file is not a video.")
 		return
 	}
-	ttl := 900 * time.Second
-	if req.URLExpireSec > 0 {
-		ttl = time.Duration(req.URLExpireSec) * time.Second
-	}
+	expUnix, seq := s.newLink(&s.web.preview.seq, req.URLExpireSec)
 	s.mu.Lock()
-	ttl = min(ttl, s.opts.LinkTTL)
-	s.web.preview.seq++
-	seq := s.web.preview.seq
 	if s.web.preview.redirects == nil {
 		s.web.preview.redirects = map[string]string{}
 	}
-	exp := time.Now().Add(ttl)
-	expUnix := (exp.UnixNano() + int64(time.Second) - 1) / int64(time.Second)
 	var out previewPlayInfoResponse
 	out.ShareID, out.FileID = sh.id, f.ID
 	out.PlayInfo.Category = "live_transcoding"

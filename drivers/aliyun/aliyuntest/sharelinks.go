@@ -143,17 +143,9 @@ func (s *Server) shareCreate(w http.ResponseWriter, _ *http.Request, body []byte
 	if !decode(w, body, &req) {
 		return
 	}
-	code, msg, expires := shareRuleError(req.SharePwd, req.Expiration, time.Now())
-	if code != "" {
-		writeErr(w, http.StatusBadRequest, code, msg)
-		return
+	if sh, ok := s.createOwn(w, req.DriveID, req.FileIDList, req.SharePwd, req.Expiration, req.Description); ok {
+		writeJSON(w, http.StatusOK, s.shareLinkOf(sh))
 	}
-	t, nodes, ok := s.ownFiles(w, req.DriveID, req.FileIDList)
-	if !ok {
-		return
-	}
-	sh := s.newOwnShare(t, req.DriveID, nodes, req.SharePwd, expires, req.Description)
-	writeJSON(w, http.StatusOK, s.shareLinkOf(sh))
 }
 
 // openCreateShare is the Open API's createShare: camelCase in, a short
@@ -163,19 +155,28 @@ func (s *Server) openCreateShare(w http.ResponseWriter, body []byte) {
 	if !decode(w, body, &req) {
 		return
 	}
-	code, msg, expires := shareRuleError(req.SharePwd, req.Expiration, time.Now())
-	if code != "" {
-		writeErr(w, http.StatusBadRequest, code, msg)
-		return
-	}
-	t, nodes, ok := s.ownFiles(w, req.DriveID, req.FileIDList)
+	sh, ok := s.createOwn(w, req.DriveID, req.FileIDList, req.SharePwd, req.Expiration, "")
 	if !ok {
 		return
 	}
-	sh := s.newOwnShare(t, req.DriveID, nodes, req.SharePwd, expires, "")
 	l := s.shareLinkOf(sh)
 	writeJSON(w, http.StatusOK, openCreateShareResponse{ShareID: l.ShareID, Expiration: l.Expiration, Expired: l.Expired,
 		SharePwd: l.SharePwd, ShareURL: l.ShareURL, Creator: l.Creator, Status: l.Status, CreatedAt: l.CreatedAt, UpdateAt: l.UpdatedAt})
+}
+
+// createOwn checks a create as both APIs do and records the link; on
+// failure it writes the answer.
+func (s *Server) createOwn(w http.ResponseWriter, driveID string, ids []string, pwd, expiration, description string) (*share, bool) {
+	code, msg, expires := shareRuleError(pwd, expiration, time.Now())
+	if code != "" {
+		writeErr(w, http.StatusBadRequest, code, msg)
+		return nil, false
+	}
+	t, nodes, ok := s.ownFiles(w, driveID, ids)
+	if !ok {
+		return nil, false
+	}
+	return s.newOwnShare(t, driveID, nodes, pwd, expires, description), true
 }
 
 // shareMessages are the share's short and full texts, as the app writes

@@ -318,7 +318,8 @@ func (s *Server) shareLinkUpdate(w http.ResponseWriter, _ *http.Request, body []
 		sh.pwd = pwd
 		for tok, st := range s.web.shareTokens {
 			if st.shareID == sh.id {
-				delete(s.web.shareTokens, tok)
+				st.exp = time.Now().Add(-time.Second)
+				s.web.shareTokens[tok] = st
 			}
 		}
 	}

@@ -3,8 +3,7 @@ package aliyuntest
 // IssuedSecrets lists every credential the emulator has handed out or
 // holds: refresh and access tokens (Open API and web), share tokens, the
 // app secret, the URL signing key, the preview redirects and the logins'
-// QR codes, so that a test can check that none
-// reached a log.
+// QR codes, so that a test can check that none reached a log.
 func (s *Server) IssuedSecrets() []string {
 	out := append(s.login.Issued(), s.web.login.Issued()...)
 	s.mu.Lock()

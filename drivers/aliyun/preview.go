@@ -93,7 +93,6 @@ type previews struct {
 	changed   func()
 	playlists map[string][]byte     // by file id
 	renders   map[string]*rendition // by file id + "/" + template
-	best      map[string]string     // by file id: the template playlists name
 }
 
 // NotifyChanges implements drivers.ChangeNotifier.
@@ -287,14 +286,13 @@ func (s *Share) playlist(ctx context.Context, v drivers.Entry) ([]byte, error) {
 	s.pv.mu.Lock()
 	defer s.pv.mu.Unlock()
 	if s.pv.playlists == nil || len(s.pv.playlists) >= maxPreviewsKept {
-		s.pv.playlists, s.pv.renders, s.pv.best = map[string][]byte{}, map[string]*rendition{}, map[string]string{}
+		s.pv.playlists, s.pv.renders = map[string][]byte{}, map[string]*rendition{}
 	}
 	if kept, ok := s.pv.playlists[v.ID]; ok {
 		return kept, nil
 	}
 	s.pv.playlists[v.ID] = w.Bytes()
 	s.pv.renders[v.ID+"/"+best] = r
-	s.pv.best[v.ID] = best
 	return w.Bytes(), nil
 }
 

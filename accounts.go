@@ -27,11 +27,31 @@ type cliCommand struct {
 	cfg   *config.Config
 	// mounts are the MOUNT arguments, cleaned; each is a mount of cfg.
 	mounts []string
+	// args are the arguments after the flags, as given.
+	args []string
 }
 
 // parseCLI parses a login or check command line, flags anywhere, and
 // loads its config. It reports false after saying what is wrong.
 func parseCLI(name string, args []string, stderr io.Writer, more func(*flag.FlagSet)) (*cliCommand, bool) {
+	c, ok := parseCLIArgs(name, args, stderr, more)
+	if !ok {
+		return nil, false
+	}
+	for i, m := range c.args {
+		c.args[i] = path.Clean("/" + m)
+		if !hasMount(c.cfg, c.args[i]) {
+			fmt.Fprintf(stderr, "pandav %s: %s has no mount %s (its mounts: %s)\n", name, c.flags.config, c.args[i], mountList(c.cfg))
+			return nil, false
+		}
+	}
+	c.mounts = c.args
+	return c, true
+}
+
+// parseCLIArgs is parseCLI for a command whose arguments are not mounts:
+// they are left in args.
+func parseCLIArgs(name string, args []string, stderr io.Writer, more func(*flag.FlagSet)) (*cliCommand, bool) {
 	c := &cliCommand{name: name}
 	f := &c.flags
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
@@ -50,7 +70,7 @@ func parseCLI(name string, args []string, stderr io.Writer, more func(*flag.Flag
 		if fs.NArg() == 0 {
 			break
 		}
-		c.mounts = append(c.mounts, path.Clean("/"+fs.Arg(0)))
+		c.args = append(c.args, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
 	if f.config == "" {
@@ -63,12 +83,6 @@ func parseCLI(name string, args []string, stderr io.Writer, more func(*flag.Flag
 		return nil, false
 	}
 	c.cfg = cfg
-	for _, m := range c.mounts {
-		if !hasMount(cfg, m) {
-			fmt.Fprintf(stderr, "pandav %s: %s has no mount %s (its mounts: %s)\n", name, f.config, m, mountList(cfg))
-			return nil, false
-		}
-	}
 	return c, true
 }
 

@@ -38,6 +38,9 @@ Usage:
                                      check every mount's login and listing
   pandav offline add|list|rm|clear|quota -c config.yaml ...
                                      the cloud's own downloads of links and torrents
+  pandav share create|list|update|cancel -c config.yaml ...
+                                     make and manage share links of your files
+                                     (pandav share help)
   pandav demo [--listen ADDR]        serve emulated drives filled with samples
   pandav hash-password               read a password on stdin, print its bcrypt hash
   pandav healthcheck -c config.yaml  exit 0 when the server the config describes answers
@@ -77,6 +80,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdCheck(args[1:], stdout, stderr)
 	case "offline":
 		return cmdOffline(args[1:], os.Stdin, stdout, stderr)
+	case "share":
+		return cmdShare(args[1:], stdout, stderr)
 	case "hash-password":
 		return cmdHashPassword(stdout, stderr)
 	case "healthcheck":

@@ -172,13 +172,3 @@ type CloudDownloadWatcher interface {
 	// mount's root ("/云下载"); none means the feature is off.
 	CloudDownloadWatch() []string
 }
-
-// FolderChangeNotifier is a drive that learns when the cloud changed a
-// folder by itself (a cloud download finished in it) and says so, so
-// that whoever cached the folder's listing drops it at once instead of
-// waiting for it to expire.
-type FolderChangeNotifier interface {
-	// OnFolderChange registers f; f is called with the folder's ID, from
-	// any goroutine, and must not block.
-	OnFolderChange(f func(folderID string))
-}

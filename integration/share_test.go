@@ -217,19 +217,7 @@ func TestShareMounts(t *testing.T) {
 		if r.Err != nil {
 			t.Fatalf("rclone lsl: %v\n%s", r.Err, tail(string(r.Stderr), 3000))
 		}
-		got := map[string]int64{}
-		for _, line := range strings.Split(strings.TrimRight(string(r.Stdout), "\n"), "\n") {
-			if m := lslLine.FindStringSubmatch(line); m != nil {
-				size, _ := strconv.ParseInt(m[1], 10, 64)
-				got[m[4]] = size
-			}
-		}
-		want := map[string]int64{}
-		for path, size := range fileSizes(t, rig.host.Sharer()) {
-			if rest, ok := strings.CutPrefix(path, "Movies/"); ok {
-				want[rest] = size
-			}
-		}
+		got, want := lslSizes(r.Stdout), sizesUnder(t, rig.host.Sharer(), "Movies/")
 		if len(got) != len(want) {
 			t.Errorf("rclone listed %v, want %v", got, want)
 		}

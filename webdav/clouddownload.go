@@ -28,7 +28,7 @@ import (
 //   - a read-only status file in each of those folders listing the tasks
 //     that save there;
 //   - and, for any drive that says when the cloud changed a folder
-//     (drivers.FolderChangeNotifier), the folder's cached listing
+//     (drivers.ChangeNotifier), the folder's cached listing
 //     dropped at once, so what a task downloaded shows without waiting
 //     for the cache to expire.
 
@@ -338,15 +338,21 @@ func (x *folderIndex) note(id, key string, ttl time.Duration) {
 	}
 }
 
-// followFolderChanges subscribes to m's drive, when it says when the
-// cloud changed a folder, and drops the folder's cached listing then.
-func (fs *FileSystem) followFolderChanges(m *mount) {
-	n, ok := m.drive.(drivers.FolderChangeNotifier)
+// followChanges subscribes to m's drive, when it says when the cloud
+// changed a folder (drivers.ChangeNotifier), and drops the folder's
+// cached listing then, or everything cached of the mount when the drive
+// cannot say which folder.
+func (fs *FileSystem) followChanges(m *mount) {
+	n, ok := m.drive.(drivers.ChangeNotifier)
 	if !ok {
 		return
 	}
 	m.can.folders = &folderIndex{keys: cache.NewStore[string](max(fs.o.CacheEntries/16, 64))}
-	n.OnFolderChange(func(id string) {
+	n.NotifyChanges(func(id string) {
+		if id == "" {
+			m.purge()
+			return
+		}
 		m.can.download.stale()
 		key, ok := m.can.folders.keys.Get(id)
 		if !ok {

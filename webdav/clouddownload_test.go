@@ -74,7 +74,7 @@ func (d *downloadDrive) DownloadQuota(context.Context) (drivers.DownloadQuota, e
 	return drivers.DownloadQuota{}, nil
 }
 
-func (d *downloadDrive) OnFolderChange(f func(string)) {
+func (d *downloadDrive) NotifyChanges(f func(string)) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.subs = append(d.subs, f)

@@ -17,7 +17,10 @@ import (
 // file: players drop "missing" files from their libraries.
 func statusOf(err error) int {
 	var lf *listingFailed
+	var unavailable *drivers.UnavailableError
 	switch {
+	case errors.As(err, &unavailable):
+		return http.StatusServiceUnavailable
 	case errors.Is(err, errPreconditionFailed):
 		return http.StatusPreconditionFailed
 	case errors.Is(err, drivers.ErrRateLimited), errors.As(err, &lf):
@@ -51,6 +54,16 @@ func writeError(w http.ResponseWriter, err error) {
 		rec.err = err
 	}
 	code := statusOf(err)
+	var unavailable *drivers.UnavailableError
+	if errors.As(err, &unavailable) {
+		// The drive's own words: why the file cannot be served, and
+		// what to use instead.
+		if unavailable.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(unavailable.RetryAfter.Seconds()))))
+		}
+		http.Error(w, unavailable.Msg, code)
+		return
+	}
 	if code == http.StatusServiceUnavailable {
 		after, ok := drivers.RetryAfter(err)
 		if !ok || after <= 0 {

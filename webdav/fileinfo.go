@@ -21,6 +21,7 @@ var extraTypes = map[string]string{
 	".mk3d": "video/x-matroska",
 	".mka":  "audio/x-matroska",
 	".ts":   "video/mp2t",
+	".m3u8": "application/vnd.apple.mpegurl",
 	".m2ts": "video/mp2t",
 	".mts":  "video/mp2t",
 	".mov":  "video/quicktime",

@@ -165,7 +165,7 @@ func NewFileSystem(specs []MountSpec, o Options) (*FileSystem, error) {
 		}
 	}
 	for _, m := range fs.mounts {
-		fs.followFolderChanges(m)
+		fs.followChanges(m)
 	}
 	for p := range seen {
 		if _, clash := fs.virtual[p]; clash {
@@ -328,11 +328,13 @@ func (fs *FileSystem) OpenFile(ctx context.Context, name string, flag int, perm 
 	if n.uploading {
 		return &heldReader{Reader: bytes.NewReader(nil), fs: fs, n: n, ctx: ctx}, nil
 	}
-	if data, ok := n.inline(); ok {
-		return &heldReader{Reader: bytes.NewReader(data), fs: fs, n: n, ctx: ctx}, nil
-	}
 	if n.virtual || n.entry.IsDir {
 		return &dirFile{fs: fs, n: n, ctx: ctx}, nil
+	}
+	if b, ok, err := fs.produced(ctx, n); err != nil {
+		return nil, fs.fail(ctx, "open", name, err)
+	} else if ok {
+		return &producedFile{Reader: bytes.NewReader(b), fi: fs.info(n)}, nil
 	}
 	return newRemoteFile(ctx, fs, n, drivers.LinkRequest{UserAgent: requestOf(ctx).userAgent}), nil
 }

@@ -49,6 +49,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(rec, reason, code)
 		return
 	}
+	if h.serveRoute(rec, r) {
+		return
+	}
 	if r.Method != http.MethodPut {
 		// Only PUT carries a file; every other body is XML of a few KiB.
 		r.Body = http.MaxBytesReader(rec, r.Body, maxXMLBody)
@@ -128,8 +131,11 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request) {
 		http.ServeContent(w, r, fi.Name(), fi.ModTime(), bytes.NewReader(data))
 		return
 	}
-	if data, ok := n.inline(); ok {
-		serveInline(w, r, fi, data)
+	if b, ok, err := h.fs.produced(ctx, n); err != nil {
+		writeError(w, err)
+		return
+	} else if ok {
+		serveProduced(w, r, fi, b)
 		return
 	}
 	etag, _ := fi.ETag(ctx)

@@ -43,12 +43,13 @@ type capabilities struct {
 	linkKey        drivers.LinkKeyer
 	modTimeKeeper  drivers.ModTimeKeeper
 	streamNotifier drivers.StreamNotifier
-	inline         drivers.InlineContenter
 	// download is the drive's cloud download, when it has watch folders;
 	// folders, when it says which folders the cloud changed
 	// (clouddownload.go).
 	download *cloudDownload
 	folders  *folderIndex
+	producer drivers.ContentProducer
+	router   drivers.RouteServer
 }
 
 func capabilitiesOf(d drivers.Drive) capabilities {
@@ -64,8 +65,9 @@ func capabilitiesOf(d drivers.Drive) capabilities {
 	c.linkKey, _ = d.(drivers.LinkKeyer)
 	c.modTimeKeeper, _ = d.(drivers.ModTimeKeeper)
 	c.streamNotifier, _ = d.(drivers.StreamNotifier)
-	c.inline, _ = d.(drivers.InlineContenter)
 	c.download = cloudDownloadOf(d)
+	c.producer, _ = d.(drivers.ContentProducer)
+	c.router, _ = d.(drivers.RouteServer)
 	return c
 }
 

@@ -39,6 +39,9 @@ type tuning struct {
 	// loginPoll is the wait between status polls of a QR login; 0 means
 	// each kind's own.
 	loginPoll time.Duration
+	// copyRetry is how long a share mount answers a refused copy from
+	// memory before it tries again; 0 means refusalMemory.
+	copyRetry time.Duration
 }
 
 var defaultTuning = tuning{rates: defaultRates, policy: upstream.DefaultPolicy}

@@ -124,8 +124,14 @@ func classify(op string, a upstream.Answer, out any) error {
 		e.kind = drivers.ErrIsDir
 	case "RefreshTokenInvalid", "RefreshTokenExpired", "PermissionDenied", "InvalidParameter.RefreshToken":
 		e.kind = drivers.ErrAuth
+	case "NotFound.ShareLink":
+		e.kind = drivers.ErrNotFound
 	default:
 		switch {
+		case errShareRefusedCode(e.Code):
+			e.kind = drivers.ErrShareRefused
+		case isInvalidShareCode(e.Code):
+			e.kind = drivers.ErrInvalidShare
 		case a.Status == http.StatusUnauthorized:
 			e.kind = drivers.ErrAuth
 		case strings.Contains(eb.Message, "file size is exceed"):

@@ -195,6 +195,10 @@ type ShareOptions struct {
 	TempCopyLinger Duration `yaml:"temp_copy_linger"`
 	// TempCopyMaxAge is when a copy nobody reads is removed anyway.
 	TempCopyMaxAge Duration `yaml:"temp_copy_max_age"`
+	// Previews lists NAME.preview.m3u8, the share's transcoded preview,
+	// beside each video (preview.go): fallback (the default) while
+	// copies into the account's drive are refused, always, or never.
+	Previews string `yaml:"previews"`
 }
 
 // Duration is a time.Duration written as "60s" or "6h".
@@ -293,6 +297,13 @@ func (o *ShareOptions) normalize() error {
 		o.TempCopyLinger = Duration(defaultCopyLinger)
 	case o.TempCopyLinger < 0:
 		return errors.New("aliyun-share: options.temp_copy_linger must not be negative")
+	}
+	switch o.Previews {
+	case "":
+		o.Previews = "fallback"
+	case "fallback", "always", "never":
+	default:
+		return fmt.Errorf("aliyun-share: options.previews: %q is not fallback, always or never", o.Previews)
 	}
 	switch {
 	case o.TempCopyMaxAge == 0:

@@ -1,6 +1,7 @@
 package aliyun
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -69,6 +70,10 @@ type Share struct {
 	// directDeadUntil: the share's own download URL is skipped until then.
 	directDeadUntil time.Time
 	directWorks     bool
+
+	// mountPath is where the share is mounted, which its routes name.
+	mountPath string
+	pv        previews
 }
 
 var (
@@ -103,6 +108,9 @@ func newShare(env drivers.Env, o ShareOptions, t tuning) (*Share, error) {
 		log:   env.Log.With().Str("driver", "aliyun-share").Str("mount", env.MountPath).Logger(),
 		send:  newSender(env.HTTPClient),
 		mount: env.Mount,
+
+		mountPath: env.MountPath,
+		pv:        previews{mode: o.Previews, memory: cmp.Or(t.copyRetry, refusalMemory)},
 	}
 	// Share calls are anonymous and counted by address, so every share
 	// mount of the service shares one pace: the account rates, which the
@@ -383,6 +391,7 @@ func (s *Share) List(ctx context.Context, dir drivers.Entry) ([]drivers.Entry, e
 	}
 	orderItems(items)
 	out := make([]drivers.Entry, len(items))
+	videos := map[string]bool{}
 	for i, it := range items {
 		e := toEntry(it)
 		e.Extra = it.DriveID
@@ -390,6 +399,9 @@ func (s *Share) List(ctx context.Context, dir drivers.Entry) ([]drivers.Entry, e
 			e.ParentID = dir.ID
 		}
 		out[i] = e
+		if isVideo(e, it.Category) {
+			videos[e.ID] = true
+		}
 		if it.DriveID != "" {
 			s.mu.Lock()
 			s.driveID = it.DriveID
@@ -397,7 +409,7 @@ func (s *Share) List(ctx context.Context, dir drivers.Entry) ([]drivers.Entry, e
 		}
 	}
 	logDuplicates(s.log, &s.dupLogged, dir, out)
-	return out, nil
+	return s.addPreviews(ctx, out, videos)
 }
 
 // account finds the aliyun mount that plays the share.
@@ -441,6 +453,9 @@ func (s *Share) StreamClosed(f drivers.Entry) {
 func (s *Share) Link(ctx context.Context, f drivers.Entry, req drivers.LinkRequest) (drivers.Link, error) {
 	if f.IsDir {
 		return drivers.Link{}, fmt.Errorf("link %q: %w", f.Name, drivers.ErrIsDir)
+	}
+	if _, ok := f.Extra.(previewFile); ok {
+		return drivers.Link{}, fmt.Errorf("link %q: %w: pandav writes this playlist itself; GET it", f.Name, drivers.ErrUnsupported)
 	}
 	acct, err := s.account()
 	if err != nil {
@@ -498,6 +513,38 @@ func (s *Share) directPlan() (try, probing bool) {
 	return true, true
 }
 
+// accountCall makes a call that is signed by the account's web login,
+// whose stale token Call refreshes, and carries the share token, which is
+// replaced here, once. judge, if set, may turn an attempt's error into
+// another before the policy sees it.
+func (s *Share) accountCall(ctx context.Context, acct *Drive, policy upstream.Policy, class, path string, in, out any, judge func(error) error) error {
+	op := strings.TrimPrefix(path, "/")
+	stale := ""
+	c := upstream.Caller{Policy: policy, Limits: s.limits, Cred: acct.web.auth}
+	return c.Call(ctx, "aliyun "+op, class, func(ctx context.Context, at string) error {
+		for {
+			tok, err := s.shareToken(ctx, stale)
+			if err != nil {
+				return err
+			}
+			h := s.headers(tok)
+			h.Set("Authorization", "Bearer "+at)
+			err = exchange(ctx, &s.send, http.MethodPost, s.o.WebAPIURL+path, op, h, in, out)
+			if isTokenInvalid(err) && stale == "" {
+				stale = tok
+				if err := s.limits.Wait(ctx, class); err != nil {
+					return err
+				}
+				continue
+			}
+			if judge != nil {
+				err = judge(err)
+			}
+			return err
+		}
+	})
+}
+
 // errDirectDead marks get_share_link_download_url answering as it does
 // since 2024: 410 Gone, or 429 / ParamFlowException.
 var errDirectDead = errors.New("the share's own download URL is dead")
@@ -508,44 +555,18 @@ func isDirectDead(err error) bool { return errors.Is(err, errDirectDead) }
 var singleTry = upstream.Policy{Attempts: 1}
 
 // directLink asks the share's own download URL, once: a dead answer must
-// not be retried, so no backoff runs here. The call is signed by the
-// account's web login, whose stale token Call refreshes, and carries the
-// share token, which is replaced here, once.
+// not be retried, so no backoff runs here.
 func (s *Share) directLink(ctx context.Context, acct *Drive, f drivers.Entry) (drivers.Link, error) {
 	const op = "v2/file/get_share_link_download_url"
-	driveID, _ := f.Extra.(string)
-	if driveID == "" {
-		s.mu.Lock()
-		driveID = s.driveID
-		s.mu.Unlock()
-	}
-	in := shareLinkRequest{DriveID: driveID, FileID: f.ID, ShareID: s.o.ShareID, ExpireSec: shareLinkExpiry}
+	in := shareLinkRequest{DriveID: driveIDOf(f, s), FileID: f.ID, ShareID: s.o.ShareID, ExpireSec: shareLinkExpiry}
 	var out shareLinkResponse
-	stale := ""
-	c := upstream.Caller{Policy: singleTry, Limits: s.limits, Cred: acct.web.auth}
-	err := c.Call(ctx, "aliyun "+op, "link", func(ctx context.Context, at string) error {
-		for {
-			tok, err := s.shareToken(ctx, stale)
-			if err != nil {
-				return err
-			}
-			h := s.headers(tok)
-			h.Set("Authorization", "Bearer "+at)
-			err = exchange(ctx, &s.send, http.MethodPost, s.o.WebAPIURL+"/v2/file/get_share_link_download_url", op, h, in, &out)
-			if isTokenInvalid(err) && stale == "" {
-				stale = tok
-				if err := s.limits.Wait(ctx, "link"); err != nil {
-					return err
-				}
-				continue
-			}
-			var r *upstream.Retryable
-			var ae *apiError
-			if (errors.As(err, &r) && r.Throttled) || (errors.As(err, &ae) && ae.Status == http.StatusGone) {
-				return fmt.Errorf("%w: %v", errDirectDead, err)
-			}
-			return err
+	err := s.accountCall(ctx, acct, singleTry, "link", "/v2/file/get_share_link_download_url", in, &out, func(err error) error {
+		var r *upstream.Retryable
+		var ae *apiError
+		if (errors.As(err, &r) && r.Throttled) || (errors.As(err, &ae) && ae.Status == http.StatusGone) {
+			return fmt.Errorf("%w: %v", errDirectDead, err)
 		}
+		return err
 	})
 	if err != nil {
 		return drivers.Link{}, s.noteDead(s.shareFailure(err))

@@ -322,10 +322,10 @@ func (s *Share) saveShared(ctx context.Context, acct *Drive, f drivers.Entry) (d
 	}
 	// The batch call is the account's (web.call), and carries the share
 	// token, whose refusal comes back in the sub-answer: the outer Call
-	// replaces it, once.
+	// replaces it, once, and retries a throttled sub-answer.
 	const op = "batch file/copy"
 	var got taskResponse
-	c := upstream.Caller{Policy: singleTry, Cred: shareCred{s}}
+	c := upstream.Caller{Policy: s.t.policy, Cred: shareCred{s}}
 	err = c.Call(ctx, "aliyun "+op, "", func(ctx context.Context, tok string) error {
 		in := batchRequest{Resource: "file", Requests: []batchSubRequest{{
 			ID: "0", Method: "POST", URL: "/file/copy", Headers: map[string]string{"Content-Type": "application/json"},
@@ -359,8 +359,23 @@ func (s *Share) copyLink(ctx context.Context, acct *Drive, f drivers.Entry, req 
 	key := s.copyKey(f)
 	pool := acct.copies()
 	for try := 0; ; try++ {
+		if refusal := s.pv.recentRefusal(); refusal != nil {
+			return drivers.Link{}, s.unavailable(f, refusal)
+		}
 		c, deadline, err := pool.get(ctx, key, time.Duration(s.o.TempCopyLinger), time.Duration(s.o.TempCopyMaxAge),
-			func(ctx context.Context) (drivers.Entry, error) { return s.saveShared(ctx, acct, f) })
+			func(ctx context.Context) (drivers.Entry, error) {
+				e, err := s.saveShared(ctx, acct, f)
+				switch {
+				case err == nil:
+					s.noteCopied()
+				case isCopyRefusal(err):
+					s.noteRefused(err)
+				}
+				return e, err
+			})
+		if isCopyRefusal(err) {
+			return drivers.Link{}, s.unavailable(f, err)
+		}
 		if err != nil {
 			return drivers.Link{}, err
 		}

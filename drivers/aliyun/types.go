@@ -431,3 +431,123 @@ type passportLogin struct {
 		RefreshToken string `json:"refreshToken"`
 	} `json:"pds_login_result"`
 }
+
+// One's own share links (docs/protocols/accounts-offline-shares.md §4).
+
+// ownShare is the ShareLink object of create, get, update and list.
+type ownShare struct {
+	ShareID       string   `json:"share_id"`
+	ShareName     string   `json:"share_name"`
+	DisplayName   string   `json:"display_name"`
+	FullShareMsg  string   `json:"full_share_msg"`
+	SharePwd      string   `json:"share_pwd"`
+	ShareURL      string   `json:"share_url"`
+	Description   string   `json:"description"`
+	Expiration    string   `json:"expiration"` // "" is never
+	Expired       bool     `json:"expired"`
+	FileIDList    []string `json:"file_id_list"`
+	FileID        string   `json:"file_id"`
+	PreviewCount  *number  `json:"preview_count"`
+	SaveCount     *number  `json:"save_count"`
+	DownloadCount *number  `json:"download_count"`
+	Status        string   `json:"status"`
+	CreatedAt     string   `json:"created_at"`
+}
+
+type ownShareCreateRequest struct {
+	DriveID     string   `json:"drive_id"`
+	FileIDList  []string `json:"file_id_list"`
+	SharePwd    string   `json:"share_pwd"`
+	Expiration  string   `json:"expiration"`
+	Description string   `json:"description,omitempty"`
+}
+
+// shareUpdateRequest leaves out what does not change.
+type ownShareUpdateRequest struct {
+	ShareID     string  `json:"share_id"`
+	SharePwd    *string `json:"share_pwd,omitempty"`
+	Expiration  *string `json:"expiration,omitempty"`
+	Description *string `json:"description,omitempty"`
+}
+
+type ownShareListRequest struct {
+	Creator         string `json:"creator,omitempty"`
+	Category        string `json:"category"`
+	IncludeCanceled bool   `json:"include_canceled"`
+	OrderBy         string `json:"order_by"`
+	OrderDirection  string `json:"order_direction"`
+	Limit           int    `json:"limit"`
+	Marker          string `json:"marker,omitempty"`
+}
+
+type ownShareListResponse struct {
+	Items      []ownShare `json:"items"`
+	NextMarker string     `json:"next_marker"`
+}
+
+type shareMsgResponse struct {
+	FullShareMsg string `json:"full_share_msg"`
+	ShareURL     string `json:"share_url"`
+}
+
+type driveFile struct {
+	DriveID string `json:"drive_id"`
+	FileID  string `json:"file_id"`
+}
+
+type checkAvailableRequest struct {
+	DriveFileList []driveFile `json:"drive_file_list"`
+}
+
+type checkAvailableResponse struct {
+	InvalidItems []fileItem `json:"invalid_items"`
+}
+
+// openCreateShareRequest is the Open API's createShare, in camelCase.
+type openCreateShareRequest struct {
+	DriveID    string   `json:"driveId"`
+	FileIDList []string `json:"fileIdList"`
+	Expiration string   `json:"expiration,omitempty"`
+	SharePwd   string   `json:"sharePwd"`
+}
+
+// openCreateShareResponse is createShare's short answer; whether it says
+// updated_at or update_at is uncertain, and neither is read.
+type openCreateShareResponse struct {
+	ShareID    string `json:"share_id"`
+	Expiration string `json:"expiration"`
+	SharePwd   string `json:"share_pwd"`
+	ShareURL   string `json:"share_url"`
+	Status     string `json:"status"`
+	CreatedAt  string `json:"created_at"`
+}
+
+// The transcoded preview of a shared video (§4.11).
+
+type previewPlayInfoRequest struct {
+	ShareID       string `json:"share_id"`
+	DriveID       string `json:"drive_id"`
+	FileID        string `json:"file_id"`
+	Category      string `json:"category"`
+	TemplateID    string `json:"template_id"`
+	GetPreviewURL bool   `json:"get_preview_url"`
+	Mode          string `json:"mode"`
+	URLExpireSec  int    `json:"url_expire_sec"`
+}
+
+type transcodingTask struct {
+	TemplateID     string `json:"template_id"`
+	TemplateHeight int    `json:"template_height"`
+	Status         string `json:"status"`
+	URL            string `json:"url"`
+	PreviewURL     string `json:"preview_url"`
+}
+
+type previewPlayInfoResponse struct {
+	PlayInfo struct {
+		Meta struct {
+			Duration float64 `json:"duration"`
+		} `json:"meta"`
+		Tasks []transcodingTask `json:"live_transcoding_task_list"`
+	} `json:"video_preview_play_info"`
+}

@@ -164,30 +164,7 @@ func mustPut(t *testing.T, f *Fixture, rel string, blob fakecloud.Blob) fakeclou
 // Resolve walks rel from the drive's root with List, as the WebDAV layer
 // does, and returns the entry.
 func Resolve(ctx context.Context, d drivers.Drive, rel string) (drivers.Entry, error) {
-	cur, err := d.Root(ctx)
-	if err != nil {
-		return drivers.Entry{}, err
-	}
-	for _, name := range strings.Split(strings.Trim(rel, "/"), "/") {
-		if name == "" {
-			continue
-		}
-		kids, err := d.List(ctx, cur)
-		if err != nil {
-			return drivers.Entry{}, err
-		}
-		found := false
-		for _, k := range kids {
-			if k.Name == name {
-				cur, found = k, true
-				break
-			}
-		}
-		if !found {
-			return drivers.Entry{}, fmt.Errorf("%s: %w", rel, drivers.ErrNotFound)
-		}
-	}
-	return cur, nil
+	return drivers.Walk(ctx, d, rel)
 }
 
 // Fetch reads [off, off+n) of e through a fresh link (n < 0: to the end).

@@ -492,13 +492,13 @@ func testEveryPage(t *testing.T, f *Fixture) {
 func testFolderChangeNotified(t *testing.T, f *Fixture) {
 	ctx := ctxT(t)
 	d, c := downloads(t, f)
-	n, ok := f.Drive.(drivers.FolderChangeNotifier)
+	n, ok := f.Drive.(drivers.ChangeNotifier)
 	if !ok {
 		t.Skip("the driver does not say when the cloud changes a folder")
 	}
 	var mu sync.Mutex
 	var changed []string
-	n.OnFolderChange(func(id string) {
+	n.NotifyChanges(func(id string) {
 		mu.Lock()
 		defer mu.Unlock()
 		changed = append(changed, id)

@@ -443,9 +443,10 @@ func (d *Drive) DownloadQuota(ctx context.Context) (drivers.DownloadQuota, error
 	return q, nil
 }
 
-// OnFolderChange registers f, told the folder ID when a task that saves
-// there ends done, or when a task's files are removed from it.
-func (d *Drive) OnFolderChange(f func(folderID string)) {
+// NotifyChanges implements drivers.ChangeNotifier: f is told the folder
+// ID when a task that saves there ends done, or when a task's files are
+// removed from it.
+func (d *Drive) NotifyChanges(f func(folderID string)) {
 	d.watch.mu.Lock()
 	defer d.watch.mu.Unlock()
 	d.watch.subs = append(d.watch.subs, f)

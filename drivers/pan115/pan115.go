@@ -102,7 +102,7 @@ var (
 
 	_ drivers.CloudDownloader      = (*Drive)(nil)
 	_ drivers.CloudDownloadWatcher = (*Drive)(nil)
-	_ drivers.FolderChangeNotifier = (*Drive)(nil)
+	_ drivers.ChangeNotifier       = (*Drive)(nil)
 
 	_ drivers.Loginer       = (*Drive)(nil)
 	_ drivers.Accounter     = (*Drive)(nil)

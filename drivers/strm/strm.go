@@ -40,7 +40,7 @@ type Drive struct {
 
 var (
 	_ drivers.Drive           = (*Drive)(nil)
-	_ drivers.InlineContenter = (*Drive)(nil)
+	_ drivers.ContentProducer = (*Drive)(nil)
 	_ drivers.LinkKeyer       = (*Drive)(nil)
 	_ drivers.StreamNotifier  = (*Drive)(nil)
 )
@@ -182,23 +182,24 @@ func (d *Drive) entry(v strmlink.Item, srcPath string) drivers.Entry {
 		e.Name = v.Name
 		e.Size = strmlink.FileURLSize(d.base, srcPath)
 		// The content depends on the key, which may be rotated while
-		// this entry is cached; InlineContent makes it afresh.
+		// this entry is cached; ProducedContent makes it afresh.
 		e.SHA1 = ""
 	}
 	return e
 }
 
-// InlineContent is a .strm file's link, signed now.
-func (d *Drive) InlineContent(f drivers.Entry) ([]byte, bool) {
+// ProducedContent implements drivers.ContentProducer: a .strm file's
+// link, signed now.
+func (d *Drive) ProducedContent(_ context.Context, f drivers.Entry) ([]byte, bool, error) {
 	it, ok := f.Extra.(*item)
 	if !ok || it.kind != strmlink.Link {
-		return nil, false
+		return nil, false, nil
 	}
 	u, err := d.signer.FileURL(d.base, it.path)
 	if err != nil {
-		return nil, false // Link says why
+		return nil, true, fmt.Errorf("strm: %s: no link can be signed: %w", f.Name, err)
 	}
-	return []byte(u), true
+	return []byte(u), true, nil
 }
 
 // Link is the source file's: only subtitles, .nfo files and pictures are
@@ -209,7 +210,7 @@ func (d *Drive) Link(ctx context.Context, f drivers.Entry, req drivers.LinkReque
 		return drivers.Link{}, err
 	}
 	if it.kind == strmlink.Link {
-		// Asked only when InlineContent could not sign.
+		// Asked only when ProducedContent could not sign.
 		_, err := d.signer.FileURL(d.base, it.path)
 		return drivers.Link{}, fmt.Errorf("strm: %s: no link can be signed: %v", f.Name, err)
 	}

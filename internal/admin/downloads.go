@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"path"
 	"slices"
 	"sort"
@@ -540,11 +539,4 @@ func (c *Client) DownloadQuota(ctx context.Context, mount string) (DownloadQuota
 	var q DownloadQuota
 	err := c.do(ctx, http.MethodGet, "downloads/quota", mountQuery(mount), nil, &q, callTimeout)
 	return q, err
-}
-
-func mountQuery(mount string) url.Values {
-	if mount == "" {
-		return nil
-	}
-	return url.Values{"mount": {mount}}
 }

@@ -133,6 +133,8 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
 		ms = methods{http.MethodGet: h.check}
 	case rest == "downloads" || strings.HasPrefix(rest, "downloads/"):
 		ms = h.downloadRoutes(rest)
+	case rest == "shares" || strings.HasPrefix(rest, "shares/"):
+		ms = h.shareRoutes(r, rest)
 	case strings.HasPrefix(rest, "logins/") && !strings.Contains(rest[len("logins/"):], "/"):
 		r.SetPathValue("id", rest[len("logins/"):])
 		ms = methods{http.MethodGet: h.login, http.MethodDelete: h.cancelLogin}

@@ -48,6 +48,24 @@ func (s *Server) signURLWith(drive string, n fakecloud.Node, user, additional st
 	return s.hs.URL + "/cdn/" + drive + "/" + n.ID + "/" + url.PathEscape(n.Name) + "?" + q.Encode()
 }
 
+// newLink numbers a new URL in *seq, a counter Server.mu guards, and
+// says when it expires: expireSec from now (900 s when not asked), never
+// past LinkTTL, in whole seconds rounded up as x-oss-expires is, so that
+// a short TTL still lives.
+func (s *Server) newLink(seq *int64, expireSec int64) (expUnix, n int64) {
+	ttl := 900 * time.Second
+	if expireSec > 0 {
+		ttl = time.Duration(expireSec) * time.Second
+	}
+	s.mu.Lock()
+	ttl = min(ttl, s.opts.LinkTTL)
+	*seq++
+	n = *seq
+	s.mu.Unlock()
+	exp := time.Now().Add(ttl)
+	return (exp.UnixNano() + int64(time.Second) - 1) / int64(time.Second), n
+}
+
 // ExpireLinks makes every download URL issued so far answer 403
 // AccessDenied "Request has expired.".
 func (s *Server) ExpireLinks() {

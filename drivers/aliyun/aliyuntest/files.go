@@ -45,6 +45,8 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 		if decode(w, body, &req) {
 			s.list(w, req)
 		}
+	case "openFile/createShare":
+		s.openCreateShare(w, body)
 	case "openFile/get", "openFile/get_by_path", "openFile/getDownloadUrl":
 		var req fileRequest
 		if !decode(w, body, &req) {
@@ -344,18 +346,7 @@ func (s *Server) downloadURL(w http.ResponseWriter, req fileRequest, user string
 		writeErr(w, http.StatusBadRequest, "InvalidResource.FileTypeFolder", "The resource file_id is a folder, not a file.")
 		return
 	}
-	ttl := 900 * time.Second
-	if req.ExpireSec > 0 {
-		ttl = time.Duration(req.ExpireSec) * time.Second
-	}
-	s.mu.Lock()
-	ttl = min(ttl, s.opts.LinkTTL)
-	s.linkSeq++
-	seq := s.linkSeq
-	s.mu.Unlock()
-	exp := time.Now().Add(ttl)
-	// x-oss-expires is whole seconds; round up so a short TTL still lives.
-	expUnix := (exp.UnixNano() + int64(time.Second) - 1) / int64(time.Second)
+	expUnix, seq := s.newLink(&s.linkSeq, req.ExpireSec)
 	writeJSON(w, http.StatusOK, downloadURLResponse{
 		URL:        s.signURL(req.DriveID, n, user, expUnix, seq),
 		Expiration: time.Unix(expUnix, 0).UTC().Format(timeFormat),

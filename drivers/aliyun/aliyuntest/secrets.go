@@ -2,8 +2,8 @@ package aliyuntest
 
 // IssuedSecrets lists every credential the emulator has handed out or
 // holds: refresh and access tokens (Open API and web), share tokens, the
-// app secret, the URL signing key and the logins' QR codes, so that a test can check that none
-// reached a log.
+// app secret, the URL signing key, the preview redirects and the logins'
+// QR codes, so that a test can check that none reached a log.
 func (s *Server) IssuedSecrets() []string {
 	out := append(s.login.Issued(), s.web.login.Issued()...)
 	s.mu.Lock()
@@ -18,6 +18,10 @@ func (s *Server) IssuedSecrets() []string {
 	// finish, the login.
 	for code := range s.authCodes {
 		out = append(out, code)
+	}
+	// A preview's redirect id opens its playlist.
+	for id := range s.web.preview.redirects {
+		out = append(out, id)
 	}
 	for _, p := range s.qr.PendingLogins() {
 		out = append(out, p.QR, p.ID)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,10 +19,32 @@ import (
 // alternately), and the batch /file/copy that saves a shared file into
 // the user's drive.
 
+// share is one share link: of a folder of the Sharer's drive (AddShare),
+// or of the user's own files, made with share_link/create (sharelinks.go).
 type share struct {
-	id, pwd  string
-	folderID string
-	state    string // enabled | cancelled | expired | forbidden
+	id, pwd string
+	// owner is the drive the files are in, driveID its id and creator
+	// its user.
+	owner   *fakecloud.Tree
+	driveID string
+	creator string
+	fileIDs []string
+	state   string    // enabled | cancelled | expired | forbidden
+	expires time.Time // zero: never; past it the share answers expired
+	// own: made by the user through share_link/create, so listed by
+	// share_link/list.
+	own                     bool
+	description             string
+	created, updated        time.Time
+	views, saves, downloads int64
+}
+
+// stateAt is the share's state, its expiration included.
+func (sh *share) stateAt(now time.Time) string {
+	if sh.state == "enabled" && !sh.expires.IsZero() && !now.Before(sh.expires) {
+		return "expired"
+	}
+	return sh.state
 }
 
 type shareToken struct {
@@ -38,7 +61,9 @@ func (s *Server) AddShare(shareID, pwd, folderID string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.web.shares[shareID] = &share{id: shareID, pwd: pwd, folderID: folderID, state: "enabled"}
+	now := time.Now()
+	s.web.shares[shareID] = &share{id: shareID, pwd: pwd, owner: s.sharer, driveID: sharerDriveID, creator: s.web.sharerUserID,
+		fileIDs: []string{folderID}, state: "enabled", created: now, updated: now}
 	return nil
 }
 
@@ -96,11 +121,11 @@ func shareErr(w http.ResponseWriter, sh *share) bool {
 	switch {
 	case sh == nil:
 		writeErr(w, http.StatusNotFound, "NotFound.ShareLink", "The resource share_link cannot be found.")
-	case sh.state == "cancelled":
+	case sh.stateAt(time.Now()) == "cancelled":
 		writeErr(w, http.StatusBadRequest, "ShareLink.Cancelled", "share_link is cancelled by the creator")
-	case sh.state == "expired":
+	case sh.stateAt(time.Now()) == "expired":
 		writeErr(w, http.StatusBadRequest, "ShareLink.Expired", "share_link is expired")
-	case sh.state == "forbidden":
+	case sh.stateAt(time.Now()) == "forbidden":
 		writeErr(w, http.StatusForbidden, "ShareLink.Forbidden", "share_link is forbidden")
 	default:
 		return false
@@ -117,6 +142,7 @@ func (s *Server) lookupShare(id string) *share {
 		return nil
 	}
 	c := *sh
+	c.fileIDs = slices.Clone(sh.fileIDs)
 	return &c
 }
 
@@ -138,16 +164,26 @@ func (s *Server) handleShareInfo(w http.ResponseWriter, r *http.Request) {
 	if shareErr(w, sh) {
 		return
 	}
-	n, err := s.sharer.Get(sh.folderID)
-	if err != nil {
+	info := shareInfo{CreatorID: sh.creator, CreatorName: "分***者", Vip: "non-vip", HasPwd: sh.pwd != "",
+		UpdatedAt: sh.updated.UTC().Format(timeFormat), FileInfos: []shareFileInfo{}}
+	if !sh.expires.IsZero() {
+		info.Expiration = sh.expires.UTC().Format(timeFormat)
+	}
+	for _, id := range sh.fileIDs {
+		if n, ok := live(sh.owner, id); ok {
+			typ := "file"
+			if n.IsDir {
+				typ = "folder"
+			}
+			info.FileInfos = append(info.FileInfos, shareFileInfo{Type: typ, FileID: n.ID, FileName: n.Name})
+		}
+	}
+	if len(info.FileInfos) == 0 {
 		writeErr(w, http.StatusNotFound, "NotFound.ShareLink", "The resource share_link cannot be found.")
 		return
 	}
-	writeJSON(w, http.StatusOK, shareInfo{
-		CreatorID: s.web.sharerUserID, CreatorName: "分***者", ShareName: n.Name, DisplayName: n.Name,
-		FileCount: 1, HasPwd: sh.pwd != "", Vip: "non-vip", UpdatedAt: n.Modified.UTC().Format(timeFormat),
-		FileInfos: []shareFileInfo{{Type: "folder", FileID: n.ID, FileName: n.Name}},
-	})
+	info.ShareName, info.DisplayName, info.FileCount = info.FileInfos[0].FileName, info.FileInfos[0].FileName, len(info.FileInfos)
+	writeJSON(w, http.StatusOK, info)
 }
 
 func (s *Server) handleShareToken(w http.ResponseWriter, r *http.Request) {
@@ -174,6 +210,9 @@ func (s *Server) handleShareToken(w http.ResponseWriter, r *http.Request) {
 	ttl := s.web.shareTTL
 	tok := s.jwt("share_link", ttl)
 	s.web.shareTokens[tok] = shareToken{shareID: sh.id, exp: time.Now().Add(ttl)}
+	if live := s.web.shares[sh.id]; live != nil {
+		live.views++
+	}
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, shareTokenResponse{
 		ShareToken: tok, ExpiresIn: 7200, ExpireTime: time.Now().Add(7200 * time.Second).UTC().Format(timeFormat),
@@ -227,13 +266,19 @@ func (e *errRecorder) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// inShare finds id below the shared folder, or the folder itself.
+// inShare finds id in the share: one of its files or folders, or below
+// one of its folders.
 func (s *Server) inShare(sh *share, id string) (fakecloud.Node, bool) {
-	n, ok := live(s.sharer, id)
-	if !ok || !within(s.sharer, id, sh.folderID) {
+	n, ok := live(sh.owner, id)
+	if !ok {
 		return fakecloud.Node{}, false
 	}
-	return n, true
+	for _, top := range sh.fileIDs {
+		if within(sh.owner, id, top) {
+			return n, true
+		}
+	}
+	return fakecloud.Node{}, false
 }
 
 func (s *Server) shareList(w http.ResponseWriter, r *http.Request, shareID string, req listRequest) {
@@ -243,22 +288,23 @@ func (s *Server) shareList(w http.ResponseWriter, r *http.Request, shareID strin
 	}
 	decorate := func(it *fileItem) { it.ShareID = sh.id }
 	if req.ParentFileID == "root" {
-		n, ok := live(s.sharer, sh.folderID)
 		out := listResponse{Items: []fileItem{}}
-		if ok {
-			it := item(sharerDriveID, s.sharer, n)
-			it.ParentFileID = "root"
-			decorate(&it)
-			out.Items = append(out.Items, it)
+		for _, id := range sh.fileIDs {
+			if n, ok := live(sh.owner, id); ok {
+				it := item(sh.driveID, sh.owner, n)
+				it.ParentFileID = "root"
+				decorate(&it)
+				out.Items = append(out.Items, it)
+			}
 		}
 		writeJSON(w, http.StatusOK, out)
 		return
 	}
-	if _, ok := s.inShare(sh, req.ParentFileID); !ok {
+	if n, ok := s.inShare(sh, req.ParentFileID); !ok || !n.IsDir {
 		writeErr(w, http.StatusNotFound, "NotFound.File", "The resource file cannot be found. file_id "+req.ParentFileID)
 		return
 	}
-	s.listIn(w, s.sharer, sharerDriveID, req, decorate)
+	s.listIn(w, sh.owner, sh.driveID, req, decorate)
 }
 
 // handleShareDownloadURL is dead unless SetShareDownloadDead(false): then
@@ -306,11 +352,13 @@ func (s *Server) handleShareDownloadURL(w http.ResponseWriter, r *http.Request) 
 		writeErr(w, http.StatusNotFound, "NotFound.File", "The resource file cannot be found. file_id "+req.FileID)
 		return
 	}
-	u, exp := s.issueLink(sharerDriveID, f, max(req.ExpireSec, 600), "referer")
+	s.countShare(sh.id, func(live *share) { live.downloads++ })
+	u, exp := s.issueLink(sh.driveID, f, max(req.ExpireSec, 600), "referer")
 	writeJSON(w, http.StatusOK, shareDownloadURLResponse{DownloadURL: u, URL: u, Expiration: exp})
 }
 
-// batch runs each sub-request; only the share copy is emulated.
+// batch runs each sub-request; the share copy and the cancel of share
+// links are emulated.
 func (s *Server) batch(w http.ResponseWriter, r *http.Request, body []byte) {
 	var req batchRequest
 	if !decode(w, body, &req) {
@@ -334,6 +382,8 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request, body []byte) {
 			fail(http.StatusBadRequest, "InvalidParameter.Method", "The input parameter method is not valid.")
 		case sub.URL == "/file/copy":
 			s.shareCopy(r, sub.Body, &res, fail)
+		case sub.URL == "/share_link/cancel":
+			s.batchCancelShare(sub.Body, &res, fail)
 		default:
 			fail(http.StatusNotFound, "NotFound.Url", "The resource url cannot be found. "+sub.URL)
 		}
@@ -378,15 +428,44 @@ func (s *Server) shareCopy(r *http.Request, raw json.RawMessage, res *batchSubRe
 		fail(http.StatusNotFound, "NotFound.File", "The resource file cannot be found. file_id "+req.ToParentFileID)
 		return
 	}
+	s.mu.Lock()
+	total := s.totalSpace
+	s.mu.Unlock()
+	if s.tree.Usage()+s.backup.Usage()+treeBytes(sh.owner, n) > total {
+		fail(http.StatusBadRequest, "QuotaExhausted.Drive", "The drive has exceeded its quota.")
+		return
+	}
 	name := n.Name
 	if _, taken := sibling(dst, parent.ID, name, ""); taken && req.AutoRename {
 		name = freeName(dst, parent.ID, name)
 	}
-	c, err := copyNode(s.sharer, n, dst, parent.ID, name)
+	c, err := copyNode(sh.owner, n, dst, parent.ID, name)
 	if err != nil {
 		fail(http.StatusNotFound, "NotFound.File", "The resource file cannot be found. file_id "+req.ToParentFileID)
 		return
 	}
+	s.countShare(sh.id, func(live *share) { live.saves++ })
 	res.Status = http.StatusCreated
 	res.Body = taskResponse{DriveID: req.ToDriveID, FileID: c.ID, AsyncTaskID: s.task(n.IsDir)}
+}
+
+// treeBytes is the size of n and everything below it.
+func treeBytes(t *fakecloud.Tree, n fakecloud.Node) int64 {
+	if !n.IsDir {
+		return n.Size()
+	}
+	var sum int64
+	for _, k := range visibleChildren(t, n.ID) {
+		sum += treeBytes(t, k)
+	}
+	return sum
+}
+
+// countShare updates the counts of the share id.
+func (s *Server) countShare(id string, count func(*share)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sh := s.web.shares[id]; sh != nil {
+		count(sh)
+	}
 }

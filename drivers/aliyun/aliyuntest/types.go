@@ -331,3 +331,155 @@ type shareCopyRequest struct {
 	ToParentFileID string `json:"to_parent_file_id"`
 	ToDriveID      string `json:"to_drive_id"`
 }
+
+// The management of one's own share links
+// (docs/protocols/accounts-offline-shares.md §4), as the web API answers.
+
+// shareLinkItem is the ShareLink object that create, get, update and
+// list answer.
+type shareLinkItem struct {
+	ShareID           string    `json:"share_id"`
+	ShareName         string    `json:"share_name"`
+	ShareMsg          string    `json:"share_msg"`
+	FullShareMsg      string    `json:"full_share_msg"`
+	SharePwd          string    `json:"share_pwd"`
+	ShareURL          string    `json:"share_url"`
+	Description       string    `json:"description"`
+	Expiration        string    `json:"expiration"`
+	Expired           bool      `json:"expired"`
+	Creator           string    `json:"creator"`
+	DriveID           string    `json:"drive_id"`
+	FileID            string    `json:"file_id"`
+	FileIDList        []string  `json:"file_id_list"`
+	PreviewCount      int64     `json:"preview_count"`
+	SaveCount         int64     `json:"save_count"`
+	DownloadCount     int64     `json:"download_count"`
+	Status            string    `json:"status"`
+	CreatedAt         string    `json:"created_at"`
+	UpdatedAt         string    `json:"updated_at"`
+	FirstFile         *fileItem `json:"first_file,omitempty"`
+	IsPhotoCollection bool      `json:"is_photo_collection"`
+	SyncToHomepage    bool      `json:"sync_to_homepage"`
+	Popularity        int64     `json:"popularity"`
+	PopularityStr     string    `json:"popularity_str"`
+	DisplayName       string    `json:"display_name"`
+}
+
+type shareCreateRequest struct {
+	DriveID     string   `json:"drive_id"`
+	FileIDList  []string `json:"file_id_list"`
+	SharePwd    string   `json:"share_pwd"`
+	Expiration  string   `json:"expiration"`
+	ShareName   string   `json:"share_name"`
+	Description string   `json:"description"`
+}
+
+// shareUpdateRequest: a field left out stays as it is.
+type shareUpdateRequest struct {
+	ShareID     string  `json:"share_id"`
+	SharePwd    *string `json:"share_pwd"`
+	Expiration  *string `json:"expiration"`
+	ShareName   *string `json:"share_name"`
+	Description *string `json:"description"`
+}
+
+type shareListRequest struct {
+	Creator         string `json:"creator"`
+	Category        string `json:"category"`
+	IncludeCanceled bool   `json:"include_canceled"`
+	OrderBy         string `json:"order_by"`
+	OrderDirection  string `json:"order_direction"`
+	Limit           *int   `json:"limit"`
+	Marker          string `json:"marker"`
+}
+
+type shareListResponse struct {
+	Items             []shareLinkItem `json:"items"`
+	NextMarker        string          `json:"next_marker"`
+	PunishedFileCount int             `json:"punished_file_count"`
+}
+
+type shareMsgResponse struct {
+	FullShareMsg string `json:"full_share_msg"`
+	ShareURL     string `json:"share_url"`
+}
+
+type driveFile struct {
+	DriveID string `json:"drive_id"`
+	FileID  string `json:"file_id"`
+}
+
+type checkAvailableRequest struct {
+	DriveFileList []driveFile `json:"drive_file_list"`
+}
+
+type checkAvailableResponse struct {
+	InvalidItems []fileItem `json:"invalid_items"`
+}
+
+// openCreateShareRequest is the Open API's createShare, in camelCase.
+type openCreateShareRequest struct {
+	DriveID    string   `json:"driveId"`
+	FileIDList []string `json:"fileIdList"`
+	Expiration string   `json:"expiration"`
+	SharePwd   string   `json:"sharePwd"`
+}
+
+// openCreateShareResponse: update_at is tickstep's spelling.
+type openCreateShareResponse struct {
+	ShareID    string `json:"share_id"`
+	Expiration string `json:"expiration"`
+	Expired    bool   `json:"expired"`
+	SharePwd   string `json:"share_pwd"`
+	ShareURL   string `json:"share_url"`
+	Creator    string `json:"creator"`
+	Status     string `json:"status"`
+	CreatedAt  string `json:"created_at"`
+	UpdateAt   string `json:"update_at"`
+}
+
+// The transcoded preview of a shared video (§4.11).
+
+type previewPlayInfoRequest struct {
+	ShareID      string `json:"share_id"`
+	DriveID      string `json:"drive_id"`
+	FileID       string `json:"file_id"`
+	Category     string `json:"category"`
+	TemplateID   string `json:"template_id"`
+	URLExpireSec int64  `json:"url_expire_sec"`
+}
+
+type transcodingTask struct {
+	TemplateID     string `json:"template_id"`
+	TemplateName   string `json:"template_name"`
+	TemplateWidth  int    `json:"template_width"`
+	TemplateHeight int    `json:"template_height"`
+	Status         string `json:"status"`
+	Stage          string `json:"stage"`
+	URL            string `json:"url,omitempty"`
+	PreviewURL     string `json:"preview_url,omitempty"`
+	KeepOriginal   bool   `json:"keep_original_resolution"`
+}
+
+type previewPlayInfoResponse struct {
+	ShareID  string `json:"share_id"`
+	FileID   string `json:"file_id"`
+	PlayInfo struct {
+		Category string `json:"category"`
+		Meta     struct {
+			Duration float64 `json:"duration"`
+			Width    int     `json:"width"`
+			Height   int     `json:"height"`
+			Live     struct {
+				TSSegment    int `json:"ts_segment"`
+				TSTotalCount int `json:"ts_total_count"`
+				TSPreCount   int `json:"ts_pre_count"`
+			} `json:"live_transcoding_meta"`
+		} `json:"meta"`
+		Tasks []transcodingTask `json:"live_transcoding_task_list"`
+	} `json:"video_preview_play_info"`
+}
+
+type shareIDRequest struct {
+	ShareID string `json:"share_id"`
+}

@@ -36,6 +36,7 @@ type webState struct {
 	shareAlive   bool // get_share_link_download_url works
 	deadAnswers  int  // dead answers so far, to alternate 410 and 429
 	sharerUserID string
+	preview      previewState
 }
 
 func (ws *webState) init(s *Server) {
@@ -75,6 +76,8 @@ func (s *Server) webRoutes(mux *http.ServeMux) {
 	} {
 		mux.HandleFunc("POST "+path, h)
 	}
+	s.shareLinkRoutes(mux)
+	s.previewRoutes(mux)
 }
 
 // endpointOf names a request's counter: its path without the slash.
@@ -280,17 +283,7 @@ func (s *Server) webDownloadURL(w http.ResponseWriter, _ *http.Request, body []b
 // issueLink signs a CDN URL for n, clamped to LinkTTL, and returns it with
 // its expiration in the service's format.
 func (s *Server) issueLink(driveID string, n fakecloud.Node, expireSec int64, additional string) (string, string) {
-	ttl := 900 * time.Second
-	if expireSec > 0 {
-		ttl = time.Duration(expireSec) * time.Second
-	}
-	s.mu.Lock()
-	ttl = min(ttl, s.opts.LinkTTL)
-	s.linkSeq++
-	seq := s.linkSeq
-	s.mu.Unlock()
-	exp := time.Now().Add(ttl)
-	expUnix := (exp.UnixNano() + int64(time.Second) - 1) / int64(time.Second)
+	expUnix, seq := s.newLink(&s.linkSeq, expireSec)
 	return s.signURLWith(driveID, n, s.userID, additional, expUnix, seq), time.Unix(expUnix, 0).UTC().Format(timeFormat)
 }
 

@@ -7,8 +7,8 @@ import (
 
 // The account capabilities: logging a mount's account in without pasting
 // a token, and saying how the account is. The login flows are the
-// clouds' own QR and device-code flows (docs/protocols/accounts-offline-
-// shares.md §1 and §3).
+// clouds' own QR and device-code flows, in
+// docs/protocols/accounts-offline-shares.md §1 and §3.
 
 // Loginer is a drive whose account can be logged in interactively: the
 // user scans a QR code with the cloud's app and confirms there.

@@ -5,8 +5,8 @@ import (
 	"time"
 )
 
-// The cloud-download capabilities (115's 云下载, docs/protocols/accounts-
-// offline-shares.md §2): the cloud fetches an HTTP(S), FTP, magnet or
+// The cloud-download capabilities (115's 云下载,
+// docs/protocols/accounts-offline-shares.md §2): the cloud fetches an HTTP(S), FTP, magnet or
 // ed2k link, or a torrent, by itself, into a folder of the drive. A drive
 // whose cloud has no such service implements none of them, and the CLI,
 // the admin API and the WebDAV watch folders say it lacks the feature.

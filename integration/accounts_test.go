@@ -412,8 +412,8 @@ func TestLoginEndToEnd(t *testing.T) {
 					do   func(*fakecloud.QRCodes, string) error
 					// says: what the last line may say. A cancelled Open API
 					// code of Aliyun answers as expired, as the protocol has
-					// no status for it (docs/protocols/accounts-offline-
-					// shares.md §3.1).
+					// no status for it
+					// (docs/protocols/accounts-offline-shares.md §3.1).
 					says []string
 				}{
 					{"expired", (*fakecloud.QRCodes).ExpireLogin, []string{"the code expired: run pandav login again"}},

@@ -42,8 +42,8 @@ var (
 		70008: true, 90008: true, 231011: true, 800001: true, 20009: true, 50003: true,
 	}
 	// taskRefusals are the cloud-download service's refusals of a link
-	// or a torrent, each in one sentence (docs/protocols/accounts-
-	// offline-shares.md §2): what the user can act on, not a failure.
+	// or a torrent, each in one sentence
+	// (docs/protocols/accounts-offline-shares.md §2): what the user can act on, not a failure.
 	taskRefusals = map[int64]string{
 		10004:   "115 cannot read the link",
 		1000012: "the account's cloud-download quota is used up",

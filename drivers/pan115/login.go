@@ -19,8 +19,8 @@ import (
 	"pandav/internal/httpclient"
 )
 
-// The device-code login with PKCE (docs/protocols/accounts-offline-
-// shares.md §1.2-§1.4): passportapi hands out a QR code for the app in
+// The device-code login with PKCE
+// (docs/protocols/accounts-offline-shares.md §1.2-§1.4): passportapi hands out a QR code for the app in
 // options.app_id, qrcodeapi long-polls what the user does with it in the
 // 115 app, and passportapi trades the confirmed code and the verifier
 // for the login, which the mount's TokenSource adopts.

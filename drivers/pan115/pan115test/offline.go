@@ -18,8 +18,8 @@ import (
 	"pandav/internal/torrent"
 )
 
-// The cloud-download service (云下载, docs/protocols/accounts-offline-
-// shares.md §2): add_task_urls, torrent, add_task_bt, get_task_list,
+// The cloud-download service (云下载,
+// docs/protocols/accounts-offline-shares.md §2): add_task_urls, torrent, add_task_bt, get_task_list,
 // del_task, clear_task and get_quota_info. Each task goes queued →
 // downloading, its progress rising → done, its files appearing in the
 // target folder (through the lagging API view, as every change the API
@@ -149,8 +149,8 @@ func (s *Server) DownloadQuota() (used, left int) {
 
 // FailDownloads makes the tasks of links match accepts fail; nil
 // restores the default, under which magnets without a tracker (tr=)
-// fail, as magnets that find no peers do (docs/protocols/accounts-
-// offline-shares.md §2.4).
+// fail, as magnets that find no peers do
+// (docs/protocols/accounts-offline-shares.md §2.4).
 func (s *Server) FailDownloads(match func(link string) bool) {
 	s.off.mu.Lock()
 	defer s.off.mu.Unlock()

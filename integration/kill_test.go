@@ -191,13 +191,13 @@ func TestKillWhileRefreshAnswered(t *testing.T) {
 		}
 		said := ""
 		for _, line := range strings.Split(p.Stderr(), "\n") {
-			if strings.Contains(line, "never completed") && strings.Contains(line, "authorize") {
+			if strings.Contains(line, "never completed") && strings.Contains(line, "log in") {
 				said = line
 				break
 			}
 		}
 		if said == "" {
-			t.Errorf("%s: no log line names the interrupted refresh and says to authorize again", cl.Name())
+			t.Errorf("%s: no log line names the interrupted refresh and says how to log in again", cl.Name())
 		} else {
 			t.Logf("%s: %s", cl.Name(), tail(said, 400))
 		}

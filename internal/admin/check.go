@@ -105,6 +105,16 @@ func (s *Service) Check(ctx context.Context, mounts ...string) (Report, error) {
 	return r, nil
 }
 
+// loginAdvice is what a problem with the login of the mount at path
+// tells the user to do: pandav login where the drive can log in; for a
+// drive that cannot, the refusal the driver wrote already says how.
+func loginAdvice(d drivers.Drive, path string) string {
+	if _, ok := d.(drivers.Loginer); ok {
+		return ": run pandav login " + path
+	}
+	return ""
+}
+
 func (s *Service) checkMount(ctx context.Context, m Mount, now time.Time) (row CheckRow) {
 	row = CheckRow{Mount: m.Path, Driver: m.Driver, Login: LoginUnknown}
 	d := m.Drive
@@ -120,13 +130,13 @@ func (s *Service) checkMount(ctx context.Context, m Mount, now time.Time) (row C
 		switch {
 		case !st.LoggedIn:
 			row.Login = LoginNone
-			row.Problem = fmt.Sprintf("%s is not logged in: run pandav login %s", m.Path, m.Path)
+			row.Problem = fmt.Sprintf("%s is not logged in%s", m.Path, loginAdvice(d, m.Path))
 			return row
 		case st.Refused != "":
 			// Every call would be refused too, and a refused login costs
 			// nothing more to report.
 			row.Login, row.LoginReason = LoginRefused, st.Refused
-			row.Problem = fmt.Sprintf("%s: the cloud refused the login (%s): run pandav login %s", m.Path, st.Refused, m.Path)
+			row.Problem = fmt.Sprintf("%s: the cloud refused the login (%s)%s", m.Path, st.Refused, loginAdvice(d, m.Path))
 			tokenAge(&row, st, now)
 			s.noteError(m.Path, errors.New(st.Refused))
 			return row
@@ -199,7 +209,7 @@ func (s *Service) checkMount(ctx context.Context, m Mount, now time.Time) (row C
 	row.OK = len(failures) == 0 && row.Login == LoginOK
 	switch {
 	case row.Login == LoginRefused:
-		row.Problem = fmt.Sprintf("%s: the cloud refused the login (%s): run pandav login %s", m.Path, row.LoginReason, m.Path)
+		row.Problem = fmt.Sprintf("%s: the cloud refused the login (%s)%s", m.Path, row.LoginReason, loginAdvice(d, m.Path))
 		s.noteError(m.Path, errors.New(row.LoginReason))
 	case len(failures) > 0:
 		row.Problem = fmt.Sprintf("%s: %v", m.Path, failures[0])

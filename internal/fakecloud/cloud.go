@@ -60,8 +60,8 @@ type Endpoints struct {
 	Link     string // a download link
 	Refresh  string // a refresh-token trade
 	Upload   string // the call that starts an upload
-	Part     string // one part of a multipart upload
-	Complete string // the call that ends a multipart upload
+	Part     string // one part of a multipart upload; "" when a file goes up in one request
+	Complete string // the call that ends a multipart upload; "" likewise
 	CDN      string // a fetch of file bytes
 }
 

@@ -21,6 +21,7 @@ import (
 	"pandav/internal/admin"
 	"pandav/internal/auth"
 	"pandav/internal/httpclient"
+	"pandav/internal/metrics"
 	"pandav/internal/stream"
 	"pandav/internal/strmlink"
 	"pandav/webdav"
@@ -181,6 +182,8 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, err
 	// A signed .strm link is its own permission: it is checked before
 	// authentication, and only its one file is served.
 	h = strmlink.Route(h, strmlink.NewSigner(drives.keys), davHandler, log)
+	h = withMetrics(cfg.Metrics.Public, authn, log, withReady(svc, h))
+	h = metrics.Instrument(h)
 	return &App{Config: cfg, FS: fs, Handler: h, Log: log, Admin: svc, drives: drives}, nil
 }
 

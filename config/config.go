@@ -339,7 +339,7 @@ func (c *Config) validate() error {
 		}
 		m.Path = clean
 		if reserved(clean) {
-			return errorf("%s: path %s is pandav's own (its health check and pages); mount the drive elsewhere, such as /drive", where, clean)
+			return errorf("%s: path %s is pandav's own (its health checks, metrics and pages); mount the drive elsewhere, such as /drive", where, clean)
 		}
 		if seen[clean] {
 			return errorf("%s: path %s is mounted twice", where, clean)

@@ -112,8 +112,8 @@ func TestMetricsAccess(t *testing.T) {
 				if code != c.want {
 					t.Errorf("GET %s: %d, want %d\n%s", p, code, c.want, body)
 				}
-				if code == 200 && !strings.Contains(body, "# TYPE pandav_http_requests_total counter") {
-					t.Errorf("GET %s serves no request counts:\n%.500s", p, body)
+				if code == 200 && !strings.Contains(body, "# TYPE pandav_streams_active gauge") {
+					t.Errorf("GET %s serves no stream gauge:\n%.500s", p, body)
 				}
 			}
 		})

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
+
+	"pandav/internal/metrics"
 )
 
 type item[V any] struct {
@@ -20,6 +22,8 @@ type item[V any] struct {
 type Store[V any] struct {
 	lru *lru.Cache[string, item[V]]
 	now func() time.Time
+	// hits and misses count Get's answers; nil until Counted.
+	hits, misses metrics.Counter
 }
 
 // NewStore returns a Store bounded to n items (n < 1 means 1).
@@ -31,8 +35,27 @@ func NewStore[V any](n int) *Store[V] {
 	return &Store[V]{lru: c, now: time.Now}
 }
 
+// Counted makes the store count its hits and misses in the metrics,
+// under name. Call it before the store is used.
+func (s *Store[V]) Counted(name string) *Store[V] {
+	s.hits, s.misses = metrics.Cache(name)
+	return s
+}
+
 // Get returns the value under key if it has not expired.
 func (s *Store[V]) Get(key string) (V, bool) {
+	v, ok := s.get(key)
+	if s.hits != nil {
+		if ok {
+			s.hits.Inc()
+		} else {
+			s.misses.Inc()
+		}
+	}
+	return v, ok
+}
+
+func (s *Store[V]) get(key string) (V, bool) {
 	it, ok := s.lru.Get(key)
 	if !ok {
 		var zero V

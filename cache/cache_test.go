@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"pandav/internal/metrics"
 )
 
 func TestStoreExpiry(t *testing.T) {
@@ -96,5 +98,23 @@ func TestGroupCallerCancelDoesNotFailOthers(t *testing.T) {
 	close(release)
 	if err := <-second; err != nil {
 		t.Fatalf("other caller failed: %v", err)
+	}
+}
+
+// TestCounted: a counted store counts each Get as a hit or a miss, an
+// expired item as a miss.
+func TestCounted(t *testing.T) {
+	s := NewStore[int](8).Counted("counttest")
+	now := time.Now()
+	s.now = func() time.Time { return now }
+	s.Get("k")
+	s.Add("k", 1, time.Minute)
+	s.Get("k")
+	now = now.Add(2 * time.Minute)
+	s.Get("k")
+	hits := metrics.Sum("pandav_cache_hits_total", map[string]string{"cache": "counttest"})
+	misses := metrics.Sum("pandav_cache_misses_total", map[string]string{"cache": "counttest"})
+	if hits != 1 || misses != 2 {
+		t.Errorf("%v hits and %v misses counted, want 1 and 2", hits, misses)
 	}
 }

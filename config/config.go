@@ -30,6 +30,7 @@ type Config struct {
 	Locks          Locks    `yaml:"locks"`
 	ReadBack       ReadBack `yaml:"read_back"`
 	TLS            TLS      `yaml:"tls"`
+	Metrics        Metrics  `yaml:"metrics"`
 	// ShutdownGrace is how long SIGTERM waits for requests (uploads) in
 	// flight before abandoning them.
 	ShutdownGrace Duration `yaml:"shutdown_grace"`
@@ -54,6 +55,13 @@ type ReadBack struct {
 	MaxFile  ByteSize `yaml:"max_file"`  // larger uploads are not kept; 0 keeps none
 	MaxTotal ByteSize `yaml:"max_total"` // all kept files together
 	TTL      Duration `yaml:"ttl"`       // how long one is kept
+}
+
+// Metrics is /metrics, the Prometheus metrics.
+type Metrics struct {
+	// Public serves them to anyone; otherwise only to users with admin
+	// (with no users, to clients on this machine only).
+	Public bool `yaml:"public"`
 }
 
 // TLS serves HTTPS (and HTTP/2) from these PEM files.
@@ -331,7 +339,7 @@ func (c *Config) validate() error {
 		}
 		m.Path = clean
 		if reserved(clean) {
-			return errorf("%s: path %s is pandav's own (its health check and pages); mount the drive elsewhere, such as /drive", where, clean)
+			return errorf("%s: path %s is pandav's own (its health checks, metrics and pages); mount the drive elsewhere, such as /drive", where, clean)
 		}
 		if seen[clean] {
 			return errorf("%s: path %s is mounted twice", where, clean)
@@ -390,7 +398,7 @@ func LocalURL(listen string, tls bool) (string, error) {
 
 // reservedPaths are served by pandav itself, before WebDAV (see
 // internal/app/health.go), so no mount may sit there.
-var reservedPaths = []string{"/healthz", "/.pandav"}
+var reservedPaths = []string{"/healthz", "/readyz", "/metrics", "/.pandav"}
 
 func reserved(p string) bool {
 	for _, r := range reservedPaths {

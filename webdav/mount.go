@@ -111,11 +111,11 @@ type caches struct {
 
 func newCaches(o Options) *caches {
 	return &caches{
-		entries:     cache.NewStore[drivers.Entry](o.CacheEntries),
-		listings:    cache.NewStore[[]drivers.Entry](max(o.CacheEntries/16, 64)),
-		misses:      cache.NewStore[struct{}](max(o.CacheEntries/4, 256)),
-		links:       cache.NewStore[drivers.Link](max(o.CacheEntries/16, 256)),
-		quotas:      cache.NewStore[drivers.Quota](64),
+		entries:     cache.NewStore[drivers.Entry](o.CacheEntries).Counted("entries"),
+		listings:    cache.NewStore[[]drivers.Entry](max(o.CacheEntries/16, 64)).Counted("listings"),
+		misses:      cache.NewStore[struct{}](max(o.CacheEntries/4, 256)).Counted("negative"),
+		links:       cache.NewStore[drivers.Link](max(o.CacheEntries/16, 256)).Counted("links"),
+		quotas:      cache.NewStore[drivers.Quota](64).Counted("quotas"),
 		ttl:         o.CacheTTL,
 		negativeTTL: o.NegativeTTL,
 		linkMargin:  o.LinkMargin,

@@ -61,21 +61,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// browser or a proxy.
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	if h.gate != nil {
-		u, refused := h.gate.Authenticate(r)
-		if refused != nil {
-			refused.Header(w.Header())
-			writeJSON(w, refused.Status, errorBody{refused.Msg})
-			return
-		}
-		if !u.Admin {
-			h.log.Warn().Str("user", u.Name).Str("path", r.URL.Path).Msg("admin API refused to a user who is not an admin")
-			writeJSON(w, http.StatusForbidden, errorBody{fmt.Sprintf("user %s is not an admin; admin: true in the config's users lets them use the admin API", u.Name)})
-			return
-		}
-		r = r.WithContext(auth.WithUser(r.Context(), u))
-	} else if why := notLocal(r); why != "" {
-		writeJSON(w, http.StatusForbidden, errorBody{"with no users configured, the admin API answers only this machine's own clients (" + why + "); add a user with admin: true to use it from elsewhere"})
+	r, refused := Admit(h.gate, r, "the admin API", h.log)
+	if refused != nil {
+		refused.Header(w.Header())
+		writeJSON(w, refused.Status, errorBody{refused.Msg})
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {

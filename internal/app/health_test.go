@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -33,20 +32,10 @@ func TestHealthWithoutMountsBehindAuth(t *testing.T) {
 	base := "http://" + ln.Addr().String()
 	do := func(method, path string, auth bool) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest(method, base+path, nil)
 		if auth {
-			req.SetBasicAuth("u", "pw")
+			return get(t, method, base+path, "u", "pw")
 		}
-		if method == "PROPFIND" {
-			req.Header.Set("Depth", "1")
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return get(t, method, base+path, "", "")
 	}
 	for _, p := range HealthPaths {
 		if code, body := do(http.MethodGet, p, false); code != http.StatusOK || body != "ok\n" {

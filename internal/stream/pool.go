@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"pandav/drivers"
+	"pandav/internal/metrics"
 )
 
 // Source is the file a Reader streams.
@@ -105,6 +106,7 @@ func NewPool(o Options, client *http.Client, log zerolog.Logger) *Pool {
 // before its first Read; ctx ends every fetch it makes. name is what its
 // log lines call the file.
 func (p *Pool) Open(ctx context.Context, src Source, size int64, name string) *Reader {
+	metrics.StreamOpened()
 	return &Reader{ctx: ctx, pool: p, src: src, name: name, size: size, hintEnd: size}
 }
 
@@ -118,6 +120,9 @@ func (p *Pool) Trim(idle time.Duration) {
 	}
 }
 
+// streamClosed counts a Reader closed (Open counted it opened).
+func (p *Pool) streamClosed() { metrics.StreamClosed() }
+
 // BudgetInUse is the part of the memory budget that chunks hold now.
 func (p *Pool) BudgetInUse() int64 { return p.budgeted.Load() }
 
@@ -127,11 +132,13 @@ func (p *Pool) reserve(n int64) bool {
 		return false
 	}
 	p.budgeted.Add(n)
+	metrics.StreamMemory(n)
 	return true
 }
 
 func (p *Pool) unreserve(n int64) {
 	p.budgeted.Add(-n)
+	metrics.StreamMemory(-n)
 	p.budget.Release(n)
 }
 

@@ -68,6 +68,7 @@ func (r *Reader) Close() error {
 		return nil
 	}
 	r.closed = true
+	r.pool.streamClosed()
 	r.dropAll()
 	return nil
 }

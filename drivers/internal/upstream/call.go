@@ -14,6 +14,7 @@ import (
 
 	"pandav/drivers"
 	"pandav/internal/httpclient"
+	"pandav/internal/metrics"
 )
 
 // ErrStaleToken is what a driver's classify wraps when the cloud refused
@@ -48,9 +49,16 @@ type Caller struct {
 // under the policy; any other error ends the call.
 func (c *Caller) Call(ctx context.Context, op, class string, attempt func(ctx context.Context, token string) error) error {
 	refreshed := false
+	cloud := cloudOf(op)
+	ctx, sent := withSentTo(ctx)
 	return Do(ctx, c.Policy, op, func(ctx context.Context) error {
 		for {
-			if err := c.Limits.Wait(ctx, class); err != nil {
+			start := time.Now()
+			queued, err := c.Limits.wait(ctx, class)
+			if queued {
+				metrics.Waited(cloud, metrics.WaitPace, time.Since(start))
+			}
+			if err != nil {
 				return err
 			}
 			token := ""
@@ -60,7 +68,9 @@ func (c *Caller) Call(ctx context.Context, op, class string, attempt func(ctx co
 					return err
 				}
 			}
-			err := attempt(ctx, token)
+			sent.Store(nil)
+			err = attempt(ctx, token)
+			countAttempt(cloud, sent.Load(), err)
 			if c.Cred == nil || !errors.Is(err, ErrStaleToken) {
 				return err
 			}
@@ -128,6 +138,7 @@ func (s *Sender) Send(req *http.Request, op string) (Answer, error) {
 	}
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	noteSentTo(ctx, req.URL.Path)
 	hc := s.Client
 	if hc == nil {
 		hc = http.DefaultClient

@@ -64,16 +64,25 @@ func (l *Limiters) ScanBudget(class string, perMinute float64, pacedAs string) {
 // Wait blocks until a call of class may go out, taking its turn among the
 // clients waiting for the same pace.
 func (l *Limiters) Wait(ctx context.Context, class string) error {
+	_, err := l.wait(ctx, class)
+	return err
+}
+
+// wait is Wait, and says whether the call queued behind others (and so
+// waited), which Call counts.
+func (l *Limiters) wait(ctx context.Context, class string) (queued bool, err error) {
 	if l == nil {
-		return nil
+		return false, nil
 	}
 	client := drivers.ClientOf(ctx)
 	for _, p := range l.route(class) {
-		if err := p.wait(ctx, client); err != nil {
-			return err
+		q, err := p.take(ctx, client)
+		queued = queued || q
+		if err != nil {
+			return queued, err
 		}
 	}
-	return nil
+	return queued, nil
 }
 
 // route returns the paces a call of class passes.
@@ -138,12 +147,18 @@ func newFairPace(c clock, every time.Duration) *fairPace {
 }
 
 func (p *fairPace) wait(ctx context.Context, client string) error {
+	_, err := p.take(ctx, client)
+	return err
+}
+
+// take is wait, and says whether the call queued.
+func (p *fairPace) take(ctx context.Context, client string) (queued bool, err error) {
 	p.mu.Lock()
 	now := p.clock.Now()
 	if len(p.queues) == 0 && (p.last.IsZero() || now.Sub(p.last) >= p.every) {
 		p.grantLocked(client, now)
 		p.mu.Unlock()
-		return nil
+		return false, nil
 	}
 	p.seq++
 	w := &paceWaiter{ch: make(chan struct{}), seq: p.seq}
@@ -153,17 +168,17 @@ func (p *fairPace) wait(ctx context.Context, client string) error {
 
 	select {
 	case <-w.ch:
-		return nil
+		return true, nil
 	case <-ctx.Done():
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if w.granted {
 		// The turn came as the caller left; the slot is spent either way.
-		return ctx.Err()
+		return true, ctx.Err()
 	}
 	p.dropLocked(client, w)
-	return ctx.Err()
+	return true, ctx.Err()
 }
 
 // armLocked schedules the next grant, unless one is scheduled.

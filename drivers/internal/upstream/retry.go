@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"pandav/drivers"
+	"pandav/internal/metrics"
 )
 
 // Retryable wraps an attempt's error that may go away if the call is made
@@ -81,6 +82,11 @@ func Do(ctx context.Context, p Policy, op string, attempt func(ctx context.Conte
 			return ctx.Err()
 		case <-t.C:
 		}
+		reason := metrics.WaitRetry
+		if r.Throttled {
+			reason = metrics.WaitThrottled
+		}
+		metrics.Waited(cloudOf(op), reason, wait)
 	}
 	if last.Throttled {
 		after := last.After

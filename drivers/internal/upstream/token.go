@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"pandav/drivers"
+	"pandav/internal/metrics"
 )
 
 // Token is one login's current credentials.
@@ -38,14 +39,15 @@ type Token struct {
 // over the config for as long as the config still names the token it
 // descends from; pasting a fresh token into the config starts a new chain.
 type TokenStore struct {
-	path string
+	path   string
+	driver string // names the login in metrics
 }
 
 // NewTokenStore returns the store for the account whose configured refresh
 // token is seed, under stateDir/tokens.
 func NewTokenStore(stateDir, driver, seed string) *TokenStore {
 	sum := sha256.Sum256([]byte(driver + "\x00" + seed))
-	return &TokenStore{path: filepath.Join(stateDir, "tokens", driver+"-"+hex.EncodeToString(sum[:8])+".json")}
+	return &TokenStore{path: filepath.Join(stateDir, "tokens", driver+"-"+hex.EncodeToString(sum[:8])+".json"), driver: driver}
 }
 
 // LoginSeed is the seed of a mount's TokenStore: its configured refresh
@@ -344,6 +346,7 @@ func (ts *TokenSource) refreshLocked(ctx context.Context) error {
 	defer cancel()
 	ctx, lost := withLostAnswers(ctx)
 	tok, err := ts.refresh(ctx, ts.cur.Refresh)
+	metrics.TokenRefresh(ts.store.driver, refreshResult(err))
 	if errors.Is(err, drivers.ErrAuth) {
 		ts.refused = &LoginError{Refusal: err, Why: refusalReason(earlier, lost.Load() > 0), Hint: ts.loginHint()}
 		ts.publishLocked()

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -24,10 +25,24 @@ import (
 // Handler serves the FileSystem over WebDAV. It answers GET, HEAD and the
 // PROPFIND preliminaries itself and hands the rest to x/net/webdav.
 type Handler struct {
-	fs  *FileSystem
-	dav *webdav.Handler
-	log zerolog.Logger
+	fs   *FileSystem
+	dav  *webdav.Handler
+	log  zerolog.Logger
+	page FolderPage
 }
+
+// FolderPage draws a folder as a page for a person's browser. The
+// handler hands it a folder's GET only when the request asks for
+// text/html; every other client gets the plain listing as before.
+type FolderPage interface {
+	// ServeFolder answers r with the folder (a cleaned path ending in
+	// "/") and its entries, which the request's user may see.
+	ServeFolder(w http.ResponseWriter, r *http.Request, folder string, entries []os.FileInfo)
+}
+
+// SetFolderPage makes p draw folders for browsers. Call it before the
+// handler serves.
+func (h *Handler) SetFolderPage(p FolderPage) { h.page = p }
 
 // NewHandler returns the WebDAV handler for fs.
 func NewHandler(fs *FileSystem) *Handler {
@@ -231,6 +246,10 @@ func (h *Handler) serveIndex(w http.ResponseWriter, r *http.Request, n node) {
 		return
 	}
 	base := strings.TrimSuffix(n.name, "/") + "/"
+	if h.page != nil && auth.WantsPage(r) {
+		h.page.ServeFolder(w, r, base, kids)
+		return
+	}
 	fmt.Fprintf(w, "<!doctype html>\n<meta charset=utf-8><title>%s</title>\n<h1>%s</h1>\n<ul>\n", html.EscapeString(base), html.EscapeString(base))
 	if n.name != "/" {
 		fmt.Fprintf(w, "<li><a href=\"../\">../</a>\n")

@@ -263,6 +263,108 @@ func TestBrowser(t *testing.T) {
 	t.Run("XSS", r.testXSS)
 	t.Run("CSRF", r.testCSRF)
 	t.Run("NotAdmin", r.testNotAdmin)
+	t.Run("MountLogin", r.testMountLogin)
+	t.Run("CloudDownload", r.testCloudDownload)
+	t.Run("Shares", r.testShares)
+}
+
+// firstWith is the first cloud that has what T offers, or skips the test.
+func firstWith[T any](t *testing.T, c *clouds, what string) (fakecloud.Cloud, T) {
+	t.Helper()
+	for _, cl := range c.Each() {
+		if v, ok := cl.(T); ok {
+			return cl, v
+		}
+	}
+	t.Skipf("no emulator has %s", what)
+	var zero T
+	return nil, zero
+}
+
+// testMountLogin logs a mount in by its QR code from the mounts page: the
+// emulator's control scans and confirms the code, and the card turns
+// healthy. This pandav has no users: the console answers its own
+// machine's browser.
+func (r *consoleRig) testMountLogin(t *testing.T) {
+	cl, _ := firstWith[fakecloud.QRLogins](t, r.c, "QR logins")
+	rig := newLoginRig(t, cl, nil, false)
+	p := startServe(t, rig.configPath)
+	ctx := r.b.tab(t)
+	navigate(t, ctx, p.URL("/.pandav/mounts"))
+	card := `article.card[data-mount="` + rig.mount + `"]`
+	run(t, ctx, "the card says not logged in", chromedp.WaitVisible(chromedp.CSS(card+` .badge[data-state="none"]`)))
+	run(t, ctx, "log in", chromedp.Click(chromedp.CSS(card+" button.login-button")))
+	waitJS(t, ctx, "the QR code", `(() => { const i = document.getElementById("login-qr"); return i.complete && i.naturalWidth > 100 && document.getElementById("login-state").dataset.state === "waiting"; })()`)
+	r.b.shot(t, ctx, "login-qr")
+	var code fakecloud.PendingLogin
+	waitFor(t, 10*time.Second, "the code among the cloud's pending ones", func() bool {
+		pending := rig.q.PendingLogins()
+		if len(pending) == 0 {
+			return false
+		}
+		code = pending[len(pending)-1]
+		return true
+	})
+	if err := rig.q.ScanLogin(code.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "scanned", `document.getElementById("login-state").dataset.state === "scanned"`)
+	if err := rig.q.ConfirmLogin(code.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "finished", `document.getElementById("login-state").dataset.state === "finished"`)
+	run(t, ctx, "close", chromedp.Click(chromedp.ID("login-close")))
+	run(t, ctx, "the card turns healthy", chromedp.WaitVisible(chromedp.CSS(card+` .badge[data-state="ok"]`)))
+	r.b.shot(t, ctx, "mount-card")
+	listsSample(t, p, rig.mount)
+}
+
+// testCloudDownload adds a link on the cloud-download page and watches
+// its task reach done by itself, then clears it.
+func (r *consoleRig) testCloudDownload(t *testing.T) {
+	_, cd := firstWith[fakecloud.CloudDownloads](t, r.c, "cloud download")
+	// A task takes about four seconds.
+	cd.SetDownloadSpeed(float64(cd.DownloadTime()) / float64(4*time.Second))
+	ctx := r.adminTab(t, "/.pandav/downloads")
+	waitJS(t, ctx, "the mounts with cloud download", `document.querySelectorAll("#dl-mount option").length > 0`)
+	run(t, ctx, "add a link",
+		chromedp.SendKeys(chromedp.ID("dl-links"), "https://downloads.example.com/browser-report.pdf"),
+		chromedp.Click(chromedp.ID("dl-submit")),
+		chromedp.WaitVisible(chromedp.CSS("#dl-results li.ok")),
+		chromedp.WaitVisible(chromedp.CSS("tr.task")))
+	waitJS(t, ctx, "the task under way", `(() => { const t = document.querySelector("tr.task"); return t && t.dataset.status !== "queued"; })()`)
+	r.b.shot(t, ctx, "downloads-tasks")
+	waitJS(t, ctx, "the task done", `document.querySelector("tr.task").dataset.status === "done"`)
+	if got := evalJS[string](t, ctx, `document.querySelector("tr.task .bar").getAttribute("aria-valuenow")`); got != "100" {
+		t.Errorf("a done task's bar is at %s", got)
+	}
+	r.b.shot(t, ctx, "downloads-done")
+	run(t, ctx, "clear done", chromedp.Click(chromedp.CSS(`button[data-clear="done"]`)), chromedp.WaitVisible(chromedp.ID("ask-ok")),
+		chromedp.Click(chromedp.ID("ask-ok")), chromedp.WaitNotPresent(chromedp.CSS("tr.task")))
+}
+
+// testShares makes a share link with a password and an expiry, finds it
+// listed, and cancels it.
+func (r *consoleRig) testShares(t *testing.T) {
+	host, _ := firstWith[demo.ShareHost](t, r.c, "share links")
+	ctx := r.adminTab(t, "/.pandav/shares")
+	run(t, ctx, "create",
+		chromedp.WaitVisible(chromedp.ID("sh-create")),
+		chromedp.SendKeys(chromedp.ID("sh-paths"), demo.MountPath(host)+"/Movies"),
+		chromedp.SendKeys(chromedp.ID("sh-password"), "ab12"),
+		chromedp.Click(chromedp.ID("sh-submit")),
+		chromedp.WaitVisible(chromedp.ID("sh-made")),
+		chromedp.WaitVisible(chromedp.CSS(`tr.share[data-id]`)))
+	text := evalJS[string](t, ctx, `document.getElementById("sh-text").value`)
+	if !strings.Contains(text, "ab12") || !strings.Contains(text, "http") {
+		t.Errorf("the share text %q lacks the link or its code", text)
+	}
+	if got := evalJS[string](t, ctx, `document.querySelector("tr.share .pwd").textContent`); got != "ab12" {
+		t.Errorf("the listed password is %q", got)
+	}
+	r.b.shot(t, ctx, "shares")
+	run(t, ctx, "cancel", chromedp.Click(chromedp.CSS("tr.share button.share-cancel")), chromedp.WaitVisible(chromedp.ID("ask-ok")),
+		chromedp.Click(chromedp.ID("ask-ok")), chromedp.WaitNotPresent(chromedp.CSS("tr.share")))
 }
 
 func (r *consoleRig) adminTab(t *testing.T, start string) context.Context {

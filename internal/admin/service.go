@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -69,6 +70,10 @@ type MountInfo struct {
 	// LastError is the last failure this pandav saw from the cloud in a
 	// check or a login of this mount, until a check passes.
 	LastError *CloudError `json:"last_error,omitempty"`
+	// ThrottledUntil is set while the cloud is throttling this mount: its
+	// last failure in a check or a login was a rate limit, and the wait
+	// it asked for has not passed.
+	ThrottledUntil *time.Time `json:"throttled_until,omitempty"`
 	// CloudDownload says the mount's cloud fetches links and torrents
 	// itself (docs/admin-api.md, cloud download).
 	CloudDownload bool `json:"cloud_download,omitempty"`
@@ -91,6 +96,8 @@ type KindLoginStatus struct {
 type CloudError struct {
 	Message string    `json:"message"`
 	At      time.Time `json:"at"`
+	// throttledUntil is when a rate limit's wait ends.
+	throttledUntil time.Time
 }
 
 // Error is a refusal of the API, with its HTTP status.
@@ -173,6 +180,10 @@ func (s *Service) Mounts(ctx context.Context) ([]MountInfo, error) {
 		if e := s.lastError[m.Path]; e != nil {
 			c := *e
 			info.LastError = &c
+			if e.throttledUntil.After(time.Now()) {
+				until := e.throttledUntil
+				info.ThrottledUntil = &until
+			}
 		}
 		s.mu.Unlock()
 		out = append(out, info)
@@ -217,7 +228,12 @@ func (s *Service) noteError(mount string, err error) {
 		delete(s.lastError, mount)
 		return
 	}
-	s.lastError[mount] = &CloudError{Message: err.Error(), At: time.Now()}
+	e := &CloudError{Message: err.Error(), At: time.Now()}
+	var limited *drivers.RateLimitedError
+	if errors.As(err, &limited) {
+		e.throttledUntil = e.At.Add(max(limited.RetryAfter, time.Second))
+	}
+	s.lastError[mount] = e
 }
 
 // ownerOf is who asks: the admin's name, or "" where there are no users

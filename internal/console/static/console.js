@@ -62,7 +62,7 @@
       if (c.root_listed) body.append(kv("Root", c.root_entries + " entries in " + c.root_ms + " ms"));
       if (m.logins) body.append(kv("Logins", m.logins.map((k) => k.kind + ": " + (k.refused ? "refused" : k.logged_in ? "ok" : "none")).join(", ")));
       if (c.share) body.append(kv("Share", c.share, c.share_ok ? "" : "bad"));
-      body.append(kv("Throttled", m.throttled ? "yes, since " + when(m.throttled) : "no", m.throttled ? "bad" : ""));
+      body.append(kv("Throttled", m.throttled_until ? "yes, until " + when(m.throttled_until) : "no", m.throttled_until ? "bad" : ""));
       const problem = c.problem || (m.login && m.login.refused) || "";
       if (problem) body.append(el("p", {class: "problem", text: problem}));
       if (m.last_error) body.append(el("p", {class: "last-error", text: "Last cloud error (" + when(m.last_error.at) + "): " + m.last_error.message}));

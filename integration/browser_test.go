@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
@@ -258,6 +259,7 @@ func startConsoleRig(t *testing.T) *consoleRig {
 func TestBrowser(t *testing.T) {
 	r := startConsoleRig(t)
 	t.Run("Files", r.testFiles)
+	t.Run("PhoneWithoutScript", r.testPhoneWithoutScript)
 	t.Run("Video", r.testVideo)
 	t.Run("UploadRenameDelete", r.testUpload)
 	t.Run("XSS", r.testXSS)
@@ -429,6 +431,37 @@ func (r *consoleRig) testFiles(t *testing.T) {
 	if strings.Contains(resp, "<script") || !strings.Contains(resp, "<ul>") {
 		t.Errorf("a GET without text/html is no longer the plain listing:\n%s", tail(resp, 400))
 	}
+}
+
+// testPhoneWithoutScript browses on a phone-sized screen with script
+// off: signing in, sorting and filtering are plain forms and links.
+func (r *consoleRig) testPhoneWithoutScript(t *testing.T) {
+	mount := demo.MountPath(r.c.Each()[0])
+	ctx := r.b.tab(t)
+	if _, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
+		t.Fatal(err)
+	}
+	run(t, ctx, "a phone's screen", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
+	signIn(t, ctx, r.p, mount+"/", adminUser, adminPassword)
+	follow(t, ctx, `tr[data-name="`+strings.TrimPrefix(sample.ManyDir, "/")+`"] a`)
+	// The phone's layout leaves the date column out.
+	follow(t, ctx, `th a[data-sort="size"]`)
+	follow(t, ctx, `th a[data-sort="size"]`)
+	if got := evalJS[string](t, ctx, `document.querySelector("tr.entry").dataset.name`); got != sample.ManyName(sample.ManyCount-1) {
+		t.Errorf("sorted by size, descending, without script, the first row is %q", got)
+	}
+	run(t, ctx, "filter", chromedp.SendKeys(chromedp.ID("filter"), "file 12"))
+	resp, err := chromedp.RunResponse(ctx, chromedp.Submit(chromedp.ID("filter")))
+	if err != nil || resp.Status != http.StatusOK {
+		t.Fatalf("filtering without script: %v", err)
+	}
+	if got := evalJS[int](t, ctx, `document.querySelectorAll("tr.entry").length`); got != 100 {
+		t.Errorf("filtered by \"file 12\" without script: %d rows, want 100", got)
+	}
+	if got := evalJS[bool](t, ctx, `document.documentElement.scrollWidth <= window.innerWidth`); !got {
+		t.Errorf("the page is wider than the phone: %d > %d", evalJS[int](t, ctx, `document.documentElement.scrollWidth`), evalJS[int](t, ctx, `window.innerWidth`))
+	}
+	r.b.shot(t, ctx, "files-phone-noscript")
 }
 
 // basicGet GETs u as the admin by Basic credentials with Accept.

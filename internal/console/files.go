@@ -40,6 +40,7 @@ type entry struct {
 
 type folderPage struct {
 	Folder   string
+	Up       string // the parent folder's URL; "" at the root
 	Crumbs   []crumb
 	Entries  []entry
 	Total    int
@@ -75,6 +76,11 @@ func (c *Console) ServeFolder(w http.ResponseWriter, r *http.Request, folder str
 		fp.DavURL += "/"
 	}
 	fp.Crumbs = crumbs(folder)
+	if len(fp.Crumbs) > 1 {
+		// Absolute: a folder asked for without its trailing slash would
+		// make "../" the grandparent.
+		fp.Up = fp.Crumbs[len(fp.Crumbs)-2].Href
+	}
 	needle := strings.ToLower(fp.Query)
 	for _, fi := range infos {
 		fp.Total++

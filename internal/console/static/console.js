@@ -279,7 +279,7 @@
       const views = [s.views != null ? s.views + " views" : "", s.saves != null ? s.saves + " saves" : ""].filter(Boolean).join(", ");
       return el("tr", {class: "share " + s.state, "data-id": s.id},
         el("td", {class: "name", text: s.name}),
-        el("td", {}, el("a", {href: s.url, rel: "noreferrer noopener", target: "_blank", text: s.url})),
+        el("td", {}, /^https?:\/\//.test(s.url) ? el("a", {href: s.url, rel: "noreferrer noopener", target: "_blank", text: s.url}) : s.url),
         el("td", {class: "pwd", text: s.password || "none"}),
         el("td", {text: s.expires ? when(s.expires) : "never"}),
         el("td", {}, el("span", {class: "badge " + s.state, text: s.state})),

@@ -32,9 +32,20 @@ const Root = "/.pandav/"
 // SignInPath is the sign-in form, which auth.Options.SignInPage names.
 const SignInPath = Root + "signin"
 
-// IsConsolePath says whether the path p is one of the console's.
+// IsConsolePath says whether the path p is one of the console's. The
+// console owns only its own names under /.pandav/: the admin API, the
+// drivers' routes (drivers.RoutePrefix), the signed .strm links and the
+// health check live there too.
 func IsConsolePath(p string) bool {
-	return (p == "/.pandav" || strings.HasPrefix(p, Root)) && !admin.IsAPIPath(p)
+	rest, ok := strings.CutPrefix(p, "/.pandav")
+	if !ok {
+		return false
+	}
+	switch rest {
+	case "", "/", "/signin", "/signout", "/mounts", "/downloads", "/shares":
+		return true
+	}
+	return strings.HasPrefix(rest, "/static/") || strings.HasPrefix(rest, "/qr/")
 }
 
 //go:embed templates/*.html

@@ -64,7 +64,11 @@ func TestFolderPage(t *testing.T) {
 }
 
 func TestConsolePaths(t *testing.T) {
-	for p, want := range map[string]bool{"/.pandav": true, "/.pandav/mounts": true, "/.pandav/api/v1/mounts": false, "/.pandavx": false, "/": false} {
+	for p, want := range map[string]bool{
+		"/.pandav": true, "/.pandav/mounts": true, "/.pandav/static/app.css": true, "/.pandav/qr/x.png": true,
+		"/.pandav/api/v1/mounts": false, "/.pandavx": false, "/": false, "/.pandav/mount/aliyun-share/seg/1.ts": false,
+		"/.pandav/strm/x": false, "/.pandav/healthz": false, "/.pandav/other": false,
+	} {
 		if IsConsolePath(p) != want {
 			t.Errorf("IsConsolePath(%q) = %v", p, !want)
 		}

@@ -365,6 +365,9 @@ func (r *consoleRig) testShares(t *testing.T) {
 		t.Errorf("the listed password is %q", got)
 	}
 	r.b.shot(t, ctx, "shares")
+	run(t, ctx, "change the password", chromedp.Click(chromedp.CSS("tr.share button.share-edit")), chromedp.WaitVisible(chromedp.ID("sh-edit-password")),
+		chromedp.SetValue(chromedp.ID("sh-edit-password"), "cd34"), chromedp.Click(chromedp.ID("sh-edit-ok")))
+	waitJS(t, ctx, "the new password listed", `(() => { const p = document.querySelector("tr.share .pwd"); return p && p.textContent === "cd34"; })()`)
 	run(t, ctx, "cancel", chromedp.Click(chromedp.CSS("tr.share button.share-cancel")), chromedp.WaitVisible(chromedp.ID("ask-ok")),
 		chromedp.Click(chromedp.ID("ask-ok")), chromedp.WaitNotPresent(chromedp.CSS("tr.share")))
 }
@@ -425,6 +428,9 @@ func (r *consoleRig) testFiles(t *testing.T) {
 	}
 	navigate(t, ctx, r.p.URL(mount+"/"))
 	run(t, ctx, "the mount's folder", chromedp.WaitVisible(chromedp.ID("listing")))
+	if got, want := evalJS[string](t, ctx, `document.getElementById("copy-dav").dataset.url`), r.p.URL(mount+"/"); got != want {
+		t.Errorf("the WebDAV address is %q, want %q", got, want)
+	}
 	r.b.shot(t, ctx, "files-browser")
 	// A WebDAV client's GET of a folder is the plain listing it always was.
 	resp := basicGet(t, r.p.URL(mount+"/"), "*/*")
@@ -543,6 +549,25 @@ func (r *consoleRig) testUpload(t *testing.T) {
 	run(t, ctx, "new folder", chromedp.Click(chromedp.ID("mkdir")), chromedp.WaitVisible(chromedp.ID("ask-input")),
 		chromedp.SetValue(chromedp.ID("ask-input"), "made in chromium"), chromedp.Click(chromedp.ID("ask-ok")),
 		chromedp.WaitVisible(chromedp.CSS(`tr[data-name="made in chromium"][data-dir="true"]`)))
+	// Files dropped on the page upload, each with its progress bar.
+	run(t, ctx, "drop two files", chromedp.Evaluate[chromedp.Void](`(() => {
+		const dt = new DataTransfer();
+		dt.items.add(new File(["dropped one"], "dropped 1.txt", {type: "text/plain"}));
+		dt.items.add(new File(["dropped two"], "dropped 2.txt", {type: "text/plain"}));
+		document.querySelector("main").dispatchEvent(new DragEvent("drop", {dataTransfer: dt, bubbles: true, cancelable: true}));
+	})()`))
+	waitJS(t, ctx, "a progress bar per file", `document.querySelectorAll("#uploads .upload progress").length === 2 || document.querySelectorAll('tr[data-name^="dropped "]').length === 2`)
+	run(t, ctx, "the dropped files listed", chromedp.WaitVisible(chromedp.CSS(`tr[data-name="dropped 2.txt"]`)))
+	if got := cloudContent(t, cl, "/Documents/dropped 1.txt"); got != "dropped one" {
+		t.Errorf("the dropped file holds %q", got)
+	}
+	// Move, by a path: into the new folder.
+	run(t, ctx, "move", chromedp.Click(chromedp.CSS(`tr[data-name="dropped 1.txt"] button.rename`)), chromedp.WaitVisible(chromedp.ID("ask-input")),
+		chromedp.SetValue(chromedp.ID("ask-input"), mount+"/Documents/made in chromium/dropped 1.txt"), chromedp.Click(chromedp.ID("ask-ok")),
+		chromedp.WaitNotPresent(chromedp.CSS(`tr[data-name="dropped 1.txt"]`)))
+	if got := cloudContent(t, cl, "/Documents/made in chromium/dropped 1.txt"); got != "dropped one" {
+		t.Errorf("the moved file holds %q", got)
+	}
 }
 
 // cloudContent is a file of cl's tree, once it is there.

@@ -67,6 +67,9 @@ func (c *Console) ServeFolder(w http.ResponseWriter, r *http.Request, folder str
 	if u := auth.FromContext(r.Context()); u != nil {
 		fp.ReadOnly = u.ReadOnly
 	}
+	// The root lists the mounts, which cannot be renamed, deleted or
+	// written beside.
+	fp.ReadOnly = fp.ReadOnly || folder == "/"
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"

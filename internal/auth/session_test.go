@@ -37,6 +37,12 @@ func TestSessions(t *testing.T) {
 	if _, refused := g.SignIn(rec, httptest.NewRequest("POST", "/signin", nil), "alice", "pw"); refused != nil {
 		t.Fatal(refused.Msg)
 	}
+	// Under TLS the cookie is Secure.
+	tlsRec := httptest.NewRecorder()
+	tlsReq := httptest.NewRequest("POST", "https://pandav.example/signin", nil)
+	if _, refused := g.SignIn(tlsRec, tlsReq, "alice", "pw"); refused != nil || tlsReq.TLS == nil || !tlsRec.Result().Cookies()[0].Secure {
+		t.Errorf("a sign-in over TLS: %+v %+v", refused, tlsRec.Result().Cookies())
+	}
 	cookies := rec.Result().Cookies()
 	if len(cookies) != 1 || !cookies[0].HttpOnly || cookies[0].SameSite != http.SameSiteStrictMode || cookies[0].MaxAge <= 0 || cookies[0].Secure {
 		t.Fatalf("cookie: %+v", cookies)

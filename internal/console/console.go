@@ -207,6 +207,7 @@ func (c *Console) admitAdmin(w http.ResponseWriter, r *http.Request) (*http.Requ
 // signIn shows the form (GET) and checks it (POST), under the same
 // per-address limit as Basic credentials.
 func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
 	next := safeNext(r.FormValue("next"))
 	if c.gate == nil {
 		http.Redirect(w, r, next, http.StatusSeeOther)
@@ -223,7 +224,6 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "a sign-in from another site is refused", http.StatusForbidden)
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
 		name := r.PostFormValue("user")
 		_, refused := c.gate.SignIn(w, r, name, r.PostFormValue("password"))
 		if refused != nil {

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"pandav/internal/admin"
+	"pandav/internal/auth"
 )
 
 type fakeInfo struct {
@@ -104,5 +106,65 @@ func TestConsoleLocalOnly(t *testing.T) {
 	c.ServeHTTP(w, httptest.NewRequest("GET", "/.pandav/static/files.js", nil))
 	if w.Code != http.StatusOK || !strings.Contains(w.Header().Get("Content-Type"), "javascript") {
 		t.Errorf("static: %d %q", w.Code, w.Header().Get("Content-Type"))
+	}
+}
+
+func TestSignIn(t *testing.T) {
+	log := zerolog.New(io.Discard)
+	gate := auth.NewGate([]auth.User{{Name: "root", Password: "rootpw", Admin: true}, {Name: "bob", Password: "bobpw"}}, log, auth.Options{FailuresPerMinute: 3})
+	c := New(admin.NewService(nil, log), gate, log)
+	post := func(form url.Values, origin string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("POST", "http://nas:8080/.pandav/signin", strings.NewReader(form.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if origin != "" {
+			r.Header.Set("Origin", origin)
+		}
+		w := httptest.NewRecorder()
+		c.ServeHTTP(w, r)
+		return w
+	}
+	get := func(p string, cookie *http.Cookie) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("GET", "http://nas:8080"+p, nil)
+		if cookie != nil {
+			r.AddCookie(cookie)
+		}
+		w := httptest.NewRecorder()
+		c.ServeHTTP(w, r)
+		return w
+	}
+	if w := post(url.Values{"user": {"root"}, "password": {"rootpw"}}, "http://evil.example"); w.Code != http.StatusForbidden {
+		t.Errorf("a sign-in from another site: %d", w.Code)
+	}
+	w := post(url.Values{"user": {"root"}, "password": {"rootpw"}, "next": {"/.pandav/shares"}}, "http://nas:8080")
+	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/.pandav/shares" || len(w.Result().Cookies()) != 1 {
+		t.Fatalf("sign-in: %d %q", w.Code, w.Header().Get("Location"))
+	}
+	rootCookie := w.Result().Cookies()[0]
+	if w := get("/.pandav/mounts", rootCookie); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `name="pandav-token" content="`) {
+		t.Errorf("an admin's mounts page: %d", w.Code)
+	}
+	if w := get("/.pandav/mounts", nil); w.Code != http.StatusSeeOther || !strings.HasPrefix(w.Header().Get("Location"), SignInPath+"?next=") {
+		t.Errorf("without a session: %d %q", w.Code, w.Header().Get("Location"))
+	}
+	w = post(url.Values{"user": {"bob"}, "password": {"bobpw"}}, "")
+	if w := get("/.pandav/downloads", w.Result().Cookies()[0]); w.Code != http.StatusForbidden {
+		t.Errorf("a user who is not an admin: %d", w.Code)
+	}
+	// Signing out needs the token.
+	r := httptest.NewRequest("POST", "http://nas:8080/.pandav/signout", nil)
+	r.AddCookie(rootCookie)
+	rec := httptest.NewRecorder()
+	c.ServeHTTP(rec, r)
+	if rec.Code != http.StatusForbidden {
+		t.Errorf("sign-out without the token: %d", rec.Code)
+	}
+	// The form's failures count against the address as Basic's do.
+	for i := 0; i < 3; i++ {
+		if w := post(url.Values{"user": {"root"}, "password": {"wrong"}}, ""); w.Code != http.StatusUnauthorized || !strings.Contains(w.Body.String(), "wrong user name or password") {
+			t.Errorf("a wrong password: %d", w.Code)
+		}
+	}
+	if w := post(url.Values{"user": {"root"}, "password": {"rootpw"}}, ""); w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" {
+		t.Errorf("past the limit: %d %q", w.Code, w.Header().Get("Retry-After"))
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
@@ -364,6 +365,17 @@ func (r *consoleRig) testShares(t *testing.T) {
 	if got := evalJS[string](t, ctx, `document.querySelector("tr.share .pwd").textContent`); got != "ab12" {
 		t.Errorf("the listed password is %q", got)
 	}
+	// One click copies the share text.
+	for _, name := range []string{"clipboard-read", "clipboard-write"} {
+		if _, err := chromedp.CallBrowser(ctx, cdpbrowser.SetPermission, cdpbrowser.SetPermissionParams{
+			Permission: &cdpbrowser.PermissionDescriptor{Name: name}, Setting: cdpbrowser.PermissionSettingGranted,
+			Origin: strings.TrimSuffix(r.p.URL("/"), "/"), BrowserContextID: chromedp.FromContext(ctx).BrowserContextID,
+		}); err != nil {
+			t.Fatalf("granting %s: %v", name, err)
+		}
+	}
+	run(t, ctx, "copy the share text", chromedp.Click(chromedp.ID("sh-copy")))
+	waitJS(t, ctx, "the text on the clipboard", `navigator.clipboard.readText().then(c => c === document.getElementById("sh-text").value, () => false)`)
 	r.b.shot(t, ctx, "shares")
 	run(t, ctx, "change the password", chromedp.Click(chromedp.CSS("tr.share button.share-edit")), chromedp.WaitVisible(chromedp.ID("sh-edit-password")),
 		chromedp.SetValue(chromedp.ID("sh-edit-password"), "cd34"), chromedp.Click(chromedp.ID("sh-edit-ok")))

@@ -342,6 +342,23 @@ func (r *consoleRig) testCloudDownload(t *testing.T) {
 		t.Errorf("a done task's bar is at %s", got)
 	}
 	r.b.shot(t, ctx, "downloads-done")
+	// A .torrent from the computer becomes a task; Delete removes it.
+	// Its clock stopped, so that it is still queued when it is deleted.
+	cd.SetDownloadSpeed(0)
+	_, _, torrentData, torrentName, _ := offlineInputs("browser")
+	local := filepath.Join(t.TempDir(), torrentName+".torrent")
+	if err := os.WriteFile(local, torrentData, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run(t, ctx, "add a torrent", chromedp.SetUploadFiles(chromedp.ID("dl-torrent"), []string{local}), chromedp.Click(chromedp.ID("dl-submit")))
+	waitJS(t, ctx, "the torrent's task", `document.querySelectorAll("tr.task").length === 2`)
+	if got := evalJS[string](t, ctx, `document.querySelector("#dl-results li").textContent`); !strings.Contains(got, torrentName+".torrent: added") {
+		t.Errorf("adding the torrent says %q", got)
+	}
+	bt := `tr.task:not([data-status="done"])`
+	run(t, ctx, "delete the torrent's task", chromedp.Click(chromedp.CSS(bt+" button.task-delete")), chromedp.WaitVisible(chromedp.ID("ask-ok")),
+		chromedp.Click(chromedp.ID("ask-ok")))
+	waitJS(t, ctx, "one task left", `document.querySelectorAll("tr.task").length === 1`)
 	run(t, ctx, "clear done", chromedp.Click(chromedp.CSS(`button[data-clear="done"]`)), chromedp.WaitVisible(chromedp.ID("ask-ok")),
 		chromedp.Click(chromedp.ID("ask-ok")), chromedp.WaitNotPresent(chromedp.CSS("tr.task")))
 }

@@ -265,10 +265,17 @@ func sameOrigin(origin string, r *http.Request) bool {
 }
 
 // safeNext keeps a redirect after sign-in on this site: a path, never
-// another host.
+// another host. Browsers read a backslash as a slash and drop tabs and
+// newlines, so "/\\host" and "/\t/host" would leave the site: any of them,
+// or any other control character, sends the browser home instead.
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
 		return "/"
+	}
+	for _, c := range next {
+		if c == '\\' || c < 0x20 || c == 0x7f {
+			return "/"
+		}
 	}
 	return next
 }

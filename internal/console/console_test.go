@@ -168,3 +168,25 @@ func TestSignIn(t *testing.T) {
 		t.Errorf("past the limit: %d %q", w.Code, w.Header().Get("Retry-After"))
 	}
 }
+
+// The page a sign-in returns to is always on this site.
+func FuzzSafeNext(f *testing.F) {
+	for _, s := range []string{"/", "/a/b?c=d", "//evil.example/", "/\\evil.example", "https://evil.example", "/%2F%2Fevil", "/\t/evil.example", " /x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, next string) {
+		got := safeNext(next)
+		u, err := url.Parse(got)
+		if err != nil {
+			// A browser would not follow it off the site either; but say so.
+			t.Skip()
+		}
+		if !strings.HasPrefix(got, "/") || u.Host != "" || u.Scheme != "" || strings.HasPrefix(got, "//") {
+			t.Errorf("safeNext(%q) = %q leaves the site", next, got)
+		}
+		// Browsers strip tabs and newlines from URLs before they parse them.
+		if stripped := strings.NewReplacer("\t", "", "\n", "", "\r", "").Replace(got); strings.HasPrefix(stripped, "//") || strings.HasPrefix(stripped, "/\\") {
+			t.Errorf("safeNext(%q) = %q leaves the site once a browser strips it", next, got)
+		}
+	})
+}

@@ -14,9 +14,12 @@ import (
 	"time"
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
+	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"pandav/internal/demo"
@@ -129,15 +132,47 @@ func (b *browser) tab(t *testing.T) context.Context {
 	// test waits for fails it instead of hanging.
 	tctx, tcancel := context.WithTimeout(ctx, 2*time.Minute)
 	t.Cleanup(tcancel)
+	// What the page did wrong, gathered by the listener and reported when
+	// the test ends: a dialog (alert), an uncaught exception, an error in
+	// the browser's log (a refused script, a CSP violation).
+	var mu sync.Mutex
+	var problems []string
+	note := func(format string, a ...any) {
+		mu.Lock()
+		problems = append(problems, fmt.Sprintf(format, a...))
+		mu.Unlock()
+	}
 	err := chromedp.Listen(tctx, func(ev any) {
-		if e, ok := ev.(*page.EventJavascriptDialogOpening); ok {
-			t.Errorf("a JavaScript dialog opened (%s): %q", e.Type, e.Message)
+		switch e := ev.(type) {
+		case *page.EventJavascriptDialogOpening:
+			note("a JavaScript dialog opened (%s): %q", e.Type, e.Message)
 			go chromedp.Call(tctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: false})
+		case *runtime.EventExceptionThrown:
+			d := e.ExceptionDetails
+			desc := d.Text
+			if d.Exception != nil {
+				desc += " " + d.Exception.Description
+			}
+			note("uncaught exception at %s:%d: %s", d.URL, d.LineNumber+1, desc)
+		case *cdplog.EventEntryAdded:
+			if e.Entry.Level == cdplog.EntryLevelError && e.Entry.Source != cdplog.EntrySourceNetwork {
+				note("browser log (%s): %s %s", e.Entry.Source, e.Entry.Text, e.Entry.URL)
+			}
 		}
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := chromedp.Call(tctx, cdplog.Enable, cdp.Empty{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, p := range problems {
+			t.Error(p)
+		}
+	})
 	return tctx
 }
 

@@ -354,6 +354,11 @@ func (r *consoleRig) testMountLogin(t *testing.T) {
 	run(t, ctx, "close", chromedp.Click(chromedp.ID("login-close")))
 	run(t, ctx, "the card turns healthy", chromedp.WaitVisible(chromedp.CSS(card+` .badge[data-state="ok"]`)))
 	r.b.shot(t, ctx, "mount-card")
+	run(t, ctx, "a phone's screen", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
+	if !evalJS[bool](t, ctx, `document.documentElement.scrollWidth <= window.innerWidth`) {
+		t.Error("the mounts page is wider than a phone")
+	}
+	r.b.shot(t, ctx, "mount-card-phone")
 	listsSample(t, p, rig.mount)
 }
 

@@ -65,6 +65,36 @@ func TestFolderPage(t *testing.T) {
 	}
 }
 
+// A read-only user, and everyone at the root of mounts, gets no buttons
+// that would change anything.
+func TestFolderPageReadOnly(t *testing.T) {
+	c := New(admin.NewService(nil, zerolog.New(io.Discard)), nil, zerolog.New(io.Discard))
+	infos := []os.FileInfo{fakeInfo{name: "a.mp4", size: 1}}
+	for _, tc := range []struct {
+		folder   string
+		user     *auth.User
+		readOnly bool
+	}{
+		{"/m/", &auth.User{Name: "ro", ReadOnly: true}, true},
+		{"/m/", &auth.User{Name: "rw"}, false},
+		{"/", &auth.User{Name: "rw"}, true},
+	} {
+		r := httptest.NewRequest("GET", tc.folder, nil)
+		r = r.WithContext(auth.WithUser(r.Context(), tc.user))
+		w := httptest.NewRecorder()
+		c.ServeFolder(w, r, tc.folder, infos)
+		body := w.Body.String()
+		for _, button := range []string{`class="rename`, `class="delete`, `id="upload"`, `id="mkdir"`, `id="dropzone"`} {
+			if strings.Contains(body, button) == tc.readOnly {
+				t.Errorf("%s for %s: %s shown: %v", tc.folder, tc.user.Name, button, !tc.readOnly)
+			}
+		}
+		if !strings.Contains(body, `class="play"`) || !strings.Contains(body, "download>") {
+			t.Errorf("%s for %s: no play or download link", tc.folder, tc.user.Name)
+		}
+	}
+}
+
 func TestConsolePaths(t *testing.T) {
 	for p, want := range map[string]bool{
 		"/.pandav": true, "/.pandav/mounts": true, "/.pandav/static/app.css": true, "/.pandav/qr/x.png": true,

@@ -74,7 +74,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		r = r.WithContext(auth.WithUser(r.Context(), u))
-	} else if why := NotLocal(r); why != "" {
+	} else if why := notLocal(r); why != "" {
 		writeJSON(w, http.StatusForbidden, errorBody{"with no users configured, the admin API answers only this machine's own clients (" + why + "); add a user with admin: true to use it from elsewhere"})
 		return
 	}
@@ -94,11 +94,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.route(w, r)
 }
 
-// NotLocal says why r does not come from this machine, or "" when it
+// notLocal says why r does not come from this machine, or "" when it
 // does: a loopback address, no proxy's forwarding headers (a proxy on
 // this machine would make every client look local), and a loopback
 // Host, which a page elsewhere cannot send through DNS rebinding.
-func NotLocal(r *http.Request) string {
+func notLocal(r *http.Request) string {
 	if ip := net.ParseIP(auth.RemoteHost(r)); ip == nil || !ip.IsLoopback() {
 		return "this request came from " + auth.RemoteHost(r)
 	}

@@ -6,6 +6,10 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"pandav/drivers/memdrive/memdrivetest"
+	"pandav/internal/fakecloud"
 )
 
 type recordingPage struct {
@@ -64,5 +68,42 @@ func TestFolderPage(t *testing.T) {
 	// A file is served as ever, whatever the Accept.
 	if body := readAll(t, e.do(t, "GET", "/fake/dir/a.txt", map[string]string{"Accept": "text/html"}, "")); body != "a" {
 		t.Errorf("file: %q", body)
+	}
+}
+
+// A request the cloud kept throttling tells OnThrottled its mount and
+// the wait.
+func TestOnThrottled(t *testing.T) {
+	e := newEnv(t)
+	h := NewHandler(e.fs)
+	type note struct {
+		mount string
+		wait  time.Duration
+	}
+	notes := make(chan note, 4)
+	h.OnThrottled(func(mount string, until time.Time) { notes <- note{mount, time.Until(until)} })
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	e.srv = srv
+	e.cloud.Tree().PutPath("/dir/a.txt", fakecloud.BytesBlob([]byte("a")))
+	if resp := e.do(t, "PROPFIND", "/fake/dir/", map[string]string{"Depth": "1"}, ""); resp.StatusCode != http.StatusMultiStatus {
+		t.Fatalf("PROPFIND: %d", resp.StatusCode)
+	}
+	select {
+	case n := <-notes:
+		t.Fatalf("a request that passed noted %v", n)
+	default:
+	}
+	e.cloud.Faults().Inject(memdrivetest.EndpointLink, fakecloud.Throttle, 1, -1)
+	if resp := e.do(t, "GET", "/fake/dir/a.txt", nil, ""); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("GET: %d", resp.StatusCode)
+	}
+	select {
+	case n := <-notes:
+		if n.mount != "/fake" || n.wait < cloudRetryAfter-time.Second || n.wait > cloudRetryAfter {
+			t.Errorf("noted %+v, want /fake for %v", n, cloudRetryAfter)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("nothing noted")
 	}
 }

@@ -3,6 +3,7 @@ package webdav
 import (
 	"bytes"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"html"
 	"io"
@@ -29,6 +30,9 @@ type Handler struct {
 	dav  *webdav.Handler
 	log  zerolog.Logger
 	page FolderPage
+	// throttled is told of each mount whose cloud throttled a request
+	// beyond the driver's retries; nil: nobody asks.
+	throttled func(mount string, until time.Time)
 }
 
 // FolderPage draws a folder as a page for a person's browser. The
@@ -44,6 +48,24 @@ type FolderPage interface {
 // handler serves.
 func (h *Handler) SetFolderPage(p FolderPage) { h.page = p }
 
+// OnThrottled makes the handler tell f the mount whose cloud kept
+// throttling a request after the driver's retries (answered 503), and
+// until when the cloud asked it to wait. Call it before the handler
+// serves.
+func (h *Handler) OnThrottled(f func(mount string, until time.Time)) { h.throttled = f }
+
+// noteThrottled tells whoever asked (OnThrottled) that r's mount is
+// being throttled, when rec's failure was that.
+func (h *Handler) noteThrottled(r *http.Request, rec *logRecorder) {
+	var limited *drivers.RateLimitedError
+	if h.throttled == nil || !errors.As(rec.err, &limited) {
+		return
+	}
+	if m, _ := h.fs.locate(cleanPath(r.URL.Path)); m != nil {
+		h.throttled(m.path, time.Now().Add(limited.RetryAfter))
+	}
+}
+
 // NewHandler returns the WebDAV handler for fs.
 func NewHandler(fs *FileSystem) *Handler {
 	return &Handler{
@@ -56,7 +78,10 @@ func NewHandler(fs *FileSystem) *Handler {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &logRecorder{ResponseWriter: w}
 	start := time.Now()
-	defer func() { h.logRequest(r, rec, time.Since(start)) }()
+	defer func() {
+		h.logRequest(r, rec, time.Since(start))
+		h.noteThrottled(r, rec)
+	}()
 	user := auth.FromContext(r.Context())
 	r = r.WithContext(drivers.WithClient(withRequest(r.Context(), &request{userAgent: r.UserAgent(), user: user}), clientKey(r, user)))
 	if code, reason := guardRequest(r); code != 0 {

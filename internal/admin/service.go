@@ -70,9 +70,10 @@ type MountInfo struct {
 	// LastError is the last failure this pandav saw from the cloud in a
 	// check or a login of this mount, until a check passes.
 	LastError *CloudError `json:"last_error,omitempty"`
-	// ThrottledUntil is set while the cloud is throttling this mount: its
-	// last failure in a check or a login was a rate limit, and the wait
-	// it asked for has not passed.
+	// ThrottledUntil is set while the cloud is throttling this mount: a
+	// check, a login or a WebDAV request (NoteThrottled) met a rate limit
+	// beyond the driver's retries, and the wait it asked for has not
+	// passed.
 	ThrottledUntil *time.Time `json:"throttled_until,omitempty"`
 	// CloudDownload says the mount's cloud fetches links and torrents
 	// itself (docs/admin-api.md, cloud download).
@@ -96,8 +97,6 @@ type KindLoginStatus struct {
 type CloudError struct {
 	Message string    `json:"message"`
 	At      time.Time `json:"at"`
-	// throttledUntil is when a rate limit's wait ends.
-	throttledUntil time.Time
 }
 
 // Error is a refusal of the API, with its HTTP status.
@@ -122,16 +121,19 @@ type Service struct {
 
 	mu        sync.Mutex
 	lastError map[string]*CloudError
-	logins    map[string]*loginRecord
-	closed    bool
-	running   sync.WaitGroup
+	// throttledUntil is, by mount, when the cloud's last rate limit's
+	// wait ends.
+	throttledUntil map[string]time.Time
+	logins         map[string]*loginRecord
+	closed         bool
+	running        sync.WaitGroup
 }
 
 var _ API = (*Service)(nil)
 
 // NewService serves mounts.
 func NewService(mounts []Mount, log zerolog.Logger) *Service {
-	return &Service{mounts: mounts, log: log, lastError: map[string]*CloudError{}, logins: map[string]*loginRecord{}}
+	return &Service{mounts: mounts, log: log, lastError: map[string]*CloudError{}, throttledUntil: map[string]time.Time{}, logins: map[string]*loginRecord{}}
 }
 
 // OnLogin makes the Service call f with a mount's path once a login of
@@ -180,10 +182,9 @@ func (s *Service) Mounts(ctx context.Context) ([]MountInfo, error) {
 		if e := s.lastError[m.Path]; e != nil {
 			c := *e
 			info.LastError = &c
-			if e.throttledUntil.After(time.Now()) {
-				until := e.throttledUntil
-				info.ThrottledUntil = &until
-			}
+		}
+		if until := s.throttledUntil[m.Path]; until.After(time.Now()) {
+			info.ThrottledUntil = &until
 		}
 		s.mu.Unlock()
 		out = append(out, info)
@@ -228,12 +229,36 @@ func (s *Service) noteError(mount string, err error) {
 		delete(s.lastError, mount)
 		return
 	}
-	e := &CloudError{Message: err.Error(), At: time.Now()}
+	now := time.Now()
+	s.lastError[mount] = &CloudError{Message: err.Error(), At: now}
 	var limited *drivers.RateLimitedError
 	if errors.As(err, &limited) {
-		e.throttledUntil = e.At.Add(max(limited.RetryAfter, time.Second))
+		s.throttledLocked(mount, now.Add(limited.RetryAfter))
 	}
-	s.lastError[mount] = e
+}
+
+// NoteThrottled says the cloud of mount throttled a request beyond the
+// driver's retries and asked to wait until then: GET mounts shows it
+// until that time.
+func (s *Service) NoteThrottled(mount string, until time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.throttledLocked(mount, until)
+}
+
+func (s *Service) throttledLocked(mount string, until time.Time) {
+	// A hint of less than a second still marks the mount for one.
+	until = maxTime(until, time.Now().Add(time.Second))
+	if until.After(s.throttledUntil[mount]) {
+		s.throttledUntil[mount] = until
+	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // ownerOf is who asks: the admin's name, or "" where there are no users

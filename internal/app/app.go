@@ -178,6 +178,8 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, err
 	// own pages sit beside the API under /.pandav/.
 	pages := console.New(svc, gate, log)
 	davHandler.SetFolderPage(pages)
+	// The mounts' cards say which cloud is throttling now.
+	davHandler.OnThrottled(svc.NoteThrottled)
 	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case admin.IsAPIPath(r.URL.Path):

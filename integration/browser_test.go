@@ -301,6 +301,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("XSS", r.testXSS)
 	t.Run("CSRF", r.testCSRF)
 	t.Run("NotAdmin", r.testNotAdmin)
+	t.Run("Throttled", r.testThrottled)
 	t.Run("MountLogin", r.testMountLogin)
 	t.Run("CloudDownload", r.testCloudDownload)
 	t.Run("Shares", r.testShares)
@@ -317,6 +318,31 @@ func firstWith[T any](t *testing.T, c *clouds, what string) (fakecloud.Cloud, T)
 	t.Skipf("no emulator has %s", what)
 	var zero T
 	return nil, zero
+}
+
+// testThrottled: a cloud that keeps throttling a WebDAV read shows on
+// its mount's card.
+func (r *consoleRig) testThrottled(t *testing.T) {
+	cl := r.c.Each()[0]
+	mount := demo.MountPath(cl)
+	cl.Faults().Inject(cl.Endpoints().Link, fakecloud.Throttle, 1, -1)
+	req, _ := http.NewRequest(http.MethodGet, r.p.URL(mount+"/Documents/notes with spaces.txt"), nil)
+	req.SetBasicAuth(adminUser, adminPassword)
+	resp, err := httpClient.Do(req)
+	cl.Faults().Clear()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("a read the cloud throttles: %d, want 503", resp.StatusCode)
+	}
+	ctx := r.adminTab(t, "/.pandav/mounts")
+	waitJS(t, ctx, "the card says throttled", `(() => {
+		const card = document.querySelector('article.card[data-mount="`+mount+`"]');
+		return card && Array.from(card.querySelectorAll(".kv")).some(kv => kv.textContent.startsWith("Throttledyes"));
+	})()`)
+	r.b.shot(t, ctx, "mount-card-throttled")
 }
 
 // testMountLogin logs a mount in by its QR code from the mounts page: the

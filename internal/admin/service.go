@@ -247,12 +247,17 @@ func (s *Service) NoteThrottled(mount string, until time.Time) {
 }
 
 func (s *Service) throttledLocked(mount string, until time.Time) {
-	// A hint of less than a second still marks the mount for one.
-	until = maxTime(until, time.Now().Add(time.Second))
+	// A person reads the mark: a hint of milliseconds still shows it for
+	// a while.
+	until = maxTime(until, time.Now().Add(minThrottledMark))
 	if until.After(s.throttledUntil[mount]) {
 		s.throttledUntil[mount] = until
 	}
 }
+
+// minThrottledMark is the least time a rate limit marks a mount as
+// throttled.
+const minThrottledMark = 30 * time.Second
 
 func maxTime(a, b time.Time) time.Time {
 	if a.After(b) {

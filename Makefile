@@ -12,7 +12,8 @@ FUZZ_TARGETS = \
 	./drivers/pan115:FuzzLenientJSON \
 	./drivers/pan115:FuzzLinkQuery \
 	./drivers/aliyun:FuzzListPage \
-	./drivers/aliyun:FuzzLinkExpiry
+	./drivers/aliyun:FuzzLinkExpiry \
+	./internal/console:FuzzSafeNext
 
 # os/arch pairs built without cgo, as the Docker image builds them:
 # linux/arm64 is the image for most NAS boxes and Raspberry Pis (x86-64 is

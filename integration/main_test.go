@@ -40,6 +40,7 @@ func buildAndRun(m *testing.M) int {
 		return 1
 	}
 	code := m.Run()
+	closeBrowser()
 	problems, summary := checkRecordedLogs()
 	fmt.Fprintln(os.Stderr, "integration: "+summary)
 	for _, p := range problems {

@@ -3,11 +3,13 @@ package webdav
 import (
 	"bytes"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"html"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -24,9 +26,44 @@ import (
 // Handler serves the FileSystem over WebDAV. It answers GET, HEAD and the
 // PROPFIND preliminaries itself and hands the rest to x/net/webdav.
 type Handler struct {
-	fs  *FileSystem
-	dav *webdav.Handler
-	log zerolog.Logger
+	fs   *FileSystem
+	dav  *webdav.Handler
+	log  zerolog.Logger
+	page FolderPage
+	// throttled is told of each mount whose cloud throttled a request
+	// beyond the driver's retries; nil: nobody asks.
+	throttled func(mount string, until time.Time)
+}
+
+// FolderPage draws a folder as a page for a person's browser. The
+// handler hands it a folder's GET only when the request asks for
+// text/html; every other client gets the plain listing as before.
+type FolderPage interface {
+	// ServeFolder answers r with the folder (a cleaned path ending in
+	// "/") and its entries, which the request's user may see.
+	ServeFolder(w http.ResponseWriter, r *http.Request, folder string, entries []os.FileInfo)
+}
+
+// SetFolderPage makes p draw folders for browsers. Call it before the
+// handler serves.
+func (h *Handler) SetFolderPage(p FolderPage) { h.page = p }
+
+// OnThrottled makes the handler tell f the mount whose cloud kept
+// throttling a request after the driver's retries (answered 503), and
+// until when the cloud asked it to wait. Call it before the handler
+// serves.
+func (h *Handler) OnThrottled(f func(mount string, until time.Time)) { h.throttled = f }
+
+// noteThrottled tells whoever asked (OnThrottled) that r's mount is
+// being throttled, when rec's failure was that.
+func (h *Handler) noteThrottled(r *http.Request, rec *logRecorder) {
+	var limited *drivers.RateLimitedError
+	if h.throttled == nil || !errors.As(rec.err, &limited) {
+		return
+	}
+	if m, _ := h.fs.locate(cleanPath(r.URL.Path)); m != nil {
+		h.throttled(m.path, time.Now().Add(limited.RetryAfter))
+	}
 }
 
 // NewHandler returns the WebDAV handler for fs.
@@ -41,7 +78,10 @@ func NewHandler(fs *FileSystem) *Handler {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &logRecorder{ResponseWriter: w}
 	start := time.Now()
-	defer func() { h.logRequest(r, rec, time.Since(start)) }()
+	defer func() {
+		h.logRequest(r, rec, time.Since(start))
+		h.noteThrottled(r, rec)
+	}()
 	user := auth.FromContext(r.Context())
 	r = r.WithContext(drivers.WithClient(withRequest(r.Context(), &request{userAgent: r.UserAgent(), user: user}), clientKey(r, user)))
 	if code, reason := guardRequest(r); code != 0 {
@@ -231,6 +271,10 @@ func (h *Handler) serveIndex(w http.ResponseWriter, r *http.Request, n node) {
 		return
 	}
 	base := strings.TrimSuffix(n.name, "/") + "/"
+	if h.page != nil && auth.WantsPage(r) {
+		h.page.ServeFolder(w, r, base, kids)
+		return
+	}
 	fmt.Fprintf(w, "<!doctype html>\n<meta charset=utf-8><title>%s</title>\n<h1>%s</h1>\n<ul>\n", html.EscapeString(base), html.EscapeString(base))
 	if n.name != "/" {
 		fmt.Fprintf(w, "<li><a href=\"../\">../</a>\n")

@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -69,6 +70,11 @@ type MountInfo struct {
 	// LastError is the last failure this pandav saw from the cloud in a
 	// check or a login of this mount, until a check passes.
 	LastError *CloudError `json:"last_error,omitempty"`
+	// ThrottledUntil is set while the cloud is throttling this mount: a
+	// check, a login or a WebDAV request (NoteThrottled) met a rate limit
+	// beyond the driver's retries, and the wait it asked for has not
+	// passed.
+	ThrottledUntil *time.Time `json:"throttled_until,omitempty"`
 	// CloudDownload says the mount's cloud fetches links and torrents
 	// itself (docs/admin-api.md, cloud download).
 	CloudDownload bool `json:"cloud_download,omitempty"`
@@ -115,16 +121,19 @@ type Service struct {
 
 	mu        sync.Mutex
 	lastError map[string]*CloudError
-	logins    map[string]*loginRecord
-	closed    bool
-	running   sync.WaitGroup
+	// throttledUntil is, by mount, when the cloud's last rate limit's
+	// wait ends.
+	throttledUntil map[string]time.Time
+	logins         map[string]*loginRecord
+	closed         bool
+	running        sync.WaitGroup
 }
 
 var _ API = (*Service)(nil)
 
 // NewService serves mounts.
 func NewService(mounts []Mount, log zerolog.Logger) *Service {
-	return &Service{mounts: mounts, log: log, lastError: map[string]*CloudError{}, logins: map[string]*loginRecord{}}
+	return &Service{mounts: mounts, log: log, lastError: map[string]*CloudError{}, throttledUntil: map[string]time.Time{}, logins: map[string]*loginRecord{}}
 }
 
 // OnLogin makes the Service call f with a mount's path once a login of
@@ -174,6 +183,9 @@ func (s *Service) Mounts(ctx context.Context) ([]MountInfo, error) {
 			c := *e
 			info.LastError = &c
 		}
+		if until := s.throttledUntil[m.Path]; until.After(time.Now()) {
+			info.ThrottledUntil = &until
+		}
 		s.mu.Unlock()
 		out = append(out, info)
 	}
@@ -217,7 +229,41 @@ func (s *Service) noteError(mount string, err error) {
 		delete(s.lastError, mount)
 		return
 	}
-	s.lastError[mount] = &CloudError{Message: err.Error(), At: time.Now()}
+	now := time.Now()
+	s.lastError[mount] = &CloudError{Message: err.Error(), At: now}
+	var limited *drivers.RateLimitedError
+	if errors.As(err, &limited) {
+		s.throttledLocked(mount, now.Add(limited.RetryAfter))
+	}
+}
+
+// NoteThrottled says the cloud of mount throttled a request beyond the
+// driver's retries and asked to wait until then: GET mounts shows it
+// until that time.
+func (s *Service) NoteThrottled(mount string, until time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.throttledLocked(mount, until)
+}
+
+func (s *Service) throttledLocked(mount string, until time.Time) {
+	// A person reads the mark: a hint of milliseconds still shows it for
+	// a while.
+	until = maxTime(until, time.Now().Add(minThrottledMark))
+	if until.After(s.throttledUntil[mount]) {
+		s.throttledUntil[mount] = until
+	}
+}
+
+// minThrottledMark is the least time a rate limit marks a mount as
+// throttled.
+const minThrottledMark = 30 * time.Second
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // ownerOf is who asks: the admin's name, or "" where there are no users

@@ -20,6 +20,7 @@ import (
 	_ "pandav/drivers/all" // every driver, by its registered name
 	"pandav/internal/admin"
 	"pandav/internal/auth"
+	"pandav/internal/console"
 	"pandav/internal/httpclient"
 	"pandav/internal/metrics"
 	"pandav/internal/stream"
@@ -150,6 +151,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, err
 	var dav http.Handler = davHandler
 	// Without users the admin API answers loopback clients only.
 	var authn admin.Authenticator
+	var gate *auth.Gate
 	if len(cfg.Users) > 0 {
 		users := make([]auth.User, len(cfg.Users))
 		for i, u := range cfg.Users {
@@ -160,9 +162,10 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, err
 		}
 		// One gate for WebDAV and the admin API: failed logins count
 		// against an address whichever it tries.
-		gate := auth.NewGate(users, log, auth.Options{
+		gate = auth.NewGate(users, log, auth.Options{
 			IsWrite:          webdav.IsWrite,
 			AnonymousOptions: http.HandlerFunc(webdav.AnonymousOptions),
+			SignInPage:       console.SignInPath,
 		})
 		dav = gate.Wrap(dav)
 		authn = gate
@@ -172,12 +175,21 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, err
 	// old one must not be served from the cache.
 	svc.OnLogin(fs.PurgeMount)
 	api := admin.NewHandler(svc, authn, log)
+	// A browser's visit to a folder gets the console's page; the console's
+	// own pages sit beside the API under /.pandav/.
+	pages := console.New(svc, gate, log)
+	davHandler.SetFolderPage(pages)
+	// The mounts' cards say which cloud is throttling now.
+	davHandler.OnThrottled(svc.NoteThrottled)
 	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if admin.IsAPIPath(r.URL.Path) {
+		switch {
+		case admin.IsAPIPath(r.URL.Path):
 			api.ServeHTTP(w, r)
-			return
+		case console.IsConsolePath(r.URL.Path):
+			pages.ServeHTTP(w, r)
+		default:
+			dav.ServeHTTP(w, r)
 		}
-		dav.ServeHTTP(w, r)
 	})
 	// A signed .strm link is its own permission: it is checked before
 	// authentication, and only its one file is served.

@@ -76,6 +76,10 @@ type Options struct {
 	// authenticate. It must answer alike for every path, so that it tells
 	// nobody what exists. nil: such a request gets 401 like any other.
 	AnonymousOptions http.Handler
+	// SignInPage is where a browser that asks for a page without
+	// credentials is sent (with ?next=), rather than answered 401, which
+	// would show the browser's own login box. "" answers 401.
+	SignInPage string
 }
 
 // RequireAuth demands HTTP Basic credentials from every request, but an
@@ -100,6 +104,7 @@ type Gate struct {
 	// are hashes; no password is kept.
 	verified map[[32]byte]time.Time
 	failures map[string][]time.Time // by client address, the last minute
+	sessions map[string]*session    // by the hash of the cookie
 }
 
 // NewGate makes a Gate for users.
@@ -110,7 +115,7 @@ func NewGate(users []User, log zerolog.Logger, o Options) *Gate {
 	if o.IsWrite == nil {
 		o.IsWrite = changesAnything
 	}
-	g := &Gate{users: map[string]User{}, verified: map[[32]byte]time.Time{}, log: log, o: o, failures: map[string][]time.Time{}}
+	g := &Gate{users: map[string]User{}, verified: map[[32]byte]time.Time{}, log: log, o: o, failures: map[string][]time.Time{}, sessions: map[string]*session{}}
 	for _, u := range users {
 		g.users[u.Name] = u
 	}
@@ -143,9 +148,14 @@ func (f *Refusal) Header(h http.Header) {
 	}
 }
 
-// Authenticate checks r's Basic credentials, counting a wrong password
-// against r's address. It returns the user, or why r is refused.
+// Authenticate checks r's session cookie (a change it authorises must
+// carry the session's CSRF token) or else its Basic credentials, counting
+// a wrong password against r's address. It returns the user, or why r is
+// refused.
 func (g *Gate) Authenticate(r *http.Request) (*User, *Refusal) {
+	if u, refused, ok := g.bySession(r); ok {
+		return u, refused
+	}
 	ip := RemoteHost(r)
 	if wait := g.blocked(ip); wait > 0 {
 		return nil, &Refusal{Status: http.StatusTooManyRequests, RetryAfter: wait, Msg: "too many failed logins; try again later"}
@@ -172,6 +182,9 @@ func (g *Gate) Wrap(next http.Handler) http.Handler {
 			return
 		}
 		u, refused := g.Authenticate(r)
+		if refused != nil && refused.Status == http.StatusUnauthorized && g.signInRedirect(w, r) {
+			return
+		}
 		if refused != nil {
 			refused.Header(w.Header())
 			http.Error(w, refused.Msg, refused.Status)

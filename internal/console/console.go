@@ -173,35 +173,29 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// admitAdmin lets an admin in, with the user in the returned request's
-// context, or answers: a browser without credentials goes to the sign-in
-// form, a user who is not an admin gets 403.
+// admitAdmin lets an admin in by the admin API's rule (admin.Admit),
+// with the user in the returned request's context, or answers as a page:
+// a browser without credentials goes to the sign-in form, anyone else
+// refused gets the reason.
 func (c *Console) admitAdmin(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
-	if c.gate == nil {
-		if why := admin.NotLocal(r); why != "" {
-			c.render(w, r, http.StatusForbidden, "refused", page{Title: "Not allowed", Data: "With no users configured, the console answers only this machine's own browser (" + why + "); add a user with admin: true to use it from elsewhere."})
-			return r, false
-		}
-		return r, true
+	var gate admin.Authenticator
+	if c.gate != nil {
+		gate = c.gate
 	}
-	u, refused := c.gate.Authenticate(r)
-	if refused != nil {
-		if refused.Status == http.StatusUnauthorized && r.Method == http.MethodGet {
-			http.Redirect(w, r, SignInPath+"?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
-			return r, false
-		}
+	r, refused := admin.Admit(gate, r, "the console", c.log)
+	switch {
+	case refused == nil:
+		return r, true
+	case refused.Status == http.StatusUnauthorized && r.Method == http.MethodGet:
+		http.Redirect(w, r, SignInPath+"?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+	case refused.Status == http.StatusForbidden:
+		c.render(w, r, http.StatusForbidden, "refused", page{Title: "Not allowed", Data: refused.Msg + ". The files are at /."})
+	default:
 		refused.Header(w.Header())
 		secureHeaders(w.Header())
 		http.Error(w, refused.Msg, refused.Status)
-		return r, false
 	}
-	r = r.WithContext(auth.WithUser(r.Context(), u))
-	if !u.Admin {
-		c.log.Warn().Str("user", u.Name).Str("path", r.URL.Path).Msg("console refused to a user who is not an admin")
-		c.render(w, r, http.StatusForbidden, "refused", page{Title: "Not allowed", Data: "User " + u.Name + " is not an admin: the console's pages are for admins (admin: true in the config's users). The files are at /."})
-		return r, false
-	}
-	return r, true
+	return r, false
 }
 
 // signIn shows the form (GET) and checks it (POST), under the same

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/net/webdav"
 
 	"pandav/drivers"
+	"pandav/internal/state"
 	"pandav/internal/stream"
 )
 
@@ -55,9 +56,10 @@ type Options struct {
 	// PlaceholderGrace is how long an empty, unlocked placeholder waits
 	// for its content before it is stored as an empty file.
 	PlaceholderGrace time.Duration
-	// LockStore keeps locks across restarts; nil keeps them in
-	// StateDir/locks.json.
-	LockStore LockStore
+	// State keeps locks, dead properties and pending removals across
+	// restarts (and, shared, across replicas); nil means StateDir's
+	// embedded store, or memory when StateDir is "".
+	State state.Store
 	// ReadBackMaxFile, ReadBackMaxTotal and ReadBackTTL bound the copies
 	// of pandav's own uploads kept in StateDir/readback to serve reads
 	// of them without a download link (see readBack): the largest file
@@ -131,22 +133,26 @@ var _ webdav.FileSystem = (*FileSystem)(nil)
 func NewFileSystem(specs []MountSpec, o Options) (*FileSystem, error) {
 	stateDir := o.StateDir
 	o.defaults()
-	props, err := newPropStore(stateDir)
-	if err != nil {
-		return nil, err
+	if o.State == nil {
+		o.State = state.NewMemory()
+		if stateDir != "" {
+			st, err := state.ForDir(stateDir)
+			if err != nil {
+				return nil, err
+			}
+			o.State = st
+		}
 	}
+	props := newPropStore(o.State)
 	sweepSpool(o.StateDir)
-	if o.LockStore == nil {
-		o.LockStore = NewFileLockStore(o.StateDir)
-	}
-	locks, err := newLockSystem(o.LockStore, time.Now())
+	locks, err := newLockSystem(o.State, o.State.Shared(), time.Now())
 	if err != nil {
 		return nil, err
 	}
 	fs := &FileSystem{
 		caches: newCaches(o), o: o, virtual: map[string][]string{"/": nil}, started: time.Now().UTC(),
 		streams: stream.NewPool(o.Stream, o.CDNClient, o.Log), held: newHeldFiles(), props: props, locks: locks,
-		pending:  newPendingRemovals(o.StateDir),
+		pending:  newPendingRemovals(o.State),
 		readBack: newReadBack(o.StateDir, o.ReadBackMaxFile, o.ReadBackMaxTotal, o.ReadBackTTL),
 	}
 	seen := map[string]bool{}

@@ -3,6 +3,7 @@ package webdav
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -173,6 +174,7 @@ func NewFileSystem(specs []MountSpec, o Options) (*FileSystem, error) {
 	for _, m := range fs.mounts {
 		fs.followChanges(m)
 	}
+	fs.watchState()
 	for p := range seen {
 		if _, clash := fs.virtual[p]; clash {
 			return nil, fmt.Errorf("webdav: mount %s has another mount inside it", p)
@@ -192,6 +194,55 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// watchState fans out cache invalidation through a shared state store:
+// our own writes are published, and what other replicas publish drops
+// what is cached here, so a file PUT through one replica is in the next
+// PROPFIND through any other. Metadata caches stay per replica; only
+// their invalidation is shared.
+func (fs *FileSystem) watchState() {
+	w, ok := fs.o.State.(state.Watcher)
+	if !ok || !fs.o.State.Shared() {
+		return
+	}
+	fs.caches.changed = func(c cacheChange) {
+		b, _ := json.Marshal(c)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := w.Publish(ctx, "path", string(b)); err != nil {
+			fs.o.Log.Warn().Err(err).Str("path", c.Mount+c.Rel).Msg("the other replicas were not told of this change; they may serve their cached listing until it expires")
+		}
+	}
+	w.Watch(func(topic, msg string) {
+		switch topic {
+		case "path":
+			var c cacheChange
+			if json.Unmarshal([]byte(msg), &c) != nil {
+				return
+			}
+			m := fs.mountAt(c.Mount)
+			switch {
+			case m == nil || m.path != c.Mount:
+			case c.Entry != nil:
+				m.learnHere(c.Rel, *c.Entry)
+			case c.Gone:
+				m.forgetHere(c.Rel)
+			default:
+				fs.caches.dropRemote(m.fullPath(c.Rel))
+			}
+		case "props":
+			mount, id, _ := strings.Cut(msg, "\x00")
+			fs.props.forget(mount, id)
+		case "locks":
+			fs.locks.reload()
+		case "all":
+			// Messages may have been lost while the store was away.
+			fs.caches.Purge()
+			fs.props.cache.Purge()
+			fs.locks.reload()
+		}
+	})
 }
 
 // Purge flushes every cache (SIGHUP).

@@ -3,11 +3,13 @@ package webdav
 import (
 	"bytes"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"html"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -19,6 +21,7 @@ import (
 
 	"pandav/drivers"
 	"pandav/internal/auth"
+	"pandav/internal/state"
 )
 
 // Handler serves the FileSystem over WebDAV. It answers GET, HEAD and the
@@ -298,11 +301,16 @@ func (h *Handler) propfind(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	var kids []os.FileInfo
 	if r.Header.Get("Depth") == "1" && (n.virtual || n.entry.IsDir) {
-		if _, err := h.fs.readdir(ctx, n); err != nil {
+		if kids, err = h.fs.readdir(ctx, n); err != nil {
 			writeError(w, err)
 			return
 		}
+	}
+	if err := h.fs.preloadProps(n, kids); err != nil {
+		writeError(w, err)
+		return
 	}
 	h.dav.ServeHTTP(w, r)
 }
@@ -424,5 +432,9 @@ func (h *Handler) logRequest(r *http.Request, rec *logRecorder, d time.Duration)
 	if err := r.Context().Err(); err != nil && status < 400 {
 		ev = ev.Bool("client_gone", true)
 	}
-	ev.Str("remote", r.RemoteAddr).Msg("request")
+	msg := "request"
+	if errors.Is(rec.err, state.ErrUnavailable) {
+		msg = "request refused with 503: the shared state store (Redis) cannot be reached; nothing was changed"
+	}
+	ev.Str("remote", r.RemoteAddr).Msg(msg)
 }

@@ -112,6 +112,14 @@ func (l *lockSystem) syncLocked(now time.Time) error {
 	return nil
 }
 
+// reload reads the locks again, for lockdiscovery, after another replica
+// changed them.
+func (l *lockSystem) reload() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.syncLocked(time.Now())
+}
+
 // updateLocked changes the locks in one transaction of the store, and
 // keeps what it stored.
 func (l *lockSystem) updateLocked(now time.Time, fn func(map[string]Lock) error) error {

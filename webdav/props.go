@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"net/http"
+	"os"
 	"strings"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -76,6 +77,27 @@ func (s *propStore) get(mount, id string) (map[xml.Name]webdav.Property, error) 
 		out[p.XMLName] = p
 	}
 	return out, nil
+}
+
+// preloadProps reads the dead properties of n and its listed kids into
+// the cache before a PROPFIND's answer starts, so that a shared store that
+// cannot be reached is a 503, not a 207 cut short. A store of this
+// process's own is read as the answer is written.
+func (fs *FileSystem) preloadProps(n node, kids []os.FileInfo) error {
+	if n.m == nil || !fs.o.State.Shared() {
+		return nil
+	}
+	if _, err := fs.props.get(n.m.path, n.entry.ID); err != nil {
+		return err
+	}
+	for _, k := range kids {
+		if fi, ok := k.(*FileInfo); ok && fi.entry.ID != "" {
+			if _, err := fs.props.get(n.m.path, fi.entry.ID); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // forget drops what is cached of a file, which another process changed.

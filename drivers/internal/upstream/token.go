@@ -359,6 +359,21 @@ func (ts *TokenSource) takeStoredLocked(stored Token) bool {
 	return true
 }
 
+// leaseTTL is how long a refresh lease lasts unless its holder renews
+// it: how long the other replicas wait when the holder died.
+const leaseTTL = 6 * time.Second
+
+// lease takes or renews the named lease for this process.
+func (s *TokenStore) lease(name string) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	got, err := s.st.TryLease(ctx, name, s.self, leaseTTL)
+	if err != nil {
+		return false, fmt.Errorf("token store: %w", err)
+	}
+	return got, nil
+}
+
 // leaseWait is how often a process waiting behind another's refresh
 // looks for its result.
 const leaseWait = 50 * time.Millisecond
@@ -368,7 +383,7 @@ const leaseWait = 50 * time.Millisecond
 // token, which is then the current one: the old refresh token is never
 // sent again. While another holds the lease it waits, reading the store,
 // until ctx ends; a holder that died frees the lease when its time runs
-// out, which is longer than any refresh may take, so two never overlap.
+// out (leaseTTL), as it is renewed only while its holder lives.
 func (ts *TokenSource) leaseLocked(ctx context.Context, stale string) (release func(), done bool, err error) {
 	name := "refresh:" + ts.store.key
 	for {
@@ -379,14 +394,29 @@ func (ts *TokenSource) leaseLocked(ctx context.Context, stale string) (release f
 		if ok && ts.takeStoredLocked(stored) && ts.usableLocked(stale) {
 			return nil, true, nil
 		}
-		lctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-		got, err := ts.store.st.TryLease(lctx, name, ts.store.self, refreshTimeout+10*time.Second)
-		cancel()
+		got, err := ts.store.lease(name)
 		if err != nil {
-			return nil, false, fmt.Errorf("token store: %w", err)
+			return nil, false, err
 		}
 		if got {
+			// Renewed while the refresh runs, so that a holder that dies
+			// frees the account within leaseTTL, not after the longest
+			// refresh.
+			stop := make(chan struct{})
+			go func() {
+				t := time.NewTicker(leaseTTL / 3)
+				defer t.Stop()
+				for {
+					select {
+					case <-stop:
+						return
+					case <-t.C:
+						ts.store.lease(name)
+					}
+				}
+			}()
 			release = func() {
+				close(stop)
 				ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 				defer cancel()
 				ts.store.st.ReleaseLease(ctx, name, ts.store.self)

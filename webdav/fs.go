@@ -124,6 +124,7 @@ type FileSystem struct {
 	pathLocks pathLocks
 	pending   *pendingRemovals
 	readBack  *readBack
+	watcher   state.Watcher // other replicas' changes; nil without replicas
 	o         Options
 	started   time.Time
 }
@@ -206,6 +207,7 @@ func (fs *FileSystem) watchState() {
 	if !ok || !fs.o.State.Shared() {
 		return
 	}
+	fs.watcher = w
 	fs.caches.changed = func(c cacheChange) {
 		b, _ := json.Marshal(c)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -243,6 +245,20 @@ func (fs *FileSystem) watchState() {
 			fs.locks.reload()
 		}
 	})
+}
+
+// syncState waits, on a shared store, for the changes other replicas
+// made before this request to reach the caches here, so that a client
+// sees what its last request changed whichever replica served it. A
+// store that cannot be reached is no reason to refuse a request that may
+// not need it: those that do are refused when they reach it.
+func (fs *FileSystem) syncState(ctx context.Context) {
+	if fs.watcher == nil {
+		return
+	}
+	if err := fs.watcher.Sync(ctx); err != nil {
+		fs.o.Log.Debug().Err(err).Msg("state store: caches not synced with the other replicas")
+	}
 }
 
 // Purge flushes every cache (SIGHUP).

@@ -55,6 +55,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.serveRoute(rec, r) {
 		return
 	}
+	if r.Method != http.MethodOptions {
+		h.fs.syncState(r.Context())
+	}
 	if r.Method != http.MethodPut {
 		// Only PUT carries a file; every other body is XML of a few KiB.
 		r.Body = http.MaxBytesReader(rec, r.Body, maxXMLBody)

@@ -203,7 +203,9 @@ func New(ctx context.Context, env drivers.Env, o Options) (*Drive, error) {
 		}
 		lim := upstream.NewLimiters(map[string]float64{limitClass: o.QPS})
 		lim.ScanBudget(listClass, o.ScanBudget, limitClass)
-		return &login{ts: ts, lim: lim, recent: &recentChanges{}}, nil
+		recent := &recentChanges{}
+		shareRecent(recent, env.State, store.Key(), env.Log)
+		return &login{ts: ts, lim: lim, recent: recent}, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pan115: %w", err)

@@ -347,6 +347,9 @@ func (ts *TokenSource) saveUnsavedLocked() error {
 // takeStoredLocked makes the stored token the current one when it is not
 // the one held: another process (a replica) traded or logged in since.
 func (ts *TokenSource) takeStoredLocked(stored Token) bool {
+	// What is stored is what the next compare-and-set compares with,
+	// even when it is the token held (another process's journal of it).
+	ts.stored = stored.Refresh
 	if stored.Refresh == ts.cur.Refresh && stored.Access == ts.cur.Access {
 		return false
 	}
@@ -361,7 +364,7 @@ func (ts *TokenSource) takeStoredLocked(stored Token) bool {
 
 // leaseTTL is how long a refresh lease lasts unless its holder renews
 // it: how long the other replicas wait when the holder died.
-const leaseTTL = 6 * time.Second
+const leaseTTL = 3 * time.Second
 
 // lease takes or renews the named lease for this process.
 func (s *TokenStore) lease(name string) (bool, error) {

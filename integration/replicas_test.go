@@ -486,7 +486,7 @@ func testRedisOutage(t *testing.T, c *clouds, rs *replicaSet, srv *redistest.Ser
 				return
 			default:
 			}
-			name := fmt.Sprintf("%sf%03d.txt", dir, i%40)
+			name := fmt.Sprintf("%sf%03d.txt", dir, i/5%40) // each cycle of five on one file
 			var req *http.Request
 			switch i % 5 {
 			case 0:

@@ -251,6 +251,9 @@ func (b *bench) runAll() {
 			s.stop()
 		}
 	}
+	if b.o.wants("k") {
+		b.scenario("(k) a replica on Redis against the embedded store", nil, b.stateBackends)
+	}
 	if !b.o.wants("d") && !b.o.wants("e") && !b.o.wants("f") {
 		return
 	}

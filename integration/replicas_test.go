@@ -51,6 +51,8 @@ func startReplicas(t *testing.T, c *clouds, n int, redisURL string) *replicaSet 
 	}
 	rs.lb = httptest.NewServer(http.HandlerFunc(rs.balance))
 	t.Cleanup(rs.lb.Close)
+	// DEBUG_REPLICA_LOGS names a folder to keep every replica's whole log
+	// in, for a failure the tail does not explain.
 	t.Cleanup(func() {
 		if d := os.Getenv("DEBUG_REPLICA_LOGS"); d != "" {
 			for i := range n {
@@ -329,11 +331,16 @@ func testLeaseHolderKills(t *testing.T, c *clouds, rs *replicaSet, rdb *redis.Cl
 		n0 := cl.Counters().Get(cl.Endpoints().Refresh)
 		var wg sync.WaitGroup
 		for i := range 3 {
+			// SIGHUP empties the replica's caches, so that it asks the
+			// cloud, with the access token the cloud now refuses.
+			rs.proc(i).cmd.Process.Signal(syscall.SIGHUP)
+		}
+		time.Sleep(50 * time.Millisecond)
+		for i := range 3 {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				// A path no cache holds, so that the replica asks the cloud.
-				listQuietly(rs.proc(i), fmt.Sprintf("%sround-%d-replica-%d/", dir, round, i))
+				listQuietly(rs.proc(i), dir)
 			}()
 		}
 		holder, key := leaseHolder(t, rdb, 5*time.Second)

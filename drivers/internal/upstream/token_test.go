@@ -406,3 +406,27 @@ func TestReplicasRefreshOnce(t *testing.T) {
 		t.Fatalf("%d refreshes for 5 rounds, want 5", n)
 	}
 }
+
+// TestReplicaTakesOverDeadHolder: a replica died holding the refresh
+// lease, its journal stored, its request never heard by the cloud. The
+// next replica waits for the lease to run out, trades the same token once
+// (the journal is the chain's head, not a change), and stores the answer.
+func TestReplicaTakesOverDeadHolder(t *testing.T) {
+	cloud := &rotating{valid: "rt0"}
+	st := sharedStore{state.NewMemory()}
+	key := TokenKey("test", "rt0")
+	ctx := context.Background()
+	st.SwapToken(ctx, key, "", Token{Refresh: "rt0", RefreshSentAt: time.Now()})
+	st.TryLease(ctx, "refresh:"+key, "dead", 200*time.Millisecond)
+	ts, err := NewTokenSource(&TokenStore{st: st, key: key, self: "alive"}, Token{Refresh: "rt0"}, cloud.refresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, err := ts.Access(ctx)
+	if err != nil || at != "at"+cloud.valid || cloud.calls.Load() != 1 || cloud.reuse.Load() != 0 {
+		t.Fatalf("Access: %q %v; %d refreshes, %d reused", at, err, cloud.calls.Load(), cloud.reuse.Load())
+	}
+	if stored, _, _ := st.LoadToken(ctx, key); stored.Refresh != cloud.valid || !stored.RefreshSentAt.IsZero() {
+		t.Fatalf("stored %+v", stored)
+	}
+}

@@ -218,6 +218,42 @@ func TestReplicas(t *testing.T) {
 		}
 	})
 
+	t.Run("uploads of one path through two replicas take turns", func(t *testing.T) {
+		for _, cl := range c.Each() {
+			dir := demo.MountPath(cl) + "/Turns/"
+			if resp, _ := davDo(t, "MKCOL", rs.proc(0).URL(dir), nil, ""); resp.StatusCode >= 300 {
+				t.Fatalf("MKCOL: %s", resp.Status)
+			}
+			for round := range 3 {
+				name := fmt.Sprintf("same-%d.bin", round)
+				var wg sync.WaitGroup
+				for i := range 2 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						body := strings.Repeat(fmt.Sprint(i), 512<<10)
+						if resp, _ := davDo(t, "PUT", rs.proc(i).URL(dir+name), nil, body); resp.StatusCode >= 300 {
+							t.Errorf("%s: PUT through replica %d: %s", cl.Name(), i, resp.Status)
+						}
+					}()
+				}
+				wg.Wait()
+			}
+			n, err := cl.Tree().Lookup("/Turns")
+			if err != nil {
+				t.Fatal(err)
+			}
+			kids, _ := cl.Tree().Children(n.ID)
+			var names []string
+			for _, k := range kids {
+				names = append(names, k.Name)
+			}
+			if len(kids) != 3 {
+				t.Errorf("%s: after 3 rounds of two PUTs of one path through two replicas, the folder holds %v, want one file per round", cl.Name(), names)
+			}
+		}
+	})
+
 	t.Run("litmus through the balancer", func(t *testing.T) {
 		litmus := needTool(t, "litmus")
 		for _, cl := range c.Each() {

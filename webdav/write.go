@@ -21,6 +21,7 @@ import (
 	"golang.org/x/net/webdav"
 
 	"pandav/drivers"
+	"pandav/internal/state"
 )
 
 // putInfo is what the PUT request says about its body, handed to
@@ -196,26 +197,9 @@ func (fs *FileSystem) lockPath(ctx context.Context, name string) (func(), error)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	stop := make(chan struct{})
-	go func() {
-		t := time.NewTicker(uploadLeaseTTL / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				sctx, cancel := stateCtx()
-				fs.o.State.TryLease(sctx, lease, owner, uploadLeaseTTL)
-				cancel()
-			}
-		}
-	}()
+	release := state.KeepLease(fs.o.State, lease, owner, uploadLeaseTTL)
 	return func() {
-		close(stop)
-		sctx, cancel := stateCtx()
-		fs.o.State.ReleaseLease(sctx, lease, owner)
-		cancel()
+		release()
 		unlockHere()
 	}, nil
 }

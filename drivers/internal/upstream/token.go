@@ -405,25 +405,7 @@ func (ts *TokenSource) leaseLocked(ctx context.Context, stale string) (release f
 			// Renewed while the refresh runs, so that a holder that dies
 			// frees the account within leaseTTL, not after the longest
 			// refresh.
-			stop := make(chan struct{})
-			go func() {
-				t := time.NewTicker(leaseTTL / 3)
-				defer t.Stop()
-				for {
-					select {
-					case <-stop:
-						return
-					case <-t.C:
-						ts.store.lease(name)
-					}
-				}
-			}()
-			release = func() {
-				close(stop)
-				ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-				defer cancel()
-				ts.store.st.ReleaseLease(ctx, name, ts.store.self)
-			}
+			release = state.KeepLease(ts.store.st, name, ts.store.self, leaseTTL)
 			// The holder before may have stored its answer between the
 			// read above and the lease.
 			stored, ok, err := ts.store.Load()

@@ -142,6 +142,7 @@ func (rs *replicaSet) servedTotal() (total int64, each []int64) {
 // mid-refresh 20 times with no refresh token reused, and a Redis outage
 // costs 503s only while it lasts.
 func TestReplicas(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	c := fastClouds(t, nil)
 	rs := startReplicas(t, c, 3, srv.URL())

@@ -179,13 +179,19 @@ func serve(cfg *config.Config, f serveFlags, stderr io.Writer, started func(addr
 		cfg.Log.Level = f.logLevel
 	}
 	// Before any driver opens: the refresh tokens in state_dir are
-	// single-use, so only one process may spend them.
-	lock, err := statelock.Acquire(cfg.StateDir, statelock.Holder{Command: f.command})
-	if err != nil {
-		fmt.Fprintf(stderr, "pandav: %v%s\n", err, heldHint(err))
-		return 1
+	// single-use, so only one process may spend them. Replicas on a
+	// shared store (Redis) need no such lock: the store's refresh lease
+	// and compare-and-set keep one refresh per account across them.
+	var lock *statelock.Lock
+	if cfg.State.Redis == "" {
+		var err error
+		lock, err = statelock.Acquire(cfg.StateDir, statelock.Holder{Command: f.command})
+		if err != nil {
+			fmt.Fprintf(stderr, "pandav: %v%s\n", err, heldHint(err))
+			return 1
+		}
+		defer lock.Release()
 	}
-	defer lock.Release()
 	log := app.NewLogger(cfg.Log, os.Stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -210,9 +216,12 @@ func serve(cfg *config.Config, f serveFlags, stderr io.Writer, started func(addr
 			log.Info().Msg("SIGHUP: caches flushed")
 		}
 	}()
-	// CLI commands find the admin API here.
-	if err := lock.SetListen(ln.Addr().String(), cfg.TLS.Cert != ""); err != nil {
-		log.Warn().Err(err).Msg("pandav login and pandav check will not find this server")
+	// CLI commands find the admin API here (replicas on Redis hold no
+	// state_dir lock to say it).
+	if lock != nil {
+		if err := lock.SetListen(ln.Addr().String(), cfg.TLS.Cert != ""); err != nil {
+			log.Warn().Err(err).Msg("pandav login and pandav check will not find this server")
+		}
 	}
 	if started != nil {
 		started(ln.Addr().String())

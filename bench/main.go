@@ -251,6 +251,13 @@ func (b *bench) runAll() {
 			s.stop()
 		}
 	}
+	if b.o.wants("k") {
+		if _, err := exec.LookPath("redis-server"); err != nil && os.Getenv("CI") == "" {
+			step("(k) skipped: redis-server is not installed (CI installs it)")
+		} else {
+			b.scenario("(k) a replica on Redis against the embedded store", nil, b.stateBackends)
+		}
+	}
 	if !b.o.wants("d") && !b.o.wants("e") && !b.o.wants("f") {
 		return
 	}

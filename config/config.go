@@ -22,6 +22,7 @@ import (
 type Config struct {
 	Listen         string   `yaml:"listen"`
 	StateDir       string   `yaml:"state_dir"`
+	State          State    `yaml:"state"`
 	Log            Log      `yaml:"log"`
 	Users          []User   `yaml:"users"`
 	AllowAnonymous bool     `yaml:"allow_anonymous"`
@@ -41,6 +42,15 @@ type Config struct {
 	// for its content before it is stored in the cloud as an empty file.
 	PlaceholderGrace Duration `yaml:"placeholder_grace"`
 	Mounts           []Mount  `yaml:"mounts"`
+}
+
+// State says where pandav keeps logins, tokens, locks and dead
+// properties: by default an embedded database in state_dir; with Redis,
+// in a store that replicas share (docs/DESIGN.md §State).
+type State struct {
+	// Redis is a redis:// URL ("redis://host:6379/0"); "" for the
+	// embedded store.
+	Redis string `yaml:"redis"`
 }
 
 // Locks tunes WebDAV locking.

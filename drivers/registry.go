@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	"github.com/rs/zerolog"
+
+	"pandav/internal/state"
 )
 
 // Env is what pandav hands every driver it opens.
@@ -19,7 +21,11 @@ type Env struct {
 	// state that must survive restarts. It exists; drivers keep their files
 	// under names of their own (upstream.TokenStore does this for tokens).
 	StateDir string
-	Log      zerolog.Logger
+	// State is where logins and their refresh tokens are kept
+	// (upstream.TokenStoreOf): nil means StateDir's embedded store; a
+	// shared one (Redis) when replicas serve the same accounts.
+	State state.Store
+	Log   zerolog.Logger
 	// HTTPClient is used for API calls. Drivers build their own transport
 	// rules (timeouts, retries) on top of it. nil means a sane default.
 	HTTPClient *http.Client

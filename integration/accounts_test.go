@@ -167,23 +167,6 @@ func row(t testing.TB, rep admin.Report, mount string) admin.CheckRow {
 	return admin.CheckRow{}
 }
 
-// snapshotDir is every file under dir, by path, with its bytes.
-func snapshotDir(t testing.TB, dir string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out[p] = string(b)
-		}
-		return nil
-	})
-	return out
-}
-
 // loginRig is one cloud's mount with no login, in a config of its own
 // (with a share mount that plays through it, when the cloud has share
 // links), and the emulator's phone.
@@ -406,7 +389,7 @@ func TestLoginEndToEnd(t *testing.T) {
 			})
 
 			t.Run("code ends", func(t *testing.T) {
-				stored := snapshotDir(t, filepath.Join(r.stateDir, "tokens"))
+				stored := storedLogins(t, r.stateDir)
 				for _, end := range []struct {
 					name string
 					do   func(*fakecloud.QRCodes, string) error
@@ -434,7 +417,7 @@ func TestLoginEndToEnd(t *testing.T) {
 					}
 					stderrs.WriteString(l.errs.String())
 				}
-				if now := snapshotDir(t, filepath.Join(r.stateDir, "tokens")); !maps.Equal(now, stored) {
+				if now := storedLogins(t, r.stateDir); !maps.Equal(now, stored) {
 					t.Errorf("a login that ended without a confirmation changed the stored logins")
 				}
 			})
@@ -444,7 +427,7 @@ func TestLoginEndToEnd(t *testing.T) {
 					t.Fatal("pandav serve did not stop on SIGTERM")
 				}
 				fails, ok := cl.(fakecloud.FailingLogins)
-				stored := snapshotDir(t, filepath.Join(r.stateDir, "tokens"))
+				stored := storedLogins(t, r.stateDir)
 				if ok {
 					for what, opts := range fails.FailingLoginOptions() {
 						cfg := r.writeConfig(t, "failing.yaml", opts)
@@ -457,7 +440,7 @@ func TestLoginEndToEnd(t *testing.T) {
 						}
 					}
 				}
-				if now := snapshotDir(t, filepath.Join(r.stateDir, "tokens")); !maps.Equal(now, stored) {
+				if now := storedLogins(t, r.stateDir); !maps.Equal(now, stored) {
 					t.Errorf("a login that could not start changed the stored logins")
 				}
 

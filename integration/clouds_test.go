@@ -1,9 +1,9 @@
 package integration
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +11,7 @@ import (
 	"pandav/internal/demo"
 	"pandav/internal/fakecloud"
 	"pandav/internal/sample"
+	"pandav/internal/state"
 )
 
 // clouds are an emulator of every cloud of demo's list, in its order, so
@@ -83,20 +84,51 @@ func yamlQuote(s string) string {
 	return fmt.Sprintf("%q", s)
 }
 
-// tokenFiles returns the contents of the token files under stateDir whose
-// names start with prefix.
+// tokenFiles returns, as JSON, the tokens in stateDir's state store
+// whose keys start with prefix.
 func tokenFiles(stateDir, prefix string) []string {
-	matches, _ := filepath.Glob(filepath.Join(stateDir, "tokens", prefix+"*"))
+	toks, _ := state.ReadTokens(stateDir)
 	var out []string
-	for _, m := range matches {
-		if strings.HasPrefix(filepath.Base(m), ".") {
-			continue
-		}
-		if b, err := os.ReadFile(m); err == nil {
+	for k, tok := range toks {
+		if strings.HasPrefix(k, prefix) {
+			b, _ := json.Marshal(tok)
 			out = append(out, string(b))
 		}
 	}
 	return out
+}
+
+// storedLogins is every token in stateDir's state store, as JSON, by key.
+func storedLogins(t testing.TB, stateDir string) map[string]string {
+	t.Helper()
+	toks, err := state.ReadTokens(stateDir)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for k, tok := range toks {
+		b, _ := json.Marshal(tok)
+		out[k] = string(b)
+	}
+	return out
+}
+
+// storeHoldsProp says whether a dead property whose name holds name and
+// whose stored form holds value is in stateDir's state store.
+func storeHoldsProp(t testing.TB, stateDir, name, value string) bool {
+	t.Helper()
+	all, err := state.ReadProps(stateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, props := range all {
+		for n, v := range props {
+			if strings.Contains(n, name) && strings.Contains(string(v), value) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // fileSizes walks tr and returns every live file's path (from the root,

@@ -223,7 +223,12 @@ func (h *Handler) drop(w *logRecorder, r *http.Request, m *mount, p, rel string)
 		http.Error(w, http.StatusText(http.StatusNotFound), http.StatusNotFound)
 		return
 	}
-	release, code := h.confirmLocks(r, "", p, false)
+	release, code, err := h.confirmLocks(r, "", p, false)
+	if err != nil {
+		drainBody(r)
+		writeError(w, err)
+		return
+	}
 	if code != 0 {
 		drainBody(r)
 		http.Error(w, http.StatusText(code), code)

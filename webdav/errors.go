@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"pandav/drivers"
+	"pandav/internal/state"
 )
 
 // statusOf is the one place where errors become HTTP status codes. Above
@@ -19,7 +20,7 @@ func statusOf(err error) int {
 	var lf *listingFailed
 	var unavailable *drivers.UnavailableError
 	switch {
-	case errors.As(err, &unavailable):
+	case errors.As(err, &unavailable), errors.Is(err, state.ErrUnavailable):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, errPreconditionFailed):
 		return http.StatusPreconditionFailed
@@ -76,7 +77,10 @@ func writeError(w http.ResponseWriter, err error) {
 	case http.StatusServiceUnavailable:
 		msg = "the cloud is throttling requests; try again later"
 		var lf *listingFailed
-		if errors.As(err, &lf) {
+		switch {
+		case errors.Is(err, state.ErrUnavailable):
+			msg = "pandav's state store cannot be reached just now; nothing was changed; try again later"
+		case errors.As(err, &lf):
 			msg = "the cloud could not list this folder just now; try again later"
 		}
 	case http.StatusBadGateway:

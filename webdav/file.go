@@ -55,7 +55,7 @@ func (d *dirFile) Readdir(count int) ([]os.FileInfo, error) {
 
 // DeadProps implements webdav.DeadPropsHolder.
 func (d *dirFile) DeadProps() (map[xml.Name]webdav.Property, error) {
-	return d.fs.deadProps(d.ctx, d.n), nil
+	return d.fs.deadProps(d.ctx, d.n)
 }
 
 // Patch implements webdav.DeadPropsHolder.
@@ -83,14 +83,18 @@ func askedPropsIn(body []byte) askedProps {
 // show as free space, a file's oc:checksums, and the locks of lockdiscovery
 // and supportedlock (x/net/webdav leaves the first out and lists only
 // exclusive locks in the second).
-func (fs *FileSystem) deadProps(ctx context.Context, n node) map[xml.Name]webdav.Property {
+func (fs *FileSystem) deadProps(ctx context.Context, n node) (map[xml.Name]webdav.Property, error) {
 	if n.m == nil {
-		return nil
+		return nil, nil
 	}
-	props := fs.props.get(n.m.path, n.entry.ID)
+	props, err := fs.props.get(n.m.path, n.entry.ID)
+	if err != nil {
+		noteError(ctx, err)
+		return nil, err
+	}
 	asked := requestOf(ctx).askedProps
 	if !asked.checksums && !asked.quota && !asked.locks {
-		return props
+		return props, nil
 	}
 	if props == nil {
 		props = map[xml.Name]webdav.Property{}
@@ -117,7 +121,7 @@ func (fs *FileSystem) deadProps(ctx context.Context, n node) map[xml.Name]webdav
 			}
 		}
 	}
-	return props
+	return props, nil
 }
 
 func (fs *FileSystem) patchProps(n node, patches []webdav.Proppatch) ([]webdav.Propstat, error) {

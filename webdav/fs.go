@@ -3,6 +3,7 @@ package webdav
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/net/webdav"
 
 	"pandav/drivers"
+	"pandav/internal/state"
 	"pandav/internal/stream"
 )
 
@@ -55,9 +57,10 @@ type Options struct {
 	// PlaceholderGrace is how long an empty, unlocked placeholder waits
 	// for its content before it is stored as an empty file.
 	PlaceholderGrace time.Duration
-	// LockStore keeps locks across restarts; nil keeps them in
-	// StateDir/locks.json.
-	LockStore LockStore
+	// State keeps locks, dead properties and pending removals across
+	// restarts (and, shared, across replicas); nil means StateDir's
+	// embedded store, or memory when StateDir is "".
+	State state.Store
 	// ReadBackMaxFile, ReadBackMaxTotal and ReadBackTTL bound the copies
 	// of pandav's own uploads kept in StateDir/readback to serve reads
 	// of them without a download link (see readBack): the largest file
@@ -121,6 +124,7 @@ type FileSystem struct {
 	pathLocks pathLocks
 	pending   *pendingRemovals
 	readBack  *readBack
+	watcher   state.Watcher // other replicas' changes; nil without replicas
 	o         Options
 	started   time.Time
 }
@@ -131,22 +135,26 @@ var _ webdav.FileSystem = (*FileSystem)(nil)
 func NewFileSystem(specs []MountSpec, o Options) (*FileSystem, error) {
 	stateDir := o.StateDir
 	o.defaults()
-	props, err := newPropStore(stateDir)
-	if err != nil {
-		return nil, err
+	if o.State == nil {
+		o.State = state.NewMemory()
+		if stateDir != "" {
+			st, err := state.ForDir(stateDir)
+			if err != nil {
+				return nil, err
+			}
+			o.State = st
+		}
 	}
+	props := newPropStore(o.State)
 	sweepSpool(o.StateDir)
-	if o.LockStore == nil {
-		o.LockStore = NewFileLockStore(o.StateDir)
-	}
-	locks, err := newLockSystem(o.LockStore, time.Now())
+	locks, err := newLockSystem(o.State, o.State.Shared(), time.Now())
 	if err != nil {
 		return nil, err
 	}
 	fs := &FileSystem{
 		caches: newCaches(o), o: o, virtual: map[string][]string{"/": nil}, started: time.Now().UTC(),
 		streams: stream.NewPool(o.Stream, o.CDNClient, o.Log), held: newHeldFiles(), props: props, locks: locks,
-		pending:  newPendingRemovals(o.StateDir),
+		pending:  newPendingRemovals(o.State),
 		readBack: newReadBack(o.StateDir, o.ReadBackMaxFile, o.ReadBackMaxTotal, o.ReadBackTTL),
 	}
 	seen := map[string]bool{}
@@ -167,6 +175,7 @@ func NewFileSystem(specs []MountSpec, o Options) (*FileSystem, error) {
 	for _, m := range fs.mounts {
 		fs.followChanges(m)
 	}
+	fs.watchState()
 	for p := range seen {
 		if _, clash := fs.virtual[p]; clash {
 			return nil, fmt.Errorf("webdav: mount %s has another mount inside it", p)
@@ -186,6 +195,70 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// watchState fans out cache invalidation through a shared state store:
+// our own writes are published, and what other replicas publish drops
+// what is cached here, so a file PUT through one replica is in the next
+// PROPFIND through any other. Metadata caches stay per replica; only
+// their invalidation is shared.
+func (fs *FileSystem) watchState() {
+	w, ok := fs.o.State.(state.Watcher)
+	if !ok || !fs.o.State.Shared() {
+		return
+	}
+	fs.watcher = w
+	fs.caches.changed = func(c cacheChange) {
+		b, _ := json.Marshal(c)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := w.Publish(ctx, "path", string(b)); err != nil {
+			fs.o.Log.Warn().Err(err).Str("path", c.Mount+c.Rel).Msg("the other replicas were not told of this change; they may serve their cached listing until it expires")
+		}
+	}
+	w.Watch(func(topic, msg string) {
+		switch topic {
+		case "path":
+			var c cacheChange
+			if json.Unmarshal([]byte(msg), &c) != nil {
+				return
+			}
+			m := fs.mountAt(c.Mount)
+			switch {
+			case m == nil || m.path != c.Mount:
+			case c.Entry != nil:
+				m.learnHere(c.Rel, *c.Entry)
+			case c.Gone:
+				m.forgetHere(c.Rel)
+			default:
+				fs.caches.dropRemote(m.fullPath(c.Rel))
+			}
+		case "props":
+			mount, id, _ := strings.Cut(msg, "\x00")
+			fs.props.forget(mount, id)
+		case "locks":
+			fs.locks.reload()
+		case "all":
+			// Messages may have been lost while the store was away.
+			fs.caches.Purge()
+			fs.props.cache.Purge()
+			fs.locks.reload()
+		}
+	})
+}
+
+// syncState waits, on a shared store, for the changes other replicas
+// made before this request to reach the caches here, so that a client
+// sees what its last request changed whichever replica served it. A
+// store that cannot be reached is no reason to refuse a request that may
+// not need it: those that do are refused when they reach it.
+func (fs *FileSystem) syncState(ctx context.Context) {
+	if fs.watcher == nil {
+		return
+	}
+	if err := fs.watcher.Sync(ctx); err != nil {
+		fs.o.Log.Debug().Err(err).Msg("state store: caches not synced with the other replicas")
+	}
 }
 
 // Purge flushes every cache (SIGHUP).

@@ -21,6 +21,7 @@ import (
 
 	"pandav/drivers"
 	"pandav/internal/auth"
+	"pandav/internal/state"
 )
 
 // Handler serves the FileSystem over WebDAV. It answers GET, HEAD and the
@@ -91,6 +92,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if h.serveRoute(rec, r) {
 		return
+	}
+	if r.Method != http.MethodOptions {
+		h.fs.syncState(r.Context())
 	}
 	if r.Method != http.MethodPut {
 		// Only PUT carries a file; every other body is XML of a few KiB.
@@ -342,11 +346,16 @@ func (h *Handler) propfind(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	var kids []os.FileInfo
 	if r.Header.Get("Depth") == "1" && (n.virtual || n.entry.IsDir) {
-		if _, err := h.fs.readdir(ctx, n); err != nil {
+		if kids, err = h.fs.readdir(ctx, n); err != nil {
 			writeError(w, err)
 			return
 		}
+	}
+	if err := h.fs.preloadProps(n, kids); err != nil {
+		writeError(w, err)
+		return
 	}
 	h.dav.ServeHTTP(w, r)
 }
@@ -468,5 +477,9 @@ func (h *Handler) logRequest(r *http.Request, rec *logRecorder, d time.Duration)
 	if err := r.Context().Err(); err != nil && status < 400 {
 		ev = ev.Bool("client_gone", true)
 	}
-	ev.Str("remote", r.RemoteAddr).Msg("request")
+	msg := "request"
+	if errors.Is(rec.err, state.ErrUnavailable) {
+		msg = "request refused with 503: the shared state store (Redis) cannot be reached; nothing was changed"
+	}
+	ev.Str("remote", r.RemoteAddr).Msg(msg)
 }

@@ -225,13 +225,16 @@ func (fs *FileSystem) lockDiscoveryXML(p string) string {
 // beside a valid one costs nothing, and a MOVE between two locked
 // resources may name each one's token in a list of its own; a header
 // that holds without a token of the lock is 423.
-func (h *Handler) confirmLocks(r *http.Request, src, dst string, subtree bool) (release func(), status int) {
+//
+// err is a state store that cannot be read (503): nothing is decided
+// on locks that may be stale.
+func (h *Handler) confirmLocks(r *http.Request, src, dst string, subtree bool) (release func(), status int, err error) {
 	now := time.Now()
 	submitted := map[string]bool{}
 	if hdr := r.Header.Get("If"); hdr != "" {
 		lists, ok := parseIfHeader(hdr)
 		if !ok {
-			return nil, http.StatusBadRequest
+			return nil, http.StatusBadRequest, nil
 		}
 		for _, c := range submittedTokens(lists) {
 			submitted[c.Token] = true
@@ -251,19 +254,26 @@ func (h *Handler) confirmLocks(r *http.Request, src, dst string, subtree bool) (
 				resources = []string{p}
 			}
 			for _, res := range resources {
-				holds = holds || h.fs.locks.tokensHold(now, l.conds, res)
+				if !holds {
+					if holds, err = h.fs.locks.tokensHold(now, l.conds, res); err != nil {
+						return nil, 0, err
+					}
+				}
 			}
 		}
 		if !holds {
 			// RFC 4918 §10.4.1: all lists failed.
-			return nil, http.StatusPreconditionFailed
+			return nil, http.StatusPreconditionFailed, nil
 		}
 	}
-	release, locked := h.fs.locks.hold(now, submitted, subtree, src, dst)
-	if locked != "" {
-		return nil, webdav.StatusLocked
+	release, locked, err := h.fs.locks.hold(now, submitted, subtree, src, dst)
+	if err != nil {
+		return nil, 0, err
 	}
-	return release, 0
+	if locked != "" {
+		return nil, webdav.StatusLocked, nil
+	}
+	return release, 0, nil
 }
 
 // submittedTokens are the lock tokens an If header names, in any list

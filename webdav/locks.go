@@ -1,9 +1,9 @@
 package webdav
 
 import (
-	"encoding/json"
+	"context"
 	"errors"
-	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,114 +12,23 @@ import (
 
 	"github.com/google/uuid"
 	"golang.org/x/net/webdav"
+
+	"pandav/internal/state"
 )
 
-// Lock is one WebDAV write lock (RFC 4918 §6, §9.10), as it is kept
-// across restarts.
-type Lock struct {
-	// Token is a urn:uuid: URI, unique for all time (RFC 4918 §6.5).
-	Token     string `json:"token"`
-	Root      string `json:"root"` // cleaned path
-	ZeroDepth bool   `json:"zero_depth,omitempty"`
-	Shared    bool   `json:"shared,omitempty"`
-	// OwnerXML is the <owner> the client sent, verbatim; it is given
-	// back in lockdiscovery.
-	OwnerXML string `json:"owner_xml,omitempty"`
-	// Principal is who took it: "user:" and a name, or "addr:" and the
-	// address of an anonymous client; locks.max_per_user counts by it.
-	Principal string        `json:"principal"`
-	Timeout   time.Duration `json:"timeout"`
-	Expires   time.Time     `json:"expires"`
-}
+// Lock is one WebDAV write lock (RFC 4918 §6, §9.10), as it is kept in
+// the state store.
+type Lock = state.Lock
 
 // covers says whether the lock covers the cleaned path p: its root, or,
 // for a depth-infinity lock, anything below it.
-func (l *Lock) covers(p string) bool {
+func covers(l *Lock, p string) bool {
 	return p == l.Root || !l.ZeroDepth && within(p, l.Root)
 }
 
 // within says whether p lies strictly below dir.
 func within(p, dir string) bool {
 	return dir == "/" && p != "/" || strings.HasPrefix(p, dir+"/")
-}
-
-// LockStore keeps locks across restarts. The lock system keeps every
-// live lock in memory as well and asks the store only to load them at
-// start and to record each change, so a store may be a file, a database
-// table or a Redis hash.
-type LockStore interface {
-	LoadLocks() ([]Lock, error)
-	PutLock(Lock) error
-	DeleteLock(token string) error
-}
-
-// fileLockStore keeps locks in one JSON file in state_dir, rewritten
-// atomically on each change: locks change a few times per saved
-// document, not per byte.
-type fileLockStore struct {
-	path string
-	mu   sync.Mutex
-	m    map[string]Lock
-}
-
-// NewFileLockStore keeps locks in dir/locks.json.
-func NewFileLockStore(dir string) LockStore {
-	return &fileLockStore{path: filepath.Join(dir, "locks.json"), m: map[string]Lock{}}
-}
-
-func (s *fileLockStore) LoadLocks() ([]Lock, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b, err := os.ReadFile(s.path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var list []Lock
-	if err := json.Unmarshal(b, &list); err != nil {
-		return nil, fmt.Errorf("%s is unreadable; move it away to start without the locks it held", s.path)
-	}
-	for _, l := range list {
-		s.m[l.Token] = l
-	}
-	return list, nil
-}
-
-func (s *fileLockStore) PutLock(l Lock) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.m[l.Token] = l
-	return s.saveLocked()
-}
-
-func (s *fileLockStore) DeleteLock(token string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.m[token]; !ok {
-		return nil
-	}
-	delete(s.m, token)
-	return s.saveLocked()
-}
-
-func (s *fileLockStore) saveLocked() error {
-	if len(s.m) == 0 {
-		if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-		return nil
-	}
-	list := make([]Lock, 0, len(s.m))
-	for _, l := range s.m {
-		list = append(list, l)
-	}
-	b, err := json.Marshal(list)
-	if err != nil {
-		return err
-	}
-	return writeFileAtomic(s.path, b)
 }
 
 // writeFileAtomic replaces name with b: a temporary file beside it,
@@ -155,29 +64,79 @@ func writeFileAtomic(name string, b []byte) error {
 // granted only on a resource nobody is changing without one (RFC 4918
 // §7), and a client that locks a file whose upload is in progress gets
 // its lock, as it would on a stored file.
+//
+// The locks live in the state store; every change is one transaction of
+// it (UpdateLocks), so replicas sharing a store never grant two
+// conflicting locks. locks is what the last read or change saw: with a
+// store of its own it is the truth, and with a shared one it is read
+// again before every decision (sync), and serves lockdiscovery as it is.
 type lockSystem struct {
 	mu    sync.Mutex
-	locks map[string]*Lock // by token
-	holds map[string]int   // path -> writes in progress that hold it
-	store LockStore
+	locks map[string]Lock // by token
+	holds map[string]int  // path -> writes in progress that hold it
+	store state.Locks
+	// shared: other processes change the store too.
+	shared bool
 }
 
 // newLockSystem loads the live locks of store.
-func newLockSystem(store LockStore, now time.Time) (*lockSystem, error) {
-	l := &lockSystem{locks: map[string]*Lock{}, holds: map[string]int{}, store: store}
-	list, err := store.LoadLocks()
+func newLockSystem(store state.Locks, shared bool, now time.Time) (*lockSystem, error) {
+	l := &lockSystem{holds: map[string]int{}, store: store, shared: shared}
+	ctx, cancel := context.WithTimeout(context.Background(), stateTimeout)
+	defer cancel()
+	locks, err := store.LiveLocks(ctx, now)
 	if err != nil {
 		return nil, err
 	}
-	for i := range list {
-		lk := list[i]
-		if !now.Before(lk.Expires) {
-			store.DeleteLock(lk.Token)
-			continue
-		}
-		l.locks[lk.Token] = &lk
-	}
+	l.locks = locks
 	return l, nil
+}
+
+// stateTimeout bounds one call of the state store.
+const stateTimeout = 10 * time.Second
+
+// syncLocked reads the locks again when other processes may have changed
+// them. A store that cannot be read fails the request (503), as a
+// decision on what may be stale could overwrite another's lock.
+func (l *lockSystem) syncLocked(now time.Time) error {
+	if !l.shared {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), stateTimeout)
+	defer cancel()
+	locks, err := l.store.LiveLocks(ctx, now)
+	if err != nil {
+		return err
+	}
+	l.locks = locks
+	return nil
+}
+
+// reload reads the locks again, for lockdiscovery, after another replica
+// changed them.
+func (l *lockSystem) reload() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.syncLocked(time.Now())
+}
+
+// updateLocked changes the locks in one transaction of the store, and
+// keeps what it stored.
+func (l *lockSystem) updateLocked(now time.Time, fn func(map[string]Lock) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), stateTimeout)
+	defer cancel()
+	var after map[string]Lock
+	err := l.store.UpdateLocks(ctx, now, func(m map[string]Lock) error {
+		if err := fn(m); err != nil {
+			return err
+		}
+		after = maps.Clone(m)
+		return nil
+	})
+	if err == nil {
+		l.locks = after
+	}
+	return err
 }
 
 var (
@@ -188,12 +147,12 @@ var (
 	errBeingWritten = errors.New("the resource is being written")
 )
 
-// expireLocked drops the locks whose time is up.
+// expireLocked drops the locks whose time is up from what is held;
+// the store forgets them at its next change.
 func (l *lockSystem) expireLocked(now time.Time) {
 	for tok, lk := range l.locks {
 		if !now.Before(lk.Expires) {
 			delete(l.locks, tok)
-			l.store.DeleteLock(tok)
 		}
 	}
 }
@@ -204,13 +163,6 @@ func (l *lockSystem) expireLocked(now time.Time) {
 func (l *lockSystem) create(now time.Time, lk Lock) (Lock, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.expireLocked(now)
-	for _, o := range l.locks {
-		overlaps := o.covers(lk.Root) || !lk.ZeroDepth && within(o.Root, lk.Root)
-		if overlaps && !(o.Shared && lk.Shared) {
-			return Lock{}, errLockConflict
-		}
-	}
 	for p := range l.holds {
 		if p == lk.Root || !lk.ZeroDepth && within(p, lk.Root) {
 			return Lock{}, errBeingWritten
@@ -218,10 +170,19 @@ func (l *lockSystem) create(now time.Time, lk Lock) (Lock, error) {
 	}
 	lk.Token = "urn:uuid:" + uuid.NewString()
 	lk.Expires = now.Add(lk.Timeout)
-	if err := l.store.PutLock(lk); err != nil {
+	err := l.updateLocked(now, func(m map[string]Lock) error {
+		for _, o := range m {
+			overlaps := covers(&o, lk.Root) || !lk.ZeroDepth && within(o.Root, lk.Root)
+			if overlaps && !(o.Shared && lk.Shared) {
+				return errLockConflict
+			}
+		}
+		m[lk.Token] = lk
+		return nil
+	})
+	if err != nil {
 		return Lock{}, err
 	}
-	l.locks[lk.Token] = &lk
 	return lk, nil
 }
 
@@ -230,54 +191,57 @@ func (l *lockSystem) create(now time.Time, lk Lock) (Lock, error) {
 func (l *lockSystem) refresh(now time.Time, token, p string, timeout time.Duration) (Lock, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.expireLocked(now)
-	lk, ok := l.locks[token]
-	if !ok || !lk.covers(p) {
-		return Lock{}, errNoSuchLock
-	}
-	c := *lk
-	c.Timeout, c.Expires = timeout, now.Add(timeout)
-	if err := l.store.PutLock(c); err != nil {
-		return Lock{}, err
-	}
-	*lk = c
-	return c, nil
+	var c Lock
+	err := l.updateLocked(now, func(m map[string]Lock) error {
+		lk, ok := m[token]
+		if !ok || !covers(&lk, p) {
+			return errNoSuchLock
+		}
+		lk.Timeout, lk.Expires = timeout, now.Add(timeout)
+		m[token], c = lk, lk
+		return nil
+	})
+	return c, err
 }
 
 // unlock removes the lock with token.
 func (l *lockSystem) unlock(now time.Time, token string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.expireLocked(now)
-	if _, ok := l.locks[token]; !ok {
-		return errNoSuchLock
-	}
-	delete(l.locks, token)
-	return l.store.DeleteLock(token)
+	return l.updateLocked(now, func(m map[string]Lock) error {
+		if _, ok := m[token]; !ok {
+			return errNoSuchLock
+		}
+		delete(m, token)
+		return nil
+	})
 }
 
 // dropUnder removes the locks rooted at p or below it: the resource is
 // gone (RFC 4918 §9.6.1, §9.9.2: a DELETE or MOVE ends the locks on what
 // it removed).
-func (l *lockSystem) dropUnder(p string) {
+func (l *lockSystem) dropUnder(p string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for tok, lk := range l.locks {
-		if lk.Root == p || within(lk.Root, p) {
-			delete(l.locks, tok)
-			l.store.DeleteLock(tok)
+	return l.updateLocked(time.Now(), func(m map[string]Lock) error {
+		for tok, lk := range m {
+			if lk.Root == p || within(lk.Root, p) {
+				delete(m, tok)
+			}
 		}
-	}
+		return nil
+	})
 }
 
-// on returns the live locks that cover p, for lockdiscovery.
+// on returns the live locks that cover p, for lockdiscovery, as last
+// read: a PROPFIND does not read the store once per file.
 func (l *lockSystem) on(now time.Time, p string) []Lock {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var out []Lock
 	for _, lk := range l.locks {
-		if now.Before(lk.Expires) && lk.covers(p) {
-			out = append(out, *lk)
+		if now.Before(lk.Expires) && covers(&lk, p) {
+			out = append(out, lk)
 		}
 	}
 	return out
@@ -290,20 +254,23 @@ func (l *lockSystem) covers(p string) bool { return len(l.on(time.Now(), p)) > 0
 // are true of the resource at p (RFC 4918 §10.4.2): each token is that of
 // a live lock covering p, or, under Not, is not. Entity tags are judged
 // elsewhere (see writePreconditionFailed).
-func (l *lockSystem) tokensHold(now time.Time, conds []ifCondition, p string) bool {
+func (l *lockSystem) tokensHold(now time.Time, conds []ifCondition, p string) (bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if err := l.syncLocked(now); err != nil {
+		return false, err
+	}
 	for _, c := range conds {
 		if c.token == "" {
 			continue
 		}
 		lk, ok := l.locks[c.token]
-		locks := ok && now.Before(lk.Expires) && lk.covers(p)
+		locks := ok && now.Before(lk.Expires) && covers(&lk, p)
 		if locks == c.not {
-			return false
+			return false, nil
 		}
 	}
-	return true
+	return true, nil
 }
 
 // hold checks that a write may change each of paths ("" is none): every
@@ -314,12 +281,15 @@ func (l *lockSystem) tokensHold(now time.Time, conds []ifCondition, p string) bo
 // With subtree, the locks on anything below each path count too: a
 // DELETE, or a MOVE or COPY that replaces a folder, changes all of it
 // (RFC 4918 §9.6.1).
-func (l *lockSystem) hold(now time.Time, submitted map[string]bool, subtree bool, paths ...string) (release func(), locked string) {
+func (l *lockSystem) hold(now time.Time, submitted map[string]bool, subtree bool, paths ...string) (release func(), locked string, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if err := l.syncLocked(now); err != nil {
+		return nil, "", err
+	}
 	l.expireLocked(now)
 	if p := l.lockedLocked(submitted, subtree, paths); p != "" {
-		return nil, p
+		return nil, p, nil
 	}
 	var held []string
 	for _, p := range paths {
@@ -338,7 +308,7 @@ func (l *lockSystem) hold(now time.Time, submitted map[string]bool, subtree bool
 				delete(l.holds, p)
 			}
 		}
-	}, ""
+	}, "", nil
 }
 
 func (l *lockSystem) lockedLocked(submitted map[string]bool, subtree bool, paths []string) string {
@@ -349,7 +319,7 @@ func (l *lockSystem) lockedLocked(submitted map[string]bool, subtree bool, paths
 		covered, ok := false, false
 		for tok, lk := range l.locks {
 			switch {
-			case lk.covers(p):
+			case covers(&lk, p):
 				covered = true
 				ok = ok || submitted[tok]
 			case subtree && within(lk.Root, p) && !submitted[tok]:
@@ -368,6 +338,7 @@ func (l *lockSystem) lockedLocked(submitted map[string]bool, subtree bool, paths
 func (l *lockSystem) ownedBy(now time.Time, principal string) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.syncLocked(now) // a cap, not a guard: what was last read will do
 	l.expireLocked(now)
 	n := 0
 	for _, lk := range l.locks {

@@ -107,6 +107,46 @@ type caches struct {
 	// gen counts our own writes. A listing that was in flight across a
 	// write may predate it, so it is handed to its callers but not cached.
 	gen atomic.Uint64
+
+	// changed tells the other replicas of a shared state store what our
+	// own write changed (see FileSystem.watchState); nil without
+	// replicas.
+	changed func(cacheChange)
+}
+
+// cacheChange is what one replica's write changed, for the others'
+// caches: the entry it learned (so that a cloud that lists new files
+// late shows it at once there too), or that it forgot the path.
+type cacheChange struct {
+	Mount string         `json:"mount"`
+	Rel   string         `json:"rel"`
+	Entry *drivers.Entry `json:"entry,omitempty"` // nil: forgotten, or not portable
+	Gone  bool           `json:"gone,omitempty"`
+}
+
+// portable is e as another replica can use it, or nil: Extra is
+// driver-private, and only a string comes through JSON as it was.
+func portable(e drivers.Entry) *drivers.Entry {
+	switch e.Extra.(type) {
+	case nil, string:
+		return &e
+	}
+	return nil
+}
+
+// dropRemote drops what is cached of key, and below it, and its parent's
+// listing: another replica changed it, and what it changed to is not
+// known here.
+func (c *caches) dropRemote(key string) {
+	c.gen.Add(1)
+	for _, s := range []interface {
+		Remove(string)
+		RemovePrefix(string) int
+	}{c.entries, c.listings, c.misses} {
+		s.Remove(key)
+		s.RemovePrefix(key + "/")
+	}
+	c.listings.Remove(path.Dir(key))
 }
 
 func newCaches(o Options) *caches {
@@ -281,6 +321,14 @@ func usable(in []drivers.Entry) []drivers.Entry {
 // parent's cached listing instead of dropping it: the clouds show new
 // files late, and a relisting would cost a call.
 func (m *mount) learn(rel string, e drivers.Entry) {
+	m.learnHere(rel, e)
+	if m.caches.changed != nil {
+		m.caches.changed(cacheChange{Mount: m.path, Rel: rel, Entry: portable(e)})
+	}
+}
+
+// learnHere is learn without telling the other replicas.
+func (m *mount) learnHere(rel string, e drivers.Entry) {
 	m.caches.gen.Add(1)
 	key := m.fullPath(rel)
 	m.caches.misses.Remove(key)
@@ -294,6 +342,14 @@ func (m *mount) learn(rel string, e drivers.Entry) {
 // forget drops an entry, and everything cached below it, after our own
 // write removed or moved it.
 func (m *mount) forget(rel string) {
+	m.forgetHere(rel)
+	if m.caches.changed != nil {
+		m.caches.changed(cacheChange{Mount: m.path, Rel: rel, Gone: true})
+	}
+}
+
+// forgetHere is forget without telling the other replicas.
+func (m *mount) forgetHere(rel string) {
 	m.caches.gen.Add(1)
 	key := m.fullPath(rel)
 	m.caches.entries.Remove(key)

@@ -283,7 +283,7 @@ func (r *heldReader) Stat() (os.FileInfo, error)         { return r.fs.info(r.n)
 
 // DeadProps implements webdav.DeadPropsHolder.
 func (r *heldReader) DeadProps() (map[xml.Name]webdav.Property, error) {
-	return r.fs.deadProps(r.ctx, r.n), nil
+	return r.fs.deadProps(r.ctx, r.n)
 }
 
 // Patch implements webdav.DeadPropsHolder.

@@ -4,29 +4,26 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
 	"pandav/drivers"
+	"pandav/internal/state"
 )
 
 // pendingRemovals are old files an overwrite replaced but could not
-// remove (the cloud failed at that moment). They are kept in state_dir,
-// so a restart still removes them, and retried from Tick, each after a
-// wait that doubles with every failure, so a cloud that keeps refusing is
-// not asked every five seconds for ever.
+// remove (the cloud failed at that moment). They are kept in the state
+// store, so a restart (or another replica) still removes them, and
+// retried from Tick, each after a wait that doubles with every failure,
+// so a cloud that keeps refusing is not asked every five seconds for
+// ever. The waits are this process's own.
 type pendingRemovals struct {
-	path string
+	st   state.Removals
 	mu   sync.Mutex
-	list []pendingRemoval
+	wait map[string]pendingWait // by removal ID
 }
 
-type pendingRemoval struct {
-	Mount string        `json:"mount"`
-	Entry drivers.Entry `json:"entry"`
-
+type pendingWait struct {
 	next time.Time     // not before then
 	wait time.Duration // after the last failure
 }
@@ -37,68 +34,63 @@ const (
 	pendingMaxWait   = 10 * time.Minute
 )
 
-func newPendingRemovals(stateDir string) *pendingRemovals {
-	p := &pendingRemovals{path: filepath.Join(stateDir, "pending-removals.json")}
-	if b, err := os.ReadFile(p.path); err == nil {
-		json.Unmarshal(b, &p.list)
-	}
-	return p
+func newPendingRemovals(st state.Removals) *pendingRemovals {
+	return &pendingRemovals{st: st, wait: map[string]pendingWait{}}
 }
 
-func (p *pendingRemovals) add(mount string, e drivers.Entry) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+func (p *pendingRemovals) add(mount string, e drivers.Entry) error {
 	e.Extra = nil // driver-private, and not always serialisable
-	p.list = append(p.list, pendingRemoval{Mount: mount, Entry: e})
-	p.saveLocked()
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := stateCtx()
+	defer cancel()
+	_, err = p.st.AddRemoval(ctx, state.Removal{Mount: mount, Entry: b})
+	return err
 }
 
 // retry removes what it can; the rest waits for the next call.
 func (p *pendingRemovals) retry(fs *FileSystem) {
-	p.mu.Lock()
-	todo := append([]pendingRemoval(nil), p.list...)
-	p.mu.Unlock()
-	if len(todo) == 0 {
+	ctx, cancel := stateCtx()
+	todo, err := p.st.Removals(ctx)
+	cancel()
+	if err != nil || len(todo) == 0 {
 		return
-	}
-	var left []pendingRemoval
-	now := time.Now()
-	for _, r := range todo {
-		if now.Before(r.next) {
-			left = append(left, r)
-			continue
-		}
-		m := fs.mountAt(r.Mount)
-		if m == nil {
-			continue // the mount is gone from the config: nothing to do
-		}
-		if m.can.remove == nil {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		err := m.can.remove.Remove(ctx, r.Entry, m.noTrash)
-		cancel()
-		if err != nil && !errors.Is(err, drivers.ErrNotFound) {
-			r.wait = min(max(2*r.wait, pendingFirstWait), pendingMaxWait)
-			r.next = time.Now().Add(r.wait)
-			left = append(left, r)
-		}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	// entries added while we worked stay too
-	p.list = append(left, p.list[len(todo):]...)
-	p.saveLocked()
+	now := time.Now()
+	for _, r := range todo {
+		w := p.wait[r.ID]
+		if now.Before(w.next) {
+			continue
+		}
+		var e drivers.Entry
+		m := fs.mountAt(r.Mount)
+		if json.Unmarshal(r.Entry, &e) != nil || m == nil || m.can.remove == nil {
+			// Unreadable, or the mount is gone from the config or
+			// cannot remove: nothing to do.
+			p.done(r.ID)
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		err := m.can.remove.Remove(ctx, e, m.noTrash)
+		cancel()
+		if err != nil && !errors.Is(err, drivers.ErrNotFound) {
+			w.wait = min(max(2*w.wait, pendingFirstWait), pendingMaxWait)
+			w.next = time.Now().Add(w.wait)
+			p.wait[r.ID] = w
+			continue
+		}
+		p.done(r.ID)
+	}
 }
 
-func (p *pendingRemovals) saveLocked() {
-	if len(p.list) == 0 {
-		os.Remove(p.path)
-		return
-	}
-	b, _ := json.Marshal(p.list)
-	tmp := p.path + ".tmp"
-	if os.WriteFile(tmp, b, 0o600) == nil {
-		os.Rename(tmp, p.path)
+func (p *pendingRemovals) done(id string) {
+	ctx, cancel := stateCtx()
+	defer cancel()
+	if p.st.DoneRemoval(ctx, id) == nil {
+		delete(p.wait, id)
 	}
 }

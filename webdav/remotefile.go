@@ -109,7 +109,7 @@ func (f *remoteFile) Readdir(int) ([]os.FileInfo, error) {
 
 // DeadProps implements webdav.DeadPropsHolder.
 func (f *remoteFile) DeadProps() (map[xml.Name]webdav.Property, error) {
-	return f.fs.deadProps(f.ctx, f.n), nil
+	return f.fs.deadProps(f.ctx, f.n)
 }
 
 // Patch implements webdav.DeadPropsHolder.

@@ -17,9 +17,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"golang.org/x/net/webdav"
 
 	"pandav/drivers"
+	"pandav/internal/state"
 )
 
 // putInfo is what the PUT request says about its body, handed to
@@ -117,7 +119,10 @@ func (fs *FileSystem) create(ctx context.Context, name string) (webdav.File, err
 	// Two PUTs of one path (a client retrying a slow upload) take turns, so
 	// the second sees the first's file as the one it replaces instead of
 	// both creating one.
-	unlock := fs.pathLocks.lock(name)
+	unlock, err := fs.lockPath(ctx, name)
+	if err != nil {
+		return nil, fs.fail(ctx, "open", name, err)
+	}
 	var existing *drivers.Entry
 	switch e, err := m.resolve(ctx, rel); {
 	case err == nil && e.IsDir:
@@ -158,6 +163,45 @@ func (fs *FileSystem) create(ctx context.Context, name string) (webdav.File, err
 	}
 	u.unlock = unlock
 	return u, nil
+}
+
+// uploadLeaseTTL is how long a replica's upload lease on a path lasts
+// unless renewed: how long the others wait after its holder died.
+const uploadLeaseTTL = 30 * time.Second
+
+// lockPath makes uploads of name take turns: in this process
+// (pathLocks), and, on a shared store, across replicas, by the path's
+// upload lease, renewed while the upload runs. A store that cannot be
+// reached fails the upload before anything is written.
+func (fs *FileSystem) lockPath(ctx context.Context, name string) (func(), error) {
+	unlockHere := fs.pathLocks.lock(name)
+	if !fs.o.State.Shared() {
+		return unlockHere, nil
+	}
+	lease, owner := "upload:"+name, uuid.NewString()
+	for {
+		sctx, cancel := stateCtx()
+		got, err := fs.o.State.TryLease(sctx, lease, owner, uploadLeaseTTL)
+		cancel()
+		if err != nil {
+			unlockHere()
+			return nil, err
+		}
+		if got {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			unlockHere()
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	release := state.KeepLease(fs.o.State, lease, owner, uploadLeaseTTL)
+	return func() {
+		release()
+		unlockHere()
+	}, nil
 }
 
 // pathLocks serialises uploads per path.

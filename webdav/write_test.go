@@ -239,13 +239,10 @@ func TestProppatch(t *testing.T) {
 	}
 	// moved files keep their dead properties, and they survive a restart
 	e.do(t, "MOVE", "/fake/p.txt", map[string]string{"Destination": "/fake/q.txt"}, "")
-	props, err := newPropStore(e.fs.o.StateDir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	props := newPropStore(e.fs.o.State) // nothing cached: what the store holds
 	n := mustLookup(t, e, "/q.txt")
-	got := props.get("/fake", n.ID)
-	if len(got) != 2 {
+	got, err := props.get("/fake", n.ID)
+	if err != nil || len(got) != 2 {
 		t.Fatalf("stored props after move and reload: %v", got)
 	}
 	pf := e.do(t, "PROPFIND", "/fake/q.txt", map[string]string{"Depth": "0"}, `<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><x:color xmlns:x="urn:test"/></D:prop></D:propfind>`)
@@ -458,10 +455,16 @@ func TestPendingRemovalBacksOff(t *testing.T) {
 		t.Fatalf("%d files: the removal was retried at once after failing", len(kids))
 	}
 	e.fs.pending.mu.Lock()
-	if w := e.fs.pending.list[0].wait; w != pendingFirstWait {
-		t.Errorf("wait after one failure: %v", w)
+	if len(e.fs.pending.wait) != 1 {
+		t.Fatalf("%d removals waiting", len(e.fs.pending.wait))
 	}
-	e.fs.pending.list[0].next = time.Time{} // as if the wait had passed
+	for id, w := range e.fs.pending.wait {
+		if w.wait != pendingFirstWait {
+			t.Errorf("wait after one failure: %v", w.wait)
+		}
+		w.next = time.Time{} // as if the wait had passed
+		e.fs.pending.wait[id] = w
+	}
 	e.fs.pending.mu.Unlock()
 	e.fs.Tick()
 	if kids, _ := e.cloud.Tree().Children(e.cloud.Tree().RootID()); len(kids) != 1 {

@@ -138,7 +138,12 @@ func (h *Handler) write(w *logRecorder, r *http.Request) {
 		}
 	}
 	p := cleanPath(r.URL.Path)
-	release, code := h.confirmLocks(r, p, "", r.Method == http.MethodDelete)
+	release, code, err := h.confirmLocks(r, p, "", r.Method == http.MethodDelete)
+	if err != nil {
+		drainBody(r)
+		writeError(w, err)
+		return
+	}
 	if code != 0 {
 		drainBody(r)
 		http.Error(w, http.StatusText(code), code)
@@ -273,7 +278,11 @@ func (h *Handler) copyMove(w *logRecorder, r *http.Request, dst string) {
 	if isCopy {
 		lockSrc = ""
 	}
-	release, code := h.confirmLocks(r, lockSrc, dst, true)
+	release, code, err := h.confirmLocks(r, lockSrc, dst, true)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	if code != 0 {
 		http.Error(w, http.StatusText(code), code)
 		return
@@ -295,7 +304,6 @@ func (h *Handler) copyMove(w *logRecorder, r *http.Request, dst string) {
 		writeError(w, err)
 		return
 	}
-	var err error
 	switch {
 	case existed:
 		err = h.fs.replace(ctx, src, dst, isCopy)

@@ -121,8 +121,8 @@ func newDrive(env drivers.Env, o Options, t tuning) (*Drive, error) {
 		return nil, err
 	}
 	d.web = w
-	store := upstream.NewTokenStore(env.StateDir, "aliyun", upstream.LoginSeed(o.RefreshToken, env.MountPath))
-	l, err := drivers.SharedValue(env.Shared, "aliyun-open:"+store.Path(), func() (*openLogin, error) {
+	store := upstream.TokenStoreOf(env, "aliyun", upstream.LoginSeed(o.RefreshToken, env.MountPath))
+	l, err := drivers.SharedValue(env.Shared, "aliyun-open:"+store.Key(), func() (*openLogin, error) {
 		ts, err := upstream.NewTokenSource(store, upstream.Token{Refresh: o.RefreshToken}, d.refresh)
 		if err != nil {
 			return nil, err

@@ -92,8 +92,8 @@ type webLogin struct {
 // refreshToken ("" for one that `pandav login` makes), in the mount's
 // pandav.
 func newWebLogin(d *Drive, env drivers.Env, refreshToken, hint string) (*webLogin, error) {
-	store := upstream.NewTokenStore(env.StateDir, "aliyun-web", upstream.LoginSeed(refreshToken, env.MountPath))
-	auth, err := drivers.SharedValue(env.Shared, "aliyun-web:"+store.Path(), func() (*webAuth, error) {
+	store := upstream.TokenStoreOf(env, "aliyun-web", upstream.LoginSeed(refreshToken, env.MountPath))
+	auth, err := drivers.SharedValue(env.Shared, "aliyun-web:"+store.Key(), func() (*webAuth, error) {
 		a := &webAuth{limits: d.o.limiters(d.t.rates)}
 		refresh := func(ctx context.Context, rt string) (upstream.Token, error) { return d.webRefresh(ctx, a, rt) }
 		ts, err := upstream.NewTokenSource(store, upstream.Token{Refresh: refreshToken}, refresh)

@@ -2,11 +2,8 @@ package memdrive
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -18,24 +15,26 @@ import (
 	"pandav/drivers/internal/upstream"
 	"pandav/drivers/memdrive/memdrivetest"
 	"pandav/internal/fakecloud"
+	"pandav/internal/state"
 )
 
-// storedToken reads the one token file of c's login under stateDir.
+// storedToken reads the one token of c's login in stateDir's store.
 func storedToken(t *testing.T, c fakecloud.Cloud, stateDir string) upstream.Token {
 	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(stateDir, "tokens", c.TokenFilePrefix()+"*.json"))
-	if len(files) != 1 {
-		t.Fatalf("token files %v, want one", files)
-	}
-	b, err := os.ReadFile(files[0])
-	var tok upstream.Token
-	if err == nil {
-		err = json.Unmarshal(b, &tok)
-	}
+	var found []upstream.Token
+	toks, err := state.ReadTokens(stateDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tok
+	for k, tok := range toks {
+		if strings.HasPrefix(k, c.TokenFilePrefix()) {
+			found = append(found, tok)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("%d stored tokens, want one", len(found))
+	}
+	return found[0]
 }
 
 // savedFirst checks, as each signed call leaves, that the access token it

@@ -77,8 +77,8 @@ func New(_ context.Context, env drivers.Env, o Options) (*Drive, error) {
 	// Mounts of one login share its token source and pacing through
 	// env.Shared, because the cloud spends refresh tokens and counts calls
 	// per account, not per mount.
-	store := upstream.NewTokenStore(env.StateDir, "memdrive", o.RefreshToken)
-	l, err := drivers.SharedValue(env.Shared, "memdrive:"+store.Path(), func() (*login, error) {
+	store := upstream.TokenStoreOf(env, "memdrive", o.RefreshToken)
+	l, err := drivers.SharedValue(env.Shared, "memdrive:"+store.Key(), func() (*login, error) {
 		ts, err := upstream.NewTokenSource(store, upstream.Token{Refresh: o.RefreshToken}, d.refresh)
 		if err != nil {
 			return nil, err

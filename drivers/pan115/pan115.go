@@ -195,15 +195,17 @@ func New(ctx context.Context, env drivers.Env, o Options) (*Drive, error) {
 	}
 	d.send = newSender(d.hc)
 	d.watch = newTaskWatch(d, o.CloudDownloadPoll.D())
-	store := upstream.NewTokenStore(env.StateDir, "pan115", upstream.LoginSeed(o.RefreshToken, env.MountPath))
-	l, err := drivers.SharedValue(env.Shared, "pan115:"+store.Path(), func() (*login, error) {
+	store := upstream.TokenStoreOf(env, "pan115", upstream.LoginSeed(o.RefreshToken, env.MountPath))
+	l, err := drivers.SharedValue(env.Shared, "pan115:"+store.Key(), func() (*login, error) {
 		ts, err := upstream.NewTokenSource(store, upstream.Token{Access: o.AccessToken, Refresh: o.RefreshToken}, d.refresh)
 		if err != nil {
 			return nil, err
 		}
 		lim := upstream.NewLimiters(map[string]float64{limitClass: o.QPS})
 		lim.ScanBudget(listClass, o.ScanBudget, limitClass)
-		return &login{ts: ts, lim: lim, recent: &recentChanges{}}, nil
+		recent := &recentChanges{}
+		shareRecent(recent, env.State, store.Key(), env.Log)
+		return &login{ts: ts, lim: lim, recent: recent}, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pan115: %w", err)

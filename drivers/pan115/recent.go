@@ -1,11 +1,16 @@
 package pan115
 
 import (
+	"context"
+	"encoding/json"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"pandav/drivers"
+	"pandav/internal/state"
 )
 
 // settleTime is how long a change of ours is laid over 115's listings.
@@ -22,11 +27,50 @@ const settleTime = time.Minute
 // the change is corrected with what we know: without it a file just
 // uploaded, or the new file of an overwrite whose old one is already in
 // the recycle bin, would be missing from the folder until 115 catches up.
+//
+// Replicas on a shared state store tell each other their changes, as
+// any of them may list the folder next (shareRecent).
 type recentChanges struct {
 	mu       sync.Mutex
 	byParent map[string][]change
 	n        int // changes held
 	pruneAt  int // n at which expired changes are next dropped
+	tell     func(parent string, c change)
+}
+
+// recentTopic is the state store topic of 115 changes.
+const recentTopic = "pan115-recent"
+
+// sharedChange is a change as it travels between replicas.
+type sharedChange struct {
+	Login  string        `json:"login"` // whose (upstream.TokenKey)
+	Parent string        `json:"parent"`
+	Entry  drivers.Entry `json:"entry"` // Extra is the pick code, a string
+	Gone   bool          `json:"gone,omitempty"`
+}
+
+// shareRecent makes r tell other replicas of st its changes of the login
+// named login, and take theirs. Without a shared store it does nothing.
+func shareRecent(r *recentChanges, st state.Store, login string, log zerolog.Logger) {
+	w, ok := st.(state.Watcher)
+	if !ok || !st.Shared() {
+		return
+	}
+	r.tell = func(parent string, c change) {
+		b, _ := json.Marshal(sharedChange{Login: login, Parent: parent, Entry: c.e, Gone: c.gone})
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := w.Publish(ctx, recentTopic, string(b)); err != nil {
+			log.Warn().Err(err).Msg("pan115: the other replicas were not told of a change; they show it when 115 does")
+		}
+	}
+	w.Watch(func(topic, msg string) {
+		var sc sharedChange
+		if topic != recentTopic || json.Unmarshal([]byte(msg), &sc) != nil || sc.Login != login {
+			return
+		}
+		r.record(sc.Parent, change{at: time.Now(), e: sc.Entry, gone: sc.Gone})
+	})
 }
 
 // change is one entry arriving in (placed) or leaving (gone) a folder.
@@ -50,6 +94,14 @@ func (r *recentChanges) add(parent string, c change) {
 	if parent == "" || c.e.ID == "" {
 		return
 	}
+	r.record(parent, c)
+	if r.tell != nil {
+		r.tell(parent, c)
+	}
+}
+
+// record is add without telling the other replicas.
+func (r *recentChanges) record(parent string, c change) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.byParent == nil {

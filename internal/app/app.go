@@ -23,6 +23,7 @@ import (
 	"pandav/internal/console"
 	"pandav/internal/httpclient"
 	"pandav/internal/metrics"
+	"pandav/internal/state"
 	"pandav/internal/stream"
 	"pandav/internal/strmlink"
 	"pandav/webdav"
@@ -44,8 +45,10 @@ type App struct {
 // Drives is every mount's driver, opened.
 type Drives struct {
 	Mounts []admin.Mount
-	log    zerolog.Logger
-	keys   strmlink.Keys // what .strm links are signed with
+	// State is where logins, locks and properties are kept.
+	State state.Store
+	log   zerolog.Logger
+	keys  strmlink.Keys // what .strm links are signed with
 }
 
 // OpenDrives opens every mount's driver, as a server does, for a command
@@ -56,10 +59,14 @@ func OpenDrives(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*D
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("state_dir: %w", err)
 	}
+	st, err := OpenState(cfg)
+	if err != nil {
+		return nil, err
+	}
 	opened := map[string]drivers.Drive{}
 	// Mounts of one login share its token source and pacing through it.
 	shared := drivers.NewShared()
-	d := &Drives{log: log, keys: strmlink.FileKeys(cfg.StateDir)}
+	d := &Drives{log: log, keys: strmlink.FileKeys(cfg.StateDir), State: st}
 	// The strm views sign with the key the signed routes check.
 	drivers.SharedValue(shared, strmlink.SharedKeys, func() (strmlink.Keys, error) { return d.keys, nil })
 	serverURL, err := cfg.URL()
@@ -76,6 +83,7 @@ func OpenDrives(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*D
 		env := drivers.Env{
 			MountPath:  m.Path,
 			StateDir:   cfg.StateDir,
+			State:      st,
 			Log:        log.With().Str("mount", m.Path).Logger(),
 			HTTPClient: httpclient.New(),
 			Mount: func(p string) (drivers.Drive, bool) {
@@ -136,6 +144,7 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, err
 		},
 		Log:               log,
 		StateDir:          cfg.StateDir,
+		State:             drives.State,
 		UploadSystemFiles: cfg.UploadSystemFiles,
 		PlaceholderGrace:  placeholderGrace(cfg.PlaceholderGrace.D()),
 		MaxLockTimeout:    cfg.Locks.MaxTimeout.D(),
@@ -199,6 +208,16 @@ func New(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*App, err
 	h = metrics.Instrument(h)
 	h = withMetrics(cfg.Metrics.Public, authn, log, withReady(svc, h))
 	return &App{Config: cfg, FS: fs, Handler: h, Log: log, Admin: svc, drives: drives}, nil
+}
+
+// OpenState opens the state store the config names: Redis when
+// state.redis is set (never the embedded store instead, should Redis be
+// unreachable), else state_dir's embedded store, opened once per process.
+func OpenState(cfg *config.Config) (state.Store, error) {
+	if cfg.State.Redis != "" {
+		return state.OpenRedis(cfg.State.Redis)
+	}
+	return state.ForDir(cfg.StateDir)
 }
 
 // placeholderGrace maps the config's 0s ("at the next check") to

@@ -2,13 +2,12 @@ package upstream
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -17,38 +16,57 @@ import (
 
 	"pandav/drivers"
 	"pandav/internal/metrics"
+	"pandav/internal/state"
 )
 
 // Token is one login's current credentials.
-type Token struct {
-	Access  string    `json:"access_token"`
-	Refresh string    `json:"refresh_token"`
-	Expiry  time.Time `json:"expiry"` // of Access; zero means unknown
-	// RefreshSentAt is the refresh journal: it is on disk while Refresh is
-	// being traded, and cleared by the save of the answer. Found set after
-	// a crash, it says the cloud may have spent Refresh without pandav ever
-	// seeing the new one, which is then the reason given if it is refused.
-	RefreshSentAt time.Time `json:"refresh_sent_at,omitzero"`
-	// Since is when Refresh was obtained: by a trade, or by a login
-	// (Adopt). Zero for a token pasted into the config.
-	Since time.Time `json:"since,omitzero"`
-}
+type Token = state.Token
 
-// TokenStore keeps an account's newest refresh token on disk. The file is
-// named after the refresh token in the config, so the stored token wins
-// over the config for as long as the config still names the token it
-// descends from; pasting a fresh token into the config starts a new chain.
+// TokenStore keeps an account's newest refresh token in the state store,
+// under a key named after the refresh token in the config, so the stored
+// token wins over the config for as long as the config still names the
+// token it descends from; pasting a fresh token into the config starts a
+// new chain.
 type TokenStore struct {
-	path   string
+	st     state.Store
+	err    error // opening the store failed: every call says so
+	key    string
+	self   string // this process, as the holder of the refresh lease
 	driver string // names the login in metrics
 }
 
-// NewTokenStore returns the store for the account whose configured refresh
-// token is seed, under stateDir/tokens.
+// NewTokenStore returns the store, in stateDir's embedded state store,
+// for the account whose configured refresh token is seed. Drivers use
+// TokenStoreOf, which honours a shared store.
 func NewTokenStore(stateDir, driver, seed string) *TokenStore {
-	sum := sha256.Sum256([]byte(driver + "\x00" + seed))
-	return &TokenStore{path: filepath.Join(stateDir, "tokens", driver+"-"+hex.EncodeToString(sum[:8])+".json"), driver: driver}
+	st, err := state.ForDir(stateDir)
+	return &TokenStore{st: st, err: err, key: TokenKey(driver, seed), self: processID, driver: driver}
 }
+
+// TokenStoreOf is the TokenStore of a driver opened with env: in
+// env.State when pandav gave one (Redis, shared by replicas), else in
+// env.StateDir's embedded store.
+func TokenStoreOf(env drivers.Env, driver, seed string) *TokenStore {
+	if env.State != nil {
+		return &TokenStore{st: env.State, key: TokenKey(driver, seed), self: processID, driver: driver}
+	}
+	return NewTokenStore(env.StateDir, driver, seed)
+}
+
+// TokenKey names an account's token in the store: the driver and a hash
+// of the seed, never the token itself.
+func TokenKey(driver, seed string) string {
+	sum := sha256.Sum256([]byte(driver + "\x00" + seed))
+	return driver + "-" + hex.EncodeToString(sum[:8])
+}
+
+// processID tells this process from the other replicas of a shared store.
+var processID = func() string {
+	host, _ := os.Hostname()
+	var b [6]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("%s/%d/%x", host, os.Getpid(), b)
+}()
 
 // LoginSeed is the seed of a mount's TokenStore: its configured refresh
 // token, or, for a mount that has none and takes its login from `pandav
@@ -61,63 +79,55 @@ func LoginSeed(configured, mountPath string) string {
 	return "login of mount " + mountPath
 }
 
-// Path is where the token lives.
-func (s *TokenStore) Path() string { return s.path }
+// Key names the login in the store, and so in the mounts that share it.
+func (s *TokenStore) Key() string { return s.key }
 
 // Load returns the stored token, or ok=false when none was stored.
 func (s *TokenStore) Load() (tok Token, ok bool, err error) {
-	b, err := os.ReadFile(s.path)
-	if errors.Is(err, os.ErrNotExist) {
-		return Token{}, false, nil
+	if s.err != nil {
+		return Token{}, false, fmt.Errorf("token store: %w", s.err)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	tok, ok, err = s.st.LoadToken(ctx, s.key)
 	if err != nil {
 		return Token{}, false, fmt.Errorf("token store: %w", err)
 	}
-	if err := json.Unmarshal(b, &tok); err != nil || tok.Refresh == "" {
-		return Token{}, false, fmt.Errorf("token store %s: unreadable, remove it to use the configured token", s.path)
-	}
-	if tok.Since.IsZero() {
-		// Written before tokens knew their age: the file's last write is
-		// the nearest thing, as a trade rewrites it.
-		if fi, err := os.Stat(s.path); err == nil {
-			tok.Since = fi.ModTime()
-		}
-	}
-	return tok, true, nil
+	return tok, ok, nil
 }
 
-// Save writes tok atomically: a temporary file, fsync, rename, fsync of the
-// folder. When Save returns nil the token survives a crash or SIGKILL.
+// Save stores tok whatever is stored: a new login, or a rotated token
+// that could not be stored at the first try. When Save returns nil the
+// token survives a crash or SIGKILL.
 func (s *TokenStore) Save(tok Token) error {
-	dir := filepath.Dir(s.path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if s.err != nil {
+		return fmt.Errorf("token store: %w", s.err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if err := s.st.PutToken(ctx, s.key, tok); err != nil {
 		return fmt.Errorf("token store: %w", err)
-	}
-	b, _ := json.Marshal(tok)
-	f, err := os.CreateTemp(dir, ".token-*")
-	if err != nil {
-		return fmt.Errorf("token store: %w", err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if _, err = f.Write(b); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, s.path)
-	}
-	if err != nil {
-		return fmt.Errorf("token store: %w", err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }
+
+// swap stores tok if the stored token is still the one whose refresh
+// token is prev; else it returns what is stored.
+func (s *TokenStore) swap(prev string, tok Token) (Token, bool, error) {
+	if s.err != nil {
+		return Token{}, false, fmt.Errorf("token store: %w", s.err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	stored, ok, err := s.st.SwapToken(ctx, s.key, prev, tok)
+	if err != nil {
+		return Token{}, false, fmt.Errorf("token store: %w", err)
+	}
+	return stored, ok, nil
+}
+
+// storeTimeout bounds one call of the state store.
+const storeTimeout = 10 * time.Second
 
 // RefreshFunc trades a refresh token for a new Token. It must return the
 // rotated refresh token; a cloud that does not rotate returns the old one.
@@ -135,6 +145,8 @@ type TokenSource struct {
 	// waiting behind a slow refresh can give up with their own context.
 	turn    chan struct{}
 	cur     Token
+	stored  string      // the refresh token of the stored token, "" when none is
+	shared  bool        // other processes use the store: refreshes take its lease
 	unsaved bool        // cur holds a rotated token the store could not take
 	refused *LoginError // the cloud refused cur.Refresh; it is never sent again
 	closed  bool        // shutting down: no new refresh may start
@@ -197,12 +209,13 @@ func (e *LoginError) Unwrap() error { return e.Refusal }
 // the configured refresh and access tokens.
 func NewTokenSource(store *TokenStore, configured Token, refresh RefreshFunc) (*TokenSource, error) {
 	ts := &TokenSource{store: store, refresh: refresh, early: time.Minute, cur: configured, turn: make(chan struct{}, 1)}
+	ts.shared = store.st != nil && store.st.Shared()
 	stored, ok, err := store.Load()
 	if err != nil {
 		return nil, err
 	}
 	if ok {
-		ts.cur = stored
+		ts.cur, ts.stored = stored, stored.Refresh
 	}
 	ts.publishLocked()
 	return ts, nil
@@ -263,7 +276,7 @@ func (ts *TokenSource) Adopt(ctx context.Context, tok Token) error {
 	if err := ts.store.Save(tok); err != nil {
 		return fmt.Errorf("the new login could not be saved, so it is not used: %w", err)
 	}
-	ts.cur, ts.unsaved, ts.refused = tok, false, nil
+	ts.cur, ts.stored, ts.unsaved, ts.refused = tok, tok.Refresh, false, nil
 	ts.generation.Add(1)
 	ts.publishLocked()
 	return nil
@@ -277,16 +290,13 @@ func (ts *TokenSource) Access(ctx context.Context) (string, error) {
 		return "", ctx.Err()
 	}
 	defer func() { <-ts.turn }()
-	if ts.unsaved {
-		if err := ts.store.Save(ts.cur); err != nil {
-			return "", fmt.Errorf("the rotated refresh token still cannot be saved: %w", err)
-		}
-		ts.unsaved = false
+	if err := ts.saveUnsavedLocked(); err != nil {
+		return "", err
 	}
-	if ts.cur.Access != "" && (ts.cur.Expiry.IsZero() || time.Until(ts.cur.Expiry) > ts.early) {
+	if ts.usableLocked("") {
 		return ts.cur.Access, nil
 	}
-	if err := ts.refreshLocked(ctx); err != nil {
+	if err := ts.refreshLocked(ctx, ""); err != nil {
 		return "", err
 	}
 	return ts.cur.Access, nil
@@ -304,7 +314,7 @@ func (ts *TokenSource) Refresh(ctx context.Context, stale string) (string, error
 	if ts.cur.Access != "" && ts.cur.Access != stale {
 		return ts.cur.Access, nil
 	}
-	if err := ts.refreshLocked(ctx); err != nil {
+	if err := ts.refreshLocked(ctx, stale); err != nil {
 		return "", err
 	}
 	return ts.cur.Access, nil
@@ -317,31 +327,147 @@ func (ts *TokenSource) Refresh(ctx context.Context, stale string) (string, error
 // Stopping pandav waits as long for a refresh in flight (app.closeWait).
 const refreshTimeout = time.Minute
 
-func (ts *TokenSource) refreshLocked(ctx context.Context) error {
+// usableLocked says whether the access token held can be handed out: it
+// is not stale (the cloud refused it) and not about to expire.
+func (ts *TokenSource) usableLocked(stale string) bool {
+	return ts.cur.Access != "" && ts.cur.Access != stale && (ts.cur.Expiry.IsZero() || time.Until(ts.cur.Expiry) > ts.early)
+}
+
+// saveUnsavedLocked stores a rotated token the store could not take
+// when it came.
+func (ts *TokenSource) saveUnsavedLocked() error {
+	if !ts.unsaved {
+		return nil
+	}
+	if err := ts.store.Save(ts.cur); err != nil {
+		return fmt.Errorf("the rotated refresh token still cannot be saved: %w", err)
+	}
+	ts.unsaved, ts.stored = false, ts.cur.Refresh
+	return nil
+}
+
+// takeStoredLocked makes the stored token the current one when it is not
+// the one held: another process (a replica) traded or logged in since.
+func (ts *TokenSource) takeStoredLocked(stored Token) bool {
+	// What is stored is what the next compare-and-set compares with,
+	// even when it is the token held (another process's journal of it).
+	ts.stored = stored.Refresh
+	if stored.Refresh == ts.cur.Refresh && stored.Access == ts.cur.Access {
+		return false
+	}
+	if stored.Refresh != ts.cur.Refresh {
+		ts.refused = nil // a new chain: its own refusal, if any, is to come
+		ts.generation.Add(1)
+	}
+	ts.cur, ts.stored = stored, stored.Refresh
+	ts.publishLocked()
+	return true
+}
+
+// leaseTTL is how long a refresh lease lasts unless its holder renews
+// it: how long the other replicas wait when the holder died.
+const leaseTTL = 3 * time.Second
+
+// lease takes or renews the named lease for this process.
+func (s *TokenStore) lease(name string) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	got, err := s.st.TryLease(ctx, name, s.self, leaseTTL)
+	if err != nil {
+		return false, fmt.Errorf("token store: %w", err)
+	}
+	return got, nil
+}
+
+// leaseWait is how often a process waiting behind another's refresh
+// looks for its result.
+const leaseWait = 50 * time.Millisecond
+
+// leaseLocked takes the account's refresh lease in a shared store. It
+// returns done when, instead, another process's refresh left a usable
+// token, which is then the current one: the old refresh token is never
+// sent again. While another holds the lease it waits, reading the store,
+// until ctx ends; a holder that died frees the lease when its time runs
+// out (leaseTTL), as it is renewed only while its holder lives.
+func (ts *TokenSource) leaseLocked(ctx context.Context, stale string) (release func(), done bool, err error) {
+	name := "refresh:" + ts.store.key
+	for {
+		stored, ok, err := ts.store.Load()
+		if err != nil {
+			return nil, false, err
+		}
+		if ok && ts.takeStoredLocked(stored) && ts.usableLocked(stale) {
+			return nil, true, nil
+		}
+		got, err := ts.store.lease(name)
+		if err != nil {
+			return nil, false, err
+		}
+		if got {
+			// Renewed while the refresh runs, so that a holder that dies
+			// frees the account within leaseTTL, not after the longest
+			// refresh.
+			release = state.KeepLease(ts.store.st, name, ts.store.self, leaseTTL)
+			// The holder before may have stored its answer between the
+			// read above and the lease.
+			stored, ok, err := ts.store.Load()
+			if err != nil {
+				release()
+				return nil, false, err
+			}
+			if ok && ts.takeStoredLocked(stored) && ts.usableLocked(stale) {
+				release()
+				return nil, true, nil
+			}
+			return release, false, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, false, fmt.Errorf("waiting for another replica's token refresh: %w", ctx.Err())
+		case <-time.After(leaseWait):
+		}
+	}
+}
+
+func (ts *TokenSource) refreshLocked(ctx context.Context, stale string) error {
+	if ts.refused != nil && !ts.shared {
+		return ts.refused
+	}
+	if ts.closed {
+		return errors.New("shutting down: no token refresh starts now")
+	}
+	if err := ts.saveUnsavedLocked(); err != nil {
+		return err
+	}
+	if ts.shared {
+		release, done, err := ts.leaseLocked(ctx, stale)
+		if err != nil || done {
+			return err
+		}
+		defer release()
+	}
 	if ts.refused != nil {
 		return ts.refused
 	}
 	if ts.cur.Refresh == "" {
 		return &LoginError{Hint: ts.loginHint()}
 	}
-	if ts.closed {
-		return errors.New("shutting down: no token refresh starts now")
-	}
-	if ts.unsaved {
-		if err := ts.store.Save(ts.cur); err != nil {
-			return fmt.Errorf("the rotated refresh token still cannot be saved: %w", err)
-		}
-		ts.unsaved = false
-	}
-	// The journal goes to disk first: a disk that cannot take it could not
+	// The journal is stored first: a store that cannot take it could not
 	// take the rotated token either, so the token is not spent at all.
+	// It is a compare-and-set on the chain: a token someone else stored
+	// since is taken instead of spending this one.
 	earlier := ts.cur.RefreshSentAt
 	journal := ts.cur
 	journal.RefreshSentAt = time.Now()
-	if err := ts.store.Save(journal); err != nil {
+	stored, swapped, err := ts.store.swap(ts.stored, journal)
+	if err != nil {
 		return fmt.Errorf("the refresh token is not traded, because its successor could not be saved: %w", err)
 	}
-	ts.cur = journal
+	if !swapped {
+		ts.takeStoredLocked(stored)
+		return nil
+	}
+	ts.cur, ts.stored = journal, journal.Refresh
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
 	defer cancel()
 	ctx, lost := withLostAnswers(ctx)
@@ -364,14 +490,22 @@ func (ts *TokenSource) refreshLocked(ctx context.Context) error {
 	}
 	defer ts.publishLocked()
 	// The old refresh token is spent the moment the cloud answered: the new
-	// one must be on disk before anything can use it or crash. If the disk
+	// one must be stored before anything can use it or crash. If the store
 	// refuses, the new token is still the only valid one, so it is kept in
 	// memory (and saved again at the next call) rather than thrown away.
 	ts.cur = tok
-	if err := ts.store.Save(tok); err != nil {
+	stored, swapped, err = ts.store.swap(ts.stored, tok)
+	if err != nil {
 		ts.unsaved = true
 		return fmt.Errorf("the rotated refresh token could not be saved, so pandav will not use it until it can: %w", err)
 	}
+	if !swapped {
+		// Only a new login replaces a journal another process holds
+		// the lease of: the login wins.
+		ts.takeStoredLocked(stored)
+		return nil
+	}
+	ts.stored = tok.Refresh
 	return nil
 }
 

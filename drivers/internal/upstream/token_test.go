@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +13,7 @@ import (
 	"time"
 
 	"pandav/drivers"
+	"pandav/internal/state"
 )
 
 // rotating is a refresh endpoint whose refresh tokens are single-use.
@@ -72,21 +71,22 @@ func TestRotatedTokenSavedBeforeUse(t *testing.T) {
 	}
 }
 
-// breakTokensDir makes the store's folder unwritable (a file where the
-// folder should be, which stops root too) and returns the repair.
+// breakTokensDir makes the store refuse every write, as a full disk or a
+// Redis that went away would, and returns the repair.
 func breakTokensDir(t *testing.T, store *TokenStore) (repair func()) {
-	tokens := filepath.Dir(store.Path())
-	if err := os.MkdirAll(tokens, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tokens, tokens+".away"); err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(tokens, []byte("not a folder"), 0o600)
-	return func() {
-		os.Remove(tokens)
-		os.Rename(tokens+".away", tokens)
-	}
+	orig := store.st
+	store.st = refusingStore{orig}
+	return func() { store.st = orig }
+}
+
+// refusingStore reads, and refuses every change of a token.
+type refusingStore struct{ state.Store }
+
+var errStoreDown = fmt.Errorf("%w: test", state.ErrUnavailable)
+
+func (refusingStore) PutToken(context.Context, string, Token) error { return errStoreDown }
+func (refusingStore) SwapToken(context.Context, string, string, Token) (Token, bool, error) {
+	return Token{}, false, errStoreDown
 }
 
 func TestUnsavableJournalSpendsNothing(t *testing.T) {
@@ -358,5 +358,75 @@ func TestCloseWaitsForRefresh(t *testing.T) {
 	}
 	if _, err := ts.Refresh(context.Background(), ts.Current().Access); err == nil || cloud.calls.Load() != 1 {
 		t.Fatalf("a refresh started after Close: %v, %d calls", err, cloud.calls.Load())
+	}
+}
+
+// sharedStore is a memory store that says replicas share it.
+type sharedStore struct{ state.Store }
+
+func (sharedStore) Shared() bool { return true }
+
+// TestReplicasRefreshOnce: three processes (token sources) on one shared
+// store, their access tokens expired at once: the cloud sees one refresh
+// per expiry and no reuse, and every replica ends on the newest token,
+// read from the store rather than traded again.
+func TestReplicasRefreshOnce(t *testing.T) {
+	cloud := &rotating{valid: "rt0"}
+	st := sharedStore{state.NewMemory()}
+	var replicas []*TokenSource
+	for i := range 3 {
+		store := &TokenStore{st: st, key: TokenKey("test", "rt0"), self: fmt.Sprint("replica-", i)}
+		ts, err := NewTokenSource(store, Token{Refresh: "rt0"}, cloud.refresh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		replicas = append(replicas, ts)
+	}
+	for round := range 5 {
+		var wg sync.WaitGroup
+		for _, ts := range replicas {
+			stale := ts.Current().Access
+			for range 4 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					at, err := ts.Refresh(context.Background(), stale)
+					if err != nil || at != "at"+cloud.valid {
+						t.Errorf("round %d: %q, %v", round, at, err)
+					}
+				}()
+			}
+		}
+		wg.Wait()
+	}
+	if cloud.reuse.Load() != 0 {
+		t.Fatalf("%d reused refresh tokens", cloud.reuse.Load())
+	}
+	if n := cloud.calls.Load(); n != 5 {
+		t.Fatalf("%d refreshes for 5 rounds, want 5", n)
+	}
+}
+
+// TestReplicaTakesOverDeadHolder: a replica died holding the refresh
+// lease, its journal stored, its request never heard by the cloud. The
+// next replica waits for the lease to run out, trades the same token once
+// (the journal is the chain's head, not a change), and stores the answer.
+func TestReplicaTakesOverDeadHolder(t *testing.T) {
+	cloud := &rotating{valid: "rt0"}
+	st := sharedStore{state.NewMemory()}
+	key := TokenKey("test", "rt0")
+	ctx := context.Background()
+	st.SwapToken(ctx, key, "", Token{Refresh: "rt0", RefreshSentAt: time.Now()})
+	st.TryLease(ctx, "refresh:"+key, "dead", 200*time.Millisecond)
+	ts, err := NewTokenSource(&TokenStore{st: st, key: key, self: "alive"}, Token{Refresh: "rt0"}, cloud.refresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, err := ts.Access(ctx)
+	if err != nil || at != "at"+cloud.valid || cloud.calls.Load() != 1 || cloud.reuse.Load() != 0 {
+		t.Fatalf("Access: %q %v; %d refreshes, %d reused", at, err, cloud.calls.Load(), cloud.reuse.Load())
+	}
+	if stored, _, _ := st.LoadToken(ctx, key); stored.Refresh != cloud.valid || !stored.RefreshSentAt.IsZero() {
+		t.Fatalf("stored %+v", stored)
 	}
 }

@@ -122,7 +122,7 @@ func newDrive(env drivers.Env, o Options, t tuning) (*Drive, error) {
 	}
 	d.web = w
 	store := upstream.TokenStoreOf(env, "aliyun", upstream.LoginSeed(o.RefreshToken, env.MountPath))
-	l, err := drivers.SharedValue(env.Shared, "aliyun-open:"+store.Key(), func() (*openLogin, error) {
+	l, err := drivers.SharedValue(env.Shared, "aliyun-open:"+store.SharedName(), func() (*openLogin, error) {
 		ts, err := upstream.NewTokenSource(store, upstream.Token{Refresh: o.RefreshToken}, d.refresh)
 		if err != nil {
 			return nil, err

@@ -93,7 +93,7 @@ type webLogin struct {
 // pandav.
 func newWebLogin(d *Drive, env drivers.Env, refreshToken, hint string) (*webLogin, error) {
 	store := upstream.TokenStoreOf(env, "aliyun-web", upstream.LoginSeed(refreshToken, env.MountPath))
-	auth, err := drivers.SharedValue(env.Shared, "aliyun-web:"+store.Key(), func() (*webAuth, error) {
+	auth, err := drivers.SharedValue(env.Shared, "aliyun-web:"+store.SharedName(), func() (*webAuth, error) {
 		a := &webAuth{limits: d.o.limiters(d.t.rates)}
 		refresh := func(ctx context.Context, rt string) (upstream.Token, error) { return d.webRefresh(ctx, a, rt) }
 		ts, err := upstream.NewTokenSource(store, upstream.Token{Refresh: refreshToken}, refresh)

@@ -78,7 +78,7 @@ func New(_ context.Context, env drivers.Env, o Options) (*Drive, error) {
 	// env.Shared, because the cloud spends refresh tokens and counts calls
 	// per account, not per mount.
 	store := upstream.TokenStoreOf(env, "memdrive", o.RefreshToken)
-	l, err := drivers.SharedValue(env.Shared, "memdrive:"+store.Key(), func() (*login, error) {
+	l, err := drivers.SharedValue(env.Shared, "memdrive:"+store.SharedName(), func() (*login, error) {
 		ts, err := upstream.NewTokenSource(store, upstream.Token{Refresh: o.RefreshToken}, d.refresh)
 		if err != nil {
 			return nil, err

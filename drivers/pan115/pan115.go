@@ -196,7 +196,7 @@ func New(ctx context.Context, env drivers.Env, o Options) (*Drive, error) {
 	d.send = newSender(d.hc)
 	d.watch = newTaskWatch(d, o.CloudDownloadPoll.D())
 	store := upstream.TokenStoreOf(env, "pan115", upstream.LoginSeed(o.RefreshToken, env.MountPath))
-	l, err := drivers.SharedValue(env.Shared, "pan115:"+store.Key(), func() (*login, error) {
+	l, err := drivers.SharedValue(env.Shared, "pan115:"+store.SharedName(), func() (*login, error) {
 		ts, err := upstream.NewTokenSource(store, upstream.Token{Access: o.AccessToken, Refresh: o.RefreshToken}, d.refresh)
 		if err != nil {
 			return nil, err

@@ -33,6 +33,7 @@ type TokenStore struct {
 	key    string
 	self   string // this process, as the holder of the refresh lease
 	driver string // names the login in metrics
+	where  string // the store: a state_dir, or the shared store
 }
 
 // NewTokenStore returns the store, in stateDir's embedded state store,
@@ -40,7 +41,7 @@ type TokenStore struct {
 // TokenStoreOf, which honours a shared store.
 func NewTokenStore(stateDir, driver, seed string) *TokenStore {
 	st, err := state.ForDir(stateDir)
-	return &TokenStore{st: st, err: err, key: TokenKey(driver, seed), self: processID, driver: driver}
+	return &TokenStore{st: st, err: err, key: TokenKey(driver, seed), self: processID, driver: driver, where: stateDir}
 }
 
 // TokenStoreOf is the TokenStore of a driver opened with env: in
@@ -48,7 +49,7 @@ func NewTokenStore(stateDir, driver, seed string) *TokenStore {
 // env.StateDir's embedded store.
 func TokenStoreOf(env drivers.Env, driver, seed string) *TokenStore {
 	if env.State != nil {
-		return &TokenStore{st: env.State, key: TokenKey(driver, seed), self: processID, driver: driver}
+		return &TokenStore{st: env.State, key: TokenKey(driver, seed), self: processID, driver: driver, where: "the shared store"}
 	}
 	return NewTokenStore(env.StateDir, driver, seed)
 }
@@ -79,8 +80,15 @@ func LoginSeed(configured, mountPath string) string {
 	return "login of mount " + mountPath
 }
 
-// Key names the login in the store, and so in the mounts that share it.
+// Key names the login in the store, and so across the replicas that
+// share it.
 func (s *TokenStore) Key() string { return s.key }
+
+// SharedName names the login within this process, for drivers.SharedValue:
+// the mounts of one login in one store share a TokenSource. Two stores
+// (two state_dirs, as tests open side by side) that hold the same
+// configured token are two logins, so the store is part of the name.
+func (s *TokenStore) SharedName() string { return s.where + "\x00" + s.key }
 
 // Load returns the stored token, or ok=false when none was stored.
 func (s *TokenStore) Load() (tok Token, ok bool, err error) {

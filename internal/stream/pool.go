@@ -35,16 +35,21 @@ type Source interface {
 
 // Options tune how file bytes are fetched from the CDN.
 type Options struct {
-	// ChunkSize is the length of one ranged upstream request. 0 means
-	// 4 MiB.
+	// ChunkSize is the length of the first two ranged upstream requests
+	// after an open or a seek; while the client reads on, each next one is
+	// twice as long, up to MaxChunkSize. 0 means 1 MiB.
 	ChunkSize int64
+	// MaxChunkSize is the longest ranged request. 0 means 32 MiB.
+	MaxChunkSize int64
 	// ReadAhead is how many chunks past the one being read are fetched in
 	// the background, so a CDN hiccup does not reach the player. 0 means
 	// the default (3); a negative value turns read-ahead off.
 	ReadAhead int
 	// MemoryBudget caps the bytes held in chunk buffers by all streams
-	// together. Read-ahead is skipped, never waited for, when it is spent.
-	// 0 means 192 MiB; it is never less than one chunk.
+	// together. Read-ahead is skipped, never waited for, when it is spent,
+	// and a stream whose chunk finds it spent passes its bytes through a
+	// small buffer instead. 0 means 192 MiB; it is never less than one
+	// chunk's buffer.
 	MemoryBudget int64
 	// StallTimeout is how long a CDN body may send nothing before the
 	// connection is dropped and the chunk resumed on a new one.
@@ -58,8 +63,12 @@ func (o *Options) defaults() {
 		o.StallTimeout = 10 * time.Second
 	}
 	if o.ChunkSize <= 0 {
-		o.ChunkSize = 4 << 20
+		o.ChunkSize = 1 << 20
 	}
+	if o.MaxChunkSize <= 0 {
+		o.MaxChunkSize = 32 << 20
+	}
+	o.MaxChunkSize = max(o.MaxChunkSize, o.ChunkSize)
 	switch {
 	case o.ReadAhead < 0:
 		o.ReadAhead = 0
@@ -69,8 +78,8 @@ func (o *Options) defaults() {
 	if o.MemoryBudget <= 0 {
 		o.MemoryBudget = 192 << 20
 	}
-	if o.MemoryBudget < o.ChunkSize {
-		o.MemoryBudget = o.ChunkSize
+	if o.MemoryBudget < min(o.ChunkSize, chunkBuffer) {
+		o.MemoryBudget = min(o.ChunkSize, chunkBuffer)
 	}
 }
 
@@ -84,7 +93,7 @@ type Pool struct {
 	client   *http.Client
 	log      zerolog.Logger
 
-	// free holds chunk buffers for reuse. Unlike a sync.Pool, which the
+	// free holds piece buffers for reuse. Unlike a sync.Pool, which the
 	// garbage collector empties, it turns a stream's steady state into no
 	// allocation at all, so the heap, and a NAS's RSS, stay at what the
 	// streams really hold. The memory budget bounds it; Trim gives it back
@@ -135,9 +144,10 @@ func (p *Pool) unreserve(n int64) {
 	p.budget.Release(n)
 }
 
-func (p *Pool) buffer(n int64) []byte {
-	if n != p.o.ChunkSize {
-		return make([]byte, n)
+// piece returns a piece of n bytes, a spare one when n is pieceSize.
+func (p *Pool) piece(n int64) *piece {
+	if n != pieceSize {
+		return &piece{buf: make([]byte, n)}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -145,18 +155,19 @@ func (p *Pool) buffer(n int64) []byte {
 	if k := len(p.free); k > 0 {
 		b := p.free[k-1]
 		p.free = p.free[:k-1]
-		return b
+		return &piece{buf: b}
 	}
-	return make([]byte, n)
+	return &piece{buf: make([]byte, n)}
 }
 
-func (p *Pool) recycle(b []byte) {
-	if int64(cap(b)) != p.o.ChunkSize {
+// recycle keeps pc's buffer for another piece.
+func (p *Pool) recycle(pc *piece) {
+	if pc == nil || cap(pc.buf) != pieceSize {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.free = append(p.free, b[:cap(b)])
+	p.free = append(p.free, pc.buf[:pieceSize])
 }
 
 // connLimits queues fetches of one link beyond the connections the cloud

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"pandav/drivers"
@@ -21,7 +22,22 @@ const (
 	maxResumes  = 8 // failed opens or broken bodies in a row
 	maxRelinks  = 3 // links refused in a row
 	resumeDelay = 100 * time.Millisecond
-	readPiece   = 256 << 10 // bytes made visible to the reader at a time
+)
+
+// How a chunk's bytes travel from its fetch to the reader: in pieces, a
+// few ahead, so that a chunk's range may be far longer than what it holds.
+const (
+	pieceSize = 256 << 10 // one piece of a chunk with memory of the budget
+	// smallPiece is the piece of a chunk past the budget: the stream
+	// passes its bytes through a small buffer instead of allocating.
+	smallPiece = 32 << 10
+	// chunkBuffer is the most of a chunk's bytes held ahead of its reader.
+	chunkBuffer = 4 << 20
+	// pauseGrace is how long a fetch waits, connection open, for its
+	// reader to make room; past it the connection is let go (a paused
+	// player must not hold the link's few connections) and the chunk
+	// resumes at the exact byte when the reader comes back.
+	pauseGrace = time.Second
 )
 
 // headerTimeout bounds the wait for a CDN's response headers.
@@ -31,6 +47,12 @@ const headerTimeout = 30 * time.Second
 // fetches chunks at the offset, a few ahead of the reader. A chunk whose
 // connection drops resumes from the exact byte, and a refused link is
 // replaced, so the reader never sees the break.
+//
+// Chunks start at Options.ChunkSize after an open or a seek and, from the
+// third, double up to Options.MaxChunkSize while the client reads on: a seek costs
+// little, a long read few requests. A chunk holds at most chunkBuffer of
+// its bytes ahead of the reader, so a long chunk costs no more memory
+// than a short one.
 //
 // Read and Close may be called from different goroutines:
 // http.ServeContent reads a multi-range answer from a goroutine of its
@@ -44,6 +66,11 @@ type Reader struct {
 	off     int64
 	hintEnd int64    // the client asked for bytes up to here; no read-ahead past it
 	window  []*chunk // in offset order; window[0] holds off while reading
+	// lastEnd is the end of the last chunk started: a chunk starting there
+	// continues a sequential read, the run-th of it; from the third on,
+	// each is twice as long as the one before.
+	lastEnd int64
+	run     int
 
 	mu     sync.Mutex // serialises Read, Seek and Close
 	closed bool
@@ -93,6 +120,8 @@ func (r *Reader) Seek(offset int64, whence int) (int64, error) {
 	return offset, nil
 }
 
+// Read fills p with as many bytes as have arrived, waiting only for the
+// first: the client writes in large blocks.
 func (r *Reader) Read(p []byte) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -106,25 +135,43 @@ func (r *Reader) Read(p []byte) (int, error) {
 		r.drop(r.window[0])
 		r.window = r.window[1:]
 	}
-	if len(r.window) > 0 && r.window[0].off > r.off {
-		r.dropAll() // a seek back, outside the window
+	if len(r.window) > 0 && (r.window[0].pos > r.off || r.off-r.window[0].pos > chunkBuffer) {
+		// A seek back, to bytes already passed on or never fetched; or
+		// far ahead in a long chunk, which a new chunk reaches sooner.
+		r.dropAll()
 	}
 	if len(r.window) == 0 {
-		c, err := r.startChunk(r.off, true)
-		if err != nil {
-			return 0, err
-		}
-		r.window = append(r.window, c)
+		r.window = append(r.window, r.startChunk(r.off, true))
 	}
 	r.readAhead()
 	c := r.window[0]
-	need := int(r.off-c.off) + 1
-	filled, err := c.wait(r.ctx, need)
-	if filled >= need {
-		n := copy(p, c.buf[r.off-c.off:filled])
-		r.off += int64(n)
+	want := min(int64(len(p)), c.end-r.off)
+	n := 0
+	for int64(n) < want {
+		if c.cur == nil || c.cur.r == c.cur.n {
+			r.pool.recycle(c.cur)
+			c.cur = nil
+			if !c.next(r.ctx, n == 0) {
+				break
+			}
+			continue
+		}
+		if skip := r.off - c.pos; skip > 0 { // a seek forward inside the chunk
+			k := int(min(skip, int64(c.cur.n-c.cur.r)))
+			c.cur.r += k
+			c.pos += int64(k)
+			continue
+		}
+		k := copy(p[n:want], c.cur.buf[c.cur.r:c.cur.n])
+		c.cur.r += k
+		c.pos += int64(k)
+		r.off += int64(k)
+		n += k
+	}
+	if n > 0 {
 		return n, nil
 	}
+	err := c.failure(r.ctx)
 	r.pool.log.Warn().Str("path", r.name).Int64("offset", r.off).Err(err).Msg("upstream read failed")
 	r.dropAll()
 	return 0, err
@@ -142,8 +189,8 @@ func (r *Reader) readAhead() {
 		if next >= end {
 			return
 		}
-		c, err := r.startChunk(next, false)
-		if err != nil {
+		c := r.startChunk(next, false)
+		if c == nil {
 			return
 		}
 		r.window = append(r.window, c)
@@ -151,28 +198,49 @@ func (r *Reader) readAhead() {
 }
 
 // startChunk reserves memory for the chunk at off and starts fetching it.
-// The chunk being read waits for memory; read-ahead gives up at once.
-func (r *Reader) startChunk(off int64, wait bool) (*chunk, error) {
+// Read-ahead gives up when the budget is spent (nil); the chunk a client
+// is waiting for goes ahead through small pieces instead, so that a
+// stream never hangs on another's memory and memory does not grow past
+// the budget by a chunk per stream.
+func (r *Reader) startChunk(off int64, reading bool) *chunk {
 	p := r.pool
-	end := min(off+p.o.ChunkSize, r.size)
+	if off != r.lastEnd || r.lastEnd == 0 {
+		r.run = 0
+	}
+	n := p.o.ChunkSize
+	for i := 1; i < r.run && n < p.o.MaxChunkSize; i++ {
+		n *= 2
+	}
+	n = min(n, p.o.MaxChunkSize)
+	end := min(off+n, r.size)
 	if off < r.hintEnd {
 		end = min(end, r.hintEnd)
 	}
-	n := end - off
-	budgeted := p.reserve(n)
-	if !budgeted && !wait {
-		return nil, errBudget
+	hold := min(end-off, chunkBuffer)
+	budgeted := p.reserve(hold)
+	if !budgeted && !reading {
+		return nil
 	}
-	// The chunk a client is waiting for goes ahead even when paused
-	// players hold the whole budget: the budget bounds read-ahead, and a
-	// stream must never hang on another's memory.
+	// A short chunk fits whole, with two slots more for pieces sent early
+	// to a waiting reader; a long one keeps its buffer, less the pieces
+	// its fetch and its reader hold.
+	pieceLen, slots := min(int64(pieceSize), hold), int((hold+pieceSize-1)/pieceSize)+2
+	if end-off > hold {
+		slots = max(1, int(hold/pieceSize)-2)
+	}
+	if !budgeted {
+		// Past the budget: no read-ahead, a short chunk, a small buffer.
+		end = min(end, off+p.o.ChunkSize)
+		hold, pieceLen, slots = 0, min(smallPiece, end-off), 1
+	}
+	r.lastEnd = end
+	r.run++
 	ctx, cancel := context.WithCancel(r.ctx)
-	c := &chunk{off: off, end: end, buf: p.buffer(n), budgeted: budgeted, cancel: cancel, wake: make(chan struct{}), finished: make(chan struct{})}
+	c := &chunk{off: off, end: end, pos: off, hold: hold, piece: int(pieceLen), cancel: cancel,
+		finished: make(chan struct{}), pieces: make(chan *piece, slots)}
 	go r.fetch(ctx, c)
-	return c, nil
+	return c
 }
-
-var errBudget = errors.New("stream memory budget spent")
 
 // drop cancels a chunk; its memory returns once its fetch has stopped
 // writing into it.
@@ -181,9 +249,12 @@ func (r *Reader) drop(c *chunk) {
 	p := r.pool
 	go func() {
 		<-c.finished
-		p.recycle(c.buf)
-		if c.budgeted {
-			p.unreserve(c.end - c.off)
+		p.recycle(c.cur)
+		for pc := range c.pieces {
+			p.recycle(pc)
+		}
+		if c.hold > 0 {
+			p.unreserve(c.hold)
 		}
 	}()
 }
@@ -195,93 +266,277 @@ func (r *Reader) dropAll() {
 	r.window = nil
 }
 
-// chunk is one bounded range being fetched into memory. The reader may
-// consume the bytes already fetched while the rest arrive.
+// piece is a run of a chunk's bytes on its way to the reader.
+type piece struct {
+	buf  []byte
+	n, r int // filled by the fetch, read by the reader
+}
+
+// chunk is one bounded range being fetched. Its fetch sends the bytes in
+// pieces, at most slots of them ahead; the reader consumes them as they
+// come.
 type chunk struct {
 	off, end int64
-	buf      []byte
-	budgeted bool // holds its bytes of the memory budget
+	hold     int64 // bytes of the memory budget it holds; 0 past the budget
+	piece    int   // length of its pieces
 	cancel   context.CancelFunc
-	finished chan struct{} // closed when the fetch stops touching buf
+	finished chan struct{} // closed when the fetch stops touching pieces
+	pieces   chan *piece   // closed by the fetch after its last piece
+	err      error         // why the fetch stopped short; set before pieces closes
+	hungry   atomic.Bool   // the reader waits: send what there is
 
-	mu     sync.Mutex
-	filled int
-	err    error
-	wake   chan struct{} // closed and replaced on every change
+	// the reader's own
+	cur *piece // being read
+	pos int64  // file offset of the next byte the reader gets
 }
 
-func (c *chunk) progress(filled int, err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.filled = filled
-	if err != nil && c.err == nil {
-		c.err = err
-	}
-	close(c.wake)
-	c.wake = make(chan struct{})
-}
-
-// wait blocks until need bytes are in, or the fetch failed.
-func (c *chunk) wait(ctx context.Context, need int) (int, error) {
-	for {
-		c.mu.Lock()
-		filled, err, wake := c.filled, c.err, c.wake
-		c.mu.Unlock()
-		if filled >= need || err != nil {
-			return filled, err
+// next makes the next piece current: waiting for it when wait, else only
+// if one is there already. It reports whether there is one.
+func (c *chunk) next(ctx context.Context, wait bool) bool {
+	var pc *piece
+	var ok bool
+	select {
+	case pc, ok = <-c.pieces:
+	default:
+		if !wait {
+			return false
 		}
+		c.hungry.Store(true)
 		select {
+		case pc, ok = <-c.pieces:
 		case <-ctx.Done():
-			return filled, ctx.Err()
-		case <-wake:
 		}
+		c.hungry.Store(false)
 	}
+	if !ok {
+		return false
+	}
+	c.cur = pc
+	return true
+}
+
+// failure is why the reader got no bytes from c.
+func (c *chunk) failure(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	<-c.finished
+	if c.err != nil {
+		return c.err
+	}
+	return fmt.Errorf("%w: %v", drivers.ErrUpstream, io.ErrUnexpectedEOF)
+}
+
+// fetching is a chunk's fetch in progress: the piece being filled.
+type fetching struct {
+	c      *chunk
+	cur    *piece
+	filled int64 // bytes of the chunk fetched (sent and in cur)
 }
 
 // fetch fills c from the CDN, resuming after drops and renewing refused
 // links, within bounded retries.
 func (r *Reader) fetch(ctx context.Context, c *chunk) {
-	defer close(c.finished)
-	filled, failures, relinks := 0, 0, 0
-	for filled < len(c.buf) {
-		n, err := r.fetchOnce(ctx, c, filled)
-		filled += n
-		if err == nil {
+	f := &fetching{c: c}
+	err := r.fetchAll(ctx, f)
+	if err == nil && f.cur != nil && f.cur.n > 0 {
+		err = f.send(ctx)
+	}
+	r.pool.recycle(f.cur)
+	c.err = err
+	close(c.pieces)
+	close(c.finished)
+}
+
+func (r *Reader) fetchAll(ctx context.Context, f *fetching) error {
+	c := f.c
+	failures, relinks := 0, 0
+	for c.off+f.filled < c.end {
+		before := f.filled
+		err := r.fetchOnce(ctx, f)
+		if err == nil || errors.Is(err, errPaused) {
 			continue
 		}
 		if ctx.Err() != nil {
-			c.progress(filled, ctx.Err())
-			return
+			return ctx.Err()
 		}
 		var refused *linkRefused
 		var fatal *fatalReadError
 		switch {
 		case errors.As(err, &fatal):
-			c.progress(filled, fatal.err)
-			return
+			return fatal.err
 		case errors.As(err, &refused):
 			r.src.Refused(refused.url)
 			if relinks++; relinks >= maxRelinks {
-				c.progress(filled, fmt.Errorf("%w: the CDN refused %d fresh links (HTTP %d)", drivers.ErrUpstream, maxRelinks, refused.status))
-				return
+				return fmt.Errorf("%w: the CDN refused %d fresh links (HTTP %d)", drivers.ErrUpstream, maxRelinks, refused.status)
 			}
 			r.pool.log.Debug().Str("path", r.name).Int("status", refused.status).Msg("link refused, fetching a new one")
 			continue
 		}
-		if n > 0 {
+		if f.filled > before {
 			failures = 0 // progress was made; this is a new break
 		}
 		if failures++; failures >= maxResumes {
-			c.progress(filled, err)
-			return
+			return err
 		}
-		r.pool.log.Debug().Str("path", r.name).Int64("offset", c.off+int64(filled)).Err(err).Msg("resuming upstream read")
+		r.pool.log.Debug().Str("path", r.name).Int64("offset", c.off+f.filled).Err(err).Msg("resuming upstream read")
 		if !sleepCtx(ctx, resumeDelay<<min(failures-1, 5)) {
-			c.progress(filled, ctx.Err())
-			return
+			return ctx.Err()
 		}
 	}
-	c.progress(filled, nil)
+	return nil
+}
+
+// errPaused ends a request whose reader made no room within pauseGrace.
+var errPaused = errors.New("reader paused")
+
+// room makes sure f has a piece with space to fill, sending the full one
+// on. A piece of a chunk that holds budget is a pool buffer; past the
+// budget, a small one. It waits at most pauseGrace for the reader.
+func (f *fetching) room(ctx context.Context, p *Pool) error {
+	if f.cur != nil && f.cur.n < len(f.cur.buf) {
+		return nil
+	}
+	if f.cur != nil {
+		if err := f.sendWithin(ctx, pauseGrace); err != nil {
+			return err
+		}
+	}
+	n := min(int64(f.c.piece), f.c.end-f.c.off-f.filled)
+	f.cur = p.piece(n)
+	return nil
+}
+
+// send passes the current piece to the reader, waiting as long as it
+// takes.
+func (f *fetching) send(ctx context.Context) error { return f.sendWithin(ctx, 0) }
+
+func (f *fetching) sendWithin(ctx context.Context, grace time.Duration) error {
+	select {
+	case f.c.pieces <- f.cur:
+		f.cur = nil
+		return nil
+	default:
+	}
+	var expired <-chan time.Time
+	if grace > 0 {
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		expired = t.C
+	}
+	select {
+	case f.c.pieces <- f.cur:
+		f.cur = nil
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-expired:
+		return errPaused
+	}
+}
+
+// fetchOnce makes one ranged request for c's bytes from f.filled on.
+func (r *Reader) fetchOnce(ctx context.Context, f *fetching) error {
+	c := f.c
+	// A full piece goes on before a connection is taken, so a paused
+	// reader holds no connection.
+	if err := f.room(ctx, r.pool); err == errPaused {
+		if err := f.send(ctx); err != nil {
+			return err
+		}
+		if err := f.room(ctx, r.pool); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	l, err := r.src.Link(ctx)
+	if err != nil {
+		if errors.Is(err, drivers.ErrNotFound) || errors.Is(err, drivers.ErrAuth) {
+			return &fatalReadError{err}
+		}
+		return err
+	}
+	release, err := r.pool.conns.acquire(ctx, r.src.Key(), l.MaxConns)
+	if err != nil {
+		return err
+	}
+	defer release()
+	start := c.off + f.filled
+	ctx, cancelReq := context.WithCancel(ctx)
+	defer cancelReq()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, l.URL, nil)
+	if err != nil {
+		return &fatalReadError{err}
+	}
+	for k, vs := range l.Header {
+		req.Header[k] = vs
+	}
+	if req.Header.Get("User-Agent") == "" {
+		req.Header.Set("User-Agent", "pandav")
+	}
+	req.Header.Set("Range", "bytes="+strconv.FormatInt(start, 10)+"-"+strconv.FormatInt(c.end-1, 10))
+	// A CDN that goes silent in the body is cut after StallTimeout, so the
+	// chunk resumes on a fresh connection. Its headers get longer (dialing,
+	// TLS and a slow first byte are not a stall), but not for ever.
+	stallTimeout := r.pool.o.StallTimeout
+	stall := time.AfterFunc(max(stallTimeout, headerTimeout), cancelReq)
+	defer stall.Stop()
+	resp, err := r.pool.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: %v", drivers.ErrUpstream, httpclient.Redact(err))
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusPartialContent:
+		if !rangeStartsAt(resp.Header.Get("Content-Range"), start) {
+			return fmt.Errorf("%w: the CDN answered another range", drivers.ErrUpstream)
+		}
+	case resp.StatusCode == http.StatusOK && start == 0:
+		// a CDN may ignore Range for a whole-file request; read what we need
+	case resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusGone || resp.StatusCode == http.StatusUnauthorized:
+		drain(resp)
+		return &linkRefused{status: resp.StatusCode, url: l.URL}
+	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
+		return &fatalReadError{io.ErrUnexpectedEOF}
+	default:
+		drain(resp)
+		return fmt.Errorf("%w: the CDN answered HTTP %d", drivers.ErrUpstream, resp.StatusCode)
+	}
+	stall.Reset(stallTimeout)
+	for c.off+f.filled < c.end {
+		if f.cur.n == len(f.cur.buf) {
+			// The stall clock stops while the reader makes room.
+			stall.Stop()
+			if err := f.room(ctx, r.pool); err != nil {
+				return err
+			}
+			stall.Reset(stallTimeout)
+		}
+		n, err := resp.Body.Read(f.cur.buf[f.cur.n:])
+		if n > 0 {
+			stall.Reset(stallTimeout)
+			f.cur.n += n
+			f.filled += int64(n)
+			if c.hungry.Load() && f.cur.n < len(f.cur.buf) && len(c.pieces) == 0 {
+				stall.Stop()
+				if err := f.send(ctx); err != nil {
+					return err
+				}
+				if err := f.room(ctx, r.pool); err != nil {
+					return err
+				}
+				stall.Reset(stallTimeout)
+			}
+		}
+		if err != nil && c.off+f.filled < c.end {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF // shorter than the range it promised
+			}
+			return fmt.Errorf("%w: %v", drivers.ErrUpstream, err)
+		}
+	}
+	return nil
 }
 
 // linkRefused is a CDN's refusal of a link, which a new link may mend.
@@ -298,80 +553,6 @@ type fatalReadError struct{ err error }
 
 func (e *fatalReadError) Error() string { return e.err.Error() }
 func (e *fatalReadError) Unwrap() error { return e.err }
-
-// fetchOnce makes one ranged request for c's bytes from filled on, and
-// returns how many more bytes it got.
-func (r *Reader) fetchOnce(ctx context.Context, c *chunk, filled int) (int, error) {
-	l, err := r.src.Link(ctx)
-	if err != nil {
-		if errors.Is(err, drivers.ErrNotFound) || errors.Is(err, drivers.ErrAuth) {
-			return 0, &fatalReadError{err}
-		}
-		return 0, err
-	}
-	release, err := r.pool.conns.acquire(ctx, r.src.Key(), l.MaxConns)
-	if err != nil {
-		return 0, err
-	}
-	defer release()
-	start := c.off + int64(filled)
-	ctx, cancelReq := context.WithCancel(ctx)
-	defer cancelReq()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, l.URL, nil)
-	if err != nil {
-		return 0, &fatalReadError{err}
-	}
-	for k, vs := range l.Header {
-		req.Header[k] = vs
-	}
-	if req.Header.Get("User-Agent") == "" {
-		req.Header.Set("User-Agent", "pandav")
-	}
-	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", start, c.end-1))
-	// A CDN that goes silent in the body is cut after StallTimeout, so the
-	// chunk resumes on a fresh connection. Its headers get longer (dialing,
-	// TLS and a slow first byte are not a stall), but not for ever.
-	stallTimeout := r.pool.o.StallTimeout
-	stall := time.AfterFunc(max(stallTimeout, headerTimeout), cancelReq)
-	defer stall.Stop()
-	resp, err := r.pool.client.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("%w: %v", drivers.ErrUpstream, httpclient.Redact(err))
-	}
-	defer resp.Body.Close()
-	switch {
-	case resp.StatusCode == http.StatusPartialContent:
-		if !rangeStartsAt(resp.Header.Get("Content-Range"), start) {
-			return 0, fmt.Errorf("%w: the CDN answered another range", drivers.ErrUpstream)
-		}
-	case resp.StatusCode == http.StatusOK && start == 0:
-		// a CDN may ignore Range for a whole-file request; read what we need
-	case resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusGone || resp.StatusCode == http.StatusUnauthorized:
-		drain(resp)
-		return 0, &linkRefused{status: resp.StatusCode, url: l.URL}
-	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
-		return 0, &fatalReadError{io.ErrUnexpectedEOF}
-	default:
-		drain(resp)
-		return 0, fmt.Errorf("%w: the CDN answered HTTP %d", drivers.ErrUpstream, resp.StatusCode)
-	}
-	stall.Reset(stallTimeout)
-	got := 0
-	for filled+got < len(c.buf) {
-		end := min(filled+got+readPiece, len(c.buf))
-		n, err := io.ReadAtLeast(resp.Body, c.buf[filled+got:end], 1)
-		stall.Reset(stallTimeout)
-		got += n
-		c.progress(filled+got, nil)
-		if err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF // shorter than the range it promised
-			}
-			return got, fmt.Errorf("%w: %v", drivers.ErrUpstream, err)
-		}
-	}
-	return got, nil
-}
 
 func rangeStartsAt(contentRange string, off int64) bool {
 	rest, ok := strings.CutPrefix(contentRange, "bytes ")

@@ -38,6 +38,9 @@ const (
 	// player must not hold the link's few connections) and the chunk
 	// resumes at the exact byte when the reader comes back.
 	pauseGrace = time.Second
+	// leaseWait is how long a connection waits for a reader that has just
+	// been sent bytes to come back and read from it directly.
+	leaseWait = 20 * time.Millisecond
 )
 
 // headerTimeout bounds the wait for a CDN's response headers.
@@ -145,9 +148,39 @@ func (r *Reader) Read(p []byte) (int, error) {
 	}
 	r.readAhead()
 	c := r.window[0]
+	c.headed.Store(true)
 	want := min(int64(len(p)), c.end-r.off)
 	n := 0
 	for int64(n) < want {
+		if c.held != nil {
+			if n > 0 {
+				break
+			}
+			// A seek forward inside the chunk reads the bytes between
+			// into p and drops them.
+			skip, into := r.off-c.pos, p[:want]
+			if skip > 0 {
+				into = p[:min(want, skip)]
+			}
+			k, err := c.held.read(into)
+			if err == errLeaseOver {
+				c.held = nil
+				continue
+			}
+			c.pos += int64(k)
+			if skip > 0 {
+				k = 0
+			}
+			r.off += int64(k)
+			n += k
+			if err != nil || c.pos == c.end {
+				c.giveBack(err)
+			}
+			if k > 0 {
+				break
+			}
+			continue
+		}
 		if c.cur == nil || c.cur.r == c.cur.n {
 			r.pool.recycle(c.cur)
 			c.cur = nil
@@ -237,7 +270,7 @@ func (r *Reader) startChunk(off int64, reading bool) *chunk {
 	r.run++
 	ctx, cancel := context.WithCancel(r.ctx)
 	c := &chunk{off: off, end: end, pos: off, hold: hold, piece: int(pieceLen), cancel: cancel,
-		finished: make(chan struct{}), pieces: make(chan *piece, slots)}
+		finished: make(chan struct{}), pieces: make(chan *piece, slots), lease: make(chan *lease)}
 	go r.fetch(ctx, c)
 	return c
 }
@@ -245,6 +278,9 @@ func (r *Reader) startChunk(off int64, reading bool) *chunk {
 // drop cancels a chunk; its memory returns once its fetch has stopped
 // writing into it.
 func (r *Reader) drop(c *chunk) {
+	if c.held != nil {
+		c.giveBack(context.Canceled)
+	}
 	c.cancel()
 	p := r.pool
 	go func() {
@@ -284,10 +320,13 @@ type chunk struct {
 	pieces   chan *piece   // closed by the fetch after its last piece
 	err      error         // why the fetch stopped short; set before pieces closes
 	hungry   atomic.Bool   // the reader waits: send what there is
+	headed   atomic.Bool   // the reader reads it: lend it the connection
+	lease    chan *lease   // the fetch lends its connection to the waiting reader
 
 	// the reader's own
-	cur *piece // being read
-	pos int64  // file offset of the next byte the reader gets
+	held *lease // the connection it reads straight from
+	cur  *piece // being read
+	pos  int64  // file offset of the next byte the reader gets
 }
 
 // next makes the next piece current: waiting for it when wait, else only
@@ -304,6 +343,10 @@ func (c *chunk) next(ctx context.Context, wait bool) bool {
 		c.hungry.Store(true)
 		select {
 		case pc, ok = <-c.pieces:
+		case l := <-c.lease:
+			c.hungry.Store(false)
+			c.held = l
+			return true
 		case <-ctx.Done():
 		}
 		c.hungry.Store(false)
@@ -313,6 +356,84 @@ func (c *chunk) next(ctx context.Context, wait bool) bool {
 	}
 	c.cur = pc
 	return true
+}
+
+// lease lends a chunk's connection to its reader, which then reads the
+// CDN's body straight into the client's buffer: no piece, no copy and no
+// hand-off per read. The fetch waits until it is given back, with what
+// the reader got and why it stopped, or takes it back from a reader that
+// has read nothing for pauseGrace; the stall clock runs on meanwhile.
+type lease struct {
+	body    io.Reader
+	stall   *time.Timer
+	timeout time.Duration
+	done    chan leaseEnd // buffered: the one end of the lease
+
+	mu   sync.Mutex // held by the reader while it reads body
+	n    int64      // bytes the reader got
+	over bool
+}
+
+type leaseEnd struct {
+	n   int64
+	err error
+}
+
+var errLeaseOver = errors.New("the fetch took its connection back")
+
+func (l *lease) read(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.over {
+		return 0, errLeaseOver
+	}
+	k, err := l.body.Read(p)
+	if k > 0 {
+		l.stall.Reset(l.timeout)
+		l.n += int64(k)
+	}
+	return k, err
+}
+
+// end ends the lease once, from either side.
+func (l *lease) end(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.over {
+		l.over = true
+		l.done <- leaseEnd{n: l.n, err: err}
+	}
+}
+
+// wait is the fetch's side: it waits for the lease's end, and ends it
+// itself when the reader has got nothing for pauseGrace.
+func (l *lease) wait() leaseEnd {
+	t := time.NewTimer(pauseGrace)
+	defer t.Stop()
+	last := int64(-1)
+	for {
+		select {
+		case e := <-l.done:
+			return e
+		case <-t.C:
+			l.mu.Lock()
+			n := l.n
+			l.mu.Unlock()
+			if n == last {
+				l.end(nil)
+				return <-l.done
+			}
+			last = n
+			t.Reset(pauseGrace)
+		}
+	}
+}
+
+// giveBack returns the connection to the chunk's fetch; err is why the
+// reader stopped (nil: it has the chunk's last byte, or moves on).
+func (c *chunk) giveBack(err error) {
+	c.held.end(err)
+	c.held = nil
 }
 
 // failure is why the reader got no bytes from c.
@@ -332,6 +453,8 @@ type fetching struct {
 	c      *chunk
 	cur    *piece
 	filled int64 // bytes of the chunk fetched (sent and in cur)
+	// ignored: the reader did not come for a connection offered to it
+	ignored bool
 }
 
 // fetch fills c from the CDN, resuming after drops and renewing refused
@@ -385,6 +508,27 @@ func (r *Reader) fetchAll(ctx context.Context, f *fetching) error {
 		}
 	}
 	return nil
+}
+
+// offer hands l to a reader waiting on ch, or one that comes within wait.
+func offer(ctx context.Context, ch chan<- *lease, l *lease, wait time.Duration) bool {
+	select {
+	case ch <- l:
+		return true
+	default:
+		if wait <= 0 {
+			return false
+		}
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case ch <- l:
+		return true
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	return false
 }
 
 // errPaused ends a request whose reader made no room within pauseGrace.
@@ -504,7 +648,44 @@ func (r *Reader) fetchOnce(ctx context.Context, f *fetching) error {
 		return fmt.Errorf("%w: the CDN answered HTTP %d", drivers.ErrUpstream, resp.StatusCode)
 	}
 	stall.Reset(stallTimeout)
+	// lend lends the connection to the reader, once it has had every
+	// piece: to one waiting for bytes, to one that reads this chunk if it
+	// comes for them within wait.
+	lend := func(wait time.Duration) (bool, error) {
+		patient := c.headed.Load() && !f.ignored
+		if f.cur.n > 0 || !patient && (!c.hungry.Load() || len(c.pieces) > 0) {
+			return false, nil
+		}
+		if !patient {
+			wait = 0
+		}
+		l := &lease{body: resp.Body, stall: stall, timeout: stallTimeout, done: make(chan leaseEnd, 1)}
+		stall.Stop()
+		if !offer(ctx, c.lease, l, wait) {
+			stall.Reset(stallTimeout)
+			// A reader that does not come is paused: fill its pieces,
+			// and lend only when it waits for bytes again.
+			f.ignored = f.ignored || wait > 0
+			return false, nil
+		}
+		f.ignored = false
+		end := l.wait()
+		f.filled += end.n
+		stall.Reset(stallTimeout)
+		if err := end.err; err != nil && c.off+f.filled < c.end {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF // shorter than the range it promised
+			}
+			return true, fmt.Errorf("%w: %v", drivers.ErrUpstream, err)
+		}
+		return true, nil
+	}
 	for c.off+f.filled < c.end {
+		if lent, err := lend(pauseGrace); err != nil {
+			return err
+		} else if lent {
+			continue
+		}
 		if f.cur.n == len(f.cur.buf) {
 			// The stall clock stops while the reader makes room.
 			stall.Stop()
@@ -524,6 +705,11 @@ func (r *Reader) fetchOnce(ctx context.Context, f *fetching) error {
 					return err
 				}
 				if err := f.room(ctx, r.pool); err != nil {
+					return err
+				}
+				// A reader that was waiting comes back for more at once:
+				// the connection waits for it, briefly.
+				if _, err := lend(leaseWait); err != nil {
 					return err
 				}
 				stall.Reset(stallTimeout)

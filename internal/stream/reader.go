@@ -665,7 +665,7 @@ func (r *Reader) fetchOnce(ctx context.Context, f *fetching) error {
 			stall.Reset(stallTimeout)
 			// A reader that does not come is paused: fill its pieces,
 			// and lend only when it waits for bytes again.
-			f.ignored = f.ignored || wait > 0
+			f.ignored = f.ignored || wait >= pauseGrace
 			return false, nil
 		}
 		f.ignored = false
@@ -693,6 +693,7 @@ func (r *Reader) fetchOnce(ctx context.Context, f *fetching) error {
 				return err
 			}
 			stall.Reset(stallTimeout)
+			continue // the reader may take the connection now
 		}
 		n, err := resp.Body.Read(f.cur.buf[f.cur.n:])
 		if n > 0 {

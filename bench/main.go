@@ -43,16 +43,20 @@ type sizes struct {
 	propfindRuns int
 	rounds       int
 	putSize      int64
+	slowStreams  int
+	slowFor      time.Duration
 }
 
 var fullSizes = sizes{
 	seqSize: 1 << 30, seeks: 200, seekLen: 1 << 20, streams: 16, streamSize: 256 << 20,
 	entries: 10000, coldEntries: 2500, probeFiles: 200, propfindRuns: 20, rounds: 3, putSize: 1 << 30,
+	slowStreams: 128, slowFor: 10 * time.Second,
 }
 
 var quickSizes = sizes{
 	seqSize: 64 << 20, seeks: 20, seekLen: 1 << 20, streams: 4, streamSize: 16 << 20,
 	entries: 1000, coldEntries: 600, probeFiles: 200, propfindRuns: 5, rounds: 1, putSize: 64 << 20,
+	slowStreams: 8, slowFor: 2 * time.Second,
 }
 
 type options struct {
@@ -235,6 +239,14 @@ func (b *bench) runAll() {
 			b.rep.fail("start pandav", err)
 		} else {
 			b.scenario("(c) concurrent streams, "+b.cl.main().mount, s, func() error { return b.concurrent(s) })
+			s.stop()
+		}
+	}
+	if b.o.wants("f") {
+		if s, err := b.newServer("slow"); err != nil {
+			b.rep.fail("start pandav", err)
+		} else {
+			b.scenario("(f) slow streams, "+b.cl.main().mount, s, func() error { return b.slowStreams(s) })
 			s.stop()
 		}
 	}

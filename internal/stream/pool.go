@@ -98,9 +98,10 @@ type Pool struct {
 	// allocation at all, so the heap, and a NAS's RSS, stay at what the
 	// streams really hold. The memory budget bounds it; Trim gives it back
 	// once streaming stops.
-	mu       sync.Mutex
-	free     [][]byte
-	lastTake time.Time
+	mu        sync.Mutex
+	free      [][]byte // of pieceSize
+	freeSmall [][]byte // of smallPiece
+	lastTake  time.Time
 }
 
 // NewPool returns a Pool that fetches with client and logs retries and
@@ -124,6 +125,8 @@ func (p *Pool) Trim(idle time.Duration) {
 	if time.Since(p.lastTake) > idle {
 		clear(p.free)
 		p.free = p.free[:0]
+		clear(p.freeSmall)
+		p.freeSmall = p.freeSmall[:0]
 	}
 }
 
@@ -144,30 +147,39 @@ func (p *Pool) unreserve(n int64) {
 	p.budget.Release(n)
 }
 
-// piece returns a piece of n bytes, a spare one when n is pieceSize.
+// piece returns a piece of n bytes on a spare buffer: a small one when n
+// fits, else a full-size one. Spare buffers make a stream's steady state
+// allocate nothing, so that garbage does not add to the heap past the
+// budget.
 func (p *Pool) piece(n int64) *piece {
-	if n != pieceSize {
-		return &piece{buf: make([]byte, n)}
+	size, free := int64(pieceSize), &p.free
+	if n <= smallPiece {
+		size, free = smallPiece, &p.freeSmall
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.lastTake = time.Now()
-	if k := len(p.free); k > 0 {
-		b := p.free[k-1]
-		p.free = p.free[:k-1]
-		return &piece{buf: b}
+	if k := len(*free); k > 0 {
+		b := (*free)[k-1]
+		*free = (*free)[:k-1]
+		return &piece{buf: b[:n]}
 	}
-	return &piece{buf: make([]byte, n)}
+	return &piece{buf: make([]byte, n, size)}
 }
 
 // recycle keeps pc's buffer for another piece.
 func (p *Pool) recycle(pc *piece) {
-	if pc == nil || cap(pc.buf) != pieceSize {
+	if pc == nil {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.free = append(p.free, pc.buf[:pieceSize])
+	switch cap(pc.buf) {
+	case pieceSize:
+		p.free = append(p.free, pc.buf[:pieceSize])
+	case smallPiece:
+		p.freeSmall = append(p.freeSmall, pc.buf[:smallPiece])
+	}
 }
 
 // connLimits queues fetches of one link beyond the connections the cloud
@@ -178,13 +190,16 @@ type connLimits struct {
 }
 
 type connSem struct {
-	sem   *semaphore.Weighted
-	users int
+	sem     *semaphore.Weighted
+	users   int
+	waiting atomic.Int32 // fetches waiting for a connection
 }
 
-func (l *connLimits) acquire(ctx context.Context, key string, max int) (func(), error) {
+// acquire takes one of key's max connections, waiting for it. crowded
+// then reports whether other fetches wait for one.
+func (l *connLimits) acquire(ctx context.Context, key string, max int) (release func(), crowded func() bool, err error) {
 	if max <= 0 {
-		return func() {}, nil
+		return func() {}, notCrowded, nil
 	}
 	l.mu.Lock()
 	if l.sems == nil {
@@ -204,9 +219,12 @@ func (l *connLimits) acquire(ctx context.Context, key string, max int) (func(), 
 			delete(l.sems, key)
 		}
 	}
-	if err := cs.sem.Acquire(ctx, 1); err != nil {
+	cs.waiting.Add(1)
+	err = cs.sem.Acquire(ctx, 1)
+	cs.waiting.Add(-1)
+	if err != nil {
 		done()
-		return nil, err
+		return nil, nil, err
 	}
-	return func() { cs.sem.Release(1); done() }, nil
+	return func() { cs.sem.Release(1); done() }, func() bool { return cs.waiting.Load() > 0 }, nil
 }

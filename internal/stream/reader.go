@@ -406,11 +406,14 @@ func (l *lease) end(err error) {
 }
 
 // wait is the fetch's side: it waits for the lease's end, and ends it
-// itself when the reader has got nothing for pauseGrace.
-func (l *lease) wait() leaseEnd {
-	t := time.NewTimer(pauseGrace)
+// itself when the reader has got nothing for pauseGrace, or at once when
+// other fetches wait for the link's connections (crowded): a slow reader
+// must not keep them from the few a link allows.
+func (l *lease) wait(crowded func() bool) leaseEnd {
+	const tick = 100 * time.Millisecond
+	t := time.NewTicker(tick)
 	defer t.Stop()
-	last := int64(-1)
+	last, idle := int64(-1), time.Duration(0)
 	for {
 		select {
 		case e := <-l.done:
@@ -419,12 +422,13 @@ func (l *lease) wait() leaseEnd {
 			l.mu.Lock()
 			n := l.n
 			l.mu.Unlock()
-			if n == last {
+			if idle += tick; n != last {
+				last, idle = n, 0
+			}
+			if idle >= pauseGrace || crowded() {
 				l.end(nil)
 				return <-l.done
 			}
-			last = n
-			t.Reset(pauseGrace)
 		}
 	}
 }
@@ -455,12 +459,15 @@ type fetching struct {
 	filled int64 // bytes of the chunk fetched (sent and in cur)
 	// ignored: the reader did not come for a connection offered to it
 	ignored bool
+	crowded func() bool // other fetches wait for the link's connections
 }
+
+func notCrowded() bool { return false }
 
 // fetch fills c from the CDN, resuming after drops and renewing refused
 // links, within bounded retries.
 func (r *Reader) fetch(ctx context.Context, c *chunk) {
-	f := &fetching{c: c}
+	f := &fetching{c: c, crowded: notCrowded}
 	err := r.fetchAll(ctx, f)
 	if err == nil && f.cur != nil && f.cur.n > 0 {
 		err = f.send(ctx)
@@ -542,7 +549,7 @@ func (f *fetching) room(ctx context.Context, p *Pool) error {
 		return nil
 	}
 	if f.cur != nil {
-		if err := f.sendWithin(ctx, pauseGrace); err != nil {
+		if err := f.sendWithin(ctx, f.grace()); err != nil {
 			return err
 		}
 	}
@@ -553,7 +560,16 @@ func (f *fetching) room(ctx context.Context, p *Pool) error {
 
 // send passes the current piece to the reader, waiting as long as it
 // takes.
-func (f *fetching) send(ctx context.Context) error { return f.sendWithin(ctx, 0) }
+func (f *fetching) send(ctx context.Context) error { return f.sendWithin(ctx, -1) }
+
+// grace is how long the fetch keeps its connection for a reader that
+// makes no room: none while other fetches wait for the link's.
+func (f *fetching) grace() time.Duration {
+	if f.crowded() {
+		return 0
+	}
+	return pauseGrace
+}
 
 func (f *fetching) sendWithin(ctx context.Context, grace time.Duration) error {
 	select {
@@ -561,6 +577,9 @@ func (f *fetching) sendWithin(ctx context.Context, grace time.Duration) error {
 		f.cur = nil
 		return nil
 	default:
+	}
+	if grace == 0 {
+		return errPaused
 	}
 	var expired <-chan time.Time
 	if grace > 0 {
@@ -601,11 +620,12 @@ func (r *Reader) fetchOnce(ctx context.Context, f *fetching) error {
 		}
 		return err
 	}
-	release, err := r.pool.conns.acquire(ctx, r.src.Key(), l.MaxConns)
+	release, crowded, err := r.pool.conns.acquire(ctx, r.src.Key(), l.MaxConns)
 	if err != nil {
 		return err
 	}
-	defer release()
+	f.crowded = crowded
+	defer func() { release(); f.crowded = notCrowded }()
 	start := c.off + f.filled
 	ctx, cancelReq := context.WithCancel(ctx)
 	defer cancelReq()
@@ -669,7 +689,7 @@ func (r *Reader) fetchOnce(ctx context.Context, f *fetching) error {
 			return false, nil
 		}
 		f.ignored = false
-		end := l.wait()
+		end := l.wait(f.crowded)
 		f.filled += end.n
 		stall.Reset(stallTimeout)
 		if err := end.err; err != nil && c.off+f.filled < c.end {
@@ -681,7 +701,7 @@ func (r *Reader) fetchOnce(ctx context.Context, f *fetching) error {
 		return true, nil
 	}
 	for c.off+f.filled < c.end {
-		if lent, err := lend(pauseGrace); err != nil {
+		if lent, err := lend(f.grace()); err != nil {
 			return err
 		} else if lent {
 			continue

@@ -43,6 +43,7 @@ type sizes struct {
 	propfindRuns int
 	rounds       int
 	putSize      int64
+	farSize      int64 // (g): what each stream reads
 	slowStreams  int
 	slowFor      time.Duration
 }
@@ -50,13 +51,13 @@ type sizes struct {
 var fullSizes = sizes{
 	seqSize: 1 << 30, seeks: 200, seekLen: 1 << 20, streams: 16, streamSize: 256 << 20,
 	entries: 10000, coldEntries: 2500, probeFiles: 200, propfindRuns: 20, rounds: 3, putSize: 1 << 30,
-	slowStreams: 128, slowFor: 10 * time.Second,
+	slowStreams: 128, slowFor: 10 * time.Second, farSize: 128 << 20,
 }
 
 var quickSizes = sizes{
 	seqSize: 64 << 20, seeks: 20, seekLen: 1 << 20, streams: 4, streamSize: 16 << 20,
 	entries: 1000, coldEntries: 600, probeFiles: 200, propfindRuns: 5, rounds: 1, putSize: 64 << 20,
-	slowStreams: 8, slowFor: 2 * time.Second,
+	slowStreams: 8, slowFor: 2 * time.Second, farSize: 8 << 20,
 }
 
 type options struct {
@@ -68,6 +69,10 @@ type options struct {
 	stream   streamFlags
 	keepLogs bool
 	only     string // scenario letters to run, "" for all
+	// farLatency and farRate are (g)'s CDN: far away, throttled per
+	// connection.
+	farLatency time.Duration
+	farRate    int64
 }
 
 func (o options) wants(letter string) bool {
@@ -93,6 +98,8 @@ func run(args []string) int {
 	fs.IntVar(&o.stream.readAhead, "read-ahead", -1, "override pandav's stream.read_ahead")
 	fs.StringVar(&o.stream.memoryBudget, "memory-budget", "", "override pandav's stream.memory_budget (e.g. 256MiB)")
 	fs.StringVar(&o.only, "only", "", "run only these scenarios, e.g. --only ab (for tuning; (f) rows come with (a), (c) and f)")
+	fs.DurationVar(&o.farLatency, "far-latency", 30*time.Millisecond, "(g): delay the CDN adds to every request")
+	fs.Int64Var(&o.farRate, "far-rate", 16<<20, "(g): bytes per second of each CDN connection")
 	fs.BoolVar(&o.keepLogs, "keep", false, "keep the work folder (configs, pandav logs) and print where it is")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -273,7 +280,10 @@ func (b *bench) runAll() {
 			s.stop()
 		}
 	}
-	if !b.o.wants("d") && !b.o.wants("e") && !b.o.wants("f") {
+	if b.o.wants("g") {
+		b.scenario("(g) far, throttled CDN", nil, b.farCDN)
+	}
+	if !b.o.wants("d") && !b.o.wants("e") && !b.o.wants("f") && !b.o.wants("h") {
 		return
 	}
 	s, err := b.newServer("metadata")
@@ -291,12 +301,14 @@ func (b *bench) runAll() {
 		b.scenario("(e) Finder probe storm"+at, s, func() error { return b.probeStorm(s) })
 	}
 	var putOK bool
-	if b.o.wants("f") {
+	if b.o.wants("f") || b.o.wants("h") {
 		b.scenario("(f) PUT probe"+at, s, func() (err error) { putOK, err = b.putProbe(s); return err })
 	}
 	s.stop()
-	if putOK {
-		b.scenario("(f) 1 GiB PUT"+at, nil, b.bigPut)
+	if putOK && b.o.wants("h") {
+		for _, cl := range b.cl.all {
+			b.scenario("(h) "+fmtMiB(b.sz.putSize)+" PUT, "+cl.mount, nil, func() error { return b.bigPut(cl) })
+		}
 	}
 }
 

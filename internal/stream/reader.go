@@ -41,6 +41,11 @@ const (
 	// leaseWait is how long a connection waits for a reader that has just
 	// been sent bytes to come back and read from it directly.
 	leaseWait = 20 * time.Millisecond
+	// slowConn is the speed of one CDN connection under which chunks stop
+	// growing past their buffers: real CDNs throttle each connection to
+	// some 10 to 30 MiB/s, and several connections side by side then beat
+	// one long one.
+	slowConn = 48 << 20
 )
 
 // headerTimeout bounds the wait for a CDN's response headers.
@@ -74,6 +79,9 @@ type Reader struct {
 	// each is twice as long as the one before.
 	lastEnd int64
 	run     int
+	// connRate is the CDN's last measured speed on one connection, in
+	// bytes per second (0: not known yet).
+	connRate atomic.Int64
 
 	mu     sync.Mutex // serialises Read, Seek and Close
 	closed bool
@@ -245,6 +253,12 @@ func (r *Reader) startChunk(off int64, reading bool) *chunk {
 		n *= 2
 	}
 	n = min(n, p.o.MaxChunkSize)
+	if rate := r.connRate.Load(); rate > 0 && rate < slowConn {
+		// A CDN that throttles each connection: chunks no longer than
+		// their buffers, so that read-ahead fetches them whole, side by
+		// side, on as many connections as the link allows.
+		n = min(n, chunkBuffer)
+	}
 	end := min(off+n, r.size)
 	if off < r.hintEnd {
 		end = min(end, r.hintEnd)
@@ -668,6 +682,7 @@ func (r *Reader) fetchOnce(ctx context.Context, f *fetching) error {
 		return fmt.Errorf("%w: the CDN answered HTTP %d", drivers.ErrUpstream, resp.StatusCode)
 	}
 	stall.Reset(stallTimeout)
+	gauge := &connGauge{r: r, c: c, start: time.Now(), from: f.filled}
 	// lend lends the connection to the reader, once it has had every
 	// piece: to one waiting for bytes, to one that reads this chunk if it
 	// comes for them within wait.
@@ -707,6 +722,9 @@ func (r *Reader) fetchOnce(ctx context.Context, f *fetching) error {
 			continue
 		}
 		if f.cur.n == len(f.cur.buf) {
+			if len(c.pieces) == cap(c.pieces) {
+				gauge.sample(f.filled)
+			}
 			// The stall clock stops while the reader makes room.
 			stall.Stop()
 			if err := f.room(ctx, r.pool); err != nil {
@@ -743,7 +761,31 @@ func (r *Reader) fetchOnce(ctx context.Context, f *fetching) error {
 			return fmt.Errorf("%w: %v", drivers.ErrUpstream, err)
 		}
 	}
+	gauge.sample(f.filled)
 	return nil
+}
+
+// connGauge times how fast one connection fills a chunk that nobody reads
+// yet: the CDN's speed per connection, which the reader's own pace does
+// not blur. It samples once per request, when the chunk's buffer is full
+// or the chunk complete, and only a megabyte or more.
+type connGauge struct {
+	r     *Reader
+	c     *chunk
+	start time.Time
+	from  int64
+	done  bool
+}
+
+func (g *connGauge) sample(filled int64) {
+	if g.done || g.c.headed.Load() {
+		return
+	}
+	g.done = true
+	n, d := filled-g.from, time.Since(g.start)
+	if n >= 1<<20 && d > 0 {
+		g.r.connRate.Store(int64(float64(n) / d.Seconds()))
+	}
 }
 
 // linkRefused is a CDN's refusal of a link, which a new link may mend.

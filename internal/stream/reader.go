@@ -43,9 +43,10 @@ const (
 	leaseWait = 20 * time.Millisecond
 	// slowConn is the speed of one CDN connection under which chunks stop
 	// growing past their buffers: real CDNs throttle each connection to
-	// some 10 to 30 MiB/s, and several connections side by side then beat
-	// one long one.
-	slowConn = 48 << 20
+	// some 10 to 20 MiB/s, and several connections side by side then beat
+	// one long one. A busy machine's loopback CDN is faster than this even
+	// with 16 streams at once.
+	slowConn = 24 << 20
 )
 
 // headerTimeout bounds the wait for a CDN's response headers.

@@ -1,6 +1,7 @@
 // Command bench measures pandav against the clouds it fronts, side by side
-// in one run: the same bytes fetched through pandav and straight from the
-// emulated CDN, the same folder listed by pandav and by x/net/webdav over
+// in one run: the same bytes fetched through pandav, through a minimal
+// proxy (proxy.go: what any proxy pays, and nothing else) and straight
+// from the emulated CDN, the same folder listed by pandav and by x/net/webdav over
 // memory, and the upstream calls each client action costs. It prints a
 // Markdown table of ratios and writes it, with the raw figures as JSON.
 //

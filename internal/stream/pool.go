@@ -1,7 +1,8 @@
 // Package stream reads a file from a cloud's CDN: in bounded ranges
 // ("chunks"), a few ahead of the reader, within one memory budget shared
 // by every stream, resuming a broken connection at the exact byte and
-// renewing a link the CDN refuses (docs/DESIGN.md, decision 2).
+// renewing a link the CDN refuses (docs/DESIGN.md, decision 2 and
+// "Streaming").
 //
 // It knows a file only as a Source of links; which drive, mount or
 // protocol the bytes are for is the caller's business.

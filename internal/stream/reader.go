@@ -83,6 +83,10 @@ type Reader struct {
 	// connRate is the CDN's last measured speed on one connection, in
 	// bytes per second (0: not known yet).
 	connRate atomic.Int64
+	// readRate is how fast the client read the last chunk it read whole,
+	// in bytes per second: a reader slower than one connection gains
+	// nothing from more.
+	readRate int64
 
 	mu     sync.Mutex // serialises Read, Seek and Close
 	closed bool
@@ -144,6 +148,7 @@ func (r *Reader) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	for len(r.window) > 0 && r.window[0].end <= r.off {
+		r.pace(r.window[0])
 		r.drop(r.window[0])
 		r.window = r.window[1:]
 	}
@@ -157,7 +162,9 @@ func (r *Reader) Read(p []byte) (int, error) {
 	}
 	r.readAhead()
 	c := r.window[0]
-	c.headed.Store(true)
+	if !c.headed.Swap(true) {
+		c.readFrom = time.Now()
+	}
 	want := min(int64(len(p)), c.end-r.off)
 	n := 0
 	for int64(n) < want {
@@ -219,6 +226,13 @@ func (r *Reader) Read(p []byte) (int, error) {
 	return 0, err
 }
 
+// pace notes how fast the reader read c, which it has read to the end.
+func (r *Reader) pace(c *chunk) {
+	if d := time.Since(c.readFrom); !c.readFrom.IsZero() && d > 0 && c.end-c.off >= 1<<20 {
+		r.readRate = int64(float64(c.end-c.off) / d.Seconds())
+	}
+}
+
 // readAhead starts chunks after the last one, while the memory budget
 // allows, up to ReadAhead chunks and never past what the client asked for.
 func (r *Reader) readAhead() {
@@ -254,9 +268,9 @@ func (r *Reader) startChunk(off int64, reading bool) *chunk {
 		n *= 2
 	}
 	n = min(n, p.o.MaxChunkSize)
-	if rate := r.connRate.Load(); rate > 0 && rate < slowConn {
-		// A CDN that throttles each connection: chunks no longer than
-		// their buffers, so that read-ahead fetches them whole, side by
+	if rate := r.connRate.Load(); rate > 0 && rate < slowConn && float64(r.readRate) > 0.75*float64(rate) {
+		// A CDN that throttles each connection, and a reader that wants
+		// more than one connection gives: chunks no longer than their buffers, so that read-ahead fetches them whole, side by
 		// side, on as many connections as the link allows.
 		n = min(n, chunkBuffer)
 	}
@@ -339,9 +353,10 @@ type chunk struct {
 	lease    chan *lease   // the fetch lends its connection to the waiting reader
 
 	// the reader's own
-	held *lease // the connection it reads straight from
-	cur  *piece // being read
-	pos  int64  // file offset of the next byte the reader gets
+	readFrom time.Time // when the reader first read it
+	held     *lease    // the connection it reads straight from
+	cur      *piece    // being read
+	pos      int64     // file offset of the next byte the reader gets
 }
 
 // next makes the next piece current: waiting for it when wait, else only

@@ -91,24 +91,34 @@ func testTokens(t *testing.T, o Opener) {
 func testSwapRace(t *testing.T, o Opener) {
 	s := o.Open(t)
 	must(t, s.PutToken(ctx, "k", state.Token{Refresh: "r0"}))
+	exactlyOneWins(t, "swaps won", func(i int) (bool, error) {
+		_, swapped, err := s.SwapToken(ctx, "k", "r0", state.Token{Refresh: fmt.Sprint("r1-", i)})
+		return swapped, err
+	})
+}
+
+// exactlyOneWins runs try from 16 goroutines at once and fails unless
+// exactly one of them reports a win.
+func exactlyOneWins(t *testing.T, what string, try func(i int) (bool, error)) {
+	t.Helper()
 	var won atomic.Int32
 	var wg sync.WaitGroup
 	for i := range 16 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, swapped, err := s.SwapToken(ctx, "k", "r0", state.Token{Refresh: fmt.Sprint("r1-", i)})
+			ok, err := try(i)
 			if err != nil {
 				t.Error(err)
 			}
-			if swapped {
+			if ok {
 				won.Add(1)
 			}
 		}()
 	}
 	wg.Wait()
 	if won.Load() != 1 {
-		t.Fatalf("%d swaps won, want 1", won.Load())
+		t.Fatalf("%d %s, want 1", won.Load(), what)
 	}
 }
 
@@ -138,25 +148,9 @@ func testLeases(t *testing.T, o Opener) {
 
 func testLeaseRace(t *testing.T, o Opener) {
 	s := o.Open(t)
-	var won atomic.Int32
-	var wg sync.WaitGroup
-	for i := range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ok, err := s.TryLease(ctx, "refresh:k", fmt.Sprint("p", i), time.Minute)
-			if err != nil {
-				t.Error(err)
-			}
-			if ok {
-				won.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	if won.Load() != 1 {
-		t.Fatalf("%d leases granted at once, want 1", won.Load())
-	}
+	exactlyOneWins(t, "leases granted at once", func(i int) (bool, error) {
+		return s.TryLease(ctx, "refresh:k", fmt.Sprint("p", i), time.Minute)
+	})
 }
 
 func testLocks(t *testing.T, o Opener) {

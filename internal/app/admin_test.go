@@ -58,18 +58,7 @@ mounts:
 `, acct.Key(), acct.Issue()))
 	do := func(method, path, user, pass string) int {
 		t.Helper()
-		req, _ := http.NewRequest(method, srv.URL+path, nil)
-		if user != "" {
-			req.SetBasicAuth(user, pass)
-		}
-		if method == "PROPFIND" {
-			req.Header.Set("Depth", "1")
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		resp, _ := request(t, method, srv.URL+path, user, pass)
 		if strings.HasPrefix(path, "/.pandav/api/") && resp.Header.Get("Cache-Control") != "no-store" {
 			t.Errorf("%s %s: Cache-Control %q", method, path, resp.Header.Get("Cache-Control"))
 		}

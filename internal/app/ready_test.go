@@ -12,9 +12,9 @@ import (
 	"pandav/internal/admin/admintest"
 )
 
-// get makes a request of url (a PROPFIND of depth 1), as user when one
-// is given, and returns the status and the body.
-func get(t *testing.T, method, url, user, pass string) (int, string) {
+// request makes a request of url, as user when one is given (a PROPFIND
+// asks for depth 1), and returns the answer with its body read.
+func request(t *testing.T, method, url, user, pass string) (*http.Response, string) {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, nil)
 	if user != "" {
@@ -29,7 +29,14 @@ func get(t *testing.T, method, url, user, pass string) (int, string) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return resp, string(b)
+}
+
+// get is request's status and body.
+func get(t *testing.T, method, url, user, pass string) (int, string) {
+	t.Helper()
+	resp, body := request(t, method, url, user, pass)
+	return resp.StatusCode, body
 }
 
 // TestReadyz: /readyz is 200 only while every mount's login works. A

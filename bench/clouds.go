@@ -124,6 +124,9 @@ func (c *clouds) seed(sz sizes) error {
 			}
 			f.ids[cl.Name()] = n.ID
 		}
+		if _, err := t.MkdirAll(uploadDir); err != nil {
+			return err
+		}
 		if cl != c.main() {
 			continue
 		}
@@ -145,9 +148,6 @@ func (c *clouds) seed(sz sizes) error {
 					return err
 				}
 			}
-		}
-		if _, err := t.MkdirAll(uploadDir); err != nil {
-			return err
 		}
 	}
 	return nil

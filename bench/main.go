@@ -1,6 +1,7 @@
 // Command bench measures pandav against the clouds it fronts, side by side
-// in one run: the same bytes fetched through pandav and straight from the
-// emulated CDN, the same folder listed by pandav and by x/net/webdav over
+// in one run: the same bytes fetched through pandav, through a minimal
+// proxy (proxy.go: what any proxy pays, and nothing else) and straight
+// from the emulated CDN, the same folder listed by pandav and by x/net/webdav over
 // memory, and the upstream calls each client action costs. It prints a
 // Markdown table of ratios and writes it, with the raw figures as JSON.
 //
@@ -43,16 +44,21 @@ type sizes struct {
 	propfindRuns int
 	rounds       int
 	putSize      int64
+	farSize      int64 // (g): what each stream reads
+	slowStreams  int
+	slowFor      time.Duration
 }
 
 var fullSizes = sizes{
-	seqSize: 2 << 30, seeks: 200, seekLen: 1 << 20, streams: 16, streamSize: 256 << 20,
+	seqSize: 1 << 30, seeks: 200, seekLen: 1 << 20, streams: 16, streamSize: 256 << 20,
 	entries: 10000, coldEntries: 2500, probeFiles: 200, propfindRuns: 20, rounds: 3, putSize: 1 << 30,
+	slowStreams: 128, slowFor: 10 * time.Second, farSize: 128 << 20,
 }
 
 var quickSizes = sizes{
 	seqSize: 64 << 20, seeks: 20, seekLen: 1 << 20, streams: 4, streamSize: 16 << 20,
 	entries: 1000, coldEntries: 600, probeFiles: 200, propfindRuns: 5, rounds: 1, putSize: 64 << 20,
+	slowStreams: 8, slowFor: 2 * time.Second, farSize: 8 << 20,
 }
 
 type options struct {
@@ -64,6 +70,10 @@ type options struct {
 	stream   streamFlags
 	keepLogs bool
 	only     string // scenario letters to run, "" for all
+	// farLatency and farRate are (g)'s CDN: far away, throttled per
+	// connection.
+	farLatency time.Duration
+	farRate    int64
 }
 
 func (o options) wants(letter string) bool {
@@ -71,6 +81,9 @@ func (o options) wants(letter string) bool {
 }
 
 func main() {
+	if addr := os.Getenv(proxyEnv); addr != "" {
+		os.Exit(serveMinimalProxy(addr))
+	}
 	os.Exit(run(os.Args[1:]))
 }
 
@@ -86,6 +99,8 @@ func run(args []string) int {
 	fs.IntVar(&o.stream.readAhead, "read-ahead", -1, "override pandav's stream.read_ahead")
 	fs.StringVar(&o.stream.memoryBudget, "memory-budget", "", "override pandav's stream.memory_budget (e.g. 256MiB)")
 	fs.StringVar(&o.only, "only", "", "run only these scenarios, e.g. --only ab (for tuning; (f) rows come with (a), (c) and f)")
+	fs.DurationVar(&o.farLatency, "far-latency", 30*time.Millisecond, "(g): delay the CDN adds to every request")
+	fs.Int64Var(&o.farRate, "far-rate", 16<<20, "(g): bytes per second of each CDN connection")
 	fs.BoolVar(&o.keepLogs, "keep", false, "keep the work folder (configs, pandav logs) and print where it is")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -126,6 +141,8 @@ type bench struct {
 	rep   *report
 	pc    *http.Client // to pandav
 	dc    *http.Client // to the CDNs
+	xc    *http.Client // to the minimal proxy
+	proxy *server      // the minimal proxy
 	start time.Time
 	crcs  map[*seeded]uint32
 	// commit is HEAD when pandav was built; the lead may commit during a
@@ -135,7 +152,7 @@ type bench struct {
 
 func setup(ctx context.Context, o options) (*bench, error) {
 	b := &bench{ctx: ctx, o: o, sz: fullSizes, kids: &children{}, rep: newReport(),
-		pc: newClient(), dc: newClient(), start: time.Now(), crcs: map[*seeded]uint32{}}
+		pc: newClient(), dc: newClient(), xc: newClient(), start: time.Now(), crcs: map[*seeded]uint32{}}
 	if o.quick {
 		b.sz = quickSizes
 	}
@@ -154,6 +171,11 @@ func setup(ctx context.Context, o options) (*bench, error) {
 	}
 	step("building pandav")
 	if b.bin, err = buildPandav(ctx, b.repo, b.dir); err != nil {
+		os.RemoveAll(b.dir)
+		return nil, err
+	}
+	step("starting the minimal proxy")
+	if b.proxy, err = startProxy(ctx, b.dir, b.kids); err != nil {
 		os.RemoveAll(b.dir)
 		return nil, err
 	}
@@ -228,6 +250,14 @@ func (b *bench) runAll() {
 			s.stop()
 		}
 	}
+	if b.o.wants("f") {
+		if s, err := b.newServer("slow"); err != nil {
+			b.rep.fail("start pandav", err)
+		} else {
+			b.scenario("(f) slow streams, "+b.cl.main().mount, s, func() error { return b.slowStreams(s) })
+			s.stop()
+		}
+	}
 	if b.o.wants("i") {
 		if s, err := b.newServer("fairness"); err != nil {
 			b.rep.fail("start pandav", err)
@@ -258,7 +288,10 @@ func (b *bench) runAll() {
 			b.scenario("(k) a replica on Redis against the embedded store", nil, b.stateBackends)
 		}
 	}
-	if !b.o.wants("d") && !b.o.wants("e") && !b.o.wants("f") {
+	if b.o.wants("g") {
+		b.scenario("(g) far, throttled CDN", nil, b.farCDN)
+	}
+	if !b.o.wants("d") && !b.o.wants("e") && !b.o.wants("f") && !b.o.wants("h") {
 		return
 	}
 	s, err := b.newServer("metadata")
@@ -276,12 +309,17 @@ func (b *bench) runAll() {
 		b.scenario("(e) Finder probe storm"+at, s, func() error { return b.probeStorm(s) })
 	}
 	var putOK bool
-	if b.o.wants("f") {
+	if b.o.wants("f") || b.o.wants("h") {
 		b.scenario("(f) PUT probe"+at, s, func() (err error) { putOK, err = b.putProbe(s); return err })
 	}
 	s.stop()
-	if putOK {
-		b.scenario("(f) 1 GiB PUT"+at, nil, b.bigPut)
+	if putOK && b.o.wants("h") {
+		for _, cl := range b.cl.all {
+			if b.o.quick && cl != b.cl.main() {
+				break // the full run has every cloud
+			}
+			b.scenario("(h) "+fmtMiB(b.sz.putSize)+" PUT, "+cl.mount, nil, func() error { return b.bigPut(cl) })
+		}
 	}
 }
 
@@ -331,6 +369,8 @@ func (b *bench) header() []string {
 		"emulators: default per-account limits throughout (aliyun: list 4/s, getDownloadUrl 1/s, other 15/s, 3 CDN connections per file; 115: 5 calls/s per token, 2 connections per link); " +
 			"for throughput and range figures each side fetches its links before the clock starts (pandav by a 1-byte GET), so the 1 link/s limit does not enter the figures",
 		"direct = the same bytes fetched by the bench straight from the emulated CDN, on a link the bench got with its own in-process driver; every body is checked by CRC-32C against the seeded file",
+		"minimal proxy = a child process of the bench that makes one upstream request per GET on the same link and copies the body with io.CopyBuffer through 256 KiB (bench/proxy.go); " +
+			"CPU-seconds per GiB are of the serving process, from /proc/<pid>/stat: the proxy's, pandav's, and for direct the bench's own (the emulated CDN and the client)",
 		fmt.Sprintf("run time: %s", time.Since(b.start).Round(time.Second)),
 	}
 	b.rep.Meta["date"] = b.start.Format(time.RFC3339)

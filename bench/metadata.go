@@ -19,7 +19,6 @@ import (
 
 	"golang.org/x/net/webdav"
 
-	"pandav/internal/fakecloud"
 	"pandav/internal/sample"
 )
 
@@ -337,51 +336,4 @@ func (b *bench) putProbe(s *server) (bool, error) {
 	b.rep.add(row{ID: "f.put", Scenario: "(f) peak RSS of pandav during a " + fmtMiB(b.sz.putSize) + " PUT",
 		Pandav: fmt.Sprintf("writes not yet implemented (a small PUT answered HTTP %d)", resp.StatusCode), Target: "—"})
 	return false, nil
-}
-
-// bigPut uploads a generated file of putSize through a fresh pandav and
-// reads pandav's peak memory; the file is then read back and checked.
-func (b *bench) bigPut() error {
-	mc := b.cl.main()
-	s, err := b.newServer("put")
-	if err != nil {
-		return err
-	}
-	defer s.stop()
-	blob := fakecloud.NewSeededBlob(0x9a7, b.sz.putSize, "")
-	want := expectCRC(blob, 0, blob.N)
-	u := s.url(mc.mount, uploadDir+"/big.bin")
-	note := peakFrom(s)
-	req, err := http.NewRequestWithContext(b.ctx, http.MethodPut, u, io.NewSectionReader(blob, 0, blob.N))
-	if err != nil {
-		return err
-	}
-	req.ContentLength = blob.N
-	req.Header.Set("User-Agent", benchUA)
-	start := time.Now()
-	resp, err := b.pc.Do(req)
-	if err != nil {
-		return err
-	}
-	discard(resp)
-	took := time.Since(start)
-	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusNoContent {
-		return fmt.Errorf("PUT %s: HTTP %d", fmtMiB(blob.N), resp.StatusCode)
-	}
-	hwm, rss, err := s.memory()
-	if err != nil {
-		return err
-	}
-	back, err := get(b.ctx, b.pc, u, nil, 0, 0)
-	if err == nil {
-		err = back.check(http.StatusOK, blob.N, want)
-	}
-	if err != nil {
-		return fmt.Errorf("reading the upload back: %w", err)
-	}
-	b.rep.add(row{ID: "f.put", Scenario: "(f) peak RSS of pandav during a " + fmtMiB(blob.N) + " PUT", Pandav: fmtMiB(hwm),
-		PandavV: float64(hwm) / (1 << 20), Unit: "MiB", Target: "—",
-		Note: joinNotes(note, fmt.Sprintf("PUT took %s (%.0f MiB/s); RSS afterwards %s", fmtMS(ms(took)), mibps(blob.N, took), fmtMiB(rss)))})
-	b.rep.raw("f.put", map[string]any{"vmhwm_bytes": hwm, "vmrss_after_bytes": rss, "put_ms": ms(took)})
-	return nil
 }

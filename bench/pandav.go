@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -104,37 +103,17 @@ func startServer(ctx context.Context, bin, name, cfg, dir string, kids *children
 		logf.Close()
 		return nil, fmt.Errorf("start pandav: %v", err)
 	}
-	s := &server{name: name, cmd: cmd, base: "http://" + addr, log: logPath, done: make(chan struct{})}
+	s := &server{name: "pandav " + name, cmd: cmd, base: "http://" + addr, log: logPath, done: make(chan struct{})}
 	kids.add(s)
 	go func() {
 		s.err = cmd.Wait()
 		logf.Close()
 		close(s.done)
 	}()
-	deadline := time.Now().Add(20 * time.Second)
-	hc := &http.Client{Timeout: time.Second}
-	for {
-		select {
-		case <-s.done:
-			return nil, fmt.Errorf("pandav %s exited at start (%v):\n%s", name, s.err, s.logTail())
-		case <-ctx.Done():
-			s.stop()
-			return nil, ctx.Err()
-		default:
-		}
-		req, _ := http.NewRequest(http.MethodOptions, s.base+"/", nil)
-		if resp, err := hc.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode < 500 {
-				return s, nil
-			}
-		}
-		if time.Now().After(deadline) {
-			s.stop()
-			return nil, fmt.Errorf("pandav %s did not answer within 20s:\n%s", name, s.logTail())
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := s.waitReady(ctx); err != nil {
+		return nil, err
 	}
+	return s, nil
 }
 
 // stop asks the child to shut down, and kills it if it does not.

@@ -16,11 +16,13 @@ type row struct {
 	Scenario string  `json:"scenario"`
 	Pandav   string  `json:"pandav"`
 	Direct   string  `json:"direct"`
+	Proxy    string  `json:"minimal_proxy,omitempty"`
 	Ratio    string  `json:"ratio"`
 	Target   string  `json:"target"`
 	Met      *bool   `json:"met,omitempty"` // nil: no target, or not measured
 	PandavV  float64 `json:"pandav_value"`
 	DirectV  float64 `json:"direct_value,omitempty"`
+	ProxyV   float64 `json:"minimal_proxy_value,omitempty"`
 	Unit     string  `json:"unit,omitempty"`
 	Note     string  `json:"note,omitempty"`
 }
@@ -86,6 +88,36 @@ func ratioRow(id, scenario string, p, d float64, unit string, target float64) ro
 	return x
 }
 
+// threeWayRow compares pandav with the minimal proxy (the ratio, and its
+// target when above > 0 or below > 0) and shows direct beside them.
+// above: higher is better, the ratio must be at least it; below: lower is
+// better, the ratio must be at most it.
+func threeWayRow(id, scenario string, d, x, p float64, format func(float64) string, unit string, above, below float64) row {
+	r := row{ID: id, Scenario: scenario, PandavV: p, DirectV: d, ProxyV: x, Unit: unit,
+		Pandav: format(p), Direct: format(d), Proxy: format(x), Target: "—"}
+	if x > 0 {
+		ratio := p / x
+		r.Ratio = fmt.Sprintf("%.2f", ratio)
+		switch {
+		case above > 0:
+			r.Target, r.Met = fmt.Sprintf("≥ %.2f × proxy", above), boolp(ratio >= above)
+		case below > 0:
+			r.Target, r.Met = fmt.Sprintf("≤ %.2f × proxy", below), boolp(ratio <= below)
+		}
+	}
+	return r
+}
+
+// peakRow is a peak-RSS figure with an upper bound in MiB (0: none).
+func peakRow(id, scenario string, hwm int64, limit float64, note string) row {
+	v := float64(hwm) / (1 << 20)
+	r := row{ID: id, Scenario: scenario, Pandav: fmtMiB(hwm), PandavV: v, Unit: "MiB", Target: "—", Note: note}
+	if limit > 0 {
+		r.Target, r.Met = fmt.Sprintf("< %.0f MiB", limit), boolp(v < limit)
+	}
+	return r
+}
+
 // latencyRow compares a latency (lower is better); the ratio is pandav's
 // over direct's.
 func latencyRow(id, scenario string, p, d float64) row {
@@ -115,17 +147,10 @@ func (r *report) markdown(header []string) string {
 	for _, h := range header {
 		b.WriteString("- " + h + "\n")
 	}
-	b.WriteString("\n| scenario | pandav | direct | ratio | target | met? |\n|---|---|---|---|---|---|\n")
+	b.WriteString("- ratio = pandav / minimal proxy where the row has a minimal proxy, else pandav / direct\n")
+	b.WriteString("\n| scenario | direct | minimal proxy | pandav | ratio | target | met? |\n|---|---|---|---|---|---|---|\n")
 	for _, x := range r.sorted() {
-		ratio := x.Ratio
-		if ratio == "" {
-			ratio = "—"
-		}
-		direct := x.Direct
-		if direct == "" {
-			direct = "—"
-		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", cell(x.Scenario), cell(x.Pandav), cell(direct), ratio, cell(x.Target), x.met())
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", cell(x.Scenario), dash(x.Direct), dash(x.Proxy), cell(x.Pandav), dash(x.Ratio), dash(x.Target), x.met())
 	}
 	var notes []string
 	for _, x := range r.sorted() {
@@ -151,6 +176,13 @@ func (r *report) sorted() []row {
 	out := append([]row(nil), r.Rows...)
 	sort.SliceStable(out, func(i, j int) bool { return out[i].ID[0] < out[j].ID[0] })
 	return out
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return cell(s)
 }
 
 func cell(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, "|", "\\|"), "\n", " ") }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -46,7 +47,104 @@ func peakFrom(s *server) string {
 	return "clear_refs refused: the peak includes pandav's start"
 }
 
-// (a) one sequential GET of the whole file, through pandav and direct.
+// sides of a throughput comparison: the emulated CDN straight, the
+// minimal proxy (proxy.go), and pandav.
+var sides = []string{"direct", "proxy", "pandav"}
+
+// sideRun is what one side did over the rounds of a scenario.
+type sideRun struct {
+	best  time.Duration
+	rates []float64     // MiB/s, per round
+	cpu   time.Duration // of the process that served the bytes
+	cdn   int64         // CDN requests
+	bytes int64
+}
+
+func (r *sideRun) perGiB(v float64) float64 { return v / (float64(r.bytes) / (1 << 30)) }
+
+// servingCPU reads the CPU time of the process that serves a side's
+// bytes: the bench itself for direct (the emulated CDN is in it; so is
+// the client), the proxy child and the pandav child for the others.
+func (b *bench) servingCPU(s *server, side string) func() time.Duration {
+	switch side {
+	case "proxy":
+		return b.proxy.cpu
+	case "pandav":
+		return s.cpu
+	}
+	return selfCPU
+}
+
+// throughput runs fetch for every side, rounds times, starting each round
+// with the next side so that none is always first; fetch returns the
+// bytes it moved.
+func (b *bench) throughput(s *server, cl *cloud, rounds int, fetch func(side string) (int64, error)) (map[string]*sideRun, error) {
+	out := map[string]*sideRun{}
+	for _, side := range sides {
+		out[side] = &sideRun{}
+	}
+	cdn := cl.Endpoints().CDN
+	for round := range rounds {
+		for k := range sides {
+			side := sides[(round+k)%len(sides)]
+			cpuOf := b.servingCPU(s, side)
+			c0, n0, t0 := cpuOf(), cl.Counters().Get(cdn), time.Now()
+			n, err := fetch(side)
+			d := time.Since(t0)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", side, err)
+			}
+			r := out[side]
+			r.cpu += cpuOf() - c0
+			r.cdn += cl.Counters().Get(cdn) - n0
+			r.bytes += n
+			r.rates = append(r.rates, mibps(n, d))
+			if r.best == 0 || d < r.best {
+				r.best = d
+			}
+		}
+	}
+	return out, nil
+}
+
+// throughputRows reports a three-way run: throughput (best round), CPU
+// seconds per GiB of each serving process, and CDN requests per GiB.
+func (b *bench) throughputRows(id, label string, runs map[string]*sideRun, perRound int64, minRatio float64) {
+	d, x, p := runs["direct"], runs["proxy"], runs["pandav"]
+	rate := func(r *sideRun) float64 { return mibps(perRound, r.best) }
+	cpu := func(r *sideRun) float64 { return r.perGiB(r.cpu.Seconds()) }
+	reqs := func(r *sideRun) float64 { return r.perGiB(float64(r.cdn)) }
+	b.rep.add(threeWayRow(id, label+": throughput", rate(d), rate(x), rate(p),
+		func(v float64) string { return fmt.Sprintf("%.0f MiB/s", v) }, "MiB/s", minRatio, 0))
+	c := threeWayRow(id+".cpu", label+": CPU-seconds per GiB of the serving process", cpu(d), cpu(x), cpu(p),
+		func(v float64) string { return fmt.Sprintf("%.2f s", v) }, "s/GiB", 0, 1.15)
+	b.rep.add(c)
+	q := threeWayRow(id+".cdn", label+": CDN requests per GiB", reqs(d), reqs(x), reqs(p),
+		func(v float64) string { return fmt.Sprintf("%.1f", v) }, "requests/GiB", 0, 0)
+	q.Ratio = ""
+	if id[0] == 'a' {
+		q.Target, q.Met = "pandav ≤ 64", boolp(reqs(p) <= 64)
+	}
+	b.rep.add(q)
+	raw := map[string]any{"bytes_per_round": perRound}
+	for side, r := range runs {
+		raw[side] = map[string]any{"mibps": r.rates, "cpu_s": r.cpu.Seconds(), "cdn_requests": r.cdn, "bytes": r.bytes}
+	}
+	b.rep.raw(id, raw)
+}
+
+// fetchSide GETs a file (a range when length > 0) from one side.
+func (b *bench) fetchSide(s *server, cl *cloud, side string, f *seeded, link drivers.Link, off, length int64) (fetched, error) {
+	switch side {
+	case "direct":
+		return get(b.ctx, b.dc, link.URL, link.Header, off, length)
+	case "proxy":
+		return get(b.ctx, b.xc, b.proxy.base+"/", viaProxy(link.URL, link.Header), off, length)
+	}
+	return get(b.ctx, b.pc, s.url(cl.mount, f.path), nil, off, length)
+}
+
+// (a) one sequential GET of the whole file from each side.
 func (b *bench) sequential(s *server, cl *cloud) error {
 	f := b.cl.seq
 	want := b.crcOf(f)
@@ -58,64 +156,24 @@ func (b *bench) sequential(s *server, cl *cloud) error {
 		return err
 	}
 	note := peakFrom(s)
-	var bestP, bestD time.Duration
-	var rawP, rawD []float64
-	var cpuP, cpuD cpuShare
-	upstream := map[string]int64{}
-	for round := range b.sz.rounds {
-		sides := []string{"direct", "pandav"}
-		if round%2 == 1 {
-			sides[0], sides[1] = sides[1], sides[0]
+	runs, err := b.throughput(s, cl, b.sz.rounds, func(side string) (int64, error) {
+		r, err := b.fetchSide(s, cl, side, f, link, 0, 0)
+		if err == nil {
+			err = r.check(http.StatusOK, f.blob.N, want)
 		}
-		for _, side := range sides {
-			var r fetched
-			if side == "direct" {
-				err = cpuD.measure(s, func() (err error) {
-					r, err = get(b.ctx, b.dc, link.URL, link.Header, 0, 0)
-					return err
-				})
-			} else {
-				before := cl.Counters().Snapshot()
-				err = cpuP.measure(s, func() (err error) {
-					r, err = get(b.ctx, b.pc, s.url(cl.mount, f.path), nil, 0, 0)
-					return err
-				})
-				addCounts(upstream, delta(before, cl.Counters().Snapshot()))
-			}
-			if err == nil {
-				err = r.check(http.StatusOK, f.blob.N, want)
-			}
-			if err != nil {
-				return fmt.Errorf("%s GET: %w", side, err)
-			}
-			if side == "direct" {
-				rawD = append(rawD, mibps(r.n, r.total))
-				if bestD == 0 || r.total < bestD {
-					bestD = r.total
-				}
-			} else {
-				rawP = append(rawP, mibps(r.n, r.total))
-				if bestP == 0 || r.total < bestP {
-					bestP = r.total
-				}
-			}
-		}
+		return r.n, err
+	})
+	if err != nil {
+		return err
 	}
 	hwm, rss, err := s.memory()
 	if err != nil {
 		return err
 	}
-	id, label, target := b.rowID("a", cl), "(a) sequential GET "+fmtMiB(f.blob.N)+", "+cl.mount+": throughput", 0.90
-	x := ratioRow(id, label, mibps(f.blob.N, bestP), mibps(f.blob.N, bestD), "MiB/s", target)
-	x.Note = fmt.Sprintf("CPU while pandav served: %s; while the bench fetched direct: %s; upstream during pandav's GETs: %s",
-		cpuP, cpuD, countsText(upstream))
-	b.rep.add(x)
-	b.rep.raw(id, map[string]any{"pandav_mibps": rawP, "direct_mibps": rawD, "bytes": f.blob.N,
-		"cpu_pandav_side": cpuP.raw(), "cpu_direct_side": cpuD.raw(), "upstream_pandav_side": upstream})
-	rssLabel := "(f) peak RSS of pandav during (a), " + cl.mount
-	x = row{ID: "f.a." + cl.Name(), Scenario: rssLabel, Pandav: fmtMiB(hwm), PandavV: float64(hwm) / (1 << 20), Unit: "MiB", Target: "—",
-		Note: joinNotes(note, fmt.Sprintf("VmHWM, reset before the timed GETs; RSS afterwards %s", fmtMiB(rss)))}
-	b.rep.add(x)
+	id := b.rowID("a", cl)
+	b.throughputRows(id, "(a) sequential GET "+fmtMiB(f.blob.N)+", "+cl.mount, runs, f.blob.N, 0.95)
+	b.rep.add(peakRow("f.a."+cl.Name(), "(f) peak RSS of pandav during (a), one stream, "+cl.mount, hwm, 64,
+		joinNotes(note, fmt.Sprintf("VmHWM, reset before the timed GETs; RSS afterwards %s", fmtMiB(rss)))))
 	b.rep.raw("f.a."+cl.Name(), map[string]any{"vmhwm_bytes": hwm, "vmrss_after_bytes": rss})
 	return nil
 }
@@ -130,8 +188,8 @@ func joinNotes(a, b string) string {
 	return a + "; " + b
 }
 
-// (b) random 1 MiB ranges, as a player seeking: the same offsets through
-// pandav and direct, interleaved so that both see the same machine.
+// (b) random 1 MiB ranges, as a player seeking: the same offsets from
+// every side, interleaved so that all see the same machine.
 func (b *bench) seeks(s *server, cl *cloud) error {
 	f := b.cl.seq
 	link, err := cl.directLink(b.ctx, f)
@@ -149,45 +207,43 @@ func (b *bench) seeks(s *server, cl *cloud) error {
 		offs[i] = rng.Int64N(f.blob.N - b.sz.seekLen)
 		wants[i] = expectCRC(f.blob, offs[i], b.sz.seekLen)
 	}
-	var pT, pA, dT, dA []time.Duration
-	purl := s.url(cl.mount, f.path)
+	ttfb, total := map[string][]time.Duration{}, map[string][]time.Duration{}
 	for i, off := range offs {
-		sides := []string{"direct", "pandav"}
-		if i%2 == 1 {
-			sides[0], sides[1] = sides[1], sides[0]
-		}
-		for _, side := range sides {
-			var r fetched
-			if side == "direct" {
-				r, err = get(b.ctx, b.dc, link.URL, link.Header, off, b.sz.seekLen)
-			} else {
-				r, err = get(b.ctx, b.pc, purl, nil, off, b.sz.seekLen)
-			}
+		for k := range sides {
+			side := sides[(i+k)%len(sides)]
+			r, err := b.fetchSide(s, cl, side, f, link, off, b.sz.seekLen)
 			if err == nil {
 				err = r.check(http.StatusPartialContent, b.sz.seekLen, wants[i])
 			}
 			if err != nil {
 				return fmt.Errorf("%s range at %d: %w", side, off, err)
 			}
-			if side == "direct" {
-				dT, dA = append(dT, r.ttfb), append(dA, r.total)
-			} else {
-				pT, pA = append(pT, r.ttfb), append(pA, r.total)
-			}
+			ttfb[side] = append(ttfb[side], r.ttfb)
+			total[side] = append(total[side], r.total)
 		}
 	}
 	pre := b.rowID("b", cl)
 	what := fmt.Sprintf("(b) %d random %s ranges, %s: ", n, fmtMiB(b.sz.seekLen), cl.mount)
-	p50p, p50d := ms(percentile(pT, 50)), ms(percentile(dT, 50))
-	x := latencyRow(pre+".ttfb.p50", what+"TTFB p50", p50p, p50d)
-	x.Target, x.Met = "≤ direct + 2 ms", boolp(p50p <= p50d+2)
-	b.rep.add(x)
-	b.rep.add(latencyRow(pre+".ttfb.p99", what+"TTFB p99", ms(percentile(pT, 99)), ms(percentile(dT, 99))))
-	b.rep.add(latencyRow(pre+".total.p50", what+"total p50", ms(percentile(pA, 50)), ms(percentile(dA, 50))))
-	b.rep.add(latencyRow(pre+".total.p99", what+"total p99", ms(percentile(pA, 99)), ms(percentile(dA, 99))))
-	b.rep.raw(pre, map[string]any{"offsets": offs, "length": b.sz.seekLen,
-		"pandav_ttfb_ms": msList(pT), "pandav_total_ms": msList(pA),
-		"direct_ttfb_ms": msList(dT), "direct_total_ms": msList(dA)})
+	for _, m := range []struct {
+		id, label string
+		of        map[string][]time.Duration
+		p         float64
+	}{
+		{".ttfb.p50", "TTFB p50", ttfb, 50}, {".ttfb.p99", "TTFB p99", ttfb, 99},
+		{".total.p50", "total p50", total, 50}, {".total.p99", "total p99", total, 99},
+	} {
+		d, x, p := ms(percentile(m.of["direct"], m.p)), ms(percentile(m.of["proxy"], m.p)), ms(percentile(m.of["pandav"], m.p))
+		r := threeWayRow(pre+m.id, what+m.label, d, x, p, fmtMS, "ms", 0, 0)
+		if m.id == ".ttfb.p50" {
+			r.Target, r.Met = "≤ proxy + 1 ms", boolp(p <= x+1)
+		}
+		b.rep.add(r)
+	}
+	raw := map[string]any{"offsets": offs, "length": b.sz.seekLen}
+	for _, side := range sides {
+		raw[side+"_ttfb_ms"], raw[side+"_total_ms"] = msList(ttfb[side]), msList(total[side])
+	}
+	b.rep.raw(pre, raw)
 	return nil
 }
 
@@ -199,112 +255,72 @@ func msList(ds []time.Duration) []float64 {
 	return out
 }
 
-// (c) many players at once: every stream file read whole, all together.
-func (b *bench) concurrent(s *server) error {
-	mc := b.cl.main()
-	files := b.cl.streams
+// parallelFetch GETs files whole from one side, all at once, and returns
+// the bytes moved.
+func (b *bench) parallelFetch(s *server, cl *cloud, side string, files []*seeded, links []drivers.Link, wants []uint32) (int64, error) {
+	var wg sync.WaitGroup
+	errs := make([]error, len(files))
+	var total int64
+	for i, f := range files {
+		total += f.blob.N
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := b.fetchSide(s, cl, side, f, links[i], 0, 0)
+			if err == nil {
+				err = r.check(http.StatusOK, f.blob.N, wants[i])
+			}
+			if err != nil {
+				errs[i] = fmt.Errorf("GET %s: %w", f.path, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return total, errors.Join(errs...)
+}
+
+// linksOf gets the direct links and checksums of files, and warms pandav
+// for them.
+func (b *bench) linksOf(s *server, cl *cloud, files []*seeded) ([]drivers.Link, []uint32, error) {
 	links := make([]drivers.Link, len(files))
 	wants := make([]uint32, len(files))
 	for i, f := range files {
 		wants[i] = b.crcOf(f)
-		l, err := mc.directLink(b.ctx, f)
+		l, err := cl.directLink(b.ctx, f)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		links[i] = l
-		if err := b.warm(s, mc, f); err != nil {
-			return err
+		if err := b.warm(s, cl, f); err != nil {
+			return nil, nil, err
 		}
+	}
+	return links, wants, nil
+}
+
+// (c) many players at once: every stream file read whole, all together.
+func (b *bench) concurrent(s *server) error {
+	mc := b.cl.main()
+	files := b.cl.streams
+	links, wants, err := b.linksOf(s, mc, files)
+	if err != nil {
+		return err
 	}
 	note := peakFrom(s)
-	var total int64
-	for _, f := range files {
-		total += f.blob.N
-	}
-	var cpuP, cpuD cpuShare
-	upstream := map[string]int64{}
-	run := func(side string) (time.Duration, error) {
-		var wg sync.WaitGroup
-		errs := make([]error, len(files))
-		cpu := &cpuD
-		if side == "pandav" {
-			cpu = &cpuP
-		}
-		p0, s0 := s.cpu(), selfCPU()
-		before := mc.Counters().Snapshot()
-		start := time.Now()
-		for i, f := range files {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				var r fetched
-				var err error
-				if side == "direct" {
-					r, err = get(b.ctx, b.dc, links[i].URL, links[i].Header, 0, 0)
-				} else {
-					r, err = get(b.ctx, b.pc, s.url(mc.mount, f.path), nil, 0, 0)
-				}
-				if err == nil {
-					err = r.check(http.StatusOK, f.blob.N, wants[i])
-				}
-				if err != nil {
-					errs[i] = fmt.Errorf("%s GET %s: %w", side, f.path, err)
-				}
-			}()
-		}
-		wg.Wait()
-		d := time.Since(start)
-		cpu.pandav += s.cpu() - p0
-		cpu.self += selfCPU() - s0
-		cpu.wall += d
-		if side == "pandav" {
-			addCounts(upstream, delta(before, mc.Counters().Snapshot()))
-		}
-		for _, err := range errs {
-			if err != nil {
-				return 0, err
-			}
-		}
-		return d, nil
-	}
-	var bestP, bestD time.Duration
-	var rawP, rawD []float64
-	for round := range b.sz.rounds {
-		sides := []string{"direct", "pandav"}
-		if round%2 == 1 {
-			sides[0], sides[1] = sides[1], sides[0]
-		}
-		for _, side := range sides {
-			d, err := run(side)
-			if err != nil {
-				return err
-			}
-			if side == "direct" {
-				rawD = append(rawD, mibps(total, d))
-				if bestD == 0 || d < bestD {
-					bestD = d
-				}
-			} else {
-				rawP = append(rawP, mibps(total, d))
-				if bestP == 0 || d < bestP {
-					bestP = d
-				}
-			}
-		}
+	runs, err := b.throughput(s, mc, b.sz.rounds, func(side string) (int64, error) {
+		return b.parallelFetch(s, mc, side, files, links, wants)
+	})
+	if err != nil {
+		return err
 	}
 	hwm, rss, err := s.memory()
 	if err != nil {
 		return err
 	}
-	label := fmt.Sprintf("(c) %d concurrent streams of %s, %s: aggregate throughput", len(files), fmtMiB(b.sz.streamSize), mc.mount)
-	x := ratioRow("c", label, mibps(total, bestP), mibps(total, bestD), "MiB/s", 0.85)
-	x.Note = fmt.Sprintf("CPU while pandav served: %s; while the bench fetched direct: %s; upstream during pandav's GETs: %s",
-		cpuP, cpuD, countsText(upstream))
-	b.rep.add(x)
-	b.rep.raw("c", map[string]any{"pandav_mibps": rawP, "direct_mibps": rawD, "bytes": total,
-		"cpu_pandav_side": cpuP.raw(), "cpu_direct_side": cpuD.raw(), "upstream_pandav_side": upstream})
-	b.rep.add(row{ID: "f.c", Scenario: "(f) peak RSS of pandav during (c)", Pandav: fmtMiB(hwm), PandavV: float64(hwm) / (1 << 20),
-		Unit: "MiB", Target: "—", Note: joinNotes(note, fmt.Sprintf("VmHWM, reset before the timed GETs; RSS afterwards %s", fmtMiB(rss)))})
+	label := fmt.Sprintf("(c) %d concurrent streams of %s, %s", len(files), fmtMiB(b.sz.streamSize), mc.mount)
+	b.throughputRows("c", label, runs, int64(len(files))*b.sz.streamSize, 0.90)
+	b.rep.add(peakRow("f.c", fmt.Sprintf("(f) peak RSS of pandav during (c), %d streams", len(files)), hwm, 256,
+		joinNotes(note, fmt.Sprintf("VmHWM, reset before the timed GETs; RSS afterwards %s", fmtMiB(rss)))))
 	b.rep.raw("f.c", map[string]any{"vmhwm_bytes": hwm, "vmrss_after_bytes": rss})
 	return nil
 }

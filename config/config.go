@@ -82,7 +82,7 @@ type TLS struct {
 
 // Stream tunes how file bytes are fetched from the clouds' CDNs.
 type Stream struct {
-	ChunkSize    ByteSize `yaml:"chunk_size"`    // one ranged upstream request
+	ChunkSize    ByteSize `yaml:"chunk_size"`    // the first ranged upstream requests; later ones double up to 32 MiB
 	ReadAhead    int      `yaml:"read_ahead"`    // chunks fetched ahead of the reader
 	MemoryBudget ByteSize `yaml:"memory_budget"` // chunk memory of all streams together
 	StallTimeout Duration `yaml:"stall_timeout"` // a CDN body silent this long is reconnected
@@ -185,7 +185,7 @@ func Defaults() Config {
 			NegativeTTL: Duration(10 * time.Second),
 			LinkMargin:  Duration(60 * time.Second),
 		},
-		Stream:           Stream{ChunkSize: 4 << 20, ReadAhead: 3, MemoryBudget: 192 << 20, StallTimeout: Duration(10 * time.Second)},
+		Stream:           Stream{ChunkSize: 1 << 20, ReadAhead: 3, MemoryBudget: 192 << 20, StallTimeout: Duration(10 * time.Second)},
 		Locks:            Locks{MaxTimeout: Duration(time.Hour), MaxPerUser: 1000},
 		PlaceholderGrace: Duration(time.Minute),
 		ReadBack:         ReadBack{MaxFile: 16 << 20, MaxTotal: 512 << 20, TTL: Duration(5 * time.Minute)},

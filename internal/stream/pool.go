@@ -1,7 +1,8 @@
 // Package stream reads a file from a cloud's CDN: in bounded ranges
 // ("chunks"), a few ahead of the reader, within one memory budget shared
 // by every stream, resuming a broken connection at the exact byte and
-// renewing a link the CDN refuses (docs/DESIGN.md, decision 2).
+// renewing a link the CDN refuses (docs/DESIGN.md, decision 2 and
+// "Streaming").
 //
 // It knows a file only as a Source of links; which drive, mount or
 // protocol the bytes are for is the caller's business.
@@ -36,16 +37,21 @@ type Source interface {
 
 // Options tune how file bytes are fetched from the CDN.
 type Options struct {
-	// ChunkSize is the length of one ranged upstream request. 0 means
-	// 4 MiB.
+	// ChunkSize is the length of the first two ranged upstream requests
+	// after an open or a seek; while the client reads on, each next one is
+	// twice as long, up to MaxChunkSize. 0 means 1 MiB.
 	ChunkSize int64
+	// MaxChunkSize is the longest ranged request. 0 means 32 MiB.
+	MaxChunkSize int64
 	// ReadAhead is how many chunks past the one being read are fetched in
 	// the background, so a CDN hiccup does not reach the player. 0 means
 	// the default (3); a negative value turns read-ahead off.
 	ReadAhead int
 	// MemoryBudget caps the bytes held in chunk buffers by all streams
-	// together. Read-ahead is skipped, never waited for, when it is spent.
-	// 0 means 192 MiB; it is never less than one chunk.
+	// together. Read-ahead is skipped, never waited for, when it is spent,
+	// and a stream whose chunk finds it spent passes its bytes through a
+	// small buffer instead. 0 means 192 MiB; it is never less than one
+	// chunk's buffer.
 	MemoryBudget int64
 	// StallTimeout is how long a CDN body may send nothing before the
 	// connection is dropped and the chunk resumed on a new one.
@@ -59,8 +65,12 @@ func (o *Options) defaults() {
 		o.StallTimeout = 10 * time.Second
 	}
 	if o.ChunkSize <= 0 {
-		o.ChunkSize = 4 << 20
+		o.ChunkSize = 1 << 20
 	}
+	if o.MaxChunkSize <= 0 {
+		o.MaxChunkSize = 32 << 20
+	}
+	o.MaxChunkSize = max(o.MaxChunkSize, o.ChunkSize)
 	switch {
 	case o.ReadAhead < 0:
 		o.ReadAhead = 0
@@ -70,8 +80,8 @@ func (o *Options) defaults() {
 	if o.MemoryBudget <= 0 {
 		o.MemoryBudget = 192 << 20
 	}
-	if o.MemoryBudget < o.ChunkSize {
-		o.MemoryBudget = o.ChunkSize
+	if o.MemoryBudget < min(o.ChunkSize, chunkBuffer) {
+		o.MemoryBudget = min(o.ChunkSize, chunkBuffer)
 	}
 }
 
@@ -85,14 +95,15 @@ type Pool struct {
 	client   *http.Client
 	log      zerolog.Logger
 
-	// free holds chunk buffers for reuse. Unlike a sync.Pool, which the
+	// free holds piece buffers for reuse. Unlike a sync.Pool, which the
 	// garbage collector empties, it turns a stream's steady state into no
 	// allocation at all, so the heap, and a NAS's RSS, stay at what the
 	// streams really hold. The memory budget bounds it; Trim gives it back
 	// once streaming stops.
-	mu       sync.Mutex
-	free     [][]byte
-	lastTake time.Time
+	mu        sync.Mutex
+	free      [][]byte // of pieceSize
+	freeSmall [][]byte // of smallPiece
+	lastTake  time.Time
 }
 
 // NewPool returns a Pool that fetches with client and logs retries and
@@ -117,6 +128,8 @@ func (p *Pool) Trim(idle time.Duration) {
 	if time.Since(p.lastTake) > idle {
 		clear(p.free)
 		p.free = p.free[:0]
+		clear(p.freeSmall)
+		p.freeSmall = p.freeSmall[:0]
 	}
 }
 
@@ -142,28 +155,39 @@ func (p *Pool) unreserve(n int64) {
 	p.budget.Release(n)
 }
 
-func (p *Pool) buffer(n int64) []byte {
-	if n != p.o.ChunkSize {
-		return make([]byte, n)
+// piece returns a piece of n bytes on a spare buffer: a small one when n
+// fits, else a full-size one. Spare buffers make a stream's steady state
+// allocate nothing, so that garbage does not add to the heap past the
+// budget.
+func (p *Pool) piece(n int64) *piece {
+	size, free := int64(pieceSize), &p.free
+	if n <= smallPiece {
+		size, free = smallPiece, &p.freeSmall
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.lastTake = time.Now()
-	if k := len(p.free); k > 0 {
-		b := p.free[k-1]
-		p.free = p.free[:k-1]
-		return b
+	if k := len(*free); k > 0 {
+		b := (*free)[k-1]
+		*free = (*free)[:k-1]
+		return &piece{buf: b[:n]}
 	}
-	return make([]byte, n)
+	return &piece{buf: make([]byte, n, size)}
 }
 
-func (p *Pool) recycle(b []byte) {
-	if int64(cap(b)) != p.o.ChunkSize {
+// recycle keeps pc's buffer for another piece.
+func (p *Pool) recycle(pc *piece) {
+	if pc == nil {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.free = append(p.free, b[:cap(b)])
+	switch cap(pc.buf) {
+	case pieceSize:
+		p.free = append(p.free, pc.buf[:pieceSize])
+	case smallPiece:
+		p.freeSmall = append(p.freeSmall, pc.buf[:smallPiece])
+	}
 }
 
 // connLimits queues fetches of one link beyond the connections the cloud
@@ -174,13 +198,16 @@ type connLimits struct {
 }
 
 type connSem struct {
-	sem   *semaphore.Weighted
-	users int
+	sem     *semaphore.Weighted
+	users   int
+	waiting atomic.Int32 // fetches waiting for a connection
 }
 
-func (l *connLimits) acquire(ctx context.Context, key string, max int) (func(), error) {
+// acquire takes one of key's max connections, waiting for it. crowded
+// then reports whether other fetches wait for one.
+func (l *connLimits) acquire(ctx context.Context, key string, max int) (release func(), crowded func() bool, err error) {
 	if max <= 0 {
-		return func() {}, nil
+		return func() {}, notCrowded, nil
 	}
 	l.mu.Lock()
 	if l.sems == nil {
@@ -200,9 +227,12 @@ func (l *connLimits) acquire(ctx context.Context, key string, max int) (func(), 
 			delete(l.sems, key)
 		}
 	}
-	if err := cs.sem.Acquire(ctx, 1); err != nil {
+	cs.waiting.Add(1)
+	err = cs.sem.Acquire(ctx, 1)
+	cs.waiting.Add(-1)
+	if err != nil {
 		done()
-		return nil, err
+		return nil, nil, err
 	}
-	return func() { cs.sem.Release(1); done() }, nil
+	return func() { cs.sem.Release(1); done() }, func() bool { return cs.waiting.Load() > 0 }, nil
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"pandav/drivers"
@@ -21,7 +22,31 @@ const (
 	maxResumes  = 8 // failed opens or broken bodies in a row
 	maxRelinks  = 3 // links refused in a row
 	resumeDelay = 100 * time.Millisecond
-	readPiece   = 256 << 10 // bytes made visible to the reader at a time
+)
+
+// How a chunk's bytes travel from its fetch to the reader: in pieces, a
+// few ahead, so that a chunk's range may be far longer than what it holds.
+const (
+	pieceSize = 256 << 10 // one piece of a chunk with memory of the budget
+	// smallPiece is the piece of a chunk past the budget: the stream
+	// passes its bytes through a small buffer instead of allocating.
+	smallPiece = 32 << 10
+	// chunkBuffer is the most of a chunk's bytes held ahead of its reader.
+	chunkBuffer = 4 << 20
+	// pauseGrace is how long a fetch waits, connection open, for its
+	// reader to make room; past it the connection is let go (a paused
+	// player must not hold the link's few connections) and the chunk
+	// resumes at the exact byte when the reader comes back.
+	pauseGrace = time.Second
+	// leaseWait is how long a connection waits for a reader that has just
+	// been sent bytes to come back and read from it directly.
+	leaseWait = 20 * time.Millisecond
+	// slowConn is the speed of one CDN connection under which chunks stop
+	// growing past their buffers: real CDNs throttle each connection to
+	// some 10 to 20 MiB/s, and several connections side by side then beat
+	// one long one. A busy machine's loopback CDN is faster than this even
+	// with 16 streams at once.
+	slowConn = 24 << 20
 )
 
 // headerTimeout bounds the wait for a CDN's response headers.
@@ -31,6 +56,12 @@ const headerTimeout = 30 * time.Second
 // fetches chunks at the offset, a few ahead of the reader. A chunk whose
 // connection drops resumes from the exact byte, and a refused link is
 // replaced, so the reader never sees the break.
+//
+// Chunks start at Options.ChunkSize after an open or a seek and, from the
+// third, double up to Options.MaxChunkSize while the client reads on: a seek costs
+// little, a long read few requests. A chunk holds at most chunkBuffer of
+// its bytes ahead of the reader, so a long chunk costs no more memory
+// than a short one.
 //
 // Read and Close may be called from different goroutines:
 // http.ServeContent reads a multi-range answer from a goroutine of its
@@ -44,6 +75,18 @@ type Reader struct {
 	off     int64
 	hintEnd int64    // the client asked for bytes up to here; no read-ahead past it
 	window  []*chunk // in offset order; window[0] holds off while reading
+	// lastEnd is the end of the last chunk started: a chunk starting there
+	// continues a sequential read, the run-th of it; from the third on,
+	// each is twice as long as the one before.
+	lastEnd int64
+	run     int
+	// connRate is the CDN's last measured speed on one connection, in
+	// bytes per second (0: not known yet).
+	connRate atomic.Int64
+	// readRate is how fast the client read the last chunk it read whole,
+	// in bytes per second: a reader slower than one connection gains
+	// nothing from more.
+	readRate int64
 
 	mu     sync.Mutex // serialises Read, Seek and Close
 	closed bool
@@ -94,6 +137,8 @@ func (r *Reader) Seek(offset int64, whence int) (int64, error) {
 	return offset, nil
 }
 
+// Read fills p with as many bytes as have arrived, waiting only for the
+// first: the client writes in large blocks.
 func (r *Reader) Read(p []byte) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -104,31 +149,89 @@ func (r *Reader) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	for len(r.window) > 0 && r.window[0].end <= r.off {
+		r.pace(r.window[0])
 		r.drop(r.window[0])
 		r.window = r.window[1:]
 	}
-	if len(r.window) > 0 && r.window[0].off > r.off {
-		r.dropAll() // a seek back, outside the window
+	if len(r.window) > 0 && (r.window[0].pos > r.off || r.off-r.window[0].pos > chunkBuffer) {
+		// A seek back, to bytes already passed on or never fetched; or
+		// far ahead in a long chunk, which a new chunk reaches sooner.
+		r.dropAll()
 	}
 	if len(r.window) == 0 {
-		c, err := r.startChunk(r.off, true)
-		if err != nil {
-			return 0, err
-		}
-		r.window = append(r.window, c)
+		r.window = append(r.window, r.startChunk(r.off, true))
 	}
 	r.readAhead()
 	c := r.window[0]
-	need := int(r.off-c.off) + 1
-	filled, err := c.wait(r.ctx, need)
-	if filled >= need {
-		n := copy(p, c.buf[r.off-c.off:filled])
-		r.off += int64(n)
+	if !c.headed.Swap(true) {
+		c.readFrom = time.Now()
+	}
+	want := min(int64(len(p)), c.end-r.off)
+	n := 0
+	for int64(n) < want {
+		if c.held != nil {
+			if n > 0 {
+				break
+			}
+			// A seek forward inside the chunk reads the bytes between
+			// into p and drops them.
+			skip, into := r.off-c.pos, p[:want]
+			if skip > 0 {
+				into = p[:min(want, skip)]
+			}
+			k, err := c.held.read(into)
+			if err == errLeaseOver {
+				c.held = nil
+				continue
+			}
+			c.pos += int64(k)
+			if skip > 0 {
+				k = 0
+			}
+			r.off += int64(k)
+			n += k
+			if err != nil || c.pos == c.end {
+				c.giveBack(err)
+			}
+			if k > 0 {
+				break
+			}
+			continue
+		}
+		if c.cur == nil || c.cur.r == c.cur.n {
+			r.pool.recycle(c.cur)
+			c.cur = nil
+			if !c.next(r.ctx, n == 0) {
+				break
+			}
+			continue
+		}
+		if skip := r.off - c.pos; skip > 0 { // a seek forward inside the chunk
+			k := int(min(skip, int64(c.cur.n-c.cur.r)))
+			c.cur.r += k
+			c.pos += int64(k)
+			continue
+		}
+		k := copy(p[n:want], c.cur.buf[c.cur.r:c.cur.n])
+		c.cur.r += k
+		c.pos += int64(k)
+		r.off += int64(k)
+		n += k
+	}
+	if n > 0 {
 		return n, nil
 	}
+	err := c.failure(r.ctx)
 	r.pool.log.Warn().Str("path", r.name).Int64("offset", r.off).Err(err).Msg("upstream read failed")
 	r.dropAll()
 	return 0, err
+}
+
+// pace notes how fast the reader read c, which it has read to the end.
+func (r *Reader) pace(c *chunk) {
+	if d := time.Since(c.readFrom); !c.readFrom.IsZero() && d > 0 && c.end-c.off >= 1<<20 {
+		r.readRate = int64(float64(c.end-c.off) / d.Seconds())
+	}
 }
 
 // readAhead starts chunks after the last one, while the memory budget
@@ -143,8 +246,8 @@ func (r *Reader) readAhead() {
 		if next >= end {
 			return
 		}
-		c, err := r.startChunk(next, false)
-		if err != nil {
+		c := r.startChunk(next, false)
+		if c == nil {
 			return
 		}
 		r.window = append(r.window, c)
@@ -152,39 +255,72 @@ func (r *Reader) readAhead() {
 }
 
 // startChunk reserves memory for the chunk at off and starts fetching it.
-// The chunk being read waits for memory; read-ahead gives up at once.
-func (r *Reader) startChunk(off int64, wait bool) (*chunk, error) {
+// Read-ahead gives up when the budget is spent (nil); the chunk a client
+// is waiting for goes ahead through small pieces instead, so that a
+// stream never hangs on another's memory and memory does not grow past
+// the budget by a chunk per stream.
+func (r *Reader) startChunk(off int64, reading bool) *chunk {
 	p := r.pool
-	end := min(off+p.o.ChunkSize, r.size)
+	if off != r.lastEnd || r.lastEnd == 0 {
+		r.run = 0
+	}
+	n := p.o.ChunkSize
+	for i := 1; i < r.run && n < p.o.MaxChunkSize; i++ {
+		n *= 2
+	}
+	n = min(n, p.o.MaxChunkSize)
+	if rate := r.connRate.Load(); rate > 0 && rate < slowConn && float64(r.readRate) > 0.75*float64(rate) {
+		// A CDN that throttles each connection, and a reader that wants
+		// more than one connection gives: chunks no longer than their buffers, so that read-ahead fetches them whole, side by
+		// side, on as many connections as the link allows.
+		n = min(n, chunkBuffer)
+	}
+	end := min(off+n, r.size)
 	if off < r.hintEnd {
 		end = min(end, r.hintEnd)
 	}
-	n := end - off
-	budgeted := p.reserve(n)
-	if !budgeted && !wait {
-		return nil, errBudget
+	hold := min(end-off, chunkBuffer)
+	budgeted := p.reserve(hold)
+	if !budgeted && !reading {
+		return nil
 	}
-	// The chunk a client is waiting for goes ahead even when paused
-	// players hold the whole budget: the budget bounds read-ahead, and a
-	// stream must never hang on another's memory.
+	// A short chunk fits whole, with two slots more for pieces sent early
+	// to a waiting reader; a long one keeps its buffer, less the pieces
+	// its fetch and its reader hold.
+	pieceLen, slots := min(int64(pieceSize), hold), int((hold+pieceSize-1)/pieceSize)+2
+	if end-off > hold {
+		slots = max(1, int(hold/pieceSize)-2)
+	}
+	if !budgeted {
+		// Past the budget: no read-ahead, a short chunk, a small buffer.
+		end = min(end, off+p.o.ChunkSize)
+		hold, pieceLen, slots = 0, min(smallPiece, end-off), 1
+	}
+	r.lastEnd = end
+	r.run++
 	ctx, cancel := context.WithCancel(r.ctx)
-	c := &chunk{off: off, end: end, buf: p.buffer(n), budgeted: budgeted, cancel: cancel, wake: make(chan struct{}), finished: make(chan struct{})}
+	c := &chunk{off: off, end: end, pos: off, hold: hold, piece: int(pieceLen), cancel: cancel,
+		finished: make(chan struct{}), pieces: make(chan *piece, slots), lease: make(chan *lease)}
 	go r.fetch(ctx, c)
-	return c, nil
+	return c
 }
-
-var errBudget = errors.New("stream memory budget spent")
 
 // drop cancels a chunk; its memory returns once its fetch has stopped
 // writing into it.
 func (r *Reader) drop(c *chunk) {
+	if c.held != nil {
+		c.giveBack(context.Canceled)
+	}
 	c.cancel()
 	p := r.pool
 	go func() {
 		<-c.finished
-		p.recycle(c.buf)
-		if c.budgeted {
-			p.unreserve(c.end - c.off)
+		p.recycle(c.cur)
+		for pc := range c.pieces {
+			p.recycle(pc)
+		}
+		if c.hold > 0 {
+			p.unreserve(c.hold)
 		}
 	}()
 }
@@ -196,93 +332,477 @@ func (r *Reader) dropAll() {
 	r.window = nil
 }
 
-// chunk is one bounded range being fetched into memory. The reader may
-// consume the bytes already fetched while the rest arrive.
+// piece is a run of a chunk's bytes on its way to the reader.
+type piece struct {
+	buf  []byte
+	n, r int // filled by the fetch, read by the reader
+}
+
+// chunk is one bounded range being fetched. Its fetch sends the bytes in
+// pieces, at most slots of them ahead; the reader consumes them as they
+// come.
 type chunk struct {
 	off, end int64
-	buf      []byte
-	budgeted bool // holds its bytes of the memory budget
+	hold     int64 // bytes of the memory budget it holds; 0 past the budget
+	piece    int   // length of its pieces
 	cancel   context.CancelFunc
-	finished chan struct{} // closed when the fetch stops touching buf
+	finished chan struct{} // closed when the fetch stops touching pieces
+	pieces   chan *piece   // closed by the fetch after its last piece
+	err      error         // why the fetch stopped short; set before pieces closes
+	hungry   atomic.Bool   // the reader waits: send what there is
+	headed   atomic.Bool   // the reader reads it: lend it the connection
+	lease    chan *lease   // the fetch lends its connection to the waiting reader
 
-	mu     sync.Mutex
-	filled int
-	err    error
-	wake   chan struct{} // closed and replaced on every change
+	// the reader's own
+	readFrom time.Time // when the reader first read it
+	held     *lease    // the connection it reads straight from
+	cur      *piece    // being read
+	pos      int64     // file offset of the next byte the reader gets
 }
 
-func (c *chunk) progress(filled int, err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.filled = filled
-	if err != nil && c.err == nil {
-		c.err = err
-	}
-	close(c.wake)
-	c.wake = make(chan struct{})
-}
-
-// wait blocks until need bytes are in, or the fetch failed.
-func (c *chunk) wait(ctx context.Context, need int) (int, error) {
-	for {
-		c.mu.Lock()
-		filled, err, wake := c.filled, c.err, c.wake
-		c.mu.Unlock()
-		if filled >= need || err != nil {
-			return filled, err
+// next makes the next piece current: waiting for it when wait, else only
+// if one is there already. It reports whether there is one.
+func (c *chunk) next(ctx context.Context, wait bool) bool {
+	var pc *piece
+	var ok bool
+	select {
+	case pc, ok = <-c.pieces:
+	default:
+		if !wait {
+			return false
 		}
+		c.hungry.Store(true)
 		select {
+		case pc, ok = <-c.pieces:
+		case l := <-c.lease:
+			c.hungry.Store(false)
+			c.held = l
+			return true
 		case <-ctx.Done():
-			return filled, ctx.Err()
-		case <-wake:
+		}
+		c.hungry.Store(false)
+	}
+	if !ok {
+		return false
+	}
+	c.cur = pc
+	return true
+}
+
+// lease lends a chunk's connection to its reader, which then reads the
+// CDN's body straight into the client's buffer: no piece, no copy and no
+// hand-off per read. The fetch waits until it is given back, with what
+// the reader got and why it stopped, or takes it back from a reader that
+// has read nothing for pauseGrace; the stall clock runs on meanwhile.
+type lease struct {
+	body    io.Reader
+	stall   *time.Timer
+	timeout time.Duration
+	done    chan leaseEnd // buffered: the one end of the lease
+
+	mu   sync.Mutex // held by the reader while it reads body
+	n    int64      // bytes the reader got
+	over bool
+}
+
+type leaseEnd struct {
+	n   int64
+	err error
+}
+
+var errLeaseOver = errors.New("the fetch took its connection back")
+
+func (l *lease) read(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.over {
+		return 0, errLeaseOver
+	}
+	k, err := l.body.Read(p)
+	if k > 0 {
+		l.stall.Reset(l.timeout)
+		l.n += int64(k)
+	}
+	return k, err
+}
+
+// end ends the lease once, from either side.
+func (l *lease) end(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.over {
+		l.over = true
+		l.done <- leaseEnd{n: l.n, err: err}
+	}
+}
+
+// wait is the fetch's side: it waits for the lease's end, and ends it
+// itself when the reader has got nothing for pauseGrace, or at once when
+// other fetches wait for the link's connections (crowded): a slow reader
+// must not keep them from the few a link allows.
+func (l *lease) wait(crowded func() bool) leaseEnd {
+	const tick = 100 * time.Millisecond
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	last, idle := int64(-1), time.Duration(0)
+	for {
+		select {
+		case e := <-l.done:
+			return e
+		case <-t.C:
+			l.mu.Lock()
+			n := l.n
+			l.mu.Unlock()
+			if idle += tick; n != last {
+				last, idle = n, 0
+			}
+			if idle >= pauseGrace || crowded() {
+				l.end(nil)
+				return <-l.done
+			}
 		}
 	}
 }
+
+// giveBack returns the connection to the chunk's fetch; err is why the
+// reader stopped (nil: it has the chunk's last byte, or moves on).
+func (c *chunk) giveBack(err error) {
+	c.held.end(err)
+	c.held = nil
+}
+
+// failure is why the reader got no bytes from c.
+func (c *chunk) failure(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	<-c.finished
+	if c.err != nil {
+		return c.err
+	}
+	return fmt.Errorf("%w: %v", drivers.ErrUpstream, io.ErrUnexpectedEOF)
+}
+
+// fetching is a chunk's fetch in progress: the piece being filled.
+type fetching struct {
+	c      *chunk
+	cur    *piece
+	filled int64 // bytes of the chunk fetched (sent and in cur)
+	// ignored: the reader did not come for a connection offered to it
+	ignored bool
+	crowded func() bool // other fetches wait for the link's connections
+}
+
+func notCrowded() bool { return false }
 
 // fetch fills c from the CDN, resuming after drops and renewing refused
 // links, within bounded retries.
 func (r *Reader) fetch(ctx context.Context, c *chunk) {
-	defer close(c.finished)
-	filled, failures, relinks := 0, 0, 0
-	for filled < len(c.buf) {
-		n, err := r.fetchOnce(ctx, c, filled)
-		filled += n
-		if err == nil {
+	f := &fetching{c: c, crowded: notCrowded}
+	err := r.fetchAll(ctx, f)
+	if err == nil && f.cur != nil && f.cur.n > 0 {
+		err = f.send(ctx)
+	}
+	r.pool.recycle(f.cur)
+	c.err = err
+	close(c.pieces)
+	close(c.finished)
+}
+
+func (r *Reader) fetchAll(ctx context.Context, f *fetching) error {
+	c := f.c
+	failures, relinks := 0, 0
+	for c.off+f.filled < c.end {
+		before := f.filled
+		err := r.fetchOnce(ctx, f)
+		if err == nil || errors.Is(err, errPaused) {
 			continue
 		}
 		if ctx.Err() != nil {
-			c.progress(filled, ctx.Err())
-			return
+			return ctx.Err()
 		}
 		var refused *linkRefused
 		var fatal *fatalReadError
 		switch {
 		case errors.As(err, &fatal):
-			c.progress(filled, fatal.err)
-			return
+			return fatal.err
 		case errors.As(err, &refused):
 			r.src.Refused(refused.url)
 			if relinks++; relinks >= maxRelinks {
-				c.progress(filled, fmt.Errorf("%w: the CDN refused %d fresh links (HTTP %d)", drivers.ErrUpstream, maxRelinks, refused.status))
-				return
+				return fmt.Errorf("%w: the CDN refused %d fresh links (HTTP %d)", drivers.ErrUpstream, maxRelinks, refused.status)
 			}
 			r.pool.log.Debug().Str("path", r.name).Int("status", refused.status).Msg("link refused, fetching a new one")
 			continue
 		}
-		if n > 0 {
+		if f.filled > before {
 			failures = 0 // progress was made; this is a new break
 		}
 		if failures++; failures >= maxResumes {
-			c.progress(filled, err)
-			return
+			return err
 		}
-		r.pool.log.Debug().Str("path", r.name).Int64("offset", c.off+int64(filled)).Err(err).Msg("resuming upstream read")
+		r.pool.log.Debug().Str("path", r.name).Int64("offset", c.off+f.filled).Err(err).Msg("resuming upstream read")
 		if !sleepCtx(ctx, resumeDelay<<min(failures-1, 5)) {
-			c.progress(filled, ctx.Err())
-			return
+			return ctx.Err()
 		}
 	}
-	c.progress(filled, nil)
+	return nil
+}
+
+// offer hands l to a reader waiting on ch, or one that comes within wait.
+func offer(ctx context.Context, ch chan<- *lease, l *lease, wait time.Duration) bool {
+	select {
+	case ch <- l:
+		return true
+	default:
+		if wait <= 0 {
+			return false
+		}
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case ch <- l:
+		return true
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	return false
+}
+
+// errPaused ends a request whose reader made no room within pauseGrace.
+var errPaused = errors.New("reader paused")
+
+// room makes sure f has a piece with space to fill, sending the full one
+// on. A piece of a chunk that holds budget is a pool buffer; past the
+// budget, a small one. It waits at most pauseGrace for the reader.
+func (f *fetching) room(ctx context.Context, p *Pool) error {
+	if f.cur != nil && f.cur.n < len(f.cur.buf) {
+		return nil
+	}
+	if f.cur != nil {
+		if err := f.sendWithin(ctx, f.grace()); err != nil {
+			return err
+		}
+	}
+	n := min(int64(f.c.piece), f.c.end-f.c.off-f.filled)
+	f.cur = p.piece(n)
+	return nil
+}
+
+// send passes the current piece to the reader, waiting as long as it
+// takes.
+func (f *fetching) send(ctx context.Context) error { return f.sendWithin(ctx, -1) }
+
+// grace is how long the fetch keeps its connection for a reader that
+// makes no room: none while other fetches wait for the link's.
+func (f *fetching) grace() time.Duration {
+	if f.crowded() {
+		return 0
+	}
+	return pauseGrace
+}
+
+func (f *fetching) sendWithin(ctx context.Context, grace time.Duration) error {
+	select {
+	case f.c.pieces <- f.cur:
+		f.cur = nil
+		return nil
+	default:
+	}
+	if grace == 0 {
+		return errPaused
+	}
+	var expired <-chan time.Time
+	if grace > 0 {
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		expired = t.C
+	}
+	select {
+	case f.c.pieces <- f.cur:
+		f.cur = nil
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-expired:
+		return errPaused
+	}
+}
+
+// fetchOnce makes one ranged request for c's bytes from f.filled on.
+func (r *Reader) fetchOnce(ctx context.Context, f *fetching) error {
+	c := f.c
+	// A full piece goes on before a connection is taken, so a paused
+	// reader holds no connection.
+	if err := f.room(ctx, r.pool); err == errPaused {
+		if err := f.send(ctx); err != nil {
+			return err
+		}
+		if err := f.room(ctx, r.pool); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	l, err := r.src.Link(ctx)
+	if err != nil {
+		if errors.Is(err, drivers.ErrNotFound) || errors.Is(err, drivers.ErrAuth) {
+			return &fatalReadError{err}
+		}
+		return err
+	}
+	release, crowded, err := r.pool.conns.acquire(ctx, r.src.Key(), l.MaxConns)
+	if err != nil {
+		return err
+	}
+	f.crowded = crowded
+	defer func() { release(); f.crowded = notCrowded }()
+	start := c.off + f.filled
+	ctx, cancelReq := context.WithCancel(ctx)
+	defer cancelReq()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, l.URL, nil)
+	if err != nil {
+		return &fatalReadError{err}
+	}
+	for k, vs := range l.Header {
+		req.Header[k] = vs
+	}
+	if req.Header.Get("User-Agent") == "" {
+		req.Header.Set("User-Agent", "pandav")
+	}
+	req.Header.Set("Range", "bytes="+strconv.FormatInt(start, 10)+"-"+strconv.FormatInt(c.end-1, 10))
+	// A CDN that goes silent in the body is cut after StallTimeout, so the
+	// chunk resumes on a fresh connection. Its headers get longer (dialing,
+	// TLS and a slow first byte are not a stall), but not for ever.
+	stallTimeout := r.pool.o.StallTimeout
+	stall := time.AfterFunc(max(stallTimeout, headerTimeout), cancelReq)
+	defer stall.Stop()
+	resp, err := r.pool.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: %v", drivers.ErrUpstream, httpclient.Redact(err))
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusPartialContent:
+		if !rangeStartsAt(resp.Header.Get("Content-Range"), start) {
+			return fmt.Errorf("%w: the CDN answered another range", drivers.ErrUpstream)
+		}
+	case resp.StatusCode == http.StatusOK && start == 0:
+		// a CDN may ignore Range for a whole-file request; read what we need
+	case resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusGone || resp.StatusCode == http.StatusUnauthorized:
+		drain(resp)
+		return &linkRefused{status: resp.StatusCode, url: l.URL}
+	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
+		return &fatalReadError{io.ErrUnexpectedEOF}
+	default:
+		drain(resp)
+		return fmt.Errorf("%w: the CDN answered HTTP %d", drivers.ErrUpstream, resp.StatusCode)
+	}
+	stall.Reset(stallTimeout)
+	gauge := &connGauge{r: r, c: c, start: time.Now(), from: f.filled}
+	// lend lends the connection to the reader, once it has had every
+	// piece: to one waiting for bytes, to one that reads this chunk if it
+	// comes for them within wait.
+	lend := func(wait time.Duration) (bool, error) {
+		patient := c.headed.Load() && !f.ignored
+		if f.cur.n > 0 || !patient && (!c.hungry.Load() || len(c.pieces) > 0) {
+			return false, nil
+		}
+		if !patient {
+			wait = 0
+		}
+		l := &lease{body: resp.Body, stall: stall, timeout: stallTimeout, done: make(chan leaseEnd, 1)}
+		stall.Stop()
+		if !offer(ctx, c.lease, l, wait) {
+			stall.Reset(stallTimeout)
+			// A reader that does not come is paused: fill its pieces,
+			// and lend only when it waits for bytes again.
+			f.ignored = f.ignored || wait >= pauseGrace
+			return false, nil
+		}
+		f.ignored = false
+		end := l.wait(f.crowded)
+		f.filled += end.n
+		stall.Reset(stallTimeout)
+		if err := end.err; err != nil && c.off+f.filled < c.end {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF // shorter than the range it promised
+			}
+			return true, fmt.Errorf("%w: %v", drivers.ErrUpstream, err)
+		}
+		return true, nil
+	}
+	for c.off+f.filled < c.end {
+		if lent, err := lend(f.grace()); err != nil {
+			return err
+		} else if lent {
+			continue
+		}
+		if f.cur.n == len(f.cur.buf) {
+			if len(c.pieces) == cap(c.pieces) {
+				gauge.sample(f.filled)
+			}
+			// The stall clock stops while the reader makes room.
+			stall.Stop()
+			if err := f.room(ctx, r.pool); err != nil {
+				return err
+			}
+			stall.Reset(stallTimeout)
+			continue // the reader may take the connection now
+		}
+		n, err := resp.Body.Read(f.cur.buf[f.cur.n:])
+		if n > 0 {
+			stall.Reset(stallTimeout)
+			f.cur.n += n
+			f.filled += int64(n)
+			if c.hungry.Load() && f.cur.n < len(f.cur.buf) && len(c.pieces) == 0 {
+				stall.Stop()
+				if err := f.send(ctx); err != nil {
+					return err
+				}
+				if err := f.room(ctx, r.pool); err != nil {
+					return err
+				}
+				// A reader that was waiting comes back for more at once:
+				// the connection waits for it, briefly.
+				if _, err := lend(leaseWait); err != nil {
+					return err
+				}
+				stall.Reset(stallTimeout)
+			}
+		}
+		if err != nil && c.off+f.filled < c.end {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF // shorter than the range it promised
+			}
+			return fmt.Errorf("%w: %v", drivers.ErrUpstream, err)
+		}
+	}
+	gauge.sample(f.filled)
+	return nil
+}
+
+// connGauge times how fast one connection fills a chunk that nobody reads
+// yet: the CDN's speed per connection, which the reader's own pace does
+// not blur. It samples once per request, when the chunk's buffer is full
+// or the chunk complete, and only a megabyte or more.
+type connGauge struct {
+	r     *Reader
+	c     *chunk
+	start time.Time
+	from  int64
+	done  bool
+}
+
+func (g *connGauge) sample(filled int64) {
+	if g.done || g.c.headed.Load() {
+		return
+	}
+	g.done = true
+	n, d := filled-g.from, time.Since(g.start)
+	if n >= 1<<20 && d > 0 {
+		g.r.connRate.Store(int64(float64(n) / d.Seconds()))
+	}
 }
 
 // linkRefused is a CDN's refusal of a link, which a new link may mend.
@@ -299,80 +819,6 @@ type fatalReadError struct{ err error }
 
 func (e *fatalReadError) Error() string { return e.err.Error() }
 func (e *fatalReadError) Unwrap() error { return e.err }
-
-// fetchOnce makes one ranged request for c's bytes from filled on, and
-// returns how many more bytes it got.
-func (r *Reader) fetchOnce(ctx context.Context, c *chunk, filled int) (int, error) {
-	l, err := r.src.Link(ctx)
-	if err != nil {
-		if errors.Is(err, drivers.ErrNotFound) || errors.Is(err, drivers.ErrAuth) {
-			return 0, &fatalReadError{err}
-		}
-		return 0, err
-	}
-	release, err := r.pool.conns.acquire(ctx, r.src.Key(), l.MaxConns)
-	if err != nil {
-		return 0, err
-	}
-	defer release()
-	start := c.off + int64(filled)
-	ctx, cancelReq := context.WithCancel(ctx)
-	defer cancelReq()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, l.URL, nil)
-	if err != nil {
-		return 0, &fatalReadError{err}
-	}
-	for k, vs := range l.Header {
-		req.Header[k] = vs
-	}
-	if req.Header.Get("User-Agent") == "" {
-		req.Header.Set("User-Agent", "pandav")
-	}
-	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", start, c.end-1))
-	// A CDN that goes silent in the body is cut after StallTimeout, so the
-	// chunk resumes on a fresh connection. Its headers get longer (dialing,
-	// TLS and a slow first byte are not a stall), but not for ever.
-	stallTimeout := r.pool.o.StallTimeout
-	stall := time.AfterFunc(max(stallTimeout, headerTimeout), cancelReq)
-	defer stall.Stop()
-	resp, err := r.pool.client.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("%w: %v", drivers.ErrUpstream, httpclient.Redact(err))
-	}
-	defer resp.Body.Close()
-	switch {
-	case resp.StatusCode == http.StatusPartialContent:
-		if !rangeStartsAt(resp.Header.Get("Content-Range"), start) {
-			return 0, fmt.Errorf("%w: the CDN answered another range", drivers.ErrUpstream)
-		}
-	case resp.StatusCode == http.StatusOK && start == 0:
-		// a CDN may ignore Range for a whole-file request; read what we need
-	case resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusGone || resp.StatusCode == http.StatusUnauthorized:
-		drain(resp)
-		return 0, &linkRefused{status: resp.StatusCode, url: l.URL}
-	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
-		return 0, &fatalReadError{io.ErrUnexpectedEOF}
-	default:
-		drain(resp)
-		return 0, fmt.Errorf("%w: the CDN answered HTTP %d", drivers.ErrUpstream, resp.StatusCode)
-	}
-	stall.Reset(stallTimeout)
-	got := 0
-	for filled+got < len(c.buf) {
-		end := min(filled+got+readPiece, len(c.buf))
-		n, err := io.ReadAtLeast(resp.Body, c.buf[filled+got:end], 1)
-		stall.Reset(stallTimeout)
-		got += n
-		c.progress(filled+got, nil)
-		if err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF // shorter than the range it promised
-			}
-			return got, fmt.Errorf("%w: %v", drivers.ErrUpstream, err)
-		}
-	}
-	return got, nil
-}
 
 func rangeStartsAt(contentRange string, off int64) bool {
 	rest, ok := strings.CutPrefix(contentRange, "bytes ")

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -105,6 +106,9 @@ type serveFlags struct {
 	command                  string // serve or demo
 	config, listen, logLevel string
 	version                  bool
+	// cpuProfile is where a CPU profile of the whole run is written at
+	// shutdown: how the bench's figures are explained (bench --profile).
+	cpuProfile string
 }
 
 func parseServeFlags(name string, args []string, stderr io.Writer, withConfig bool) (serveFlags, bool) {
@@ -118,6 +122,7 @@ func parseServeFlags(name string, args []string, stderr io.Writer, withConfig bo
 	fs.StringVar(&f.listen, "listen", "", "address to listen on, overriding the config (host:port)")
 	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error, overriding the config")
 	fs.BoolVar(&f.version, "version", false, "print the version")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of the run to this file at shutdown")
 	if err := fs.Parse(args); err != nil {
 		return f, false
 	}
@@ -193,6 +198,14 @@ func serve(cfg *config.Config, f serveFlags, stderr io.Writer, started func(addr
 		defer lock.Release()
 	}
 	log := app.NewLogger(cfg.Log, os.Stderr)
+	if f.cpuProfile != "" {
+		stopProfile, err := startCPUProfile(f.cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "pandav: %v\n", err)
+			return 1
+		}
+		defer stopProfile()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	a, err := app.New(ctx, cfg, log)
@@ -231,6 +244,23 @@ func serve(cfg *config.Config, f serveFlags, stderr io.Writer, started func(addr
 		return 1
 	}
 	return 0
+}
+
+// startCPUProfile profiles the process into path until the returned
+// function is called.
+func startCPUProfile(path string) (func(), error) {
+	out, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(out); err != nil {
+		out.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		out.Close()
+	}, nil
 }
 
 func cmdHashPassword(stdout, stderr io.Writer) int {

@@ -69,6 +69,7 @@ type options struct {
 	connRate int64
 	stream   streamFlags
 	keepLogs bool
+	profile  bool   // each pandav writes a CPU profile into the kept work folder
 	only     string // scenario letters to run, "" for all
 	// farLatency and farRate are (g)'s CDN: far away, throttled per
 	// connection.
@@ -102,9 +103,11 @@ func run(args []string) int {
 	fs.DurationVar(&o.farLatency, "far-latency", 30*time.Millisecond, "(g): delay the CDN adds to every request")
 	fs.Int64Var(&o.farRate, "far-rate", 16<<20, "(g): bytes per second of each CDN connection")
 	fs.BoolVar(&o.keepLogs, "keep", false, "keep the work folder (configs, pandav logs) and print where it is")
+	fs.BoolVar(&o.profile, "profile", false, "each pandav child writes a CPU profile (NAME.pprof) into the work folder, which is kept")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	o.keepLogs = o.keepLogs || o.profile
 	if o.quick {
 		given := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
@@ -207,7 +210,7 @@ func (b *bench) newServer(name string) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return startServer(b.ctx, b.bin, name, cfg, b.dir, b.kids)
+	return startServer(b.ctx, b.bin, name, cfg, b.dir, b.o.profile, b.kids)
 }
 
 // scenario runs fn and records its error; a dead pandav is reported with

@@ -84,7 +84,9 @@ func freePort() (int, error) {
 
 // startServer runs `pandav serve -c cfg` on a free loopback port and waits
 // until it answers.
-func startServer(ctx context.Context, bin, name, cfg, dir string, kids *children) (*server, error) {
+// With profile, the child writes a CPU profile, name.pprof beside its log,
+// when it stops.
+func startServer(ctx context.Context, bin, name, cfg, dir string, profile bool, kids *children) (*server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -96,6 +98,9 @@ func startServer(ctx context.Context, bin, name, cfg, dir string, kids *children
 		return nil, err
 	}
 	cmd := exec.Command(bin, "serve", "-c", cfg, "--listen", addr)
+	if profile {
+		cmd.Args = append(cmd.Args, "--cpuprofile", filepath.Join(dir, name+".pprof"))
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// The child dies with the bench even if the bench is killed outright.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -34,7 +34,7 @@ func (b *bench) stateBackends() error {
 	if err := appendFile(cfg, fmt.Sprintf("state: {redis: %q}\n", "redis://"+redisAddr+"/0")); err != nil {
 		return err
 	}
-	onRedis, err := startServer(b.ctx, b.bin, "state-redis", cfg, b.dir, b.kids)
+	onRedis, err := startServer(b.ctx, b.bin, "state-redis", cfg, b.dir, b.o.profile, b.kids)
 	if err != nil {
 		return err
 	}

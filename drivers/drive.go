@@ -39,6 +39,12 @@ type Link struct {
 	// MaxConns is how many simultaneous fetches the link allows; 0 means
 	// the cloud states no limit.
 	MaxConns int
+	// Busy is what the body of the CDN's refusal (401, 403, 410) holds
+	// when the link has too many connections open rather than being dead:
+	// the fetch then waits and tries the same link again. "": the cloud
+	// does not say, and a refusal met beside other fetches of the link is
+	// taken for busy a few times first.
+	Busy string
 }
 
 // LinkRequest says who will fetch a link. Some clouds bind links to the

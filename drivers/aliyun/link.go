@@ -32,7 +32,7 @@ func (d *Drive) Link(ctx context.Context, f drivers.Entry, _ drivers.LinkRequest
 		// .livp live photos come as separate streams, with no url.
 		return drivers.Link{}, fmt.Errorf("link %q: %w: the service offers no single download URL", f.Name, drivers.ErrUnsupported)
 	}
-	return drivers.Link{URL: out.URL, Expires: linkExpiry(out), MaxConns: 3}, nil
+	return drivers.Link{URL: out.URL, Expires: linkExpiry(out), MaxConns: linkConns, Busy: linkBusy}, nil
 }
 
 func linkExpiry(out downloadURLResponse) time.Time {
@@ -46,3 +46,10 @@ func linkExpiry(out downloadURLResponse) time.Time {
 	}
 	return time.Time{}
 }
+
+// The CDN allows a user about three GETs of one file at once, and refuses
+// one more with a 403 whose body names the reason (docs/protocols/aliyun.md §3).
+const (
+	linkConns = 3
+	linkBusy  = "ExceedMaxConcurrency"
+)

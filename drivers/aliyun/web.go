@@ -307,7 +307,7 @@ func (d *Drive) webLink(ctx context.Context, driveID string, f drivers.Entry) (d
 	if out.URL == "" {
 		return drivers.Link{}, fmt.Errorf("link %q: %w: the service offers no single download URL", f.Name, drivers.ErrUnsupported)
 	}
-	return drivers.Link{URL: out.URL, Header: http.Header{"Referer": {webReferer}}, Expires: linkExpiry(out), MaxConns: 3}, nil
+	return drivers.Link{URL: out.URL, Header: http.Header{"Referer": {webReferer}}, Expires: linkExpiry(out), MaxConns: linkConns, Busy: linkBusy}, nil
 }
 
 // errWebReadOnly answers writes under api: web, which serves reads only.

@@ -201,13 +201,28 @@ type connSem struct {
 	sem     *semaphore.Weighted
 	users   int
 	waiting atomic.Int32 // fetches waiting for a connection
+	open    atomic.Int32 // fetches holding one
 }
 
-// acquire takes one of key's max connections, waiting for it. crowded
-// then reports whether other fetches wait for one.
-func (l *connLimits) acquire(ctx context.Context, key string, max int) (release func(), crowded func() bool, err error) {
+// connSlot is one connection of a link, held by one fetch.
+type connSlot struct {
+	release func()
+	cs      *connSem // nil: the link states no limit
+}
+
+// crowded reports whether other fetches wait for the link's connections.
+func (s *connSlot) crowded() bool { return s.cs != nil && s.cs.waiting.Load() > 0 }
+
+// shared reports whether other fetches of the link hold connections: a
+// refusal then may mean the CDN counts one more than it allows.
+func (s *connSlot) shared() bool { return s.cs != nil && s.cs.open.Load() > 1 }
+
+var unlimitedSlot = &connSlot{release: func() {}}
+
+// acquire takes one of key's max connections, waiting for it.
+func (l *connLimits) acquire(ctx context.Context, key string, max int) (*connSlot, error) {
 	if max <= 0 {
-		return func() {}, notCrowded, nil
+		return unlimitedSlot, nil
 	}
 	l.mu.Lock()
 	if l.sems == nil {
@@ -228,11 +243,12 @@ func (l *connLimits) acquire(ctx context.Context, key string, max int) (release 
 		}
 	}
 	cs.waiting.Add(1)
-	err = cs.sem.Acquire(ctx, 1)
+	err := cs.sem.Acquire(ctx, 1)
 	cs.waiting.Add(-1)
 	if err != nil {
 		done()
-		return nil, nil, err
+		return nil, err
 	}
-	return func() { cs.sem.Release(1); done() }, func() bool { return cs.waiting.Load() > 0 }, nil
+	cs.open.Add(1)
+	return &connSlot{cs: cs, release: func() { cs.open.Add(-1); cs.sem.Release(1); done() }}, nil
 }

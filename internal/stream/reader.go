@@ -1,10 +1,12 @@
 package stream
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"strconv"
@@ -19,9 +21,19 @@ import (
 
 // Limits on how hard one chunk tries before its error reaches the reader.
 const (
-	maxResumes  = 8 // failed opens or broken bodies in a row
-	maxRelinks  = 3 // links refused in a row
-	resumeDelay = 100 * time.Millisecond
+	maxResumes = 8 // failed opens or broken bodies in a row
+	maxRelinks = 3 // links refused in a row
+	// maxBusy is how many times in a row a link refused as busy (too many
+	// connections open) is tried again before the chunk gives up; the
+	// waits double from busyDelay, so the CDN has some seconds to count
+	// the connections it has closed.
+	maxBusy   = 10
+	busyDelay = 25 * time.Millisecond
+	// maxGuessedBusy is how many plain refusals, met while other fetches
+	// of the link hold connections, are taken for busy ones before the
+	// link is taken for dead: a CDN need not say why it refuses.
+	maxGuessedBusy = 3
+	resumeDelay    = 100 * time.Millisecond
 )
 
 // How a chunk's bytes travel from its fetch to the reader: in pieces, a
@@ -83,6 +95,10 @@ type Reader struct {
 	// connRate is the CDN's last measured speed on one connection, in
 	// bytes per second (0: not known yet).
 	connRate atomic.Int64
+	// maxConns is the connections the link allows (0: not known yet, or
+	// no limit): read-ahead stays within them, so that the chunks of one
+	// stream do not queue for each other's connections.
+	maxConns atomic.Int32
 	// readRate is how fast the client read the last chunk it read whole,
 	// in bytes per second: a reader slower than one connection gains
 	// nothing from more.
@@ -241,7 +257,11 @@ func (r *Reader) readAhead() {
 	if r.off >= end {
 		end = r.size // the client read past what it asked for at first
 	}
-	for len(r.window) < 1+r.pool.o.ReadAhead {
+	ahead := r.pool.o.ReadAhead
+	if conns := int(r.maxConns.Load()); conns > 0 {
+		ahead = min(ahead, conns-1)
+	}
+	for len(r.window) < 1+ahead {
 		next := r.window[len(r.window)-1].end
 		if next >= end {
 			return
@@ -491,6 +511,8 @@ type fetching struct {
 	// ignored: the reader did not come for a connection offered to it
 	ignored bool
 	crowded func() bool // other fetches wait for the link's connections
+	// guessedBusy counts the plain refusals in a row taken for busy ones.
+	guessedBusy int
 }
 
 func notCrowded() bool { return false }
@@ -511,10 +533,13 @@ func (r *Reader) fetch(ctx context.Context, c *chunk) {
 
 func (r *Reader) fetchAll(ctx context.Context, f *fetching) error {
 	c := f.c
-	failures, relinks := 0, 0
+	failures, relinks, busy := 0, 0, 0
 	for c.off+f.filled < c.end {
 		before := f.filled
 		err := r.fetchOnce(ctx, f)
+		if f.filled > before {
+			busy = 0
+		}
 		if err == nil || errors.Is(err, errPaused) {
 			continue
 		}
@@ -526,6 +551,16 @@ func (r *Reader) fetchAll(ctx context.Context, f *fetching) error {
 		switch {
 		case errors.As(err, &fatal):
 			return fatal.err
+		case errors.Is(err, errLinkBusy):
+			// The CDN still counts a connection this process has closed,
+			// or another client's: the link is good, only busy.
+			if busy++; busy >= maxBusy {
+				return fmt.Errorf("%w: the CDN refused %d connections in a row as too many", drivers.ErrUpstream, maxBusy)
+			}
+			if !sleepCtx(ctx, jitter(busyDelay<<min(busy-1, 5))) {
+				return ctx.Err()
+			}
+			continue
 		case errors.As(err, &refused):
 			r.src.Refused(refused.url)
 			if relinks++; relinks >= maxRelinks {
@@ -651,12 +686,13 @@ func (r *Reader) fetchOnce(ctx context.Context, f *fetching) error {
 		}
 		return err
 	}
-	release, crowded, err := r.pool.conns.acquire(ctx, r.src.Key(), l.MaxConns)
+	r.maxConns.Store(int32(l.MaxConns))
+	slot, err := r.pool.conns.acquire(ctx, r.src.Key(), l.MaxConns)
 	if err != nil {
 		return err
 	}
-	f.crowded = crowded
-	defer func() { release(); f.crowded = notCrowded }()
+	f.crowded = slot.crowded
+	defer func() { slot.release(); f.crowded = notCrowded }()
 	start := c.off + f.filled
 	ctx, cancelReq := context.WithCancel(ctx)
 	defer cancelReq()
@@ -690,7 +726,15 @@ func (r *Reader) fetchOnce(ctx context.Context, f *fetching) error {
 	case resp.StatusCode == http.StatusOK && start == 0:
 		// a CDN may ignore Range for a whole-file request; read what we need
 	case resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusGone || resp.StatusCode == http.StatusUnauthorized:
-		drain(resp)
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		if l.Busy != "" && bytes.Contains(body, []byte(l.Busy)) {
+			return errLinkBusy
+		}
+		if slot.shared() && f.guessedBusy < maxGuessedBusy {
+			f.guessedBusy++
+			return errLinkBusy
+		}
+		f.guessedBusy = 0
 		return &linkRefused{status: resp.StatusCode, url: l.URL}
 	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
 		return &fatalReadError{io.ErrUnexpectedEOF}
@@ -698,14 +742,17 @@ func (r *Reader) fetchOnce(ctx context.Context, f *fetching) error {
 		drain(resp)
 		return fmt.Errorf("%w: the CDN answered HTTP %d", drivers.ErrUpstream, resp.StatusCode)
 	}
+	f.guessedBusy = 0
 	stall.Reset(stallTimeout)
 	gauge := &connGauge{r: r, c: c, start: time.Now(), from: f.filled}
 	// lend lends the connection to the reader, once it has had every
 	// piece: to one waiting for bytes, to one that reads this chunk if it
 	// comes for them within wait.
 	lend := func(wait time.Duration) (bool, error) {
+		// Pieces still queued go first: a reader offered the connection
+		// beside one would skip its bytes.
 		patient := c.headed.Load() && !f.ignored
-		if f.cur.n > 0 || !patient && (!c.hungry.Load() || len(c.pieces) > 0) {
+		if f.cur.n > 0 || len(c.pieces) > 0 || !patient && !c.hungry.Load() {
 			return false, nil
 		}
 		if !patient {
@@ -803,6 +850,15 @@ func (g *connGauge) sample(filled int64) {
 	if n >= 1<<20 && d > 0 {
 		g.r.connRate.Store(int64(float64(n) / d.Seconds()))
 	}
+}
+
+// errLinkBusy is a CDN's refusal of one connection too many of a link.
+var errLinkBusy = errors.New("the CDN refused a connection as too many")
+
+// jitter spreads d over [d/2, 3d/2), so that fetches refused together do
+// not come back together.
+func jitter(d time.Duration) time.Duration {
+	return d/2 + rand.N(d)
 }
 
 // linkRefused is a CDN's refusal of a link, which a new link may mend.

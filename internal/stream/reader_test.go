@@ -29,13 +29,16 @@ type cdn struct {
 	counters fakecloud.Counters
 	conns    fakecloud.ConnLimiter
 	maxConns int // concurrent fetches of one link it serves; 0: any
+	// busyText, when set, makes a fetch past maxConns a 403 whose body
+	// holds it, as Aliyun's CDN answers; else it is a 503.
+	busyText string
 
 	mu      sync.Mutex
 	refused map[string]bool // tokens it answers 403
 	ranges  []string
 }
 
-func newCDN(t *testing.T, blob fakecloud.Blob) *cdn {
+func newCDN(t testing.TB, blob fakecloud.Blob) *cdn {
 	c := &cdn{blob: blob, refused: map[string]bool{}}
 	c.srv = httptest.NewServer(http.HandlerFunc(c.serve))
 	t.Cleanup(c.srv.Close)
@@ -58,6 +61,10 @@ func (c *cdn) serve(w http.ResponseWriter, r *http.Request) {
 	release, ok := c.conns.Acquire(tok, c.maxConns)
 	if !ok {
 		c.counters.Inc("too-many")
+		if c.busyText != "" {
+			http.Error(w, `{"code":"`+c.busyText+`"}`, http.StatusForbidden)
+			return
+		}
 		http.Error(w, "too many connections", http.StatusServiceUnavailable)
 		return
 	}
@@ -85,6 +92,7 @@ func (c *cdn) requestedRanges() []string {
 type source struct {
 	cdn      *cdn
 	maxConns int
+	busy     string // the link's Busy
 	linkErr  error
 	// expiredFirst is how many links are handed out already expired.
 	expiredFirst int
@@ -110,7 +118,7 @@ func (s *source) Link(ctx context.Context) (drivers.Link, error) {
 		}
 		s.current = fmt.Sprintf("%s/f?tok=%d&exp=%d", s.cdn.srv.URL, s.links, exp.Unix())
 	}
-	return drivers.Link{URL: s.current, Expires: time.Now().Add(time.Hour), MaxConns: s.maxConns}, nil
+	return drivers.Link{URL: s.current, Expires: time.Now().Add(time.Hour), MaxConns: s.maxConns, Busy: s.busy}, nil
 }
 
 func (s *source) Refused(url string) {
@@ -493,5 +501,34 @@ func TestShortFileFails(t *testing.T) {
 	readAt(t, r, blob, 0, 1000)
 	if _, err := r.Read(make([]byte, 1)); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("Read past what the CDN has: %v", err)
+	}
+}
+
+// A CDN that counts one connection more than the reader holds (it has not
+// yet seen one closed, or another client holds it) refuses with a 403: the
+// link is good, and is tried again instead of being replaced, whether the
+// refusal says why or not.
+func TestBusyLinkIsTriedAgain(t *testing.T) {
+	for _, busy := range []string{"ExceedMaxConcurrency", ""} {
+		t.Run(fmt.Sprintf("busy=%q", busy), func(t *testing.T) {
+			blob := fakecloud.NewSeededBlob(11, 6<<20, "")
+			c := newCDN(t, blob)
+			c.maxConns, c.busyText = 1, "ExceedMaxConcurrency"
+			c.faults.SetConnRate(64 << 20)
+			src := &source{cdn: c, maxConns: 2, busy: busy}
+			p := newPool(Options{ChunkSize: 512 << 10})
+			r := p.Open(t.Context(), src, blob.Size(), "busy.bin")
+			defer r.Close()
+			got, err := io.ReadAll(r)
+			if err != nil || !bytes.Equal(got, content(blob, 0, blob.Size())) {
+				t.Fatalf("%d bytes, %v", len(got), err)
+			}
+			if c.counters.Get("too-many") == 0 {
+				t.Fatal("the CDN refused nothing: the case proves nothing")
+			}
+			if busy != "" && src.linkCalls() != 1 {
+				t.Fatalf("%d links fetched for %d busy refusals; want 1", src.linkCalls(), c.counters.Get("too-many"))
+			}
+		})
 	}
 }

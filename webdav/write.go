@@ -297,9 +297,13 @@ type uploadFile struct {
 	put      *putInfo
 	written  int64
 
-	// streamed: the driver reads the body as it arrives
-	pw   *io.PipeWriter
-	done chan uploadResult
+	// streamed: the driver reads the body as it arrives, straight from
+	// it (ReadFrom) or, when the body comes in Writes, through a pipe
+	// started by the first
+	streamed  bool
+	ranDirect bool // ReadFrom ran the upload
+	pw        *io.PipeWriter
+	done      chan uploadResult
 
 	// spooled: the body goes to disk first
 	spool  *os.File
@@ -329,20 +333,13 @@ func (fs *FileSystem) newUpload(ctx context.Context, m *mount, rel string, paren
 	// the driver must see the content first, or when a client-sent hash
 	// makes a rapid upload possible, which may save the whole transfer.
 	if put.size >= 0 && !needs.SHA1 && !needs.RandomAccess && put.sha1 == "" {
-		pr, pw := io.Pipe()
-		u.pw, u.done = pw, make(chan uploadResult, 1)
+		u.streamed, u.done = true, make(chan uploadResult, 1)
 		if fs.readBack.keeps(put.size) {
 			if f, err := fs.readBack.create(); err == nil {
 				u.copied, u.hasher = f, sha1.New()
 			}
 		}
 		fs.uploads.Store(u, u.name)
-		src := &drivers.StreamSource{R: pr, N: put.size, MTime: put.mtime}
-		go func() {
-			e, err := m.can.upload.Upload(ctx, parent, path.Base(rel), src)
-			pr.CloseWithError(errUploadEnded)
-			u.done <- uploadResult{e, err}
-		}()
 		return u, nil
 	}
 	dir := filepath.Join(fs.o.StateDir, "spool")
@@ -364,23 +361,97 @@ var (
 )
 
 func (u *uploadFile) Write(p []byte) (int, error) {
-	if u.pw != nil {
+	if u.streamed {
 		if u.written+int64(len(p)) > u.put.size {
 			return 0, fmt.Errorf("%w: body longer than its declared length", drivers.ErrInvalidName)
 		}
-		n, err := u.pw.Write(p)
-		if u.copied != nil && n > 0 {
-			u.hasher.Write(p[:n])
-			if _, werr := u.copied.Write(p[:n]); werr != nil {
-				u.dropCopy()
-			}
+		if u.pw == nil {
+			u.startPipe()
 		}
-		u.written += int64(n)
+		n, err := u.pw.Write(p)
+		u.passed(p[:n])
 		return n, err
 	}
 	n, err := u.spool.Write(p)
 	u.hasher.Write(p[:n])
 	u.written += int64(n)
+	return n, err
+}
+
+// startPipe starts the driver's upload on a pipe that Write feeds.
+func (u *uploadFile) startPipe() {
+	pr, pw := io.Pipe()
+	u.pw = pw
+	src := &drivers.StreamSource{R: pr, N: u.put.size, MTime: u.put.mtime}
+	go func() {
+		e, err := u.m.can.upload.Upload(u.ctx, u.parent, path.Base(u.rel), src)
+		pr.CloseWithError(errUploadEnded)
+		u.done <- uploadResult{e, err}
+	}()
+}
+
+// passed counts bytes of a streamed body the driver has taken, and copies
+// them for read-back.
+func (u *uploadFile) passed(p []byte) {
+	if u.copied != nil && len(p) > 0 {
+		u.hasher.Write(p)
+		if _, err := u.copied.Write(p); err != nil {
+			u.dropCopy()
+		}
+	}
+	u.written += int64(len(p))
+}
+
+// copyBufSize is what a spooled body is copied in: large writes make a
+// gigabyte cost thousands of system calls, not tens of thousands.
+const copyBufSize = 1 << 20
+
+// ReadFrom takes the whole body; x/net/webdav's PUT copies it with
+// io.Copy, which finds this. A streamed body is read by the driver itself,
+// in this goroutine, in reads as large as its parts: no pipe, and no
+// hand-off between goroutines per 32 KiB. The upload's result waits for
+// Close, as with Write.
+func (u *uploadFile) ReadFrom(src io.Reader) (int64, error) {
+	if !u.streamed || u.pw != nil {
+		size := int64(copyBufSize)
+		if u.put.size >= 0 {
+			size = min(size, max(u.put.size, 4<<10))
+		}
+		return io.CopyBuffer(struct{ io.Writer }{u}, src, make([]byte, size))
+	}
+	body := &uploadBody{u: u, r: src}
+	e, err := u.m.can.upload.Upload(u.ctx, u.parent, path.Base(u.rel), &drivers.StreamSource{R: body, N: u.put.size, MTime: u.put.mtime})
+	u.done <- uploadResult{e, err}
+	u.ranDirect = true
+	return u.written, body.err
+}
+
+// uploadBody is a request body as the driver reads it: every byte passed
+// is counted, and a body that ends before its length fails the driver's
+// read with errUploadAborted, so that nothing short is committed.
+type uploadBody struct {
+	u   *uploadFile
+	r   io.Reader
+	err error // the body's own failure, for ReadFrom to report
+}
+
+func (b *uploadBody) Read(p []byte) (int, error) {
+	if left := b.u.put.size - b.u.written; int64(len(p)) > left {
+		if left == 0 {
+			return 0, io.EOF
+		}
+		p = p[:left]
+	}
+	n, err := b.r.Read(p)
+	b.u.passed(p[:n])
+	switch {
+	case err == io.EOF && b.u.written < b.u.put.size:
+		b.err = errUploadAborted
+		return n, errUploadAborted
+	case err != nil && err != io.EOF:
+		b.err = err
+		return n, fmt.Errorf("%w: %v", errUploadAborted, err)
+	}
 	return n, err
 }
 
@@ -399,7 +470,18 @@ func (u *uploadFile) Close() error {
 		defer u.unlock()
 	}
 	var res uploadResult
-	if u.pw != nil {
+	if u.ranDirect {
+		res = <-u.done
+		if !u.complete() {
+			if res.err != nil && !errors.Is(res.err, errUploadAborted) && u.ctx.Err() == nil {
+				return u.abandon(res.err) // the cloud failed first
+			}
+			return u.abandon(errUploadAborted)
+		}
+	} else if u.streamed {
+		if u.pw == nil {
+			u.startPipe() // an empty body, or none read
+		}
 		if !u.complete() {
 			u.pw.CloseWithError(errUploadAborted)
 			if res := <-u.done; res.err != nil && !errors.Is(res.err, errUploadAborted) && u.ctx.Err() == nil {

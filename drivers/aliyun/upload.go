@@ -241,30 +241,94 @@ type partUploader struct {
 }
 
 // run sends every part in order. With random access a part is re-read
-// for a retry; a one-pass stream is buffered one part at a time.
+// for a retry. A one-pass stream is read one part ahead: the next part
+// arrives while this one goes, so the client's upload and ours overlap,
+// holding two parts in memory at most.
 func (pu *partUploader) run(ctx context.Context, src drivers.UploadSource, ra io.ReaderAt, size, ps int64) error {
-	var buf []byte
-	if ra == nil && pu.n > 0 {
-		buf = make([]byte, min(ps, size))
-	}
-	for i := 1; i <= pu.n; i++ {
-		off := int64(i-1) * ps
-		ln := min(ps, size-off)
-		var body func() io.Reader
-		if ra != nil {
-			body = func() io.Reader { return io.NewSectionReader(ra, off, ln) }
-		} else {
-			if _, err := io.ReadFull(src, buf[:ln]); err != nil {
-				return fmt.Errorf("aliyun upload %q: the content ended before %d bytes: %w", pu.name, size, err)
+	if ra != nil {
+		for i := 1; i <= pu.n; i++ {
+			off := int64(i-1) * ps
+			ln := min(ps, size-off)
+			if err := pu.part(ctx, i, ln, func() io.Reader { return io.NewSectionReader(ra, off, ln) }); err != nil {
+				return err
 			}
-			b := buf[:ln]
-			body = func() io.Reader { return bytes.NewReader(b) }
 		}
-		if err := pu.part(ctx, i, ln, body); err != nil {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	parts := readAhead(ctx, src, size, ps, pu.n)
+	defer func() {
+		cancel()
+		for range parts { // the reader stops within one read
+		}
+	}()
+	for i := 1; i <= pu.n; i++ {
+		p, ok := <-parts
+		if !ok {
+			return ctx.Err()
+		}
+		if p.err != nil {
+			return fmt.Errorf("aliyun upload %q: the content ended before %d bytes: %w", pu.name, size, p.err)
+		}
+		if err := pu.part(ctx, i, int64(len(p.b)), func() io.Reader { return bytes.NewReader(p.b) }); err != nil {
 			return err
 		}
+		p.free()
 	}
 	return nil
+}
+
+// readPart is one part of a one-pass stream, read whole (or the reason
+// it could not be).
+type readPart struct {
+	b    []byte
+	err  error
+	free func() // gives b back for a later part
+}
+
+// readAhead reads n parts of ps bytes (the last one shorter) from src in
+// its own goroutine, at most one part ahead of the one being sent. It
+// reads in steps of a megabyte and stops between two once ctx ends, so a
+// failed upload does not wait for a whole part of a slow client's body.
+func readAhead(ctx context.Context, src io.Reader, size, ps int64, n int) <-chan readPart {
+	const step = 1 << 20
+	parts := make(chan readPart)
+	free := make(chan []byte, 2)
+	free <- make([]byte, min(ps, size))
+	if n > 1 {
+		free <- make([]byte, ps)
+	}
+	go func() {
+		defer close(parts)
+		for i := 0; i < n; i++ {
+			var buf []byte
+			select {
+			case buf = <-free:
+			case <-ctx.Done():
+				return
+			}
+			ln := min(ps, size-int64(i)*ps)
+			var err error
+			for got := int64(0); got < ln && err == nil; {
+				if ctx.Err() != nil {
+					return
+				}
+				k := min(step, ln-got)
+				_, err = io.ReadFull(src, buf[got:got+k])
+				got += k
+			}
+			b := buf[:ln]
+			select {
+			case parts <- readPart{b: b, err: err, free: func() { free <- b[:cap(b)] }}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return parts
 }
 
 // part sends part i with retries: transient failures are retried, and

@@ -92,17 +92,20 @@ type Reader struct {
 	// each is twice as long as the one before.
 	lastEnd int64
 	run     int
-	// connRate is the CDN's last measured speed on one connection, in
-	// bytes per second (0: not known yet).
-	connRate atomic.Int64
 	// maxConns is the connections the link allows (0: not known yet, or
-	// no limit): read-ahead stays within them, so that the chunks of one
-	// stream do not queue for each other's connections.
+	// no limit): read-ahead keeps one chunk more than them, queued for the
+	// first connection that frees, and no more, since more would only
+	// queue.
 	maxConns atomic.Int32
-	// readRate is how fast the client read the last chunk it read whole,
-	// in bytes per second: a reader slower than one connection gains
-	// nothing from more.
-	readRate int64
+	// held says the client waits on one connection, which gives it less
+	// than slowConn: only then does read-ahead add connections. On a fast
+	// CDN, or for a client slower than one connection, read-ahead would
+	// cost copies, requests and memory for nothing. The gauge weighs what
+	// the client read since gaugeFrom against the time it spent in Read.
+	held       bool
+	gaugeFrom  time.Time
+	gaugeBytes int64
+	waited     time.Duration
 
 	mu     sync.Mutex // serialises Read, Seek and Close
 	closed bool
@@ -164,8 +167,8 @@ func (r *Reader) Read(p []byte) (int, error) {
 	if r.off >= r.size {
 		return 0, io.EOF
 	}
+	began := time.Now()
 	for len(r.window) > 0 && r.window[0].end <= r.off {
-		r.pace(r.window[0])
 		r.drop(r.window[0])
 		r.window = r.window[1:]
 	}
@@ -177,11 +180,11 @@ func (r *Reader) Read(p []byte) (int, error) {
 	if len(r.window) == 0 {
 		r.window = append(r.window, r.startChunk(r.off, true))
 	}
-	r.readAhead()
-	c := r.window[0]
-	if !c.headed.Swap(true) {
-		c.readFrom = time.Now()
+	if r.held {
+		r.readAhead()
 	}
+	c := r.window[0]
+	c.headed.Store(true)
 	want := min(int64(len(p)), c.end-r.off)
 	n := 0
 	for int64(n) < want {
@@ -235,6 +238,7 @@ func (r *Reader) Read(p []byte) (int, error) {
 		n += k
 	}
 	if n > 0 {
+		r.gauge(began, n)
 		return n, nil
 	}
 	err := c.failure(r.ctx)
@@ -243,11 +247,25 @@ func (r *Reader) Read(p []byte) (int, error) {
 	return 0, err
 }
 
-// pace notes how fast the reader read c, which it has read to the end.
-func (r *Reader) pace(c *chunk) {
-	if d := time.Since(c.readFrom); !c.readFrom.IsZero() && d > 0 && c.end-c.off >= 1<<20 {
-		r.readRate = int64(float64(c.end-c.off) / d.Seconds())
+// gaugeWindow is how many bytes the client reads between two looks at
+// whether one connection holds it back.
+const gaugeWindow = 1 << 20
+
+// gauge counts a Read that began at began and gave n bytes.
+func (r *Reader) gauge(began time.Time, n int) {
+	now := time.Now()
+	if r.gaugeFrom.IsZero() {
+		r.gaugeFrom = began
 	}
+	r.gaugeBytes += int64(n)
+	r.waited += now.Sub(began)
+	if r.held || r.gaugeBytes < gaugeWindow {
+		return
+	}
+	elapsed := now.Sub(r.gaugeFrom)
+	rate := float64(r.gaugeBytes) / elapsed.Seconds()
+	r.held = r.waited > elapsed/2 && rate < slowConn
+	r.gaugeFrom, r.gaugeBytes, r.waited = now, 0, 0
 }
 
 // readAhead starts chunks after the last one, while the memory budget
@@ -259,7 +277,7 @@ func (r *Reader) readAhead() {
 	}
 	ahead := r.pool.o.ReadAhead
 	if conns := int(r.maxConns.Load()); conns > 0 {
-		ahead = min(ahead, conns-1)
+		ahead = min(ahead, conns)
 	}
 	for len(r.window) < 1+ahead {
 		next := r.window[len(r.window)-1].end
@@ -289,10 +307,11 @@ func (r *Reader) startChunk(off int64, reading bool) *chunk {
 		n *= 2
 	}
 	n = min(n, p.o.MaxChunkSize)
-	if rate := r.connRate.Load(); rate > 0 && rate < slowConn && float64(r.readRate) > 0.75*float64(rate) {
+	if r.held {
 		// A CDN that throttles each connection, and a reader that wants
-		// more than one connection gives: chunks no longer than their buffers, so that read-ahead fetches them whole, side by
-		// side, on as many connections as the link allows.
+		// more than one gives: chunks no longer than their buffers, so
+		// that read-ahead fetches them whole, side by side, on as many
+		// connections as the link allows.
 		n = min(n, chunkBuffer)
 	}
 	end := min(off+n, r.size)
@@ -374,10 +393,9 @@ type chunk struct {
 	lease    chan *lease   // the fetch lends its connection to the waiting reader
 
 	// the reader's own
-	readFrom time.Time // when the reader first read it
-	held     *lease    // the connection it reads straight from
-	cur      *piece    // being read
-	pos      int64     // file offset of the next byte the reader gets
+	held *lease // the connection it reads straight from
+	cur  *piece // being read
+	pos  int64  // file offset of the next byte the reader gets
 }
 
 // next makes the next piece current: waiting for it when wait, else only
@@ -744,7 +762,6 @@ func (r *Reader) fetchOnce(ctx context.Context, f *fetching) error {
 	}
 	f.guessedBusy = 0
 	stall.Reset(stallTimeout)
-	gauge := &connGauge{r: r, c: c, start: time.Now(), from: f.filled}
 	// lend lends the connection to the reader, once it has had every
 	// piece: to one waiting for bytes, to one that reads this chunk if it
 	// comes for them within wait.
@@ -786,9 +803,6 @@ func (r *Reader) fetchOnce(ctx context.Context, f *fetching) error {
 			continue
 		}
 		if f.cur.n == len(f.cur.buf) {
-			if len(c.pieces) == cap(c.pieces) {
-				gauge.sample(f.filled)
-			}
 			// The stall clock stops while the reader makes room.
 			stall.Stop()
 			if err := f.room(ctx, r.pool); err != nil {
@@ -825,31 +839,7 @@ func (r *Reader) fetchOnce(ctx context.Context, f *fetching) error {
 			return fmt.Errorf("%w: %v", drivers.ErrUpstream, err)
 		}
 	}
-	gauge.sample(f.filled)
 	return nil
-}
-
-// connGauge times how fast one connection fills a chunk that nobody reads
-// yet: the CDN's speed per connection, which the reader's own pace does
-// not blur. It samples once per request, when the chunk's buffer is full
-// or the chunk complete, and only a megabyte or more.
-type connGauge struct {
-	r     *Reader
-	c     *chunk
-	start time.Time
-	from  int64
-	done  bool
-}
-
-func (g *connGauge) sample(filled int64) {
-	if g.done || g.c.headed.Load() {
-		return
-	}
-	g.done = true
-	n, d := filled-g.from, time.Since(g.start)
-	if n >= 1<<20 && d > 0 {
-		g.r.connRate.Store(int64(float64(n) / d.Seconds()))
-	}
 }
 
 // errLinkBusy is a CDN's refusal of one connection too many of a link.

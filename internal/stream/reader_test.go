@@ -304,7 +304,9 @@ func TestSpentBudgetStillServesTheChunkBeingRead(t *testing.T) {
 // Fetches of one link wait for a connection beyond the link's MaxConns
 // instead of being refused by the CDN.
 func TestConnectionLimitQueues(t *testing.T) {
-	blob := fakecloud.NewSeededBlob(9, 2<<20, "")
+	// Long enough for read-ahead to start once the slow CDN shows (after
+	// gaugeWindow bytes) and overlap fetches after it.
+	blob := fakecloud.NewSeededBlob(9, 8<<20, "")
 	strictCDN := func() *cdn {
 		c := newCDN(t, blob)
 		c.maxConns = 1
@@ -353,11 +355,16 @@ func TestConnectionLimitQueues(t *testing.T) {
 func TestSeekInsideWindowReusesChunks(t *testing.T) {
 	blob := fakecloud.NewSeededBlob(9, 20<<20, "")
 	c := newCDN(t, blob)
+	c.faults.SetConnRate(8 << 20) // the reader waits on one connection: read-ahead starts
 	r := newPool(Options{}).Open(t.Context(), &source{cdn: c}, blob.Size(), "s.bin")
 	defer r.Close()
-	readAt(t, r, blob, 0, 1000)
+	readAt(t, r, blob, 0, gaugeWindow+1000)
+	readAt(t, r, blob, gaugeWindow+1000, 1000)
 	// let read-ahead finish, then seek within the window: no new fetch
 	for _, c := range r.window {
+		if c.off > 6<<20 {
+			break // not needed below, and may wait for its reader
+		}
 		select {
 		case <-c.finished:
 		case <-time.After(10 * time.Second):
@@ -514,7 +521,7 @@ func TestBusyLinkIsTriedAgain(t *testing.T) {
 			blob := fakecloud.NewSeededBlob(11, 6<<20, "")
 			c := newCDN(t, blob)
 			c.maxConns, c.busyText = 1, "ExceedMaxConcurrency"
-			c.faults.SetConnRate(64 << 20)
+			c.faults.SetConnRate(16 << 20) // one connection holds the reader back: read-ahead
 			src := &source{cdn: c, maxConns: 2, busy: busy}
 			p := newPool(Options{ChunkSize: 512 << 10})
 			r := p.Open(t.Context(), src, blob.Size(), "busy.bin")

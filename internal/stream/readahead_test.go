@@ -43,7 +43,7 @@ func TestReadAheadOnlyWhenOneConnectionHoldsBack(t *testing.T) {
 			}
 			for _, rg := range c.requestedRanges() {
 				var a, b int64
-				if _, err := fmt.Sscanf(rg, "bytes=%d-%d", &a, &b); err == nil && b-a+1 > chunkBuffer {
+				if _, err := fmt.Sscanf(rg, "bytes=%d-%d", &a, &b); err == nil && b-a+1 > heldChunk {
 					t.Errorf("range %s is longer than a chunk's buffer on a throttled CDN", rg)
 				}
 			}

@@ -45,6 +45,10 @@ const (
 	smallPiece = 32 << 10
 	// chunkBuffer is the most of a chunk's bytes held ahead of its reader.
 	chunkBuffer = 4 << 20
+	// heldChunk is the length of a chunk of a throttled CDN, held whole:
+	// long enough that a request's wait is a small part of it (30 ms of
+	// 500 at 16 MiB/s), short enough that a few per stream fit the budget.
+	heldChunk = 8 << 20
 	// pauseGrace is how long a fetch waits, connection open, for its
 	// reader to make room; past it the connection is let go (a paused
 	// player must not hold the link's few connections) and the chunk
@@ -101,11 +105,13 @@ type Reader struct {
 	// than slowConn: only then does read-ahead add connections. On a fast
 	// CDN, or for a client slower than one connection, read-ahead would
 	// cost copies, requests and memory for nothing. The gauge weighs what
-	// the client read since gaugeFrom against the time it spent in Read.
-	held       bool
-	gaugeFrom  time.Time
-	gaugeBytes int64
-	waited     time.Duration
+	// the client read since gaugeFrom against the time it spent in Read;
+	// heldWindows counts the windows in a row that showed it held.
+	held        bool
+	gaugeFrom   time.Time
+	gaugeBytes  int64
+	waited      time.Duration
+	heldWindows int
 
 	mu     sync.Mutex // serialises Read, Seek and Close
 	closed bool
@@ -251,11 +257,18 @@ func (r *Reader) Read(p []byte) (int, error) {
 // whether one connection holds it back.
 const gaugeWindow = 1 << 20
 
+// The gauge starts after the stream's first Read, which waits for the
+// link's call and the first answer (under load, or behind other streams'
+// link calls, seconds), and wants heldWindows in a row: one busy moment
+// of a loaded machine is not a throttled CDN.
+const heldWindows = 2
+
 // gauge counts a Read that began at began and gave n bytes.
 func (r *Reader) gauge(began time.Time, n int) {
 	now := time.Now()
 	if r.gaugeFrom.IsZero() {
-		r.gaugeFrom = began
+		r.gaugeFrom = now
+		return
 	}
 	r.gaugeBytes += int64(n)
 	r.waited += now.Sub(began)
@@ -264,7 +277,12 @@ func (r *Reader) gauge(began time.Time, n int) {
 	}
 	elapsed := now.Sub(r.gaugeFrom)
 	rate := float64(r.gaugeBytes) / elapsed.Seconds()
-	r.held = r.waited > elapsed/2 && rate < slowConn
+	if r.waited > elapsed/2 && rate < slowConn {
+		r.heldWindows++
+	} else {
+		r.heldWindows = 0
+	}
+	r.held = r.heldWindows >= heldWindows
 	r.gaugeFrom, r.gaugeBytes, r.waited = now, 0, 0
 }
 
@@ -309,16 +327,19 @@ func (r *Reader) startChunk(off int64, reading bool) *chunk {
 	n = min(n, p.o.MaxChunkSize)
 	if r.held {
 		// A CDN that throttles each connection, and a reader that wants
-		// more than one gives: chunks no longer than their buffers, so
-		// that read-ahead fetches them whole, side by side, on as many
-		// connections as the link allows.
-		n = min(n, chunkBuffer)
+		// more than one gives: chunks held whole, so that read-ahead
+		// fetches them side by side, on as many connections as the link
+		// allows.
+		n = min(n, heldChunk)
 	}
 	end := min(off+n, r.size)
 	if off < r.hintEnd {
 		end = min(end, r.hintEnd)
 	}
 	hold := min(end-off, chunkBuffer)
+	if r.held {
+		hold = end - off
+	}
 	budgeted := p.reserve(hold)
 	if !budgeted && !reading {
 		return nil

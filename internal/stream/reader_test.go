@@ -306,7 +306,7 @@ func TestSpentBudgetStillServesTheChunkBeingRead(t *testing.T) {
 func TestConnectionLimitQueues(t *testing.T) {
 	// Long enough for read-ahead to start once the slow CDN shows (after
 	// gaugeWindow bytes) and overlap fetches after it.
-	blob := fakecloud.NewSeededBlob(9, 8<<20, "")
+	blob := fakecloud.NewSeededBlob(9, 32<<20, "")
 	strictCDN := func() *cdn {
 		c := newCDN(t, blob)
 		c.maxConns = 1
@@ -358,8 +358,9 @@ func TestSeekInsideWindowReusesChunks(t *testing.T) {
 	c.faults.SetConnRate(8 << 20) // the reader waits on one connection: read-ahead starts
 	r := newPool(Options{}).Open(t.Context(), &source{cdn: c}, blob.Size(), "s.bin")
 	defer r.Close()
-	readAt(t, r, blob, 0, gaugeWindow+1000)
-	readAt(t, r, blob, gaugeWindow+1000, 1000)
+	shown := int64(1+heldWindows) * gaugeWindow // and the first Read is not weighed
+	readAt(t, r, blob, 0, shown+1000)
+	readAt(t, r, blob, shown+1000, 1000)
 	// let read-ahead finish, then seek within the window: no new fetch
 	for _, c := range r.window {
 		if c.off > 6<<20 {

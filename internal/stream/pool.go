@@ -41,7 +41,8 @@ type Options struct {
 	// after an open or a seek; while the client reads on, each next one is
 	// twice as long, up to MaxChunkSize. 0 means 1 MiB.
 	ChunkSize int64
-	// MaxChunkSize is the longest ranged request. 0 means 32 MiB.
+	// MaxChunkSize is the longest chunk that doubling makes; the one after
+	// it runs to the end of what the client asked for. 0 means 32 MiB.
 	MaxChunkSize int64
 	// ReadAhead is how many chunks past the one being read are fetched in
 	// the background, so a CDN hiccup does not reach the player. 0 means

@@ -74,7 +74,8 @@ const headerTimeout = 30 * time.Second
 // replaced, so the reader never sees the break.
 //
 // Chunks start at Options.ChunkSize after an open or a seek and, from the
-// third, double up to Options.MaxChunkSize while the client reads on: a seek costs
+// third, double up to Options.MaxChunkSize while the client reads on; the
+// next one runs to the end of what the client asked for: a seek costs
 // little, a long read few requests. A chunk holds at most chunkBuffer of
 // its bytes ahead of the reader, so a long chunk costs no more memory
 // than a short one.
@@ -321,10 +322,15 @@ func (r *Reader) startChunk(off int64, reading bool) *chunk {
 		r.run = 0
 	}
 	n := p.o.ChunkSize
-	for i := 1; i < r.run && n < p.o.MaxChunkSize; i++ {
+	for i := 1; i < r.run && n <= p.o.MaxChunkSize; i++ {
 		n *= 2
 	}
-	n = min(n, p.o.MaxChunkSize)
+	if n > p.o.MaxChunkSize {
+		// A read this long goes on to the end, on one request: the
+		// client reads a whole film, and a chunk longer than its buffer
+		// costs no memory.
+		n = r.size - off
+	}
 	if r.held {
 		// A CDN that throttles each connection, and a reader that wants
 		// more than one gives: chunks held whole, so that read-ahead

@@ -18,9 +18,24 @@ import (
 // connection is lent, a lease taken back mid-read, a budget spent. Every
 // byte must be the file's, in order, and no read may end early.
 func TestReadersInEveryRhythm(t *testing.T) {
-	blob := fakecloud.NewSeededBlob(21, 24<<20, "")
+	// A fast CDN serves each reader from its head chunk; a throttled one
+	// (16 MiB/s a connection) gets read-ahead side by side for a reader
+	// it holds back.
+	for _, cdnRate := range []int64{96 << 20, 16 << 20} {
+		t.Run(fmt.Sprintf("%dMiBps", cdnRate>>20), func(t *testing.T) {
+			readersInEveryRhythm(t, cdnRate)
+		})
+	}
+}
+
+func readersInEveryRhythm(t *testing.T, cdnRate int64) {
+	size := int64(24 << 20)
+	if cdnRate < slowConn {
+		size = 8 << 20
+	}
+	blob := fakecloud.NewSeededBlob(21, size, "")
 	c := newCDN(t, blob)
-	c.faults.SetConnRate(96 << 20)
+	c.faults.SetConnRate(cdnRate)
 	want := content(blob, 0, blob.Size())
 	p := newPool(Options{ChunkSize: 256 << 10, MaxChunkSize: 8 << 20, MemoryBudget: 12 << 20, StallTimeout: 2 * time.Second})
 	src := &source{cdn: c, maxConns: 2}

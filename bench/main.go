@@ -51,7 +51,7 @@ type sizes struct {
 
 var fullSizes = sizes{
 	seqSize: 1 << 30, seeks: 200, seekLen: 1 << 20, streams: 16, streamSize: 256 << 20,
-	entries: 10000, coldEntries: 2500, probeFiles: 200, propfindRuns: 20, rounds: 3, putSize: 1 << 30,
+	entries: 10000, coldEntries: 2500, probeFiles: 200, propfindRuns: 20, rounds: 5, putSize: 1 << 30,
 	slowStreams: 128, slowFor: 10 * time.Second, farSize: 128 << 20,
 }
 

@@ -82,7 +82,7 @@ type TLS struct {
 
 // Stream tunes how file bytes are fetched from the clouds' CDNs.
 type Stream struct {
-	ChunkSize    ByteSize `yaml:"chunk_size"`    // the first ranged upstream requests; later ones double up to 32 MiB
+	ChunkSize    ByteSize `yaml:"chunk_size"`    // the first ranged upstream requests; later ones double up to 32 MiB, then one runs to the end
 	ReadAhead    int      `yaml:"read_ahead"`    // chunks fetched ahead of the reader
 	MemoryBudget ByteSize `yaml:"memory_budget"` // chunk memory of all streams together
 	StallTimeout Duration `yaml:"stall_timeout"` // a CDN body silent this long is reconnected

@@ -412,11 +412,14 @@ const copyBufSize = 1 << 20
 // hand-off between goroutines per 32 KiB. The upload's result waits for
 // Close, as with Write.
 func (u *uploadFile) ReadFrom(src io.Reader) (int64, error) {
-	if !u.streamed || u.pw != nil {
-		size := int64(copyBufSize)
-		if u.put.size >= 0 {
-			size = min(size, max(u.put.size, 4<<10))
-		}
+	size := int64(copyBufSize)
+	if u.put.size >= 0 {
+		size = min(size, max(u.put.size, 4<<10))
+	}
+	if u.spool != nil {
+		return u.spoolFrom(src, int(size))
+	}
+	if u.pw != nil {
 		return io.CopyBuffer(struct{ io.Writer }{u}, src, make([]byte, size))
 	}
 	body := &uploadBody{u: u, r: src}
@@ -424,6 +427,52 @@ func (u *uploadFile) ReadFrom(src io.Reader) (int64, error) {
 	u.done <- uploadResult{e, err}
 	u.ranDirect = true
 	return u.written, body.err
+}
+
+// spoolFrom writes the body to the spool while another goroutine hashes
+// what was written, so that a gigabyte's SHA1 costs no time of its own
+// beside the spool's writes. Three buffers go round between the two.
+func (u *uploadFile) spoolFrom(src io.Reader, size int) (int64, error) {
+	const buffers = 3
+	free := make(chan []byte, buffers)
+	for range buffers {
+		free <- make([]byte, size)
+	}
+	toHash := make(chan []byte, buffers)
+	hashed := make(chan struct{})
+	go func() {
+		defer close(hashed)
+		for b := range toHash {
+			u.hasher.Write(b)
+			free <- b[:cap(b)]
+		}
+	}()
+	var total int64
+	var err error
+	for {
+		buf := <-free
+		n, rerr := src.Read(buf)
+		if n > 0 {
+			if _, werr := u.spool.Write(buf[:n]); werr != nil {
+				err = werr
+				break
+			}
+			u.written += int64(n)
+			total += int64(n)
+			toHash <- buf[:n]
+		} else {
+			free <- buf
+		}
+		if rerr != nil {
+			if rerr != io.EOF {
+				err = rerr
+			}
+			break
+		}
+	}
+	close(toHash)
+	<-hashed
+	return total, err
 }
 
 // uploadBody is a request body as the driver reads it: every byte passed

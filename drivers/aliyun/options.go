@@ -40,7 +40,9 @@ type Options struct {
 	PageSize    int    `yaml:"page_size"`       // list limit, 1..200, default 200
 	LinkExpiry  int    `yaml:"link_expire_sec"` // expire_sec asked for, default 14400
 	// UploadPartSize is the bytes per uploaded part, default 16 MiB; it
-	// grows for files that would need more than 10000 parts.
+	// grows for files that would need more than 10000 parts. A body
+	// streamed as it arrives goes in parts of at most 8 MiB, two of which
+	// it holds in memory.
 	UploadPartSize int64 `yaml:"upload_part_size"`
 	// RateLimits overrides the calls per second per API class; the
 	// defaults sit just under the Open API's documented 4, 1 and 15.

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"pandav/drivers"
@@ -47,6 +48,14 @@ func partSize(configured, size int64) int64 {
 	}
 	return ps
 }
+
+// A one-pass stream is sent in parts of at most streamPartSize, of which
+// run holds streamParts: one going, the next read meanwhile. An upload
+// of any size then costs a NAS 16 MiB.
+const (
+	streamPartSize = 8 << 20
+	streamParts    = 2
+)
 
 func partCount(size, ps int64) int {
 	return int((size + ps - 1) / ps)
@@ -119,7 +128,13 @@ func (d *Drive) Upload(ctx context.Context, parent drivers.Entry, name string, s
 	if size < 0 {
 		return drivers.Entry{}, fmt.Errorf("aliyun upload %q: the size must be known", name)
 	}
-	ps := partSize(d.o.UploadPartSize, size)
+	ra, _ := src.(io.ReaderAt)
+	configured := d.o.UploadPartSize
+	if ra == nil {
+		// A one-pass stream holds streamParts parts in memory (see run).
+		configured = min(configured, streamPartSize)
+	}
+	ps := partSize(configured, size)
 	n := partCount(size, ps)
 	req := createRequest{
 		DriveID: driveID, ParentFileID: parent.ID, Name: name, Type: "file",
@@ -132,7 +147,6 @@ func (d *Drive) Upload(ctx context.Context, parent drivers.Entry, name string, s
 		req.LocalModifiedAt = mt.UTC().Format("2006-01-02T15:04:05.000Z")
 		req.LocalCreatedAt = req.LocalModifiedAt
 	}
-	ra, _ := src.(io.ReaderAt)
 	var out createResponse
 	if ra != nil && size >= rapidMin {
 		out, err = d.createRapid(ctx, req, src, ra)
@@ -241,9 +255,9 @@ type partUploader struct {
 }
 
 // run sends every part in order. With random access a part is re-read
-// for a retry. A one-pass stream is read one part ahead: the next part
-// arrives while this one goes, so the client's upload and ours overlap,
-// holding two parts in memory at most.
+// for a retry. A one-pass stream is read ahead: the next parts arrive
+// while this one goes, so the client's upload and ours overlap, holding
+// streamParts parts in memory at most.
 func (pu *partUploader) run(ctx context.Context, src drivers.UploadSource, ra io.ReaderAt, size, ps int64) error {
 	if ra != nil {
 		for i := 1; i <= pu.n; i++ {
@@ -256,10 +270,17 @@ func (pu *partUploader) run(ctx context.Context, src drivers.UploadSource, ra io
 		return nil
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	parts := readAhead(ctx, src, size, ps, pu.n)
+	bufs := [][]byte{partBuffer(min(ps, size))}
+	for i := 1; i < min(pu.n, streamParts); i++ {
+		bufs = append(bufs, partBuffer(ps))
+	}
+	parts := readAhead(ctx, src, size, ps, pu.n, bufs)
 	defer func() {
 		cancel()
 		for range parts { // the reader stops within one read
+		}
+		for _, b := range bufs {
+			partBuffers.Put(&b)
 		}
 	}()
 	for i := 1; i <= pu.n; i++ {
@@ -286,17 +307,30 @@ type readPart struct {
 	free func() // gives b back for a later part
 }
 
+// partBuffers keeps part buffers from one upload for the next: a new pair
+// for every upload would leave the last pair as garbage beside it, and a
+// NAS's pandav twice the memory an upload needs.
+var partBuffers sync.Pool
+
+// partBuffer returns a buffer of n bytes.
+func partBuffer(n int64) []byte {
+	if b, ok := partBuffers.Get().(*[]byte); ok && int64(cap(*b)) >= n {
+		return (*b)[:n]
+	}
+	return make([]byte, n)
+}
+
 // readAhead reads n parts of ps bytes (the last one shorter) from src in
-// its own goroutine, at most one part ahead of the one being sent. It
-// reads in steps of a megabyte and stops between two once ctx ends, so a
-// failed upload does not wait for a whole part of a slow client's body.
-func readAhead(ctx context.Context, src io.Reader, size, ps int64, n int) <-chan readPart {
+// its own goroutine, into bufs in turn, as far ahead of the part being
+// sent as they allow. It reads in steps of a megabyte and stops between two once
+// ctx ends, so a failed upload does not wait for a whole part of a slow
+// client's body.
+func readAhead(ctx context.Context, src io.Reader, size, ps int64, n int, bufs [][]byte) <-chan readPart {
 	const step = 1 << 20
 	parts := make(chan readPart)
-	free := make(chan []byte, 2)
-	free <- make([]byte, min(ps, size))
-	if n > 1 {
-		free <- make([]byte, ps)
+	free := make(chan []byte, len(bufs))
+	for _, b := range bufs {
+		free <- b
 	}
 	go func() {
 		defer close(parts)

@@ -57,8 +57,8 @@ const (
 	// leaseWait is how long a connection waits for a reader that has just
 	// been sent bytes to come back and read from it directly.
 	leaseWait = 20 * time.Millisecond
-	// slowConn is the speed of one CDN connection under which chunks stop
-	// growing past their buffers: real CDNs throttle each connection to
+	// slowConn is the speed of one CDN connection under which a client
+	// that waits on it gets read-ahead: real CDNs throttle each connection to
 	// some 10 to 20 MiB/s, and several connections side by side then beat
 	// one long one. A busy machine's loopback CDN is faster than this even
 	// with 16 streams at once.
@@ -174,7 +174,10 @@ func (r *Reader) Read(p []byte) (int, error) {
 	if r.off >= r.size {
 		return 0, io.EOF
 	}
-	began := time.Now()
+	var began time.Time
+	if !r.held {
+		began = time.Now() // for the gauge, which is done once held
+	}
 	for len(r.window) > 0 && r.window[0].end <= r.off {
 		r.drop(r.window[0])
 		r.window = r.window[1:]
@@ -245,7 +248,9 @@ func (r *Reader) Read(p []byte) (int, error) {
 		n += k
 	}
 	if n > 0 {
-		r.gauge(began, n)
+		if !r.held {
+			r.gauge(began, n)
+		}
 		return n, nil
 	}
 	err := c.failure(r.ctx)
@@ -273,7 +278,7 @@ func (r *Reader) gauge(began time.Time, n int) {
 	}
 	r.gaugeBytes += int64(n)
 	r.waited += now.Sub(began)
-	if r.held || r.gaugeBytes < gaugeWindow {
+	if r.gaugeBytes < gaugeWindow {
 		return
 	}
 	elapsed := now.Sub(r.gaugeFrom)

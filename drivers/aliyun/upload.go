@@ -14,7 +14,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"pandav/drivers"
@@ -112,7 +111,8 @@ func apiCode(err error) string {
 // may result (check_name_mode ignore): the layer above swaps files only
 // once the new one is complete. Content the service already holds is
 // not sent again when src allows random access (a rapid upload);
-// otherwise parts go one at a time, holding at most one part in memory.
+// otherwise parts go one at a time, the next read while one is sent (see
+// run).
 func (d *Drive) Upload(ctx context.Context, parent drivers.Entry, name string, src drivers.UploadSource) (drivers.Entry, error) {
 	if err := d.writable(); err != nil {
 		return drivers.Entry{}, err
@@ -270,17 +270,10 @@ func (pu *partUploader) run(ctx context.Context, src drivers.UploadSource, ra io
 		return nil
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	bufs := [][]byte{partBuffer(min(ps, size))}
-	for i := 1; i < min(pu.n, streamParts); i++ {
-		bufs = append(bufs, partBuffer(ps))
-	}
-	parts := readAhead(ctx, src, size, ps, pu.n, bufs)
+	parts := readAhead(ctx, src, size, ps, pu.n)
 	defer func() {
 		cancel()
 		for range parts { // the reader stops within one read
-		}
-		for _, b := range bufs {
-			partBuffers.Put(&b)
 		}
 	}()
 	for i := 1; i <= pu.n; i++ {
@@ -307,30 +300,17 @@ type readPart struct {
 	free func() // gives b back for a later part
 }
 
-// partBuffers keeps part buffers from one upload for the next: a new pair
-// for every upload would leave the last pair as garbage beside it, and a
-// NAS's pandav twice the memory an upload needs.
-var partBuffers sync.Pool
-
-// partBuffer returns a buffer of n bytes.
-func partBuffer(n int64) []byte {
-	if b, ok := partBuffers.Get().(*[]byte); ok && int64(cap(*b)) >= n {
-		return (*b)[:n]
-	}
-	return make([]byte, n)
-}
-
 // readAhead reads n parts of ps bytes (the last one shorter) from src in
-// its own goroutine, into bufs in turn, as far ahead of the part being
-// sent as they allow. It reads in steps of a megabyte and stops between two once
-// ctx ends, so a failed upload does not wait for a whole part of a slow
-// client's body.
-func readAhead(ctx context.Context, src io.Reader, size, ps int64, n int, bufs [][]byte) <-chan readPart {
+// its own goroutine, into streamParts buffers in turn, as far ahead of the
+// part being sent as they allow. It reads in steps of a megabyte and
+// stops between two once ctx ends, so a failed upload does not wait for a
+// whole part of a slow client's body.
+func readAhead(ctx context.Context, src io.Reader, size, ps int64, n int) <-chan readPart {
 	const step = 1 << 20
 	parts := make(chan readPart)
-	free := make(chan []byte, len(bufs))
-	for _, b := range bufs {
-		free <- b
+	free := make(chan []byte, streamParts)
+	for range min(n, streamParts) {
+		free <- make([]byte, min(ps, size))
 	}
 	go func() {
 		defer close(parts)

@@ -519,7 +519,15 @@ func (u *uploadFile) Close() error {
 		defer u.unlock()
 	}
 	var res uploadResult
-	if u.ranDirect {
+	if u.streamed {
+		switch {
+		case u.pw != nil && u.complete():
+			u.pw.Close()
+		case u.pw != nil:
+			u.pw.CloseWithError(errUploadAborted)
+		case !u.ranDirect:
+			u.ReadFrom(strings.NewReader("")) // no body came: the driver sees it end
+		}
 		res = <-u.done
 		if !u.complete() {
 			if res.err != nil && !errors.Is(res.err, errUploadAborted) && u.ctx.Err() == nil {
@@ -527,19 +535,6 @@ func (u *uploadFile) Close() error {
 			}
 			return u.abandon(errUploadAborted)
 		}
-	} else if u.streamed {
-		if u.pw == nil {
-			u.startPipe() // an empty body, or none read
-		}
-		if !u.complete() {
-			u.pw.CloseWithError(errUploadAborted)
-			if res := <-u.done; res.err != nil && !errors.Is(res.err, errUploadAborted) && u.ctx.Err() == nil {
-				return u.abandon(res.err) // the cloud failed first
-			}
-			return u.abandon(errUploadAborted)
-		}
-		u.pw.Close()
-		res = <-u.done
 	} else {
 		defer func() {
 			u.spool.Close()

@@ -34,7 +34,7 @@ func (b *bench) bigPut(cl *cloud) error {
 	}
 	note := peakFrom(s)
 	rounds := min(b.sz.rounds, 3)
-	var took, direct time.Duration
+	var best [2]time.Duration // pandav's, direct's
 	var last *fakecloud.SeededBlob
 	var lastURL string
 	for round := range rounds {
@@ -46,7 +46,6 @@ func (b *bench) bigPut(cl *cloud) error {
 				return b.directUpload(cl, fmt.Sprintf("direct-%d.bin", round), fakecloud.NewSeededBlob(0x9a8+2*uint64(round), b.sz.putSize, ""))
 			},
 		}
-		best := []*time.Duration{&took, &direct}
 		for k := range sides {
 			side := (round + k) % len(sides)
 			// Both sides write to disk (pandav's spool, the emulators'
@@ -57,12 +56,13 @@ func (b *bench) bigPut(cl *cloud) error {
 			if err != nil {
 				return err
 			}
-			if *best[side] == 0 || d < *best[side] {
-				*best[side] = d
+			if best[side] == 0 || d < best[side] {
+				best[side] = d
 			}
 		}
 		last, lastURL = blob, u
 	}
+	took, direct := best[0], best[1]
 	hwm, rss, err := s.memory()
 	if err != nil {
 		return err

@@ -88,7 +88,7 @@ func (b *bench) farCDN() error {
 
 // farRow is a (g) throughput row: the ratio is to direct, one connection.
 func (b *bench) farRow(id, label string, runs map[string]*sideRun, perRound int64) row {
-	rate := func(r *sideRun) float64 { return mibps(perRound, r.best) }
+	rate := func(r *sideRun) float64 { return r.rate(perRound) }
 	x := threeWayRow(id, label, rate(runs["direct"]), rate(runs["proxy"]), rate(runs["pandav"]),
 		func(v float64) string { return fmt.Sprintf("%.1f MiB/s", v) }, "MiB/s", 0, 0)
 	x.Ratio = fmt.Sprintf("%.2f × direct, %.2f × proxy", x.PandavV/x.DirectV, x.PandavV/x.ProxyV)

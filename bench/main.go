@@ -367,7 +367,7 @@ func (b *bench) header() []string {
 		"commit: " + commit,
 		fmt.Sprintf("machine: %d cores (runtime.NumCPU), %s RAM, %s/%s, %s", runtime.NumCPU(), memTotal(), runtime.GOOS, runtime.GOARCH, runtime.Version()),
 		fmt.Sprintf("options: mode %s; --latency %v; --cdn-rate %d; --only %q; pandav stream settings: %s", mode, b.o.latency, b.o.connRate, b.o.only, strings.ReplaceAll(strings.TrimSpace(b.o.stream.String()), "\n", ";")),
-		fmt.Sprintf("sizes: sequential %s; %d range reads of %s; %d streams of %s; %d-entry folder; %d warm PROPFIND runs; best of %d round(s) per throughput figure",
+		fmt.Sprintf("sizes: sequential %s; %d range reads of %s; %d streams of %s; %d-entry folder; %d warm PROPFIND runs; the median of %d round(s) per throughput figure",
 			fmtMiB(sz.seqSize), sz.seeks, fmtMiB(sz.seekLen), sz.streams, fmtMiB(sz.streamSize), sz.entries, sz.propfindRuns, sz.rounds),
 		"emulators: default per-account limits throughout (aliyun: list 4/s, getDownloadUrl 1/s, other 15/s, 3 CDN connections per file; 115: 5 calls/s per token, 2 connections per link); " +
 			"for throughput and range figures each side fetches its links before the clock starts (pandav by a 1-byte GET), so the 1 link/s limit does not enter the figures",
